@@ -1,0 +1,103 @@
+"""Real photographs that installed packages ship (scikit-image, matplotlib), and image-folder loading.
+
+Used wherever vst needs real pixels without a download: calibration, verification, training, sample frames.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vst.common.errors import VstError
+
+# Colour photographs in scikit-image's wheel (no fetch), then matplotlib's sample photo.
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "motorcycle_right",
+                  "hubble_deep_field", "retina", "immunohistochemistry")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+
+
+@lru_cache(maxsize=None)
+def _skimage_photo(name: str) -> np.ndarray:
+    from skimage import io
+    import skimage.data
+    path = Path(skimage.data.__file__).parent
+    match = next((p for p in path.iterdir() if p.stem == name or (name == "immunohistochemistry" and p.stem == "ihc")),
+                 None)
+    if match is None:
+        raise VstError(f"scikit-image ships no photo named {name!r}; reinstall scikit-image")
+    img = io.imread(match)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def sample_photos(names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """name -> RGB uint8 HxWx3 photo, from files installed packages ship (no network)."""
+    photos = {n: _skimage_photo(n) for n in (names or SKIMAGE_PHOTOS) if n != "grace_hopper"}
+    if names is None or "grace_hopper" in names:
+        import matplotlib.cbook as cbook
+        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        photos["grace_hopper"] = load_image(path)
+    return photos
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """RGB uint8 HxWx3 from an image file; one-line error if it is not an image."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise VstError(f"{path} is not a readable image; give a PNG or JPEG file")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def resize_cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale to cover WxH, then centre-crop: keeps aspect ratio, no borders."""
+    h, w = img.shape[:2]
+    scale = max(width / w, height / h)
+    nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (nw, nh), interpolation=interp)
+    x0, y0 = (nw - width) // 2, (nh - height) // 2
+    return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
+
+
+def to_tensor_batch(images: list[np.ndarray]):
+    """RGB uint8 HxWx3 images -> float32 NCHW torch tensor in [0, 1]."""
+    import torch
+    arr = np.stack(images).astype(np.float32) / 255.0
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def folder_images(folder: str | Path, limit: int | None = None, frames_per_video: int = 8) -> list[np.ndarray]:
+    """RGB images from a folder of images and/or videos (evenly spaced frames); one-line errors if unusable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VstError(f"{folder} is not a folder; give a folder of images or videos")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    if not files:
+        raise VstError(f"{folder} holds no images or videos ({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
+    out: list[np.ndarray] = []
+    for f in files:
+        if f.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(load_image(f))
+        else:
+            out.extend(video_frames(f, frames_per_video))
+        if limit and len(out) >= limit:
+            return out[:limit]
+    return out
+
+
+def video_frames(path: str | Path, count: int) -> list[np.ndarray]:
+    """`count` evenly spaced RGB frames of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if not cap.isOpened() or total <= 0:
+        raise VstError(f"{path} is not a readable video; give an MP4/MOV/MKV file")
+    frames = []
+    for idx in np.linspace(0, total - 1, num=min(count, total)).astype(int):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))
+        ok, frame = cap.read()
+        if ok:
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames

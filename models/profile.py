@@ -1,0 +1,42 @@
+"""Parameters, multiply-accumulates and fp32 size of a stylizer, counted from its modules."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+MIB = 2 ** 20
+_CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fp32_size_mb(model: nn.Module) -> float:
+    """Weights alone at 4 bytes each, in MiB (the unit 000's Table II sizes are in)."""
+    return count_params(model) * 4 / MIB
+
+
+def count_macs(model: nn.Module, width: int, height: int) -> int:
+    """Convolution multiply-accumulates for one WxH frame (norms, pads and activations are not counted)."""
+    total = 0
+
+    def conv_hook(mod, inputs, output):
+        nonlocal total
+        kernel_elems = mod.weight.shape[2] * mod.weight.shape[3]
+        if isinstance(mod, nn.ConvTranspose2d):
+            # each input element is scattered to out_channels/groups * k*k outputs
+            total += inputs[0].numel() * (mod.out_channels // mod.groups) * kernel_elems
+        else:
+            total += output.numel() * (mod.in_channels // mod.groups) * kernel_elems
+
+    # a meta copy carries shapes only, so counting costs no arithmetic
+    meta_model = copy.deepcopy(model).to("meta")
+    hooks = [m.register_forward_hook(conv_hook) for m in meta_model.modules() if isinstance(m, _CONVS)]
+    with torch.no_grad():
+        meta_model(torch.empty(1, 3, height, width, device="meta"))
+    for h in hooks:
+        h.remove()
+    return total
