@@ -1,0 +1,145 @@
+"""A small graph IR for image-to-image networks, imported from ONNX, run by a PyTorch reference executor.
+
+Why not rewrite the ONNX graph directly: the target emitters (TFLite in NHWC, Core ML in NCHW) need ops ONNX
+lacks (rsqrt, a repeat along one axis), and every 4-D tensor here has one logical NCHW meaning that each emitter
+maps to its own physical layout. Axes in this IR are always logical NCHW.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vst.common.errors import VstError
+
+UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs"}
+BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
+# Ops the emitters know; anything else is refused at import with the op's name.
+OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "slice",
+                        "concat", "reduce_mean", "clip", "leaky_relu", "reshape"}
+
+
+@dataclass
+class Node:
+    op: str
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+
+@dataclass
+class Graph:
+    """One image input and one image output (extra source inputs are bound to constants at import)."""
+    input: str
+    output: str
+    input_shape: tuple[int, int, int, int]            # N, C, H, W
+    nodes: list[Node]
+    consts: dict[str, np.ndarray]
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def copy(self) -> "Graph":
+        return Graph(self.input, self.output, self.input_shape, copy.deepcopy(self.nodes), dict(self.consts),
+                     dict(self.shapes))
+
+    def histogram(self) -> dict[str, int]:
+        hist: dict[str, int] = {}
+        for n in self.nodes:
+            hist[n.op] = hist.get(n.op, 0) + 1
+        return dict(sorted(hist.items()))
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes if name in n.inputs]
+
+    def producer(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.output == name), None)
+
+    def fresh(self, base: str) -> str:
+        taken = {n.output for n in self.nodes} | set(self.consts) | set(self.shapes) | {self.input}
+        i = 0
+        while f"{base}_{i}" in taken:
+            i += 1
+        return f"{base}_{i}"
+
+    def infer_shapes(self) -> None:
+        """Static shapes of every tensor, by running the reference executor on the meta device (no arithmetic)."""
+        import torch
+        self.shapes = {}
+        run_graph(self, torch.empty(self.input_shape, device="meta"), record=self.shapes)
+
+
+def _t(arr: np.ndarray, device):
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+
+
+def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
+    """Reference executor (PyTorch, NCHW, float32). `record` gets shapes; with keep=True it gets the tensors."""
+    import torch
+    import torch.nn.functional as F
+    env = {graph.input: x}
+    dev = x.device
+
+    def val(name):
+        if name in env:
+            return env[name]
+        if name in graph.consts:
+            env[name] = _t(graph.consts[name], dev)
+            return env[name]
+        raise VstError(f"internal: tensor {name!r} used before it is produced")
+
+    for n in graph.nodes:
+        a = n.attrs
+        ins = [val(i) for i in n.inputs]
+        op = n.op
+        if op == "conv":
+            y = F.conv2d(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a["stride"], 0, a.get("dilation", (1, 1)),
+                         a.get("group", 1))
+        elif op == "conv_transpose":
+            y = F.conv_transpose2d(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a["stride"], a["pads"],
+                                   a["output_padding"], a.get("group", 1))
+        elif op == "pad":
+            t, l, b, r = a["pads"]
+            mode = {"reflect": "reflect", "edge": "replicate", "constant": "constant"}[a["mode"]]
+            y = F.pad(ins[0], (l, r, t, b), mode=mode, **({"value": a.get("value", 0.0)} if mode == "constant" else {}))
+        elif op == "instance_norm":
+            y = F.instance_norm(ins[0], weight=ins[1], bias=ins[2], eps=a["eps"])
+        elif op == "resize_nearest":
+            y = F.interpolate(ins[0], scale_factor=(float(a["scale"][0]), float(a["scale"][1])), mode="nearest")
+        elif op == "repeat":
+            y = torch.repeat_interleave(ins[0], a["times"], dim=a["axis"])
+        elif op == "slice":
+            y = ins[0].narrow(a["axis"], a["start"], a["end"] - a["start"])
+        elif op == "concat":
+            y = torch.cat(ins, dim=a["axis"])
+        elif op == "reshape":
+            y = ins[0].reshape(a["shape"])
+        elif op == "reduce_mean":
+            y = ins[0].mean(dim=tuple(a["axes"]), keepdim=True)
+        elif op == "clip":
+            y = ins[0].clamp(a.get("min"), a.get("max"))
+        elif op == "leaky_relu":
+            y = F.leaky_relu(ins[0], a["alpha"])
+        elif op in UNARY:
+            y = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "sqrt": torch.sqrt,
+                 "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "neg": torch.neg, "exp": torch.exp,
+                 "abs": torch.abs}[op](ins[0])
+        elif op in BINARY:
+            y = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
+                 "max": torch.maximum, "min": torch.minimum}[op](ins[0], ins[1])
+        else:
+            raise VstError(f"internal: reference executor has no op {op!r}")
+        env[n.output] = y
+        if record is not None:
+            record[n.output] = y if keep else tuple(y.shape)
+    if record is not None and not keep:
+        record[graph.input] = tuple(x.shape)
+    return env[graph.output]
+
+
+def run_numpy(graph: Graph, batch_nchw: np.ndarray) -> np.ndarray:
+    import torch
+    with torch.no_grad():
+        return run_graph(graph, torch.from_numpy(np.ascontiguousarray(batch_nchw, dtype=np.float32))).numpy()

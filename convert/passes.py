@@ -1,0 +1,198 @@
+"""Delegate-aware exact rewrites over the IR, each a small function, each proven on real images before it is kept.
+
+Why these three (000 section IV-A, and measured here): TFLite's MIRROR_PAD and RESIZE_NEAREST_NEIGHBOR are not
+taken by XNNPACK, which splits the graph into many partitions; sqrt+div instance norms need ops that NNAPI and
+int8 kernels lack, while mean/sub/mul/rsqrt are on every allow-list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from vst.convert.ir import Graph, Node, run_numpy
+
+# A rewrite is kept only if its output matches the unrewritten graph this closely on real images.
+EXACT_PSNR_DB = 60.0
+
+
+@dataclass
+class PassResult:
+    name: str
+    applied: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "applied": self.applied, "detail": self.detail}
+
+
+def _replace(graph: Graph, node: Node, new_nodes: list[Node]) -> None:
+    i = graph.nodes.index(node)
+    graph.nodes[i:i + 1] = new_nodes
+
+
+def reflect_pad_as_slices(graph: Graph) -> tuple[Graph, int]:
+    """pad(mode=reflect) -> one-row/column slices + concat, height first then width (reflection is separable)."""
+    g = graph.copy()
+    count = 0
+    for node in [n for n in g.nodes if n.op == "pad" and n.attrs["mode"] == "reflect"]:
+        t, l, b, r = node.attrs["pads"]
+        _, _, h, w = g.shapes[node.inputs[0]]
+        new: list[Node] = []
+        cur = node.inputs[0]
+        for axis, before, after, n in ((2, t, b, h), (3, l, r, w)):
+            if not before and not after:
+                continue
+            pieces = []
+            for k in range(before, 0, -1):                 # rows p..1, mirrored around row 0
+                pieces.append(_slice(g, new, cur, axis, k, node.name))
+            pieces.append(cur)
+            for k in range(n - 2, n - 2 - after, -1):     # rows n-2..n-1-p, mirrored around row n-1
+                pieces.append(_slice(g, new, cur, axis, k, node.name))
+            out = g.fresh(f"{node.output}__reflect{axis}")
+            new.append(Node("concat", pieces, out, {"axis": axis}, f"{node.name}/concat{axis}"))
+            cur = out
+        new[-1].output = node.output
+        _replace(g, node, new)
+        count += 1
+    return g, count
+
+
+def _slice(g: Graph, new: list[Node], src: str, axis: int, k: int, base: str) -> str:
+    out = g.fresh(f"{src}__s{axis}_{k}")
+    new.append(Node("slice", [src], out, {"axis": axis, "start": k, "end": k + 1}, f"{base}/slice{axis}_{k}"))
+    g.shapes[out] = ()   # placeholder so fresh() sees the name; infer_shapes() recomputes
+    return out
+
+
+def nearest_as_repeat(graph: Graph) -> tuple[Graph, int]:
+    """resize_nearest by integer factors -> a repeat along height, then along width.
+
+    The TFLite emitter writes each repeat as CONCATENATION + RESHAPE, both XNNPACK-delegated, instead of
+    RESIZE_NEAREST_NEIGHBOR, which is not.
+    """
+    g = graph.copy()
+    count = 0
+    for node in [n for n in g.nodes if n.op == "resize_nearest"]:
+        sh, sw = node.attrs["scale"]
+        new, cur = [], node.inputs[0]
+        for axis, times in ((2, sh), (3, sw)):
+            if times == 1:
+                continue
+            out = g.fresh(f"{node.output}__rep{axis}")
+            new.append(Node("repeat", [cur], out, {"axis": axis, "times": times}, f"{node.name}/repeat{axis}"))
+            g.shapes[out] = ()
+            cur = out
+        if not new:
+            new = [Node("mul", [cur, _scalar(g, 1.0)], node.output, {}, node.name)]
+        new[-1].output = node.output
+        _replace(g, node, new)
+        count += 1
+    return g, count
+
+
+def _scalar(g: Graph, value: float) -> str:
+    name = g.fresh("const")
+    g.consts[name] = np.asarray(value, dtype=np.float32)
+    return name
+
+
+def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
+    """instance_norm -> mean, sub, mul, mean, add, rsqrt, mul, mul, add; and, in already-decomposed norms,
+    div(a, sqrt(v)) -> mul(a, rsqrt(v)), pow(x, 2) -> mul(x, x): ops every delegate here takes in every precision.
+    """
+    g = graph.copy()
+    count = 0
+    for node in [n for n in g.nodes if n.op == "instance_norm"]:
+        x, gamma, beta = node.inputs
+        p = node.output
+        mean, d, sq, var, ve, inv, scale, y = (g.fresh(f"{p}__{s}") for s in
+                                               ("mean", "d", "sq", "var", "ve", "inv", "scale", "y"))
+        eps = _scalar(g, node.attrs["eps"])
+        c = g.consts
+        gname, bname = g.fresh(f"{p}__gamma"), g.fresh(f"{p}__beta")
+        c[gname] = np.asarray(c[gamma], np.float32).reshape(1, -1, 1, 1)
+        c[bname] = np.asarray(c[beta], np.float32).reshape(1, -1, 1, 1)
+        nm = node.name
+        _replace(g, node, [
+            Node("reduce_mean", [x], mean, {"axes": (2, 3)}, nm + "/mean"),
+            Node("sub", [x, mean], d, {}, nm + "/center"),
+            Node("mul", [d, d], sq, {}, nm + "/square"),
+            Node("reduce_mean", [sq], var, {"axes": (2, 3)}, nm + "/var"),
+            Node("add", [var, eps], ve, {}, nm + "/var_eps"),
+            Node("rsqrt", [ve], inv, {}, nm + "/rsqrt"),
+            Node("mul", [inv, gname], scale, {}, nm + "/scale"),
+            Node("mul", [d, scale], y, {}, nm + "/normalize"),
+            Node("add", [y, bname], p, {}, nm + "/shift"),
+        ])
+        count += 1
+    for node in list(g.nodes):
+        if node.op == "pow" and node.inputs[1] in g.consts and np.all(g.consts[node.inputs[1]] == 2.0):
+            node.op, node.inputs = "mul", [node.inputs[0], node.inputs[0]]
+            count += 1
+        elif node.op == "div":
+            src = g.producer(node.inputs[1])
+            if src is None or src.op != "sqrt":
+                continue
+            rs = g.fresh(f"{src.output}__rsqrt")
+            g.nodes.insert(g.nodes.index(node), Node("rsqrt", [src.inputs[0]], rs, {}, src.name + "/rsqrt"))
+            num = node.inputs[0]
+            if num in g.consts and np.all(g.consts[num] == 1.0):
+                node.op, node.inputs = "mul", [rs, _scalar(g, 1.0)]
+            else:
+                node.op, node.inputs = "mul", [num, rs]
+            count += 1
+    _drop_dead(g)
+    return g, count
+
+
+def _drop_dead(g: Graph) -> None:
+    needed = {g.output}
+    kept = []
+    for n in reversed(g.nodes):
+        if n.output in needed:
+            kept.append(n)
+            needed.update(n.inputs)
+    g.nodes = kept[::-1]
+    g.consts = {k: v for k, v in g.consts.items() if k in needed}
+
+
+REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
+    "reflect_pad_as_slices": reflect_pad_as_slices,
+    "nearest_as_repeat": nearest_as_repeat,
+    "instance_norm_rsqrt": instance_norm_rsqrt,
+}
+
+# Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
+TARGET_REWRITES = {
+    "tflite": ("reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"),
+    "coreml": ("instance_norm_rsqrt",),
+    "onnx": (),
+}
+NOT_NEEDED = {
+    "coreml": "Core ML has pad(mode=reflect) and upsample_nearest_neighbor on ANE, GPU and CPU "
+              "(rules/coreml.json); rewriting them would only add ops",
+    "onnx": "ONNX Runtime runs Pad(reflect), Resize and InstanceNormalization natively",
+}
+
+
+def prove_and_apply(graph: Graph, name: str, images_nchw: np.ndarray) -> tuple[Graph, PassResult]:
+    """Run one rewrite; keep it only if outputs on real images stay >= EXACT_PSNR_DB from the unrewritten graph."""
+    from vst.convert.verify import compare
+    new, count = REWRITES[name](graph)
+    if count == 0:
+        return graph, PassResult(name, False, "nothing to rewrite in this model")
+    new.infer_shapes()
+    ref = run_numpy(graph, images_nchw)
+    got = run_numpy(new, images_nchw)
+    cmp = compare(ref, got)
+    if cmp["psnr_db"] < EXACT_PSNR_DB:
+        return graph, PassResult(name, False, f"skipped: rewrite of {count} site(s) not exact on this model "
+                                              f"(PSNR {cmp['psnr_db']:.1f} dB < {EXACT_PSNR_DB} dB)")
+    return new, PassResult(name, True, f"{count} site(s) rewritten; PSNR {_db(cmp['psnr_db'])} vs unrewritten on "
+                                       f"{len(images_nchw)} real image(s), max abs err {cmp['max_abs_err']:.2e}")
+
+
+def _db(v: float) -> str:
+    return "inf dB (bit-identical)" if v == float("inf") else f"{v:.1f} dB"

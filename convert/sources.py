@@ -1,0 +1,178 @@
+"""Resolve MODEL (vst checkpoint, zoo name, TorchScript, ExportedProgram, ONNX) and export it to static ONNX.
+
+Security: torch files load with weights_only=True; a pickle that carries code is refused unless trust_pickle.
+TorchScript and ExportedProgram archives are read by torch's own loaders, which do not unpickle Python code.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vst.common.errors import VstError
+
+
+@dataclass
+class Source:
+    kind: str                         # checkpoint | zoo | torchscript | exported_program | onnx
+    name: str
+    arch: str | None = None
+    config: dict = field(default_factory=dict)
+    random_weights: bool = False
+    module: Any = None                # torch.nn.Module for torch kinds
+    onnx_model: Any = None            # onnx.ModelProto for the onnx kind
+    bound_inputs: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        d = {"kind": self.kind, "name": self.name, "arch": self.arch, "config": self.config,
+             "random_weights": self.random_weights}
+        if self.bound_inputs:
+            d["bound_inputs"] = self.bound_inputs
+        return d
+
+
+def parse_zoo_name(text: str) -> tuple[str, dict]:
+    """`kunster` or `kunster:alpha=0.25,beta=1,variant=paper-text`."""
+    name, _, opts = text.partition(":")
+    config: dict[str, Any] = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VstError(f"zoo option {item!r} is not key=value (e.g. kunster:alpha=0.5,beta=1)")
+        try:
+            config[key.strip()] = float(value) if key.strip() in ("alpha", "beta") else \
+                (int(value) if value.strip().isdigit() else value.strip())
+        except ValueError:
+            raise VstError(f"zoo option {key}={value!r} is not a number") from None
+    return name.strip(), config
+
+
+def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool = False) -> Source:
+    import torch
+    from vst.models import Stylizer, create_model, load_model, resolve
+    if isinstance(model, Stylizer):
+        return Source("module", type(model).__name__, model.arch, dict(model.config), random_weights,
+                      module=model.eval())
+    if isinstance(model, torch.nn.Module):
+        return Source("module", type(model).__name__, module=model.eval(), random_weights=random_weights)
+    path = Path(str(model))
+    if not path.exists():
+        name, config = parse_zoo_name(str(model))
+        if "/" in str(model) or path.suffix in {".onnx", ".pt", ".pt2", ".safetensors", ".pth", ".ts"}:
+            raise VstError(f"model file {path} does not exist")
+        arch, full = resolve(name, **config)   # unknown names raise here with the list of known ones
+        if not random_weights:
+            raise VstError(f"{model!r} is a zoo name with no trained weights; pass a checkpoint, or add "
+                           "--random-weights to convert random weights (ops and speed only)")
+        torch.manual_seed(0)
+        return Source("zoo", str(model), arch, full, True, module=create_model(name, **config).eval())
+    if path.is_dir():
+        raise VstError(f"{path} is a folder; give a model file (.safetensors, .pt, .pt2, .onnx) or a zoo name")
+    head = path.read_bytes()[:16]
+    if not head:
+        raise VstError(f"{path} is empty")
+    if head[:2] == b"PK":
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except zipfile.BadZipFile:
+            raise VstError(f"{path} is a truncated or damaged zip archive (torch file)") from None
+        if any(n.endswith("models/model.json") for n in names):
+            return _exported_program(path)
+        if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+            return _torchscript(path)
+    if head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors" or head[8:9] == b"{":
+        m = load_model(path, allow_pickle=trust_pickle)
+        return Source("checkpoint", str(path), m.arch, dict(m.config), False, module=m)
+    return _onnx(path)
+
+
+def _torchscript(path: Path) -> Source:
+    import torch
+    try:
+        m = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # torch raises RuntimeError variants for damaged archives
+        raise VstError(f"{path} is a damaged TorchScript archive ({_first(exc)})") from None
+    return Source("torchscript", str(path), module=m.eval())
+
+
+def _exported_program(path: Path) -> Source:
+    import torch
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:
+        raise VstError(f"{path} is a damaged ExportedProgram archive ({_first(exc)})") from None
+    return Source("exported_program", str(path), module=ep.module())
+
+
+def _onnx(path: Path) -> Source:
+    import onnx
+    try:
+        m = onnx.load(str(path))
+        onnx.checker.check_model(m)
+    except Exception as exc:  # protobuf DecodeError, checker ValidationError, ...
+        raise VstError(f"{path} is not a vst checkpoint, TorchScript, ExportedProgram or ONNX file, or it is "
+                       f"truncated ({_first(exc)[:120]})") from None
+    if not m.graph.node:
+        raise VstError(f"{path} is not an ONNX model (no graph nodes); give a model file")
+    return Source("onnx", str(path), onnx_model=m)
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def check_size(source: Source, width: int, height: int) -> None:
+    from vst.models import check_input_size
+    if source.arch is not None:
+        check_input_size(width, height, source.arch)
+    elif width < 1 or height < 1:
+        raise VstError(f"size {width}x{height} is not a positive image size")
+
+
+def export_onnx(source: Source, width: int, height: int) -> "onnx.ModelProto":
+    """torch -> ONNX with a static 1x3xHxW input (one artifact per size: TFLite keeps upsample sizes)."""
+    import onnx
+    import torch
+    if source.onnx_model is not None:
+        return source.onnx_model
+    x = torch.rand(1, 3, height, width)
+    mod = source.module
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            if isinstance(mod, torch.jit.ScriptModule):
+                buf = io.BytesIO()
+                torch.onnx.export(mod, (x,), buf, dynamo=False, opset_version=17, input_names=["x"],
+                                  output_names=["y"])
+                return onnx.load_from_string(buf.getvalue())
+            prog = torch.onnx.export(mod, (x,), dynamo=True, external_data=False, opset_version=18,
+                                     verbose=False, optimize=True)
+            return prog.model_proto
+        except VstError:
+            raise
+        except Exception as exc:  # exporter failures come in many types; name the first line
+            raise VstError(f"torch -> ONNX export failed at {width}x{height} ({_first(exc)})") from None
+
+
+def reference_fn(source: Source, onnx_static) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """The model fidelity is measured against: PyTorch for torch sources, ONNX Runtime for ONNX files."""
+    if source.module is not None:
+        import torch
+
+        def run_torch(batch: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return np.concatenate([source.module(torch.from_numpy(b[None])).numpy() for b in batch])
+        return run_torch, "pytorch"
+    import onnxruntime as ort
+    sess = ort.InferenceSession(onnx_static.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def run_ort(batch: np.ndarray) -> np.ndarray:
+        return np.concatenate([sess.run(None, {name: b[None]})[0] for b in batch])
+    return run_ort, "onnxruntime (source ONNX)"

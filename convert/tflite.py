@@ -1,0 +1,304 @@
+"""IR -> TFLite, written natively in NHWC so the flatbuffer needs no TRANSPOSE; LiteRT inspection helpers.
+
+We emit TensorFlow ops ourselves instead of going through onnx2tf: every activation in the IR is 4-D with a
+known logical NCHW layout, so each op maps to its NHWC form directly and constants are laid out at conversion
+time. `layout="nchw"` keeps activations in NCHW and wraps layout-bound ops in transposes, the way a
+layout-naive converter does; it exists to measure the `transposes.before` figure of the report.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, Iterable
+
+import numpy as np
+
+from vst.common.errors import VstError
+from vst.convert.ir import BINARY, Graph
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+
+
+def _tf():
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _safe(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name).strip("/") or "op"
+    return name if re.match(r"[A-Za-z0-9.]", name) else "n" + name
+
+
+def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc") -> Callable:
+    """A tf.function computing `graph`, input and output in `io_layout`, activations in `layout`."""
+    tf = _tf()
+    n_, c_, h_, w_ = graph.input_shape
+    in_shape = [n_, h_, w_, c_] if io_layout == "nhwc" else [n_, c_, h_, w_]
+
+    def ax(a: int) -> int:
+        return NCHW_TO_NHWC_AXIS[a] if layout == "nhwc" else a
+
+    def cval(name: str, act: bool = True):
+        v = graph.consts[name]
+        if v.ndim == 4 and layout == "nhwc":
+            v = v.transpose(0, 2, 3, 1)
+        return tf.constant(np.ascontiguousarray(v, dtype=np.float32))
+
+    def nhwc_op(x, fn):
+        # Layout-bound TF ops (conv, resize) exist only in NHWC on CPU; naive layout pays two transposes each.
+        if layout == "nhwc":
+            return fn(x)
+        return tf.transpose(fn(tf.transpose(x, [0, 2, 3, 1])), [0, 3, 1, 2])
+
+    @tf.function(input_signature=[tf.TensorSpec(in_shape, tf.float32, name="image")], autograph=False)
+    def fn(image):
+        x = image
+        if io_layout != layout:
+            x = tf.transpose(x, [0, 2, 3, 1] if layout == "nhwc" else [0, 3, 1, 2])
+        env = {graph.input: x}
+
+        def val(name):
+            return env[name] if name in env else cval(name)
+
+        for node in graph.nodes:
+            a, op, nm = node.attrs, node.op, _safe(node.name or node.output)
+            x = val(node.inputs[0]) if node.inputs[0] in env else None
+            if op == "conv":
+                y = nhwc_op(x, lambda t: _conv(tf, graph, node, t, nm))
+            elif op == "conv_transpose":
+                y = nhwc_op(x, lambda t: _deconv(tf, graph, node, t, nm))
+            elif op == "pad":
+                y = _pad(tf, node, x, ax, nm)
+            elif op == "instance_norm":
+                axes = [ax(2), ax(3)]
+                mean = tf.reduce_mean(x, axes, keepdims=True)
+                d = x - mean
+                var = tf.reduce_mean(d * d, axes, keepdims=True)
+                gshape = [1, 1, 1, -1] if layout == "nhwc" else [1, -1, 1, 1]
+                gamma = tf.constant(graph.consts[node.inputs[1]].reshape(gshape).astype(np.float32))
+                beta = tf.constant(graph.consts[node.inputs[2]].reshape(gshape).astype(np.float32))
+                y = tf.add(d * (tf.math.rsqrt(var + a["eps"]) * gamma), beta, name=nm)
+            elif op == "resize_nearest":
+                sh, sw = a["scale"]
+                y = nhwc_op(x, lambda t: tf.compat.v1.image.resize_nearest_neighbor(
+                    t, [int(t.shape[1]) * sh, int(t.shape[2]) * sw], align_corners=False,
+                    half_pixel_centers=False, name=nm))
+            elif op == "repeat":
+                y = _repeat(tf, x, ax(a["axis"]), a["times"], nm)
+            elif op == "slice":
+                # explicit sizes: XNNPACK refuses a SLICE whose size has -1 entries
+                begin, size = [0] * 4, [int(s) for s in x.shape]
+                begin[ax(a["axis"])], size[ax(a["axis"])] = a["start"], a["end"] - a["start"]
+                y = tf.slice(x, begin, size, name=nm)
+            elif op == "concat":
+                y = tf.concat([val(i) for i in node.inputs], ax(a["axis"]), name=nm)
+            elif op == "reduce_mean":
+                y = tf.reduce_mean(x, [ax(i) for i in a["axes"]], keepdims=True, name=nm)
+            elif op == "clip":
+                y = tf.clip_by_value(x, a["min"] if a["min"] is not None else -np.inf,
+                                     a["max"] if a["max"] is not None else np.inf, name=nm)
+            elif op == "leaky_relu":
+                y = tf.nn.leaky_relu(x, a["alpha"], name=nm)
+            elif op in BINARY:
+                l, r = val(node.inputs[0]), val(node.inputs[1])
+                if op == "mul" and node.inputs[1] in graph.consts and graph.consts[node.inputs[1]].ndim == 0 \
+                        and float(graph.consts[node.inputs[1]]) == 1.0:
+                    y = tf.identity(l, name=nm)
+                else:
+                    y = {"add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "div": tf.divide, "pow": tf.pow,
+                         "max": tf.maximum, "min": tf.minimum}[op](l, r, name=nm)
+            else:
+                fn_ = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh, "sqrt": tf.sqrt,
+                       "rsqrt": tf.math.rsqrt, "reciprocal": tf.math.reciprocal, "neg": tf.negative, "exp": tf.exp,
+                       "abs": tf.abs}.get(op)
+                if fn_ is None:
+                    raise VstError(f"op {op} (node {node.name!r}) cannot be converted to tflite")
+                y = fn_(x, name=nm)
+            env[node.output] = y
+        out = env[graph.output]
+        if io_layout != layout:
+            out = tf.transpose(out, [0, 3, 1, 2] if layout == "nhwc" else [0, 2, 3, 1])
+        return tf.identity(out, name="stylized")
+
+    return fn
+
+
+def _conv(tf, graph, node, x, nm):
+    w = graph.consts[node.inputs[1]]
+    a = node.attrs
+    s, d, group = a["stride"], a.get("dilation", (1, 1)), a.get("group", 1)
+    cin = int(x.shape[-1])
+    if group == 1:
+        y = tf.nn.conv2d(x, tf.constant(w.transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1], "VALID",
+                         dilations=[1, d[0], d[1], 1], name=nm)
+    elif group == cin and w.shape[0] % cin == 0:
+        y = tf.nn.depthwise_conv2d(x, tf.constant(w.reshape(cin, -1, *w.shape[2:]).transpose(2, 3, 0, 1).copy()),
+                                   [1, s[0], s[1], 1], "VALID", dilations=list(d), name=nm)
+    else:
+        raise VstError(f"ONNX op Conv with group={group} (node {node.name!r}) cannot be converted to tflite")
+    if len(node.inputs) > 2:
+        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)), name=nm + "/bias")
+    return y
+
+
+def _deconv(tf, graph, node, x, nm):
+    # PyTorch/ONNX ConvTranspose = full VALID transposed conv, cropped by `pads` each side (output_padding
+    # extends the far side); TF's SAME would crop asymmetrically, so write VALID + an explicit crop.
+    w = graph.consts[node.inputs[1]]
+    a = node.attrs
+    (sh, sw), (ph, pw), (oh, ow) = a["stride"], a["pads"], a["output_padding"]
+    kh, kw = w.shape[2:]
+    h, wd = int(x.shape[1]), int(x.shape[2])
+    full_h, full_w = (h - 1) * sh + kh + oh, (wd - 1) * sw + kw + ow
+    y = tf.nn.conv2d_transpose(x, tf.constant(w.transpose(2, 3, 1, 0).copy()),
+                               [int(x.shape[0]), full_h, full_w, w.shape[1]], [1, sh, sw, 1], "VALID", name=nm)
+    out_h, out_w = full_h - 2 * ph, full_w - 2 * pw
+    if ph or pw:
+        y = tf.slice(y, [0, ph, pw, 0], [int(y.shape[0]), out_h, out_w, int(y.shape[3])])
+    if len(node.inputs) > 2:
+        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)))
+    return y
+
+
+def _pad(tf, node, x, ax, nm):
+    t, l, b, r = node.attrs["pads"]
+    mode = node.attrs["mode"]
+    paddings = [[0, 0]] * 4
+    paddings[ax(2)], paddings[ax(3)] = [t, b], [l, r]
+    if mode == "constant":
+        return tf.pad(x, paddings, constant_values=node.attrs.get("value", 0.0), name=nm)
+    if mode == "reflect":
+        return tf.pad(x, paddings, mode="REFLECT", name=nm)
+    # edge: repeat the border row/column (no TFLite builtin does this)
+    for axis, before, after in ((ax(2), t, b), (ax(3), l, r)):
+        n = int(x.shape[axis])
+        parts = [tf.gather(x, [0], axis=axis)] * before + [x] + [tf.gather(x, [n - 1], axis=axis)] * after
+        x = tf.concat(parts, axis) if len(parts) > 1 else x
+    return x
+
+
+def _repeat(tf, x, axis: int, times: int, nm: str):
+    """Each element `times` times along `axis`: concat copies on the next axis, then merge the two axes."""
+    shape = [int(s) for s in x.shape]
+    if axis + 1 < len(shape):
+        y = tf.concat([x] * times, axis + 1)
+    else:
+        y = tf.stack([x] * times, axis + 1)
+    shape[axis] *= times
+    return tf.reshape(y, shape, name=nm)
+
+
+def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "nhwc",
+              representative: Callable[[], Iterable[list[np.ndarray]]] | None = None) -> bytes:
+    """Convert with the TFLite converter: fp32, fp16 (float16 weights) or full-integer int8 (float I/O)."""
+    tf = _tf()
+    fn = build_tf_function(graph, io_layout, layout)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    if quant == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif quant == "int8":
+        if representative is None:
+            raise VstError("int8 needs a representative dataset (--calib DIR)")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        return conv.convert()
+    except Exception as exc:  # the converter's errors are long MLIR dumps; keep the first useful line
+        first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()), str(exc)[:200])
+        raise VstError(f"TFLite converter failed ({first.strip()[:240]})") from None
+
+
+# ---------------------------------------------------------------- inspection with LiteRT
+
+def interpreter(model: bytes, threads: int = 2, delegate: bool = True, preserve: bool = False):
+    from ai_edge_litert import interpreter as lrt
+    kind = lrt.OpResolverType.BUILTIN if delegate else lrt.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = lrt.Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=kind,
+                         experimental_preserve_all_tensors=preserve)
+    it.allocate_tensors()
+    return it
+
+
+def ops(model: bytes) -> list[dict]:
+    """The flatbuffer's operators (before any delegate), with their tensors' dtypes."""
+    it = interpreter(model, delegate=False)
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    out = []
+    for o in it._get_ops_details():
+        ins = [int(i) for i in o["inputs"] if i >= 0]
+        outs = [int(i) for i in o["outputs"]]
+        out.append({"index": o["index"], "op": o["op_name"], "inputs": ins, "outputs": outs,
+                    "name": tensors[outs[0]]["name"] if outs else "",
+                    "dtypes": sorted({np.dtype(tensors[i]["dtype"]).name for i in ins + outs})})
+    return out
+
+
+def histogram(op_list: list[dict]) -> dict[str, int]:
+    hist: dict[str, int] = {}
+    for o in op_list:
+        hist[o["op"]] = hist.get(o["op"], 0) + 1
+    return dict(sorted(hist.items()))
+
+
+def xnnpack_partitions(model: bytes, threads: int = 2) -> dict:
+    """Measured on the host: which nodes XNNPACK took, and in how many partitions (DELEGATE nodes)."""
+    it = interpreter(model, threads=threads, delegate=True)
+    details = it._get_ops_details()
+    delegates = [o for o in details if o["op_name"] == "DELEGATE"]
+    original = [o for o in details if o["op_name"] != "DELEGATE"]
+    producer = {int(t): o for o in original for t in o["outputs"]}
+    covered: set[int] = set()
+    for d in delegates:
+        stop = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        while stack:
+            t = stack.pop()
+            o = producer.get(t)
+            if o is None or t in stop or o["index"] in covered:
+                continue
+            covered.add(o["index"])
+            stack.extend(int(i) for i in o["inputs"] if i >= 0)
+    left = [o for o in original if o["index"] not in covered]
+    return {"partitions": len(delegates), "delegated_nodes": len(covered), "total_nodes": len(original),
+            "not_delegated": [{"op": o["op_name"], "node": o["index"]} for o in left]}
+
+
+def run(model: bytes, batch: np.ndarray, threads: int = 2) -> np.ndarray:
+    """Run image by image (the artifact has batch 1); batch and result in the artifact's I/O layout."""
+    it = interpreter(model, threads=threads)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    res = []
+    for img in batch:
+        it.set_tensor(inp["index"], img[None].astype(np.float32))
+        it.invoke()
+        res.append(it.get_tensor(out["index"])[0].copy())
+    return np.stack(res)
+
+
+def intermediates(model: bytes, image: np.ndarray) -> dict[str, np.ndarray]:
+    """Every float (or dequantized int8) tensor after one run, by tensor name, for per-layer comparison."""
+    it = interpreter(model, threads=1, delegate=False, preserve=True)
+    it.set_tensor(it.get_input_details()[0]["index"], image[None].astype(np.float32))
+    it.invoke()
+    out = {}
+    for t in it.get_tensor_details():
+        try:
+            v = it.get_tensor(t["index"])
+        except ValueError:
+            continue
+        if v is None or v.ndim != 4:
+            continue
+        if v.dtype in (np.int8, np.uint8):
+            scale, zero = t["quantization"]
+            if not scale:
+                continue
+            v = (v.astype(np.float32) - zero) * scale
+        elif v.dtype != np.float32:
+            continue
+        out[t["name"]] = v
+    return out
