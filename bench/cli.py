@@ -1,0 +1,77 @@
+"""`vst-bench`: measure converted stylizers on the host or a phone, import results, draw the figures."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from vst.common.cli import run_cli
+from vst.common.errors import VstError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vst-bench", description=(
+        "Benchmark stylizers as 000 did (FPS over a 1080p H.264 25 fps clip, decode and resize included) and as "
+        "benchmark_model/MLPerf Mobile do (warmup, repeats, cooldown, raw samples, percentiles). Results are "
+        "appended to OUT/results.csv (one row per cell) with raw samples in OUT/results/<cell>.json; rerunning "
+        "the same command resumes an interrupted sweep."))
+    p.add_argument("--device", default="host", help="host, a registry name (iphone11pro, pixel7, ...) or an adb "
+                   "serial / iOS device identifier (default: host)")
+    p.add_argument("--model", nargs="+", metavar="ARTIFACT", help=".tflite, .onnx, .safetensors, .mlpackage or a zoo "
+                   "name such as kunster-t2-04")
+    p.add_argument("--resolutions", default="480x320,320x240",
+                   help="WxH list for artifacts whose input size is free (fixed-size artifacts run at their size)")
+    p.add_argument("--out", default="bench_results", help="results folder (default: bench_results)")
+    p.add_argument("--video", help="H.264 clip to use instead of the generated 1920x1080 21 s 25 fps one")
+    p.add_argument("--delegate", help="comma list: host LiteRT xnnpack,none; Android xnnpack,gpu,nnapi,none; "
+                   "iOS all,cpuAndGPU,cpuOnly,cpuAndNeuralEngine")
+    p.add_argument("--threads", type=int, help="inference threads (default: the runtime's own choice)")
+    p.add_argument("--warmup-frames", type=int, default=10)
+    p.add_argument("--warmup-seconds", type=float, default=1.0)
+    p.add_argument("--frames", type=int, help="measured frames per repeat (default: the whole clip)")
+    p.add_argument("--seconds", type=float, help="measured seconds per repeat (stops at the first limit)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--cooldown", type=float, default=2.0, help="idle seconds before each repeat")
+    p.add_argument("--devices-file", help="extra device registry JSON (also $VST_DEVICES)")
+    p.add_argument("--import", dest="imports", nargs="+", metavar="RESULT_JSON",
+                   help="validate results measured elsewhere and add them to --out instead of measuring")
+    p.add_argument("--plots", action="store_true", help="write OUT/fps_vs_params.png and OUT/latency.png")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    if args.imports:
+        from vst.bench.store import import_results
+        rows = import_results(args.imports, out)
+        print(f"imported {len(rows)} result(s) into {out / 'results.csv'}")
+    elif args.model:
+        from vst.bench.sweep import Protocol, parse_resolutions, run_sweep
+        for name, value in (("--repeats", args.repeats), ("--frames", args.frames)):
+            if value is not None and value < 1:
+                raise VstError(f"{name} must be at least 1")
+        proto = Protocol(args.warmup_frames, args.warmup_seconds, args.frames, args.seconds, args.repeats,
+                         args.cooldown, args.threads)
+        delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None
+        df = run_sweep(args.device, args.model, parse_resolutions(args.resolutions), out, proto, args.video,
+                       delegates, args.devices_file, progress=not args.no_progress)
+        cols = ["device", "artifact", "resolution", "delegate_used", "fps_e2e", "fps_inference",
+                "inference_ms_median", "inference_ms_p90", "e2e_over_inference", "spread_flag"]
+        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    elif not args.plots:
+        raise VstError("nothing to do: give --model ARTIFACT... to measure, --import FILE... or --plots")
+    if args.plots:
+        from vst.bench.plots import save_plots
+        for path in save_plots(out):
+            print(f"wrote {path}")
+    return 0
+
+
+def entry() -> int:
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry()

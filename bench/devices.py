@@ -1,0 +1,169 @@
+"""Device registry (data: bench/data/devices.json plus an optional user file) and resolving a --device argument
+to a connected device. Phones are only ever found by asking adb or xcrun devicectl; nothing stands in for one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vst.common.errors import VstError
+
+ADD_HINT = ("add it to a JSON registry file ({\"devices\": [{\"name\": ..., \"platform\": \"ios\"|\"android\", "
+            "\"chip\": ..., \"match\": {\"productType\"|\"model\": ...}}]}) named by --devices-file or VST_DEVICES")
+
+
+@dataclass
+class Device:
+    name: str
+    platform: str                  # host, ios, android
+    chip: str | None = None
+    serial: str | None = None      # adb serial or devicectl identifier
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+def load_registry(extra: str | Path | None = None) -> dict[str, dict]:
+    """name -> entry; entries from `extra` (or $VST_DEVICES) override the shipped ones."""
+    entries = json.loads(resources.files("vst.bench").joinpath("data/devices.json").read_text())["devices"]
+    extra = extra or os.environ.get("VST_DEVICES")
+    if extra:
+        try:
+            entries = entries + json.loads(Path(extra).read_text())["devices"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise VstError(f"device registry {extra} is unreadable ({exc}); it must hold {{\"devices\": [...]}}") from None
+    reg = {}
+    for e in entries:
+        if e.get("platform") not in ("host", "ios", "android") or not e.get("name"):
+            raise VstError(f"device registry entry {e} needs a name and platform host, ios or android")
+        reg[e["name"]] = e
+    return reg
+
+
+def _norm(v: Any) -> str:
+    return re.sub(r"[^0-9A-Za-z,]", "_", str(v)).lower()
+
+
+def matches(rule: dict, props: dict) -> bool:
+    return bool(rule) and all(_norm(props.get(k, "")) == _norm(v) for k, v in rule.items())
+
+
+# ---- Android: `adb devices -l` ----------------------------------------------------------------------------------
+
+def adb_list_command(adb: str = "adb") -> list[str]:
+    return [adb, "devices", "-l"]
+
+
+def parse_adb_devices(text: str) -> list[dict]:
+    """Rows of `adb devices -l`: serial, state (device/unauthorized/offline) and the key:value fields."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("List of devices", "*")):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        row = {"serial": parts[0], "state": parts[1]}
+        row.update(p.split(":", 1) for p in parts[2:] if ":" in p)
+        out.append(row)
+    return out
+
+
+# ---- iOS: `xcrun devicectl list devices --json-output FILE` -----------------------------------------------------
+
+def devicectl_list_command(json_path: str) -> list[str]:
+    return ["xcrun", "devicectl", "list", "devices", "--json-output", json_path]
+
+
+def parse_devicectl_devices(doc: dict) -> list[dict]:
+    """Flattened properties of devicectl's devices; state 'connected' when paired and reachable."""
+    out = []
+    for d in doc.get("result", {}).get("devices", []):
+        hw, dp, cp = d.get("hardwareProperties", {}), d.get("deviceProperties", {}), d.get("connectionProperties", {})
+        reachable = cp.get("pairingState") == "paired" and cp.get("tunnelState") not in (None, "unavailable")
+        out.append({"serial": d.get("identifier"), "state": "connected" if reachable else "unavailable",
+                    "udid": hw.get("udid"), "productType": hw.get("productType"),
+                    "marketingName": hw.get("marketingName"), "platform": hw.get("platform"),
+                    "name": dp.get("name"), "osVersion": dp.get("osVersionNumber"),
+                    "developerMode": dp.get("developerModeStatus")})
+    return out
+
+
+def _tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise VstError(f"{name} is not on PATH; {hint}")
+    return path
+
+
+def connected_android(adb: str | None = None) -> list[dict]:
+    adb = adb or _tool("adb", "install Android platform-tools and enable USB debugging on the phone")
+    proc = subprocess.run(adb_list_command(adb), capture_output=True, text=True, timeout=30)
+    if proc.returncode:
+        raise VstError(f"`adb devices -l` failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+    return parse_adb_devices(proc.stdout)
+
+
+def connected_ios() -> list[dict]:
+    _tool("xcrun", "iOS devices need a Mac with Xcode 15 or newer (xcrun devicectl)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "devices.json"
+        proc = subprocess.run(devicectl_list_command(str(out)), capture_output=True, text=True, timeout=60)
+        if proc.returncode or not out.exists():
+            raise VstError(f"`xcrun devicectl list devices` failed ({proc.stderr.strip()[-200:]}); "
+                           "check that Xcode 15+ is selected (xcode-select -p)")
+        return parse_devicectl_devices(json.loads(out.read_text()))
+
+
+def _describe(rows: list[dict]) -> str:
+    return ", ".join(f"{r['serial']} ({r.get('model') or r.get('marketingName') or r.get('productType') or '?'}, "
+                     f"{r['state']})" for r in rows) or "none"
+
+
+def _pick(name: str, entry: dict | None, rows: list[dict], platform: str) -> Device:
+    ok_state = "device" if platform == "android" else "connected"
+    hits = [r for r in rows if (entry and matches(entry["match"], r)) or r["serial"] == name or r.get("udid") == name]
+    ready = [r for r in hits if r["state"] == ok_state]
+    if ready:
+        r = ready[0]
+        return Device(entry["name"] if entry else name, platform, entry.get("chip") if entry else None,
+                      r["serial"], r)
+    if hits:
+        raise VstError(f"{name} is attached but {hits[0]['state']}: unlock it and accept the debugging/pairing "
+                       "prompt, then retry")
+    rule = entry["match"] if entry else {"serial": name}
+    raise VstError(f"no connected {platform} device matches {name} ({rule}); connected: {_describe(rows)}; "
+                   f"connect it (USB debugging / Developer Mode on) or, for another model, {ADD_HINT}")
+
+
+def resolve_device(name: str, registry: dict[str, dict] | None = None) -> Device:
+    """'host', a registry name (iphone11pro, pixel7, ...) or an adb serial / iOS identifier -> a connected Device."""
+    registry = registry if registry is not None else load_registry()
+    entry = registry.get(name)
+    if name == "host" or (entry and entry["platform"] == "host"):
+        return Device("host", "host", entry.get("chip") if entry else None)
+    if entry:
+        rows = connected_android() if entry["platform"] == "android" else connected_ios()
+        return _pick(name, entry, rows, entry["platform"])
+    # not a registry name: maybe a serial of a connected phone
+    have_adb, have_xcrun = shutil.which("adb"), shutil.which("xcrun")
+    if have_adb:
+        rows = connected_android(have_adb)
+        if any(r["serial"] == name for r in rows):
+            return _pick(name, None, rows, "android")
+    if have_xcrun:
+        rows = connected_ios()
+        if any(name in (r["serial"], r.get("udid")) for r in rows):
+            return _pick(name, None, rows, "ios")
+    known = ", ".join(sorted(registry))
+    tools = ("" if have_adb or have_xcrun else
+             "; neither adb nor xcrun is on PATH, so no phone can be reached from this machine")
+    raise VstError(f"unknown device {name!r}: not in the registry ({known}) nor a connected serial{tools}; "
+                   f"{ADD_HINT}")

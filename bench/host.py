@@ -1,0 +1,288 @@
+"""The host runner: executes a plan on this machine with LiteRT (XNNPACK or builtin kernels), ONNX Runtime
+(CPU provider) or PyTorch (eager), and returns a result in the shared schema.
+
+End to end follows 000: frames are decoded from the H.264 clip and resized to the input size. Decode and resize
+run on a producer thread while the main thread runs inference (FFmpeg, OpenCV and all three runtimes release the
+GIL), the way a phone pipeline overlaps its camera or decoder with the network; so end-to-end FPS approaches
+inference FPS and the summary reports their ratio.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import threading
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+
+import numpy as np
+
+from vst.bench.artifacts import Artifact, InputSpec, input_spec
+from vst.bench.video import decode_frames
+from vst.common.errors import VstError
+from vst.common.images import resize_cover
+
+HOST_DELEGATES = {"litert": ("xnnpack", "none"), "onnxruntime": ("cpu",), "pytorch": ("eager",)}
+# pure-inference frames are kept prepared in memory; beyond this they are reused cyclically
+PREPARED_BYTES = 256 * 2 ** 20
+QUEUE_DEPTH = 4
+
+
+class HostModel:
+    """One loaded model: prepare(rgb uint8 HxWx3) -> model input; infer(input) -> output."""
+    runtime = ""
+    delegate_used = ""
+    runtime_version = ""
+
+    def __init__(self, spec: InputSpec, width: int, height: int):
+        self.layout, self.dtype, self.width, self.height = spec.layout, spec.dtype, width, height
+        self.quant = (1.0, 0)
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        if self.dtype in ("uint8", "int8") and self.quant[0] > 0:
+            scale, zero = self.quant  # input quantised from [0, 1] floats, as the converter calibrated it
+            x = np.clip(np.round(rgb.astype(np.float32) / 255.0 / scale + zero),
+                        *((0, 255) if self.dtype == "uint8" else (-128, 127))).astype(self.dtype)
+        elif self.dtype == "uint8":
+            x = rgb
+        else:
+            x = (rgb.astype(np.float32) * (1.0 / 255.0)).astype(self.dtype, copy=False)
+        x = x[None]
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
+
+    def infer(self, x):
+        raise NotImplementedError
+
+
+class LiteRTModel(HostModel):
+    runtime = "litert"
+
+    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
+        super().__init__(spec, width, height)
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        # AUTO applies XNNPACK as the default CPU delegate; the other resolver keeps LiteRT's builtin kernels
+        resolver = OpResolverType.AUTO if delegate == "xnnpack" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.it = Interpreter(model_path=str(art.path), num_threads=threads, experimental_op_resolver_type=resolver)
+        d = self.it.get_input_details()[0]
+        if spec.size is None:
+            shape = [1, 3, height, width] if self.layout == "NCHW" else [1, height, width, 3]
+            self.it.resize_tensor_input(d["index"], shape)
+        self.it.allocate_tensors()
+        self.inp, self.out = d["index"], self.it.get_output_details()[0]["index"]
+        self.quant = tuple(d["quantization"])
+        self.runtime_version = version("ai-edge-litert")
+        self.delegate_used = self._delegate_used(delegate)
+
+    def _delegate_used(self, requested: str) -> str:
+        # a delegated partition shows up as a DELEGATE node in the execution plan
+        try:
+            ops = [o["op_name"] for o in self.it._get_ops_details()]
+        except (AttributeError, RuntimeError):
+            return f"{requested} (requested; LiteRT did not report its execution plan)"
+        n_del = ops.count("DELEGATE")
+        if not n_del:
+            return "none (builtin kernels)"
+        return f"xnnpack ({n_del} partition{'s' * (n_del > 1)}, {len(ops) - n_del} ops outside it)"
+
+    def infer(self, x):
+        self.it.set_tensor(self.inp, x)
+        self.it.invoke()
+        return self.it.get_tensor(self.out)
+
+
+class OrtModel(HostModel):
+    runtime = "onnxruntime"
+
+    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
+        super().__init__(spec, width, height)
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or 0
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(art.path), opts, providers=["CPUExecutionProvider"])
+        self.name = self.sess.get_inputs()[0].name
+        self.runtime_version = ort.__version__
+        self.delegate_used = self.sess.get_providers()[0]
+
+    def infer(self, x):
+        return self.sess.run(None, {self.name: x})[0]
+
+
+class TorchModel(HostModel):
+    runtime = "pytorch"
+
+    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
+        super().__init__(spec, width, height)
+        import torch
+        from vst.models import check_input_size, create_model, load_model
+        self.torch = torch
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = (create_model(art.zoo_name) if art.zoo_name else load_model(art.path)).eval()
+        check_input_size(width, height, self.model.arch)
+        self.runtime_version = torch.__version__
+        self.delegate_used = f"eager ({torch.get_num_threads()} threads)"
+
+    def prepare(self, rgb):
+        return self.torch.from_numpy(super().prepare(rgb))
+
+    def infer(self, x):
+        with self.torch.inference_mode():
+            return self.model(x)
+
+
+RUNNERS = {"litert": LiteRTModel, "onnxruntime": OrtModel, "pytorch": TorchModel}
+
+
+def _thermal():
+    import psutil
+    temps = getattr(psutil, "sensors_temperatures", lambda: {})() or {}
+    readings = [t.current for group in temps.values() for t in group if t.current]
+    return {"source": "psutil", "state": None, "celsius": max(readings) if readings else None}
+
+
+def _battery():
+    import psutil
+    b = psutil.sensors_battery() if hasattr(psutil, "sensors_battery") else None
+    if b is None:
+        return None
+    return {"source": "psutil", "level_pct": float(b.percent), "celsius": None, "charging": bool(b.power_plugged)}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | None) -> dict:
+    """Decode+resize on a producer thread, inference here; per-frame samples and wall time."""
+    q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce():
+        try:
+            for rgb, t0, t1 in decode_frames(path, limit):
+                if stop.is_set():
+                    break
+                t2 = time.perf_counter()
+                x = model.prepare(resize_cover(rgb, model.width, model.height))
+                q.put((x, t0, t1, t2, time.perf_counter()))
+        except BaseException as exc:  # handed to the consumer, which raises it in the caller's thread
+            failure.append(exc)
+        finally:
+            q.put(None)
+
+    rec = {"decode_ms": [], "resize_ms": [], "inference_ms": [], "e2e_ms": []}
+    thread = threading.Thread(target=produce, daemon=True)
+    start = end = None
+    thread.start()
+    try:
+        while (item := q.get()) is not None:
+            x, t0, t1, t2, t3 = item
+            start = t0 if start is None else start
+            i0 = time.perf_counter()
+            model.infer(x)
+            end = time.perf_counter()
+            rec["decode_ms"].append((t1 - t0) * 1e3)
+            rec["resize_ms"].append((t3 - t2) * 1e3)
+            rec["inference_ms"].append((end - i0) * 1e3)
+            rec["e2e_ms"].append((end - t0) * 1e3)
+            if seconds is not None and end - start >= seconds:
+                break
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+    if failure:
+        raise VstError(f"decoding {path} failed: {failure[0]}")
+    if start is None:
+        raise VstError(f"{path} yielded no frames; give a non-empty H.264 video")
+    return {"frames": len(rec["e2e_ms"]), "wall_s": end - start, **rec}
+
+
+def _prepared_frames(model: HostModel, path: str, count: int) -> list:
+    """Model inputs for the pure-inference phase: the clip's first frames, as many as fit PREPARED_BYTES."""
+    per_frame = model.width * model.height * 3 * (1 if model.dtype in ("uint8", "int8") else 4)
+    keep = max(1, min(count, PREPARED_BYTES // per_frame))
+    return [model.prepare(resize_cover(rgb, model.width, model.height)) for rgb, _, _ in decode_frames(path, keep)]
+
+
+def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float | None) -> dict:
+    samples = []
+    start = time.perf_counter()
+    end = start
+    for i in range(frames):
+        x = inputs[i % len(inputs)]
+        t0 = time.perf_counter()
+        model.infer(x)
+        end = time.perf_counter()
+        samples.append((end - t0) * 1e3)
+        if seconds is not None and end - start >= seconds:
+            break
+    return {"frames": len(samples), "wall_s": end - start, "inference_ms": samples}
+
+
+def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
+    """Run one validated plan on this machine; the result still goes through check_result before storing."""
+    runtime = plan["runtime"]
+    if runtime not in RUNNERS:
+        raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
+                       "use --device with an iPhone name")
+    if plan["delegate"] not in HOST_DELEGATES[runtime]:
+        raise VstError(f"{runtime} on the host takes delegate {' or '.join(HOST_DELEGATES[runtime])}, "
+                       f"not {plan['delegate']}")
+    spec = input_spec(art)
+    w, h = plan["input"]["width"], plan["input"]["height"]
+    if spec.size and spec.size != (w, h):
+        raise VstError(f"{art.label} has a fixed {spec.size[0]}x{spec.size[1]} input; plan asks for {w}x{h}")
+    clip = plan["frame_source"]["path"]
+    started, thermal0, battery0 = _now(), _thermal(), _battery()
+
+    t0 = time.perf_counter()
+    model = RUNNERS[runtime](art, spec, w, h, plan["threads"], plan["delegate"])
+    load_ms = (time.perf_counter() - t0) * 1e3
+
+    warm_inputs = _prepared_frames(model, clip, max(1, min(plan["warmup"]["frames"] or 1, 32)))
+    t0 = time.perf_counter()
+    model.infer(warm_inputs[0])
+    first_ms = (time.perf_counter() - t0) * 1e3
+    done, w0 = 1, time.perf_counter()
+    while done < plan["warmup"]["frames"] or time.perf_counter() - w0 < plan["warmup"]["seconds"]:
+        model.infer(warm_inputs[done % len(warm_inputs)])
+        done += 1
+
+    limit, seconds = plan["measure"]["frames"], plan["measure"]["seconds"]
+    inputs = _prepared_frames(model, clip, limit or plan["frame_source"].get("frames") or 10 ** 9)
+    repeats = []
+    for r in range(plan["repeats"]):
+        time.sleep(plan["cooldown_s"])
+        e2e = _pipeline(model, clip, limit, seconds)
+        inf = _inference_only(model, inputs, e2e["frames"], None)
+        repeats.append({"index": r, "e2e": e2e, "inference": inf})
+
+    env = {"device": plan["device"], "platform": "host", "hardware": _cpu_name(), "chip": platform.machine(),
+           "os": platform.platform(), "runtime": runtime, "runtime_version": model.runtime_version,
+           "delegate_requested": plan["delegate"], "delegate_used": model.delegate_used,
+           "threads": plan["threads"], "thermal_start": thermal0, "thermal_end": _thermal(),
+           "battery_start": battery0, "battery_end": _battery(),
+           "harness": f"vst.bench.host (python {platform.python_version()}, {os.cpu_count()} cpus)"}
+    return {"schema": "vst-bench-result/1", "plan": plan, "run_id": run_id, "started_at": started,
+            "finished_at": _now(), "environment": env,
+            "input": {"width": w, "height": h, "layout": model.layout, "dtype": model.dtype},
+            "load_ms": load_ms, "first_inference_ms": first_ms, "repeats": repeats}

@@ -1,0 +1,91 @@
+"""Benchmark plans: one cell (artifact x device x input size x delegate x threads) as a schema-checked dict.
+
+The same JSON goes to every runner: the host runner here, the iOS harness and the Android harness.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+from vst.common.errors import VstError
+
+PLAN_SCHEMA = "vst-bench-plan/1"
+RESULT_SCHEMA = "vst-bench-result/1"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    """`plan` or `result` -> the JSON Schema shipped in vst/bench/schemas."""
+    return json.loads(resources.files("vst.bench").joinpath(f"schemas/{name}.schema.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    # the result schema embeds the plan schema by relative $ref; resolve it from the package, not the network
+    registry = Registry()
+    for other in ("plan", "result"):
+        schema = load_schema(other)
+        registry = registry.with_resource(schema["$id"], Resource.from_contents(schema))
+        registry = registry.with_resource(f"{other}.schema.json", Resource.from_contents(schema))
+    return jsonschema.Draft202012Validator(load_schema(name), registry=registry,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+def schema_errors(name: str, doc: Any) -> list[str]:
+    """Every violation of schema `name` in `doc`, as 'path: message' lines (empty when valid)."""
+    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors]
+
+
+def validate(name: str, doc: Any, what: str = "") -> None:
+    errs = schema_errors(name, doc)
+    if errs:
+        shown = "; ".join(errs[:3]) + (f"; and {len(errs) - 3} more" if len(errs) > 3 else "")
+        raise VstError(f"{what or name} does not match the vst-bench {name} schema: {shown}")
+
+
+def sha256_of(path: str | Path) -> str:
+    """Content hash of a file, or of every file under a folder (Core ML packages are folders)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def cell_id(plan: dict) -> str:
+    """Stable id of what a cell measures (not of where files lie): resumes recognise finished cells by it."""
+    key = {"device": plan["device"], "runtime": plan["runtime"], "artifact": plan["artifact"]["sha256"],
+           "zoo": plan["artifact"].get("zoo_name"), "input": [plan["input"]["width"], plan["input"]["height"]],
+           "frames": plan["frame_source"].get("sha256") or Path(plan["frame_source"]["path"]).name,
+           "warmup": plan["warmup"], "measure": plan["measure"], "repeats": plan["repeats"],
+           "cooldown_s": plan["cooldown_s"], "threads": plan["threads"], "delegate": plan["delegate"]}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_plan(*, device: str, runtime: str, artifact: dict, width: int, height: int, layout: str | None,
+              frame_source: dict, warmup_frames: int = 10, warmup_seconds: float = 1.0,
+              measure_frames: int | None = None, measure_seconds: float | None = None, repeats: int = 3,
+              cooldown_s: float = 2.0, threads: int | None = None, delegate: str) -> dict:
+    plan = {"schema": PLAN_SCHEMA, "cell_id": "0" * 16, "device": device, "runtime": runtime,
+            "artifact": artifact, "input": {"width": int(width), "height": int(height)},
+            "frame_source": frame_source, "warmup": {"frames": int(warmup_frames), "seconds": float(warmup_seconds)},
+            "measure": {"frames": measure_frames, "seconds": measure_seconds}, "repeats": int(repeats),
+            "cooldown_s": float(cooldown_s), "threads": threads, "delegate": delegate}
+    if layout:
+        plan["input"]["layout"] = layout
+    plan["cell_id"] = cell_id(plan)
+    validate("plan", plan, "the plan")
+    return plan

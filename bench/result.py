@@ -1,0 +1,53 @@
+"""Results: schema check plus the consistency a schema cannot express, and the summary vst derives from them.
+
+Runs on results from every runner: the host runner's before they are stored, the harnesses' when collected
+from a phone or imported from a file measured elsewhere.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vst.bench.plan import RESULT_SCHEMA, cell_id, validate
+from vst.bench.stats import summarize_result
+from vst.common.errors import VstError
+
+
+def check_result(result: dict, what: str = "result") -> dict:
+    """Validate `result` (schema, sample counts, cell id); return it with vst's summary attached."""
+    validate("result", result, what)
+    plan = result["plan"]
+    if cell_id(plan) != plan["cell_id"]:
+        raise VstError(f"{what}: plan cell_id {plan['cell_id']} does not match its content ({cell_id(plan)}); "
+                       "the plan was edited after it was made; rerun the cell")
+    if result["environment"]["runtime"] != plan["runtime"]:
+        raise VstError(f"{what}: ran on {result['environment']['runtime']} but the plan asked for {plan['runtime']}")
+    if len(result["repeats"]) != plan["repeats"]:
+        raise VstError(f"{what}: {len(result['repeats'])} repeats recorded, the plan asked for {plan['repeats']}")
+    for rep in result["repeats"]:
+        e2e, inf = rep["e2e"], rep["inference"]
+        for key in ("decode_ms", "resize_ms", "inference_ms", "e2e_ms"):
+            if len(e2e[key]) != e2e["frames"]:
+                raise VstError(f"{what}: repeat {rep['index']} has {len(e2e[key])} {key} samples for "
+                               f"{e2e['frames']} frames")
+        if len(inf["inference_ms"]) != inf["frames"]:
+            raise VstError(f"{what}: repeat {rep['index']} has {len(inf['inference_ms'])} inference samples "
+                           f"for {inf['frames']} frames")
+    if (result["input"]["width"], result["input"]["height"]) != (plan["input"]["width"], plan["input"]["height"]):
+        raise VstError(f"{what}: measured {result['input']['width']}x{result['input']['height']} but the plan "
+                       f"asked for {plan['input']['width']}x{plan['input']['height']}")
+    out = dict(result)
+    out["summary"] = summarize_result(result)
+    out["schema"] = RESULT_SCHEMA
+    return out
+
+
+def read_result(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VstError(f"{path} does not exist; give a result JSON written by vst-bench or a harness") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VstError(f"{path} is not JSON ({exc}); give a result file written by vst-bench or a harness") from None
+    return check_result(doc, str(path))

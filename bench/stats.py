@@ -1,0 +1,64 @@
+"""Summary statistics of raw latency samples and per-repeat throughput (the numbers every table shows).
+
+Median and p90 as LiteRT's benchmark_model and MLPerf Mobile report them; a 10%-trimmed mean so that one GC pause
+or thermal hiccup does not move the average; coefficient of variation to judge how steady a run was.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+TRIM = 0.10          # fraction cut from each tail for the trimmed mean
+SPREAD_LIMIT = 0.05  # repeats whose FPS differ by more than 5% of their median are flagged
+
+
+def summarize(samples_ms: Sequence[float]) -> dict[str, float]:
+    """n, mean, median, p90, p99, min, max, trimmed mean, std and CV (std / mean) of samples in ms."""
+    a = np.asarray(samples_ms, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("no samples to summarize")
+    mean = float(a.mean())
+    std = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    return {"n": int(a.size), "mean": mean, "median": float(np.median(a)),
+            "p90": float(np.percentile(a, 90)), "p99": float(np.percentile(a, 99)),
+            "min": float(a.min()), "max": float(a.max()), "trimmed_mean": trimmed_mean(a),
+            "std": std, "cv": std / mean if mean > 0 else 0.0}
+
+
+def trimmed_mean(samples: Sequence[float], trim: float = TRIM) -> float:
+    a = np.sort(np.asarray(samples, dtype=np.float64))
+    k = int(a.size * trim)
+    return float(a[k:a.size - k].mean()) if a.size > 2 * k else float(a.mean())
+
+
+def fps(frames: int, wall_s: float) -> float:
+    """Throughput as 000 reports it: frames processed over the wall time taken."""
+    return frames / wall_s
+
+
+def repeat_spread(values: Sequence[float]) -> float:
+    """(max - min) / median of per-repeat figures; 0 for a single repeat."""
+    a = np.asarray(values, dtype=np.float64)
+    med = float(np.median(a))
+    return float((a.max() - a.min()) / med) if a.size > 1 and med > 0 else 0.0
+
+
+def summarize_result(result: dict) -> dict:
+    """Statistics of a result's raw samples, pooled over repeats; FPS per repeat, then their median."""
+    reps = result["repeats"]
+    pooled = {key: [x for r in reps for x in r["e2e"][key]] for key in ("decode_ms", "resize_ms", "e2e_ms")}
+    pooled["inference_ms"] = [x for r in reps for x in r["inference"]["inference_ms"]]
+    pooled["pipeline_inference_ms"] = [x for r in reps for x in r["e2e"]["inference_ms"]]
+    fps_e2e = [fps(r["e2e"]["frames"], r["e2e"]["wall_s"]) for r in reps]
+    fps_inf = [fps(r["inference"]["frames"], r["inference"]["wall_s"]) for r in reps]
+    spread = max(repeat_spread(fps_e2e), repeat_spread(fps_inf))
+    med_e2e, med_inf = float(np.median(fps_e2e)), float(np.median(fps_inf))
+    return {
+        "latency_ms": {k: summarize(v) for k, v in pooled.items() if v},
+        "fps_e2e": med_e2e, "fps_inference": med_inf,
+        "fps_e2e_repeats": fps_e2e, "fps_inference_repeats": fps_inf,
+        # 1.0 means decode and resize are fully hidden behind inference
+        "e2e_over_inference": med_e2e / med_inf if med_inf > 0 else 0.0,
+        "repeat_spread": spread, "spread_flag": spread > SPREAD_LIMIT,
+    }

@@ -1,0 +1,145 @@
+"""Sweeps: artifacts x resolutions x delegates on one device, cell by cell into the results store, resumable.
+
+`run_sweep` (any device) and `run_host` (this machine) are the Python API behind `vst-bench`.
+"""
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+from tqdm import tqdm
+
+from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, resolve_artifact
+from vst.bench.devices import Device, load_registry, resolve_device
+from vst.bench.plan import make_plan, sha256_of
+from vst.bench.store import finished_cells, load_results, reconcile, save_result
+from vst.bench.video import paper_clip, probe
+from vst.common.errors import VstError
+from vst.common.fsutil import ensure_writable_dir
+
+PAPER_RESOLUTIONS = ((480, 320), (320, 240))
+# (platform, runtime) -> delegates it can take, the default first
+DELEGATES = {("host", "litert"): ("xnnpack", "none"), ("host", "onnxruntime"): ("cpu",), ("host", "pytorch"): ("eager",),
+             ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),
+             ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine")}
+
+
+@dataclass
+class Protocol:
+    """Warmup, measurement and repetition settings shared by every cell of a sweep."""
+    warmup_frames: int = 10
+    warmup_seconds: float = 1.0
+    measure_frames: int | None = None      # None: the whole clip, as 000 did
+    measure_seconds: float | None = None
+    repeats: int = 3
+    cooldown_s: float = 2.0
+    threads: int | None = None
+
+
+def parse_resolutions(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            w, h = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise VstError(f"resolution {part!r} is not WIDTHxHEIGHT, e.g. 480x320") from None
+        if w < 1 or h < 1:
+            raise VstError(f"resolution {part!r} must be positive")
+        out.append((w, h))
+    if not out:
+        raise VstError("no resolutions given; use e.g. --resolutions 480x320,320x240")
+    return out
+
+
+def _driver(device: Device):
+    if device.platform == "android":
+        from vst.bench.drivers_android import AndroidDriver
+        return AndroidDriver(device)
+    if device.platform == "ios":
+        from vst.bench.drivers_ios import IOSDriver
+        return IOSDriver(device)
+    return None
+
+
+def plan_cells(device: Device, artifacts: Sequence[Artifact], resolutions: Sequence[tuple[int, int]],
+               clip: Path, protocol: Protocol, delegates: Sequence[str] | None = None) -> list[tuple[dict, Artifact]]:
+    """Every (plan, artifact) of the sweep. Artifacts with a fixed input size run at that size only."""
+    info = probe(clip)
+    source = {"kind": "video", "path": str(clip), "sha256": sha256_of(clip), "width": info.width,
+              "height": info.height, "fps": info.fps, "frames": info.frames}
+    cells = []
+    valid = {d for (plat, _), ds in DELEGATES.items() if plat == device.platform for d in ds}
+    bad = [d for d in delegates or () if d not in valid]
+    if bad:
+        raise VstError(f"{device.name} takes delegates {', '.join(sorted(valid))}, not {', '.join(bad)}")
+    for art in artifacts:
+        if art.runtime not in RUNTIMES_BY_PLATFORM[device.platform]:
+            raise VstError(f"{art.label} is a {art.format} artifact ({art.runtime}); {device.name} runs "
+                           f"{', '.join(sorted(RUNTIMES_BY_PLATFORM[device.platform]))}")
+        spec = input_spec(art)
+        sizes = [spec.size] if spec.size else list(resolutions)
+        for w, h in sizes:
+            allowed = DELEGATES[(device.platform, art.runtime)]
+            # a mixed sweep (say .tflite and .onnx) applies each requested delegate where it exists
+            chosen = [d for d in delegates or () if d in allowed] or [allowed[0]]
+            for delegate in chosen:
+                plan = make_plan(device=device.name, runtime=art.runtime, artifact=art.plan_entry(), width=w,
+                                 height=h, layout=spec.layout, frame_source=source,
+                                 warmup_frames=protocol.warmup_frames, warmup_seconds=protocol.warmup_seconds,
+                                 measure_frames=protocol.measure_frames, measure_seconds=protocol.measure_seconds,
+                                 repeats=protocol.repeats, cooldown_s=protocol.cooldown_s, threads=protocol.threads,
+                                 delegate=delegate)
+                cells.append((plan, art))
+    return cells
+
+
+def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple[int, int]] = PAPER_RESOLUTIONS,
+              out_dir: str | Path = "bench_results", protocol: Protocol | None = None, video: str | Path | None = None,
+              delegates: Sequence[str] | None = None, devices_file: str | Path | None = None,
+              progress: bool = True, log=print) -> pd.DataFrame:
+    """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill."""
+    protocol = protocol or Protocol()
+    out_dir = Path(out_dir)
+    ensure_writable_dir(out_dir)
+    dev = resolve_device(device, load_registry(devices_file))
+    arts = [resolve_artifact(a) for a in artifacts]
+    clip = Path(video) if video else paper_clip()
+    if not clip.exists():
+        raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out for the 1080p clip")
+    cells = plan_cells(dev, arts, resolutions, clip, protocol, delegates)
+    if reconcile(out_dir):
+        log("restored index rows of cells finished by an interrupted run")
+    done = finished_cells(out_dir)
+    todo = [(p, a) for p, a in cells if p["cell_id"] not in done]
+    if len(todo) < len(cells):
+        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already measured in {out_dir}")
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    driver = _driver(dev)
+    if driver and todo:
+        driver.prepare()
+    bar = tqdm(todo, desc=f"vst-bench {dev.name}", unit="cell", disable=not progress)
+    for plan, art in bar:
+        bar.set_postfix_str(f"{art.label} {plan['input']['width']}x{plan['input']['height']} {plan['delegate']}")
+        if driver is None:
+            from vst.bench.host import execute_plan
+            result = execute_plan(plan, art, run_id)
+        else:
+            with tempfile.TemporaryDirectory() as work:
+                result = driver.run_cell(plan, art.path, clip, Path(work))
+                result["run_id"] = run_id
+        row = save_result(out_dir, result)
+        bar.write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
+                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference"
+                  + ("  [repeats spread > 5%]" if row["spread_flag"] else ""))
+    return load_results(out_dir)
+
+
+def run_host(artifacts: Sequence[str], resolutions: Sequence[tuple[int, int]] = PAPER_RESOLUTIONS,
+             out_dir: str | Path = "bench_results", **kwargs) -> pd.DataFrame:
+    """Host sweep: LiteRT (.tflite), ONNX Runtime (.onnx), PyTorch (.safetensors or zoo name) on this machine."""
+    return run_sweep("host", artifacts, resolutions, out_dir, **kwargs)
