@@ -105,9 +105,9 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
     """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill."""
     protocol = protocol or Protocol()
     out_dir = Path(out_dir)
-    ensure_writable_dir(out_dir)
     dev = resolve_device(device, load_registry(devices_file))
     arts = [resolve_artifact(a) for a in artifacts]
+    ensure_writable_dir(out_dir)
     clip = Path(video) if video else paper_clip()
     if not clip.exists():
         raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out for the 1080p clip")
