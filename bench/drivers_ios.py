@@ -7,6 +7,7 @@ as arguments (terminating a previous instance), poll for the result by copying i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -60,6 +61,7 @@ class IOSDriver:
     platform = "ios"
 
     def __init__(self, device: Device, team: str | None = None, timeout_s: float = 900):
+        team = team or os.environ.get("VST_IOS_TEAM")  # Apple signing team id for xcodebuild
         if not shutil.which("xcrun"):
             raise VstError("xcrun is not on PATH; iPhones are benchmarked from a Mac with Xcode 15 or newer")
         self.device, self.id, self.team, self.timeout_s = device, device.serial, team, timeout_s

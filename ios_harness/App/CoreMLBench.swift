@@ -1,0 +1,142 @@
+import CoreML
+import CoreVideo
+import Foundation
+import VstBenchKit
+
+/// Executes one plan with Core ML: compile the .mlpackage on the device, load it with the requested compute
+/// units, then run VstBenchKit's protocol over the clip (AVAssetReader decode, vImage resize).
+struct CoreMLBench {
+    let plan: Plan
+    let documents: URL
+
+    static func computeUnits(_ name: String) -> MLComputeUnits {
+        switch name {
+        case "cpuOnly": return .cpuOnly
+        case "cpuAndGPU": return .cpuAndGPU
+        case "cpuAndNeuralEngine": return .cpuAndNeuralEngine
+        default: return .all
+        }
+    }
+
+    func run() async throws -> BenchResult {
+        let started = isoNow()
+        let thermal0 = DeviceInfo.thermal(), battery0 = DeviceInfo.battery()
+        let config = MLModelConfiguration()
+        config.computeUnits = Self.computeUnits(plan.delegate)
+        let source = documents.appendingPathComponent(plan.artifact.path)
+
+        // load time covers on-device compilation and loading, as an app's first launch pays it
+        let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        let t0 = clock()
+        let compiled = source.pathExtension == "mlmodelc" ? source : try await MLModel.compileModel(at: source)
+        let model = try MLModel(contentsOf: compiled, configuration: config)
+        let loadMs = (clock() - t0) * 1e3
+
+        let input = try InputAdapter(model: model, width: plan.input.width, height: plan.input.height)
+        let clip = documents.appendingPathComponent(plan.frame_source.path)
+        let perFrame = plan.input.width * plan.input.height * 4
+        let runner = BenchRunner<CVPixelBuffer, MLFeatureProvider>(
+            openVideo: { try VideoFrames.open(clip) },
+            resize: { try input.features(VideoFrames.resize($0, width: plan.input.width, height: plan.input.height)) },
+            infer: { _ = try model.prediction(from: $0) },
+            maxPrepared: max(1, (256 << 20) / perFrame))
+        let firstMs = try runner.warmup(plan)
+        let repeats = try runner.measure(plan)
+
+        var env = BenchResult.Environment(
+            device: plan.device, hardware: DeviceInfo.hardware, chip: nil, os: DeviceInfo.os,
+            runtime_version: "Core ML (\(DeviceInfo.os))", delegate_requested: plan.delegate,
+            delegate_used: await Self.computeUsage(compiled: compiled, config: config, requested: plan.delegate),
+            thermal_start: thermal0, battery_start: battery0, harness: "ios_harness VstBench 1")
+        env.thermal_end = DeviceInfo.thermal()
+        env.battery_end = DeviceInfo.battery()
+        return BenchResult(plan: plan, run_id: "device", started_at: started, finished_at: isoNow(), environment: env,
+                           input: .init(width: plan.input.width, height: plan.input.height,
+                                        layout: input.layout, dtype: input.dtype),
+                           load_ms: loadMs, first_inference_ms: firstMs, repeats: repeats)
+    }
+
+    /// Core ML picks a device per operation; iOS 17.4's MLComputePlan tells which one it prefers for each.
+    static func computeUsage(compiled: URL, config: MLModelConfiguration, requested: String) async -> String {
+        if #available(iOS 17.4, *) {
+            guard let cp = try? await MLComputePlan.load(contentsOf: compiled, configuration: config),
+                  case .program(let program) = cp.modelStructure,
+                  let main = program.functions["main"] else {
+                return "\(requested) (per-op placement not reported)"
+            }
+            var counts: [String: Int] = [:]
+            for op in main.block.operations {
+                guard let usage = cp.deviceUsage(for: op) else { continue }
+                let name: String
+                switch usage.preferred {
+                case .cpu: name = "cpu"
+                case .gpu: name = "gpu"
+                case .neuralEngine: name = "ane"
+                @unknown default: name = "other"
+                }
+                counts[name, default: 0] += 1
+            }
+            let parts = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+            return "\(requested) (ops preferred on: \(parts.joined(separator: ", ")))"
+        }
+        return "\(requested) (per-op placement needs iOS 17.4)"
+    }
+}
+
+/// Turns a resized BGRA frame into the model's input: an image input takes the pixel buffer as is; a
+/// multi-array input (NCHW or NHWC, float32/float16) gets RGB in [0, 1], as the stylizers were trained.
+struct InputAdapter {
+    let name: String
+    let isImage: Bool
+    let layout: String
+    let dtype: String
+    let shape: [NSNumber]
+    let arrayType: MLMultiArrayDataType
+
+    init(model: MLModel, width: Int, height: Int) throws {
+        guard let first = model.modelDescription.inputDescriptionsByName.first else {
+            throw BenchError.runtime("the model has no inputs")
+        }
+        let (name, desc) = (first.key, first.value)
+        self.name = name
+        if desc.type == .image {
+            isImage = true; layout = "NHWC"; dtype = "uint8"; shape = []; arrayType = .float32
+        } else if let c = desc.multiArrayConstraint {
+            isImage = false
+            shape = c.shape
+            layout = shape.count == 4 && shape[1].intValue == 3 ? "NCHW" : "NHWC"
+            arrayType = c.dataType == .float16 ? .float16 : .float32
+            dtype = arrayType == .float16 ? "float16" : "float32"
+        } else {
+            throw BenchError.runtime("input \(name) is neither an image nor a multi-array")
+        }
+    }
+
+    func features(_ pb: CVPixelBuffer) throws -> MLFeatureProvider {
+        if isImage {
+            return try MLDictionaryFeatureProvider(dictionary: [name: MLFeatureValue(pixelBuffer: pb)])
+        }
+        let w = CVPixelBufferGetWidth(pb), h = CVPixelBufferGetHeight(pb)
+        let shape: [NSNumber] = layout == "NCHW" ? [1, 3, NSNumber(value: h), NSNumber(value: w)]
+                                                 : [1, NSNumber(value: h), NSNumber(value: w), 3]
+        let arr = try MLMultiArray(shape: shape, dataType: .float32)
+        CVPixelBufferLockBaseAddress(pb, .readOnly)
+        defer { CVPixelBufferUnlockBaseAddress(pb, .readOnly) }
+        let base = CVPixelBufferGetBaseAddress(pb)!.assumingMemoryBound(to: UInt8.self)
+        let row = CVPixelBufferGetBytesPerRow(pb)
+        let out = arr.dataPointer.assumingMemoryBound(to: Float.self)
+        let plane = w * h
+        for y in 0..<h {
+            for x in 0..<w {
+                let p = base + y * row + x * 4  // BGRA
+                let rgb = [Float(p[2]), Float(p[1]), Float(p[0])]
+                for c in 0..<3 {
+                    let idx = layout == "NCHW" ? c * plane + y * w + x : (y * w + x) * 3 + c
+                    out[idx] = rgb[c] / 255
+                }
+            }
+        }
+        // a float16 model input converts on the way in; Core ML accepts float32 arrays for it
+        return try MLDictionaryFeatureProvider(dictionary: [name: MLFeatureValue(multiArray: arr)])
+    }
+}
