@@ -50,13 +50,36 @@ def reflect_pad_as_slices(graph: Graph) -> tuple[Graph, int]:
             pieces.append(cur)
             for k in range(n - 2, n - 2 - after, -1):     # rows n-2..n-1-p, mirrored around row n-1
                 pieces.append(_slice(g, new, cur, axis, k, node.name))
-            out = g.fresh(f"{node.output}__reflect{axis}")
-            new.append(Node("concat", pieces, out, {"axis": axis}, f"{node.name}/concat{axis}"))
-            cur = out
+            cur = _concat(g, new, pieces, axis, f"{node.output}__reflect{axis}", f"{node.name}/concat{axis}")
         new[-1].output = node.output
         _replace(g, node, new)
         count += 1
     return g, count
+
+
+# XNNPACK takes CONCATENATION of at most this many inputs (measured: 9-input concats of a 9x9 pad fall back).
+MAX_CONCAT_INPUTS = 4
+
+
+def _concat(g: Graph, new: list[Node], pieces: list[str], axis: int, out_base: str, name: str) -> str:
+    """Concat as a tree of concats with <= MAX_CONCAT_INPUTS inputs each."""
+    level = 0
+    while len(pieces) > MAX_CONCAT_INPUTS:
+        grouped = []
+        for i in range(0, len(pieces), MAX_CONCAT_INPUTS):
+            chunk = pieces[i:i + MAX_CONCAT_INPUTS]
+            if len(chunk) == 1:
+                grouped.append(chunk[0])
+                continue
+            out = g.fresh(f"{out_base}_l{level}")
+            new.append(Node("concat", chunk, out, {"axis": axis}, f"{name}_l{level}_{i}"))
+            g.shapes[out] = ()
+            grouped.append(out)
+        pieces, level = grouped, level + 1
+    out = g.fresh(out_base)
+    new.append(Node("concat", pieces, out, {"axis": axis}, name))
+    g.shapes[out] = ()
+    return out
 
 
 def _slice(g: Graph, new: list[Node], src: str, axis: int, k: int, base: str) -> str:

@@ -19,6 +19,10 @@ from vst.convert.ir import BINARY, Graph
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+# Ops on per-channel statistics (1x1 spatial: var + eps, rsqrt, gamma scaling) carry this name prefix. In int8
+# files they stay float: int8 ADD/RSQRT on them are not XNNPACK-delegated and one quantization scale across
+# channels whose variances differ by orders of magnitude ruins the normalization.
+STATS_PREFIX = "chanstats"
 
 
 def _tf():
@@ -65,6 +69,8 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
 
         for node in graph.nodes:
             a, op, nm = node.attrs, node.op, _safe(node.name or node.output)
+            if op != "reduce_mean" and tuple(graph.shapes.get(node.output, (0, 0, 0, 0))[2:]) == (1, 1):
+                nm = f"{STATS_PREFIX}/{nm}"   # per-channel statistics: kept float in int8 files
             x = val(node.inputs[0]) if node.inputs[0] in env else None
             if op == "conv":
                 y = nhwc_op(x, lambda t: _conv(tf, graph, node, t, nm))
@@ -207,6 +213,15 @@ def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "
         conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
+        if quant == "int8":
+            # names of the statistics ops, as the float file calls them, to keep them float (see STATS_PREFIX)
+            float_conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+            keep_float = [o["name"] for o in ops(float_conv.convert()) if STATS_PREFIX + "/" in o["name"]]
+            if keep_float:
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=conv, debug_dataset=representative,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float))
+                return debugger.get_nondebug_quantized_model()
         return conv.convert()
     except Exception as exc:  # the converter's errors are long MLIR dumps; keep the first useful line
         first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()), str(exc)[:200])
