@@ -31,7 +31,9 @@ def adb(serial: str, *args: str, adb_path: str = "adb") -> list[str]:
 
 
 def build_command() -> list[str]:
-    return [str(HARNESS / "gradlew"), "-p", str(HARNESS), "assembleRelease"]
+    # a generated wrapper (`gradle wrapper` once) if present, else the system Gradle 8.7+
+    wrapper = HARNESS / "gradlew"
+    return [str(wrapper) if wrapper.exists() else "gradle", "-p", str(HARNESS), "assembleRelease"]
 
 
 def install_command(serial: str, apk: Path = APK) -> list[str]:
