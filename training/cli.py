@@ -1,0 +1,95 @@
+"""`vst-train`: stage 1 (perceptual or distillation) and stage 2 (temporal fine-tuning) of 000's two-stage training."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from vst.common.cli import run_cli
+from vst.common.errors import VstError
+from vst.training.loop import Recipe, train
+
+
+def _config(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise VstError(f"--set takes KEY=VALUE (e.g. alpha=0.25), got {pair!r}")
+        try:
+            out[key] = float(value) if any(c in value for c in ".e") or value.isdigit() else value
+        except ValueError:
+            out[key] = value
+        if isinstance(out[key], float) and out[key].is_integer() and key not in ("alpha", "beta"):
+            out[key] = int(out[key])
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = Recipe()
+    p = argparse.ArgumentParser(prog="vst-train", description=__doc__)
+    p.add_argument("--stage", type=int, choices=(1, 2), default=1)
+    p.add_argument("--model", default=d.model, help="zoo architecture or named config (stage 1; default kunster)")
+    p.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option, e.g. --set alpha=0.25 --set beta=1.0")
+    p.add_argument("--init", help="start from this vst checkpoint (required for stage 2: the stage-1 model)")
+    p.add_argument("--teacher", help="distill this network: multistyle26:STYLE, model.onnx[:STYLE] or a vst checkpoint")
+    p.add_argument("--vgg", help="VGG16 state_dict (torchvision layout) for perceptual losses")
+    p.add_argument("--style-image", help="style painting for perceptual losses")
+    p.add_argument("--photos", help="stage 1: folder of training images (default: package photos)")
+    p.add_argument("--videos", help="stage 2: folder of training videos (default: synthetic clips, exact flow)")
+    p.add_argument("--size", type=int, default=d.size)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--crops", type=int, default=d.crops, help="stage 1: number of cached training crops")
+    p.add_argument("--clips", type=int, default=d.clips, help="stage 2: number of clips (per video with --videos)")
+    p.add_argument("--clip-frames", type=int, default=d.clip_frames)
+    for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
+        p.add_argument(f"--w-{name.replace('_', '-')}", type=float, default=None,
+                       help=f"weight of the {name.replace('_', ' ')} loss (default {getattr(d, 'w_' + name):g}"
+                            + ("; stage 2 default 20" if name == "temporal_output" else "")
+                            + ("; stage 2 default 2" if name == "temporal_feature" else "") + ")")
+    p.add_argument("--noise-fraction", type=float, default=d.noise_fraction)
+    p.add_argument("--noise-amplitude", type=float, default=d.noise_amplitude)
+    p.add_argument("--out", required=True, help="checkpoint to write (loadable by vst.models.load_model)")
+    p.add_argument("--run-dir", help="where resumable state lives (default: under ~/.cache/vst/runs)")
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: small models gain little from more, and shared cores thrash)")
+    return p
+
+
+# Stage-2 temporal weights when the user gives none (tuned on the shipped kunster models; see docs/training.md).
+STAGE2_DEFAULTS = {"w_temporal_output": 20.0, "w_temporal_feature": 2.0}
+
+
+def recipe_from_args(args) -> Recipe:
+    r = Recipe(stage=args.stage, model=args.model, config=_config(args.config), init=args.init,
+               teacher=args.teacher, vgg=args.vgg, style_image=args.style_image, size=args.size, steps=args.steps,
+               batch=args.batch, lr=args.lr, seed=args.seed, photos=args.photos, videos=args.videos,
+               crops=args.crops, clips=args.clips, clip_frames=args.clip_frames,
+               noise_fraction=args.noise_fraction, noise_amplitude=args.noise_amplitude)
+    for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
+        value = getattr(args, f"w_{name}")
+        if value is None and args.stage == 2:
+            value = STAGE2_DEFAULTS.get(f"w_{name}")
+        if value is not None:
+            setattr(r, f"w_{name}", value)
+    return r
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    recipe = recipe_from_args(args)
+    train(recipe, Path(args.out), args.run_dir, threads=args.threads, checkpoint_every=args.checkpoint_every)
+    return 0
+
+
+def entry() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(entry())

@@ -1,0 +1,288 @@
+"""The training loop for both stages of 000, resumable from atomic checkpoints.
+
+Stage 1 (000 eq. 1): per-image loss, either perceptual (VGG16 content + Gram style + TV) or distillation from a
+teacher network. Stage 2 (000 eq. 2): the stage-1 loss on two consecutive frames plus ReCoNet's output and
+feature temporal losses through the (cached) backward flow and occlusion mask.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from vst.common.errors import VstError
+from vst.common.fsutil import atomic_path
+from vst.common.images import load_image, resize_cover, to_tensor_batch
+from vst.models import create_model, load_model, read_metadata, save_model
+from vst.models.stylizer import Stylizer, check_input_size
+from vst.training import losses
+from vst.training.data import (cache_root, cached_arrays, clips_to_pairs, photo_crops, synthetic_clips,
+                               training_photos, video_clips)
+from vst.training.teacher import Runner, load_runner
+from vst.training.vgg import CONTENT_LAYER, STYLE_LAYERS, load_vgg16
+
+
+@dataclass
+class Recipe:
+    """Everything that determines a trained model; stored in the checkpoint's metadata."""
+    stage: int = 1
+    model: str = "kunster"
+    config: dict = field(default_factory=dict)
+    init: str | None = None               # checkpoint to start from (stage 2: the stage-1 model)
+    teacher: str | None = None            # distillation target: multistyle26:N, file.onnx[:N] or a vst checkpoint
+    vgg: str | None = None                # perceptual losses: torchvision-layout VGG16 state_dict
+    style_image: str | None = None
+    size: int = 128                       # square training crops / frames
+    steps: int = 1000
+    batch: int = 4
+    lr: float = 1e-3
+    seed: int = 0
+    photos: str | None = None             # stage-1 image folder (default: package photos minus held-out ones)
+    videos: str | None = None             # stage-2 video folder (default: synthetic clips with exact flow)
+    crops: int = 256
+    clips: int = 48
+    clip_frames: int = 3
+    w_distill: float = 1.0
+    w_content: float = 1e5                # perceptual weights as in pytorch/examples fast_neural_style
+    w_style: float = 1e10
+    w_tv: float = 0.0
+    w_temporal_output: float = 0.0        # lambda_o of 000 eq. 2
+    w_temporal_feature: float = 0.0       # lambda_f of 000 eq. 2
+    w_noise: float = 0.0                  # 003 noise stability
+    noise_fraction: float = 0.25
+    noise_amplitude: float = 0.1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Recipe":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def forward_with_features(model: Stylizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stylizer.forward that also returns the encoder output (ReCoNet's feature map F_t)."""
+    feat = model.encoder(x)
+    y = model.head(model.decoder(model.residuals(feat)))
+    if model.spec.out_act == "tanh":
+        y = (torch.tanh(y) + 1) * 0.5
+    return y, feat
+
+
+class Objective:
+    """Per-frame (spatial) loss: distillation or perceptual. Returns (loss, parts)."""
+
+    def __init__(self, recipe: Recipe, teacher: Runner | None):
+        self.recipe = recipe
+        self.teacher = teacher
+        self.vgg = None
+        if teacher is None:
+            self.vgg = load_vgg16(recipe.vgg)
+            if not recipe.style_image:
+                raise VstError("perceptual training needs --style-image (the painting to learn)")
+            style = resize_cover(load_image(recipe.style_image), recipe.size, recipe.size)
+            with torch.no_grad():
+                feats = self.vgg(to_tensor_batch([style]), STYLE_LAYERS)
+            self.style_grams = {k: losses.gram(v) for k, v in feats.items()}
+
+    def __call__(self, out: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None):
+        r = self.recipe
+        parts: dict[str, torch.Tensor] = {}
+        if self.vgg is None:
+            parts["distill"] = r.w_distill * losses.distill_loss(out, target)
+        else:
+            feats = self.vgg(out, STYLE_LAYERS)
+            with torch.no_grad():
+                content = self.vgg(x, (CONTENT_LAYER,))[CONTENT_LAYER]
+            parts["content"] = r.w_content * losses.content_loss(feats[CONTENT_LAYER], content)
+            parts["style"] = r.w_style * losses.style_loss(feats, self.style_grams)
+        if r.w_tv:
+            parts["tv"] = r.w_tv * losses.tv_loss(out)
+        return sum(parts.values()), parts
+
+
+def _teacher_outputs(teacher: Runner, images: np.ndarray, chunk: int = 16) -> np.ndarray:
+    outs = []
+    for i in range(0, len(images), chunk):
+        with torch.no_grad():
+            outs.append(teacher(to_tensor_batch(list(images[i:i + chunk]))).numpy().astype(np.float16))
+    return np.concatenate(outs)
+
+
+def build_dataset(recipe: Recipe, teacher: Runner | None) -> dict[str, np.ndarray]:
+    """Stage 1: {"x", ["target"]}; stage 2: {"prev", "next", "flow", "mask", ["t_prev", "t_next"]}. Cached."""
+    tid = teacher.identity if teacher else None
+    size = recipe.size
+    if recipe.stage == 1:
+        key = {"kind": "crops", "photos": recipe.photos, "size": size, "count": recipe.crops, "seed": recipe.seed}
+        data = cached_arrays("crops", key, lambda: {"x": photo_crops(list(training_photos(recipe.photos).values()),
+                                                                      size, recipe.crops, recipe.seed)})
+        if teacher:
+            data.update(cached_arrays("teacher", {**key, "teacher": tid},
+                                      lambda: {"target": _teacher_outputs(teacher, data["x"])}))
+        return data
+    key = {"kind": "pairs", "videos": recipe.videos, "photos": recipe.photos, "size": size, "count": recipe.clips,
+           "frames": recipe.clip_frames, "seed": recipe.seed, "masks": "ruder-v1"}
+
+    def make_pairs():
+        if recipe.videos:
+            clips = video_clips(recipe.videos, (size, size), recipe.clip_frames, recipe.clips)
+        else:
+            photos = list(training_photos(recipe.photos).values())
+            clips = synthetic_clips(photos, (size, size), recipe.clip_frames, recipe.clips, recipe.seed)
+        return clips_to_pairs(clips)
+
+    data = cached_arrays("pairs", key, make_pairs)
+    if teacher:
+        data.update(cached_arrays("teacher", {**key, "teacher": tid},
+                                  lambda: {"t_prev": _teacher_outputs(teacher, data["prev"]),
+                                           "t_next": _teacher_outputs(teacher, data["next"])}))
+    return data
+
+
+def _images(arr: np.ndarray) -> torch.Tensor:
+    return to_tensor_batch(list(arr))
+
+
+def _floats(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(arr.astype(np.float32))
+
+
+def default_run_dir(out: Path, recipe: Recipe) -> Path:
+    digest = _recipe_digest(recipe)
+    return cache_root() / "runs" / f"{out.stem}-{digest}"
+
+
+def _recipe_digest(recipe: Recipe) -> str:
+    import hashlib
+    return hashlib.sha1(json.dumps(recipe.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _initial_model(recipe: Recipe) -> Stylizer:
+    if recipe.init:
+        model = load_model(recipe.init)
+        recipe.model, recipe.config = model.arch, dict(model.config)
+        return model
+    return create_model(recipe.model, **recipe.config)
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)  # progress must show through nohup/pipes during minutes-long runs
+
+
+def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, threads: int = 1,
+          checkpoint_every: int = 100, log: Callable[[str], None] = _print,
+          extra_metadata: dict | None = None) -> Path:
+    """Train per `recipe`, resuming from run_dir's checkpoint; write the final model to `out` (atomically)."""
+    torch.set_num_threads(threads)
+    out = Path(out)
+    if recipe.stage not in (1, 2):
+        raise VstError(f"stage must be 1 or 2, got {recipe.stage}")
+    if recipe.stage == 2 and not recipe.init:
+        raise VstError("stage 2 fine-tunes a stage-1 model: pass --init STAGE1_CHECKPOINT")
+    if not (recipe.teacher or recipe.vgg):
+        raise VstError("give a training target: --teacher multistyle26:N (distillation, no VGG needed) "
+                       "or --vgg VGG16.pth --style-image PAINTING (perceptual losses)")
+    check_input_size(recipe.size, recipe.size, recipe.model)
+    model = _initial_model(recipe)
+    if out.is_file():
+        try:
+            done = read_metadata(out)["extra"].get("recipe")
+        except VstError:
+            done = None
+        if done == recipe.to_json():
+            log(f"{out} already holds this recipe's result; nothing to do")
+            return out
+    teacher = load_runner(recipe.teacher) if recipe.teacher else None
+    objective = Objective(recipe, teacher)
+    t0 = time.time()
+    data = build_dataset(recipe, teacher)
+    n_items = len(data["x"] if recipe.stage == 1 else data["prev"])
+    log(f"data: {n_items} {'crops' if recipe.stage == 1 else 'frame pairs'} of {recipe.size}px "
+        f"({time.time() - t0:.1f}s, cached under {cache_root()})")
+
+    run_dir = Path(run_dir) if run_dir else default_run_dir(out, recipe)
+    state_path = run_dir / "state.pt"
+    gen = torch.Generator().manual_seed(recipe.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    step, history = 0, []
+    if state_path.is_file():
+        state = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        if json.loads(state["recipe"]) != recipe.to_json():
+            raise VstError(f"{run_dir} holds a run of another recipe; pass a new --run-dir or delete that folder")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["rng"])
+        step, history = int(state["step"]), [list(h) for h in state["history"]]
+        log(f"resuming at step {step} from {state_path}")
+
+    def save_state():
+        with atomic_path(state_path, suffix=".pt.tmp") as tmp:
+            torch.save({"recipe": json.dumps(recipe.to_json()), "model": model.state_dict(),
+                        "opt": opt.state_dict(), "rng": gen.get_state(), "step": step, "history": history},
+                       str(tmp))
+
+    model.train()
+    every = max(1, min(50, recipe.steps // 10))  # loss history / progress interval
+    t0, window = time.time(), []
+    while step < recipe.steps:
+        idx = torch.randint(0, n_items, (recipe.batch,), generator=gen).numpy()
+        loss, parts = _step_loss(recipe, model, objective, data, idx, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        window.append(loss.item())
+        if step % every == 0 or step == recipe.steps:
+            history.append([step, float(np.mean(window))])
+            window = []
+            text = " ".join(f"{k}={v.item():.5f}" for k, v in parts.items())
+            log(f"step {step}/{recipe.steps} loss={history[-1][1]:.5f} {text} ({time.time() - t0:.0f}s)")
+        if step % checkpoint_every == 0 and step < recipe.steps:
+            save_state()
+    model.eval()
+    meta = {"recipe": recipe.to_json(), "stage": recipe.stage, "teacher": recipe.teacher,
+            "loss_history": history, **(extra_metadata or {})}
+    save_model(model, out, metadata=meta)
+    if state_path.is_file():
+        state_path.unlink()  # the finished model is the result now; a rerun sees it and skips
+    log(f"wrote {out}")
+    return out
+
+
+def _step_loss(recipe: Recipe, model: Stylizer, objective: Objective, data: dict, idx: np.ndarray,
+               gen: torch.Generator):
+    if recipe.stage == 1:
+        x = _images(data["x"][idx])
+        target = _floats(data["target"][idx]) if "target" in data else None
+        out = model(x)
+        loss, parts = objective(out, x, target)
+        outs, inputs = [out], [x]
+    else:
+        x0, x1 = _images(data["prev"][idx]), _images(data["next"][idx])
+        flow = torch.from_numpy(data["flow"][idx]).permute(0, 3, 1, 2).float()
+        mask = torch.from_numpy(data["mask"][idx].astype(np.float32))[:, None]
+        t0 = _floats(data["t_prev"][idx]) if "t_prev" in data else None
+        t1 = _floats(data["t_next"][idx]) if "t_next" in data else None
+        out0, f0 = forward_with_features(model, x0)
+        out1, f1 = forward_with_features(model, x1)
+        l0, p0 = objective(out0, x0, t0)
+        l1, p1 = objective(out1, x1, t1)
+        parts = {k: p0[k] + p1[k] for k in p0}
+        if recipe.w_temporal_output:
+            parts["temp_out"] = recipe.w_temporal_output * losses.masked_temporal(out1, out0, flow, mask)
+        if recipe.w_temporal_feature:
+            parts["temp_feat"] = recipe.w_temporal_feature * losses.feature_temporal(f1, f0, flow, mask)
+        loss = sum(parts.values())
+        outs, inputs = [out0, out1], [x0, x1]
+    if recipe.w_noise:
+        noisy = losses.add_pixel_noise(inputs[-1], recipe.noise_fraction, recipe.noise_amplitude, gen)
+        parts["noise"] = recipe.w_noise * losses.noise_stability_loss(outs[-1], model(noisy))
+        loss = loss + parts["noise"]
+    return loss, parts

