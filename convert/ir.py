@@ -72,7 +72,7 @@ class Graph:
 
 def _t(arr: np.ndarray, device):
     import torch
-    return torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    return torch.from_numpy(np.array(arr, dtype=np.float32)).to(device)
 
 
 def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):

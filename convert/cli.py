@@ -1,0 +1,103 @@
+"""vst-convert MODEL --to tflite|coreml|onnx --quant fp32|fp16|int8 --size WxH [--calib DIR] [-o OUT]"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from vst.common.cli import run_cli
+from vst.common.errors import VstError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not WxH (e.g. 480x320)") from None
+
+
+def parse_bind(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise VstError(f"--bind {item!r} is not NAME=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise VstError(f"--bind {key}: {value!r} is not a number or JSON list") from None
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vst-convert", description="Turn a trained stylizer into a verified phone "
+                                "artifact (TFLite, Core ML or ONNX) with a report beside it.")
+    p.add_argument("model", help="vst checkpoint, zoo name (e.g. kunster:alpha=0.25,beta=1), TorchScript, "
+                                 "ExportedProgram (.pt2) or ONNX file")
+    p.add_argument("--to", choices=("tflite", "coreml", "onnx"), default="tflite")
+    p.add_argument("--quant", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--size", type=parse_size, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
+    p.add_argument("--calib", help="folder of images or videos for int8 calibration (default: shipped photos)")
+    p.add_argument("-o", "--out", help="artifact path (default: <model name>_<W>x<H>_<quant>.<ext>)")
+    p.add_argument("--io-layout", choices=("nhwc", "nchw"), default="nhwc")
+    p.add_argument("--random-weights", action="store_true", help="allow a zoo name with random weights")
+    p.add_argument("--trust-pickle", action="store_true", help="unpickle torch files fully (runs their code)")
+    p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
+                   help="fix an extra model input, e.g. style_weights=3 (one-hot) ")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    from vst.convert.api import SUFFIX, convert
+    w, h = args.size
+    out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{args.quant}{SUFFIX[args.to]}"
+    rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
+                  io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
+                  bind=parse_bind(args.bind))
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        print(summary(rep))
+    fid = rep["fidelity"]
+    if fid["passed"] is False:
+        first = fid.get("first_divergence") or {}
+        where = f"; error starts at {first.get('node')} ({first.get('op')})" if first else ""
+        print(f"vst-convert: fidelity check failed: PSNR {fid['psnr_db']} dB < {fid['threshold_psnr_db']} dB{where}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary(rep: dict) -> str:
+    fid = rep["fidelity"]
+    lines = [f"{rep['artifact']['path']} ({rep['artifact']['bytes'] / 2**20:.2f} MiB) from {rep['source']['kind']} "
+             f"{rep['source']['name']}{' [RANDOM WEIGHTS]' if rep['source']['random_weights'] else ''}",
+             f"  {rep['target']} {rep['quant']} {rep['size']['width']}x{rep['size']['height']} I/O {rep['io_layout']}; "
+             f"transposes {rep['transposes']['before']} -> {rep['transposes']['after']}"]
+    if "xnnpack" in rep:
+        x = rep["xnnpack"]
+        lines.append(f"  XNNPACK: {x['delegated_nodes']}/{x['total_nodes']} nodes in {x['partitions']} partition(s)")
+    for p in rep["passes"]:
+        lines.append(f"  [{'x' if p['applied'] else ' '}] {p['name']}: {p['detail']}")
+    for name, d in rep["delegates"].items():
+        ops = sorted({f['op'] for f in d['fallbacks']})
+        lines.append(f"  {name}: {d['verdict']}{' (falls back: ' + ', '.join(ops) + ')' if ops else ''}")
+    if fid["measured"]:
+        lines.append(f"  fidelity: PSNR {fid['psnr_db']} dB, max abs err {fid['max_abs_err']:.2e} vs "
+                     f"{fid['reference']} (threshold {fid['threshold_psnr_db']} dB): "
+                     f"{'PASS' if fid['passed'] else 'FAIL'}")
+    else:
+        lines.append(f"  fidelity: {fid.get('note')}")
+    lines.append(f"  report: {rep['artifact']['path']}.report.json; {rep['timing']['conversion_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def entry() -> None:
+    sys.exit(run_cli(main))

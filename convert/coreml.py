@@ -1,0 +1,221 @@
+"""IR -> Core ML ML program (MIL builder), quantization, and structural checks that work on Linux.
+
+Core ML is NCHW-native, so the program needs no transpose. With io_layout="nhwc" the input and output are
+images (CVPixelBuffer, interleaved like NHWC), which Core ML converts without an op in the program; with
+"nchw" they are MLMultiArray tensors.
+"""
+from __future__ import annotations
+
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from vst.common.errors import VstError
+from vst.convert.ir import Graph
+
+
+def _mb():
+    from coremltools.converters.mil import Builder as mb
+    return mb
+
+
+def build_program(graph: Graph, image_io: bool):
+    import coremltools as ct
+    mb = _mb()
+    n, c, h, w = graph.input_shape
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(n, c, h, w))], opset_version=ct.target.iOS16)
+    def prog(image):
+        env = {graph.input: image}
+
+        def val(name):
+            if name in env:
+                return env[name]
+            v = graph.consts[name].astype(np.float32)
+            return v if v.ndim else np.float32(v)
+
+        for node in graph.nodes:
+            a, op = node.attrs, node.op
+            x = val(node.inputs[0])
+            nm = _name(node.name or node.output)
+            if op == "conv":
+                kw = {"bias": val(node.inputs[2])} if len(node.inputs) > 2 else {}
+                y = mb.conv(x=x, weight=val(node.inputs[1]), strides=list(a["stride"]), pad_type="valid",
+                            dilations=list(a.get("dilation", (1, 1))), groups=a.get("group", 1), name=nm, **kw)
+            elif op == "conv_transpose":
+                wt = val(node.inputs[1])
+                (ph, pw), (oh, ow) = a["pads"], a["output_padding"]
+                if oh > ph or ow > pw:
+                    raise VstError(f"ConvTranspose {node.name!r} with output_padding > pads cannot be converted "
+                                   "to coreml")
+                y = mb.conv_transpose(x=x, weight=wt, strides=list(a["stride"]), pad_type="valid", name=nm + "_full")
+                hh = (int(x.shape[2]) - 1) * a["stride"][0] + wt.shape[2]
+                ww = (int(x.shape[3]) - 1) * a["stride"][1] + wt.shape[3]
+                y = mb.slice_by_index(x=y, begin=[0, 0, ph, pw], end=[n, wt.shape[1], hh - ph + oh, ww - pw + ow],
+                                      name=nm + "_crop")
+                if len(node.inputs) > 2:
+                    y = mb.add(x=y, y=val(node.inputs[2]).reshape(1, -1, 1, 1), name=nm)
+            elif op == "pad":
+                t, l, b, r = a["pads"]
+                mode = {"reflect": "reflect", "constant": "constant", "edge": "replicate"}[a["mode"]]
+                y = mb.pad(x=x, pad=[t, b, l, r], mode=mode, constant_val=float(a.get("value", 0.0)), name=nm)
+            elif op == "instance_norm":
+                y = mb.instance_norm(x=x, gamma=val(node.inputs[1]).reshape(-1), beta=val(node.inputs[2]).reshape(-1),
+                                     epsilon=float(a["eps"]), name=nm)
+            elif op == "resize_nearest":
+                y = mb.upsample_nearest_neighbor(x=x, scale_factor_height=a["scale"][0],
+                                                 scale_factor_width=a["scale"][1], name=nm)
+            elif op == "repeat":
+                sf = (a["times"], 1) if a["axis"] == 2 else (1, a["times"])
+                y = mb.upsample_nearest_neighbor(x=x, scale_factor_height=sf[0], scale_factor_width=sf[1], name=nm)
+            elif op == "slice":
+                begin, end = [0, 0, 0, 0], [int(s) for s in x.shape]
+                begin[a["axis"]], end[a["axis"]] = a["start"], a["end"]
+                y = mb.slice_by_index(x=x, begin=begin, end=end, name=nm)
+            elif op == "concat":
+                y = mb.concat(values=[val(i) for i in node.inputs], axis=a["axis"], name=nm)
+            elif op == "reduce_mean":
+                y = mb.reduce_mean(x=x, axes=list(a["axes"]), keep_dims=True, name=nm)
+            elif op == "clip":
+                y = mb.clip(x=x, alpha=float(a["min"] if a["min"] is not None else -3.4e38),
+                            beta=float(a["max"] if a["max"] is not None else 3.4e38), name=nm)
+            elif op == "leaky_relu":
+                y = mb.leaky_relu(x=x, alpha=float(a["alpha"]), name=nm)
+            elif op in ("add", "sub", "mul", "div", "pow", "max", "min"):
+                fn = {"add": mb.add, "sub": mb.sub, "mul": mb.mul, "div": mb.real_div, "pow": mb.pow,
+                      "max": mb.maximum, "min": mb.minimum}[op]
+                y = fn(x=x, y=val(node.inputs[1]), name=nm)
+            elif op == "rsqrt":
+                y = mb.rsqrt(x=x, epsilon=0.0, name=nm)
+            elif op == "reciprocal":
+                y = mb.inverse(x=x, epsilon=0.0, name=nm)
+            elif op == "neg":
+                y = mb.mul(x=x, y=np.float32(-1.0), name=nm)
+            elif op in ("relu", "sigmoid", "tanh", "sqrt", "exp", "abs"):
+                y = getattr(mb, op)(x=x, name=nm)
+            else:
+                raise VstError(f"op {op} (node {node.name!r}) cannot be converted to coreml")
+            env[node.output] = y
+        out = env[graph.output]
+        if image_io:
+            # an image output holds 0..255 pixels: clip to the displayable range and scale
+            out = mb.mul(x=mb.clip(x=out, alpha=0.0, beta=1.0), y=np.float32(255.0))
+        return mb.identity(x=out, name="stylized")
+
+    return prog
+
+
+def _name(s: str) -> str:
+    import re
+    s = re.sub(r"[^A-Za-z0-9_]", "_", s).strip("_") or "op"
+    return s if not s[0].isdigit() else "n" + s
+
+
+def to_mlpackage(graph: Graph, quant: str, io_layout: str):
+    """Build, convert (fp32 / fp16 compute / int8 weights + fp16 compute) and return the MLModel."""
+    import coremltools as ct
+    n, c, h, w = graph.input_shape
+    image_io = io_layout == "nhwc"
+    prog = build_program(graph, image_io)
+    kw = {}
+    if image_io:
+        kw["inputs"] = [ct.ImageType(name="image", shape=(n, c, h, w), scale=1 / 255.0,
+                                     color_layout=ct.colorlayout.RGB)]
+        kw["outputs"] = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
+    precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
+    try:
+        model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+                           compute_precision=precision, skip_model_load=platform.system() != "Darwin", **kw)
+        if quant == "int8":
+            import coremltools.optimize.coreml as cto
+            cfg = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric",
+                                                                                  dtype="int8"))
+            model = cto.linear_quantize_weights(model, config=cfg)
+    except VstError:
+        raise
+    except Exception as exc:  # coremltools raises assorted types; keep one line
+        raise VstError(f"Core ML conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    return model
+
+
+def mil_ops(model) -> list[dict]:
+    """Ops of the program's main function as Core ML will run them (consts left out)."""
+    prog = model._mil_program
+    if prog is None:
+        raise VstError("internal: the Core ML model carries no MIL program")
+    out = []
+    for op in prog.functions["main"].operations:
+        if op.op_type == "const":
+            continue
+        row = {"op": op.op_type, "name": op.name}
+        if op.op_type == "conv" and op.dilations is not None:
+            row["dilations"] = [int(d) for d in op.dilations.val]
+        out.append(row)
+    return out
+
+
+def structural_checks(model, graph: Graph, io_layout: str) -> dict:
+    """What Linux can prove: program ops, no transpose, I/O names, types and shapes."""
+    spec = model.get_spec()
+    ops = mil_ops(model)
+    n, c, h, w = graph.input_shape
+
+    def desc(f):
+        t = f.type.WhichOneof("Type")
+        if t == "imageType":
+            return {"name": f.name, "type": "image", "width": f.type.imageType.width,
+                    "height": f.type.imageType.height}
+        return {"name": f.name, "type": "multiarray", "shape": list(f.type.multiArrayType.shape)}
+
+    inputs = [desc(f) for f in spec.description.input]
+    outputs = [desc(f) for f in spec.description.output]
+    expect_img = io_layout == "nhwc"
+    io_ok = all((d["type"] == "image") == expect_img for d in inputs + outputs) and \
+        (inputs[0].get("shape", [n, c, h, w]) == [n, c, h, w]) and \
+        (not expect_img or (inputs[0]["width"], inputs[0]["height"]) == (w, h))
+    return {"spec_version": spec.specificationVersion, "inputs": inputs, "outputs": outputs,
+            "transposes": sum(o["op"] == "transpose" for o in ops), "io_ok": bool(io_ok),
+            "ops": len(ops)}
+
+
+def histogram(ops: list[dict]) -> dict[str, int]:
+    hist: dict[str, int] = {}
+    for o in ops:
+        hist[o["op"]] = hist.get(o["op"], 0) + 1
+    return dict(sorted(hist.items()))
+
+
+def can_predict() -> bool:
+    return platform.system() == "Darwin"
+
+
+def save(model, target: Path) -> None:
+    """Write the .mlpackage folder beside its final place, then rename it in (no partial package)."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        model.save(str(tmp))
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def predict(model, batch_nchw: np.ndarray, io_layout: str) -> np.ndarray:
+    """macOS only: run the model on each image."""
+    from PIL import Image
+    outs = []
+    for img in batch_nchw:
+        if io_layout == "nhwc":
+            pil = Image.fromarray((np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8))
+            res = model.predict({"image": pil})["stylized"]
+            outs.append(np.asarray(res.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0)
+        else:
+            outs.append(np.asarray(model.predict({"image": img[None]})["stylized"])[0])
+    return np.stack(outs)
