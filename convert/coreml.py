@@ -6,8 +6,11 @@ images (CVPixelBuffer, interleaved like NHWC), which Core ML converts without an
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,15 +118,35 @@ def _name(s: str) -> str:
 
 def to_mlpackage(graph: Graph, quant: str, io_layout: str):
     """Build, convert (fp32 / fp16 compute / int8 weights + fp16 compute) and return the MLModel."""
+    image_io = io_layout == "nhwc"
+    with quiet():
+        return _convert(graph, quant, image_io)
+
+
+@contextlib.contextmanager
+def quiet():
+    """coremltools prints version warnings and progress bars on stderr; the report carries what matters."""
+    import logging
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(level)
+
+
+def _convert(graph: Graph, quant: str, image_io: bool):
     import coremltools as ct
     n, c, h, w = graph.input_shape
-    image_io = io_layout == "nhwc"
     prog = build_program(graph, image_io)
     kw = {}
     if image_io:
         kw["inputs"] = [ct.ImageType(name="image", shape=(n, c, h, w), scale=1 / 255.0,
                                      color_layout=ct.colorlayout.RGB)]
-        kw["outputs"] = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
+        # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
+        prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
         model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
@@ -194,7 +217,7 @@ def can_predict() -> bool:
 def save(model, target: Path) -> None:
     """Write the .mlpackage folder beside its final place, then rename it in (no partial package)."""
     target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.stem}.tmp.mlpackage")   # coremltools insists on the extension
     if tmp.exists():
         shutil.rmtree(tmp)
     try:

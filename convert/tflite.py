@@ -212,7 +212,9 @@ def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    import warnings
     try:
+        warnings.filterwarnings("ignore", module="tensorflow")
         if quant == "int8":
             # names of the statistics ops, as the float file calls them, to keep them float (see STATS_PREFIX)
             float_conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
