@@ -11,7 +11,7 @@ from vst.bench.artifacts import input_spec, resolve_artifact
 from vst.bench.drivers_android import AndroidDriver, parse_battery, parse_thermal
 from vst.bench.result import read_result
 from vst.bench.store import COLUMNS, load_result, load_results
-from vst.bench.sweep import Protocol, run_host
+from vst.bench import Protocol, run_host  # the package-level API the report uses
 from vst.bench.video import make_clip, probe
 from vst.common.errors import VstError
 
