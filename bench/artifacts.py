@@ -93,8 +93,11 @@ def model_info(art: Artifact) -> dict[str, Any]:
     report = _report(art.path)
     if report:
         src = report.get("source") or {}
+        name = src.get("name") or src.get("arch")
+        if name and ("/" in name or Path(name).suffix in FORMATS):
+            name = Path(name).stem  # the report keeps a checkpoint's path as given; its stem names the model
         info.update(report=str(art.path.with_name(art.path.name + ".report.json")),
-                    model_name=src.get("name") or src.get("arch"), arch=src.get("arch"),
+                    model_name=name, arch=src.get("arch"),
                     params=_zoo_params(src.get("arch"), src.get("config"), src.get("name")),
                     precision=report.get("quant"))
     if art.format == "pytorch" and info["params"] is None:
