@@ -92,9 +92,8 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return out
 
 
-def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int) -> bool:
-    """True when this Resize(nearest) at an integer scale maps output i to input i // scale (a plain repeat)."""
-    n_in = 16
+def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int, n_in: int) -> bool:
+    """True when Resize(nearest) of `n_in` pixels at an integer scale maps output i to input i // scale."""
     out = np.arange(n_in * scale, dtype=np.float64)
     if mode == "asymmetric":
         src = out / scale
@@ -198,7 +197,8 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
                 unsupported(node, f"scales {sc}: only integer height/width scales")
             sh, sw = int(sc[2]), int(sc[3])
             ctm, nmode = a.get("coordinate_transformation_mode", "half_pixel"), a.get("nearest_mode", "round_prefer_floor")
-            if not all(_nearest_is_repeat(ctm, nmode, s) for s in {sh, sw}):
+            src_hw = model_shape(model, ins[0])[2:]
+            if not all(_nearest_is_repeat(ctm, nmode, s, n) for s, n in ((sh, src_hw[0]), (sw, src_hw[1]))):
                 unsupported(node, f"nearest mode {ctm}/{nmode} is not a pixel repeat")
             nodes.append(Node("resize_nearest", [ins[0]], out, {"scale": (sh, sw)}, nm))
         elif op == "ReduceMean":

