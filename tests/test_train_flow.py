@@ -66,3 +66,23 @@ def test_flow_cache_computes_once_and_keys_on_params(tmp_path):
     other = FlowCache(tmp_path, FarnebackParams(winsize=9))
     assert other.key("video-digest", 3, (96, 64)) != cache.key("video-digest", 3, (96, 64))
     assert cache.key("video-digest", 4, (96, 64)) != cache.key("video-digest", 3, (96, 64))
+
+
+def test_user_video_clips_get_cached_opencv_flow(tmp_path):
+    import cv2
+    from vst.training.data import video_clips
+    photo = sample_photos(("chelsea",))["chelsea"]
+    clip = render_clip(photo, (96, 64), 6, Motion(zoom=(1.0, 1.0), pan=(0.3, 0.0), layer_radius=0.0))
+    writer = cv2.VideoWriter(str(tmp_path / "pan.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for f in clip.frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    cache = FlowCache(tmp_path / "flow")
+    clips = video_clips(tmp_path, (96, 64), n_frames=3, per_video=2, cache=cache)
+    assert len(clips) == 2 and clips[0].frames.shape == (3, 64, 96, 3)
+    assert cache.misses == 4 and cache.hits == 0
+    inner = (slice(0, 1), slice(12, -12), slice(12, -12))
+    epe = np.linalg.norm(clips[0].flow_bwd[inner] - clip.flow_bwd[inner], axis=-1).mean()
+    assert epe < 0.7  # the video codec adds noise, the pan stays recoverable
+    video_clips(tmp_path, (96, 64), n_frames=3, per_video=2, cache=cache)
+    assert cache.hits == 4  # flows computed once per pair

@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
         p.add_argument(f"--w-{name.replace('_', '-')}", type=float, default=None,
                        help=f"weight of the {name.replace('_', ' ')} loss (default {getattr(d, 'w_' + name):g}"
-                            + ("; stage 2 default 20" if name == "temporal_output" else "")
-                            + ("; stage 2 default 2" if name == "temporal_feature" else "") + ")")
+                            + ("; stage 2 default 10" if name == "temporal_output" else "")
+                            + ("; stage 2 default 1" if name == "temporal_feature" else "") + ")")
     p.add_argument("--noise-fraction", type=float, default=d.noise_fraction)
     p.add_argument("--noise-amplitude", type=float, default=d.noise_amplitude)
     p.add_argument("--out", required=True, help="checkpoint to write (loadable by vst.models.load_model)")
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Stage-2 temporal weights when the user gives none (tuned on the shipped kunster models; see docs/training.md).
-STAGE2_DEFAULTS = {"w_temporal_output": 20.0, "w_temporal_feature": 2.0}
+STAGE2_DEFAULTS = {"w_temporal_output": 10.0, "w_temporal_feature": 1.0}
 
 
 def recipe_from_args(args) -> Recipe:
