@@ -109,3 +109,17 @@ def test_user_errors_are_one_line(tmp_path):
         main(["--stage", "2", "--teacher", "multistyle26:1", "--out", str(tmp_path / "x.safetensors")])
     with pytest.raises(VstError, match="0 to 25"):
         main(["--teacher", "multistyle26", "--out", str(tmp_path / "x.safetensors")])
+
+
+def test_distillation_from_a_vst_checkpoint_teacher(tmp_path):
+    from vst.training.teacher import load_runner
+    torch.manual_seed(1)
+    teacher = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "teacher.safetensors")
+    runner = load_runner(str(teacher))
+    assert runner.identity.startswith("vst:")
+    torch.manual_seed(0)
+    out = train(_stage1(teacher=str(teacher), steps=40, lr=1e-2), tmp_path / "student.safetensors", log=_quiet)
+    history = read_metadata(out)["extra"]["loss_history"]
+    assert history[-1][1] < 0.7 * history[0][1]
+    with pytest.raises(VstError, match="no style index"):
+        load_runner(f"{teacher}:3")
