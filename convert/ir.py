@@ -17,7 +17,7 @@ from vst.common.errors import VstError
 UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs"}
 BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
 # Ops the emitters know; anything else is refused at import with the op's name.
-OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "slice",
+OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "interleave", "slice",
                         "concat", "reduce_mean", "clip", "leaky_relu", "reshape"}
 
 
@@ -110,6 +110,9 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
             y = F.interpolate(ins[0], scale_factor=(float(a["scale"][0]), float(a["scale"][1])), mode="nearest")
         elif op == "repeat":
             y = torch.repeat_interleave(ins[0], a["times"], dim=a["axis"])
+        elif op == "interleave":
+            # out[..., k*i + j, ...] = ins[j][..., i, ...] along `axis`
+            y = torch.stack(ins, dim=a["axis"] + 1).flatten(a["axis"], a["axis"] + 1)
         elif op == "slice":
             y = ins[0].narrow(a["axis"], a["start"], a["end"] - a["start"])
         elif op == "concat":

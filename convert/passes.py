@@ -115,6 +115,80 @@ def nearest_as_repeat(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
+# Taps of a 3x3 kernel that land on each of the two low-resolution rows (or columns) a 2x2 kernel sees, for
+# output parity 0 and 1 (derivation in nearest_conv_subpixel's docstring).
+_SUBPIXEL_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
+
+
+def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
+    """resize_nearest(x2) -> pad(reflect, 1) -> conv 3x3  ==>  four 2x2 convs at low resolution + interleave.
+
+    Why exact: reflect-padding an x2 nearest upsample by 1 equals edge-padding the small image by 1, upsampling
+    and cropping 1. Output row 2i+a of the 3x3 conv then reads low-res rows i+a and i+a+1 only, with kernel rows
+    {0},{1,2} (a=0) or {0,1},{2} (a=1) summed; the same holds for columns. So each output parity (a, b) is a 2x2
+    VALID conv of the edge-padded small image shifted by (a, b): 4*Cin MACs per output pixel instead of 9*Cin,
+    and no full-resolution upsample or pad. Sums of kernel taps change float rounding only.
+    """
+    g = graph.copy()
+    count = 0
+    for up in [n for n in g.nodes if n.op == "resize_nearest" and tuple(n.attrs["scale"]) == (2, 2)]:
+        pads = g.consumers(up.output)
+        if len(pads) != 1 or pads[0].op != "pad" or pads[0].attrs["mode"] != "reflect" or \
+                tuple(pads[0].attrs["pads"]) != (1, 1, 1, 1) or up.output == g.output:
+            continue
+        pad = pads[0]
+        convs = g.consumers(pad.output)
+        if len(convs) != 1 or convs[0].op != "conv" or pad.output == g.output:
+            continue
+        conv = convs[0]
+        k = g.consts[conv.inputs[1]]
+        if k.shape[2:] != (3, 3) or tuple(conv.attrs["stride"]) != (1, 1) or \
+                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or conv.attrs.get("group", 1) != 1:
+            continue
+        x, _, _, h, w = up.inputs[0], *g.shapes[up.inputs[0]]
+        new: list[Node] = []
+        # edge-pad the small image by 1 (border row/column repeated) as slices + concat
+        z = x
+        for axis, n in ((2, h), (3, w)):
+            first = _slice(g, new, z, axis, 0, up.name + "/edge")
+            last = _slice(g, new, z, axis, n - 1, up.name + "/edge")
+            z = _concat(g, new, [first, z, last], axis, f"{up.output}__edge{axis}", f"{up.name}/edge{axis}")
+        parts = {}
+        for a in (0, 1):
+            for b in (0, 1):
+                kk = np.zeros(k.shape[:2] + (2, 2), dtype=np.float32)
+                for p, rows in enumerate(_SUBPIXEL_TAPS[a]):
+                    for q, cols in enumerate(_SUBPIXEL_TAPS[b]):
+                        kk[:, :, p, q] = k[:, :, list(rows)][:, :, :, list(cols)].sum(axis=(2, 3))
+                win = z
+                for axis, off, n in ((2, a, h), (3, b, w)):
+                    out = g.fresh(f"{conv.output}__win{a}{b}_{axis}")
+                    new.append(Node("slice", [win], out, {"axis": axis, "start": off, "end": off + n + 1},
+                                    f"{conv.name}/window{a}{b}_{axis}"))
+                    g.shapes[out] = ()
+                    win = out
+                wname = g.fresh(f"{conv.output}__w{a}{b}")
+                g.consts[wname] = kk
+                out = g.fresh(f"{conv.output}__p{a}{b}")
+                new.append(Node("conv", [win, wname] + conv.inputs[2:], out, {"stride": (1, 1), "dilation": (1, 1),
+                                                                             "group": 1}, f"{conv.name}/parity{a}{b}"))
+                g.shapes[out] = ()
+                parts[a, b] = out
+        rows_ = []
+        for a in (0, 1):
+            out = g.fresh(f"{conv.output}__row{a}")
+            new.append(Node("interleave", [parts[a, 0], parts[a, 1]], out, {"axis": 3}, f"{conv.name}/cols{a}"))
+            g.shapes[out] = ()
+            rows_.append(out)
+        new.append(Node("interleave", rows_, conv.output, {"axis": 2}, f"{conv.name}/rows"))
+        i = g.nodes.index(up)
+        g.nodes = [n for n in g.nodes if n not in (up, pad, conv)]
+        g.nodes[i:i] = new
+        count += 1
+    _drop_dead(g)
+    return g, count
+
+
 def _scalar(g: Graph, value: float) -> str:
     name = g.fresh("const")
     g.consts[name] = np.asarray(value, dtype=np.float32)
@@ -182,6 +256,7 @@ def _drop_dead(g: Graph) -> None:
 
 
 REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
+    "nearest_conv_subpixel": nearest_conv_subpixel,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
     "instance_norm_rsqrt": instance_norm_rsqrt,
@@ -189,7 +264,7 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
 
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
-    "tflite": ("reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"),
+    "tflite": ("nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"),
     "coreml": (),
     "onnx": (),
 }

@@ -93,7 +93,9 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
                     t, [int(t.shape[1]) * sh, int(t.shape[2]) * sw], align_corners=False,
                     half_pixel_centers=False, name=nm))
             elif op == "repeat":
-                y = _repeat(tf, x, ax(a["axis"]), a["times"], nm)
+                y = _interleave(tf, [x] * a["times"], ax(a["axis"]), nm)
+            elif op == "interleave":
+                y = _interleave(tf, [val(i) for i in node.inputs], ax(a["axis"]), nm)
             elif op == "slice":
                 # explicit sizes: XNNPACK refuses a SLICE whose size has -1 entries
                 begin, size = [0] * 4, [int(s) for s in x.shape]
@@ -186,14 +188,15 @@ def _pad(tf, node, x, ax, nm):
     return x
 
 
-def _repeat(tf, x, axis: int, times: int, nm: str):
-    """Each element `times` times along `axis`: concat copies on the next axis, then merge the two axes."""
-    shape = [int(s) for s in x.shape]
+def _interleave(tf, xs: list, axis: int, nm: str):
+    """Alternate the inputs' entries along `axis` (a repeat when they are all the same tensor): concat on the
+    next axis, then merge the two axes with a reshape. CONCATENATION and RESHAPE are XNNPACK ops."""
+    shape = [int(s) for s in xs[0].shape]
     if axis + 1 < len(shape):
-        y = tf.concat([x] * times, axis + 1)
+        y = tf.concat(xs, axis + 1)
     else:
-        y = tf.stack([x] * times, axis + 1)
-    shape[axis] *= times
+        y = tf.stack(xs, axis + 1)
+    shape[axis] *= len(xs)
     return tf.reshape(y, shape, name=nm)
 
 

@@ -52,7 +52,8 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:5] == ["export", "import", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"]
+    assert names[:6] == ["export", "import", "nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat",
+                         "instance_norm_rsqrt"]
     assert {"layout", "quantize", "verify"} <= set(names)
     assert set(rep["delegates"]) == {"xnnpack", "tflite_gpu", "nnapi"}
     assert rep["timing"]["conversion_s"] > 0 and rep["tool_versions"]["tensorflow"] != "not installed"
@@ -129,7 +130,7 @@ def test_third_party_trained_onnx_converts_and_verifies(tmp_path):
     assert rep["fidelity"]["reference"].startswith("onnxruntime") and rep["fidelity"]["passed"]
     assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
     applied = {p["name"] for p in rep["passes"] if p["applied"]}
-    assert {"reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"} <= applied
+    assert {"nearest_conv_subpixel", "reflect_pad_as_slices", "instance_norm_rsqrt"} <= applied
 
 
 def test_torchscript_exported_program_and_onnx_target(tmp_path):

@@ -50,6 +50,37 @@ def test_nearest_becomes_exact_repeats(kunster9, photos):
     np.testing.assert_array_equal(run_numpy(g, photos), run_numpy(kunster9, photos))
 
 
+def test_upsample_pad_conv_folds_into_low_resolution_2x2_convs(kunster9, photos):
+    g, res = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
+    assert res.applied and res.detail.startswith("2 site(s)")
+    assert "resize_nearest" not in g.histogram()
+    assert g.histogram()["conv"] == kunster9.histogram()["conv"] + 2 * 3     # each 3x3 conv -> four 2x2 convs
+    assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+
+    def macs(graph, nodes):
+        return sum(int(np.prod(graph.shapes[n.output])) * int(np.prod(graph.consts[n.inputs[1]].shape[1:]))
+                   for n in nodes if n.op == "conv")
+    def after_upsample(conv):
+        pad = kunster9.producer(conv.inputs[0])
+        src = kunster9.producer(pad.inputs[0]) if pad is not None else None
+        return src is not None and src.op == "resize_nearest"
+    folded = [n for n in kunster9.nodes if n.op == "conv" and after_upsample(n)]
+    assert len(folded) == 2
+    # the folded convolutions cost 4/9 of what they did: 2x2 taps at low resolution instead of 3x3 at high
+    saved = macs(kunster9, kunster9.nodes) - macs(g, g.nodes)
+    assert saved == pytest.approx(macs(kunster9, folded) * 5 / 9)
+
+
+def test_subpixel_fold_leaves_other_patterns_alone(kunster9, photos):
+    g = kunster9.copy()
+    for n in g.nodes:
+        if n.op == "pad":
+            n.attrs["mode"] = "constant"   # zero padding after the upsample: the identity does not hold
+    g.infer_shapes()
+    new, res = passes.prove_and_apply(g, "nearest_conv_subpixel", photos)
+    assert not res.applied and new is g
+
+
 def test_instance_norm_decomposes_to_rsqrt_within_60db(kunster9, photos):
     g, res = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
     assert res.applied
