@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import run_cli
@@ -41,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, row in results.items():
         ref = f"{row['psnr_vs_reference']:9.2f}" if "psnr_vs_reference" in row else f"{'-':>9}"
         det = f"{row['detail_energy']:7.4f}" if "detail_energy" in row else f"{'-':>7}"
-        print(f"{name[-48:]:<48} {row['temporal_error']:10.4f} {ref} {det}")
+        label = Path(name).name if Path(name).is_file() else name
+        print(f"{label[-48:]:<48} {row['temporal_error']:10.4f} {ref} {det}")
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps({"clips": len(clips), "frames": args.frames, "size": args.size,
                                                      "videos": args.videos, "reference": args.reference,
