@@ -75,15 +75,11 @@ class LiteRTModel(HostModel):
         self.delegate_used = self._delegate_used(delegate)
 
     def _delegate_used(self, requested: str) -> str:
-        # a delegated partition shows up as a DELEGATE node in the execution plan
         try:
-            ops = [o["op_name"] for o in self.it._get_ops_details()]
+            ops = self.it._get_ops_details()
         except (AttributeError, RuntimeError):
-            return f"{requested} (requested; LiteRT did not report its execution plan)"
-        n_del = ops.count("DELEGATE")
-        if not n_del:
-            return "none (builtin kernels)"
-        return f"xnnpack ({n_del} partition{'s' * (n_del > 1)}, {len(ops) - n_del} ops outside it)"
+            return f"{requested} (requested; LiteRT did not report its nodes)"
+        return delegation_summary(ops)
 
     def infer(self, x):
         self.it.set_tensor(self.inp, x)
@@ -131,6 +127,33 @@ class TorchModel(HostModel):
     def infer(self, x):
         with self.torch.inference_mode():
             return self.model(x)
+
+
+def delegation_summary(ops: list[dict]) -> str:
+    """How much of the graph XNNPACK took, from LiteRT's node list.
+
+    A delegated partition appends a DELEGATE node while the nodes it replaced stay in the list (out of the
+    execution plan), so the replaced nodes are those between the DELEGATE node's inputs and outputs.
+    """
+    original = [o for o in ops if o["op_name"] != "DELEGATE"]
+    partitions = [o for o in ops if o["op_name"] == "DELEGATE"]
+    if not partitions:
+        return "none (builtin kernels)"
+    producer = {t: o["index"] for o in original for t in o["outputs"]}
+    by_index = {o["index"]: o for o in original}
+    covered: set[int] = set()
+    for d in partitions:
+        stop, stack = set(int(t) for t in d["inputs"]), [int(t) for t in d["outputs"]]
+        while stack:
+            t = stack.pop()
+            if t in stop or t not in producer or producer[t] in covered:
+                continue
+            covered.add(producer[t])
+            stack.extend(int(x) for x in by_index[producer[t]]["inputs"] if x >= 0)
+    outside = len(original) - len(covered)
+    plural = "s" * (len(partitions) > 1)
+    return f"xnnpack ({len(partitions)} partition{plural}, {len(covered)}/{len(original)} ops delegated" + (
+        f", {outside} on builtin kernels)" if outside else ")")
 
 
 RUNNERS = {"litert": LiteRTModel, "onnxruntime": OrtModel, "pytorch": TorchModel}

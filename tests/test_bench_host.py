@@ -9,6 +9,7 @@ import pytest
 from vst.bench import cli
 from vst.bench.artifacts import input_spec, resolve_artifact
 from vst.bench.drivers_android import AndroidDriver, parse_battery, parse_thermal
+from vst.bench.host import delegation_summary
 from vst.bench.result import read_result
 from vst.bench.store import COLUMNS, load_result, load_results
 from vst.bench import Protocol, run_host  # the package-level API the report uses
@@ -86,7 +87,7 @@ def test_host_sweep_yields_valid_results(swept):
         assert all(rep["e2e"]["frames"] == 10 for rep in r["repeats"])
         assert row["fps_e2e"] > 0 and row["fps_inference"] > 0 and row["inference_ms_p90"] >= row["inference_ms_median"]
     tfl = df[df["runtime"] == "litert"].set_index("delegate")
-    assert tfl.loc["xnnpack", "delegate_used"].startswith("xnnpack (")
+    assert tfl.loc["xnnpack", "delegate_used"] == "xnnpack (1 partition, 1/1 ops delegated)"
     assert tfl.loc["none", "delegate_used"].startswith("none")
     assert set(tfl["resolution"]) == {"64x48"} and set(tfl["layout"]) == {"NHWC"}
     onnx = df[df["runtime"] == "onnxruntime"]
@@ -181,3 +182,13 @@ def test_android_result_is_merged_with_dumpsys_and_imported(swept, tmp_path):
     assert row["platform"] == "android"
     assert row["thermal_start"] == "light 41C" and row["battery_end"] == "87%"
     assert load_result(tmp_path / "store", row)["environment"]["battery_start"]["celsius"] == 31.2
+
+
+def test_delegation_summary_counts_nodes_a_partition_replaced():
+    """LiteRT keeps replaced nodes in its node list; those between a DELEGATE node's inputs and outputs count."""
+    ops = [{"index": 0, "op_name": "CONV_2D", "inputs": [0, 10, -1], "outputs": [1]},
+           {"index": 1, "op_name": "RELU", "inputs": [1], "outputs": [2]},
+           {"index": 2, "op_name": "MIRROR_PAD", "inputs": [2, 11], "outputs": [3]},
+           {"index": 3, "op_name": "DELEGATE", "inputs": [0, 10], "outputs": [2]}]
+    assert delegation_summary(ops) == "xnnpack (1 partition, 2/3 ops delegated, 1 on builtin kernels)"
+    assert delegation_summary(ops[:3]) == "none (builtin kernels)"
