@@ -28,7 +28,10 @@ struct CoreMLBench {
         // load time covers on-device compilation and loading, as an app's first launch pays it
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         let t0 = clock()
-        let compiled = source.pathExtension == "mlmodelc" ? source : try await MLModel.compileModel(at: source)
+        var compiled = source
+        if source.pathExtension != "mlmodelc" {
+            compiled = try await MLModel.compileModel(at: source)
+        }
         let model = try MLModel(contentsOf: compiled, configuration: config)
         let loadMs = (clock() - t0) * 1e3
 

@@ -60,55 +60,65 @@ public final class BenchRunner<Frame, Input> {
 
     private struct Item { let input: Input; let t0, t1, t2, t3: Double }
 
-    /// Producer thread decodes and resizes into a bounded queue; this thread runs inference.
-    func pipeline(limit: Int?, seconds: Double?) throws -> BenchResult.EndToEnd {
-        let next = try openVideo()
+    /// State shared by the producer thread and the consumer; every access holds `lock`.
+    private final class Shared: @unchecked Sendable {
         let lock = NSLock()
-        let slots = DispatchSemaphore(value: queueDepth)
-        let filled = DispatchSemaphore(value: 0)
         var buffer: [Item?] = []
         var failure: Error?
         var cancelled = false
+        func sync<T>(_ body: () -> T) -> T { lock.lock(); defer { lock.unlock() }; return body() }
+    }
+
+    /// Producer thread decodes and resizes into a bounded queue; this thread runs inference.
+    func pipeline(limit: Int?, seconds: Double?) throws -> BenchResult.EndToEnd {
+        let next = try openVideo()
+        let state = Shared()
+        let slots = DispatchSemaphore(value: queueDepth)
+        let filled = DispatchSemaphore(value: 0)
         let producerDone = DispatchSemaphore(value: 0)
 
-        DispatchQueue.global(qos: .userInitiated).async {
+        let producer = Thread { [self] in
             defer { producerDone.signal() }
             var n = 0
             while limit == nil || n < limit! {
                 // wait for room, but notice a consumer that stopped early
                 while slots.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-                    if lock.withLock({ cancelled }) { return }
+                    if state.sync({ state.cancelled }) { return }
                 }
-                if lock.withLock({ cancelled }) { return }
+                if state.sync({ state.cancelled }) { return }
                 do {
-                    let t0 = self.clock()
+                    let t0 = clock()
                     guard let frame = try next() else { break }
-                    let t1 = self.clock()
-                    let x = try self.resize(frame)
-                    let t3 = self.clock()
-                    lock.withLock { buffer.append(Item(input: x, t0: t0, t1: t1, t2: t1, t3: t3)) }
+                    let t1 = clock()
+                    let x = try resize(frame)
+                    let t3 = clock()
+                    state.sync { state.buffer.append(Item(input: x, t0: t0, t1: t1, t2: t1, t3: t3)) }
                     filled.signal()
                     n += 1
                 } catch {
-                    lock.withLock { failure = error }
+                    state.sync { state.failure = error }
                     break
                 }
             }
-            lock.withLock { buffer.append(nil) }
+            state.sync { state.buffer.append(nil) }
             filled.signal()
         }
+        producer.qualityOfService = .userInitiated
+        producer.start()
 
         var dec: [Double] = [], res: [Double] = [], inf: [Double] = [], e2e: [Double] = []
-        var start: Double?, end = 0.0
+        var start: Double?
+        var end = 0.0
         defer {
-            lock.withLock { cancelled = true }
+            state.sync { state.cancelled = true }
             producerDone.wait()
         }
         while true {
             filled.wait()
-            guard let item = lock.withLock({ buffer.removeFirst() }) else { break }
+            guard let item = state.sync({ state.buffer.removeFirst() }) else { break }
             slots.signal()
-            if start == nil { start = item.t0 }
+            let first = start ?? item.t0
+            start = first
             let i0 = clock()
             try infer(item.input)
             end = clock()
@@ -116,9 +126,9 @@ public final class BenchRunner<Frame, Input> {
             res.append((item.t3 - item.t2) * 1e3)
             inf.append((end - i0) * 1e3)
             e2e.append((end - item.t0) * 1e3)
-            if let s = seconds, end - start! >= s { break }
+            if let s = seconds, end - first >= s { break }
         }
-        if let f = lock.withLock({ failure }) { throw f }
+        if let f = state.sync({ state.failure }) { throw f }
         guard let s = start else { throw BenchError.noFrames("the clip yielded no frames") }
         return BenchResult.EndToEnd(frames: inf.count, wall_s: end - s, decode_ms: dec, resize_ms: res,
                                     inference_ms: inf, e2e_ms: e2e)

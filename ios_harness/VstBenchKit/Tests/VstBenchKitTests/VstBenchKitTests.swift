@@ -89,7 +89,7 @@ final class RunnerTests: XCTestCase {
         plan.measure.frames = 4
         var seen: [Int] = []
         let lock = NSLock()
-        let runner = makeRunner(seen: { x in lock.withLock { seen.append(x) } })
+        let runner = makeRunner(seen: { x in lock.lock(); seen.append(x); lock.unlock() })
         let e2e = try runner.pipeline(limit: plan.measure.frames, seconds: nil)
         XCTAssertEqual(e2e.frames, 4)
         XCTAssertEqual(seen, [0, 2, 4, 6])

@@ -97,13 +97,14 @@ class BenchRunner<F, I>(
                 val got = queue.take()
                 if (got === end) break
                 @Suppress("UNCHECKED_CAST") val item = got as Item<I>
-                if (start == null) start = item.t0
+                val first = start ?: item.t0
+                start = first
                 val i0 = clock()
                 infer(item.input)
                 last = clock()
                 dec.add((item.t1 - item.t0) * 1e3); res.add((item.t3 - item.t2) * 1e3)
                 inf.add((last - i0) * 1e3); e2e.add((last - item.t0) * 1e3)
-                if (seconds != null && last - start >= seconds) break
+                if (seconds != null && last - first >= seconds) break
             }
         } finally {
             stop.set(true)
