@@ -136,7 +136,7 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         "fp32": "float32 kept",
         "fp16": "float16 weights (DEQUANTIZE to float32 at load)",
         "int8": f"full-integer int8 ops, float I/O, calibrated on {len(calib_batch) if calib_batch is not None else 0} "
-                "real images; per-channel statistics (1x1 ops of instance norms) kept float"}[quant]))
+                "real images; normalization statistics (squared deviations, variances, rsqrt) kept float"}[quant]))
     xnn = tflite.xnnpack_partitions(data, THREADS)
     got = verify.from_layout(tflite.run(data, verify.to_layout(images, io_layout), THREADS), io_layout)
     fid = verify.fidelity(ref_out, got, quant, ref_kind)
