@@ -227,7 +227,14 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
     graph = Graph(inp.name, name(g.output[0].name), shape, nodes,
                   {k: np.asarray(v, dtype=np.float32) for k, v in consts.items()})
     _prune(graph)
-    graph.infer_shapes()
+    try:
+        graph.infer_shapes()
+    except RuntimeError as exc:
+        # mismatched shapes (a skip connection after strided convs, say) mean the size does not fit the strides
+        h, w = shape[2:]
+        raise VstError(f"size {w}x{h} does not fit the network's strides (shapes disagree: "
+                       f"{str(exc).splitlines()[0][:160]}); use a multiple of 4 or of the network's total stride"
+                       ) from None
     for t, s in graph.shapes.items():
         if len(s) != 4:
             raise VstError(f"tensor {t!r} has rank {len(s)}; the {target} emitter keeps every activation 4-D")

@@ -108,3 +108,18 @@ def test_pickle_carrying_code_is_refused(capsys, tmp_path):
 def test_wrong_extension_for_target(capsys, tmp_path, ckpt):
     fails(capsys, tmp_path, [str(ckpt), "--to", "coreml", "-o", str(tmp_path / "m.tflite")], ".mlpackage",
           out_name="m.tflite")
+
+
+def test_size_that_breaks_a_skip_connection(capsys, tmp_path):
+    w = numpy_helper.from_array(torch.rand(3, 3, 1, 1).numpy(), "w")
+    scales = numpy_helper.from_array(torch.tensor([1.0, 1.0, 2.0, 2.0]).numpy(), "scales")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], name="down"),
+         helper.make_node("Resize", ["c", "", "scales"], ["u"], mode="nearest",
+                          coordinate_transformation_mode="asymmetric", nearest_mode="floor", name="up"),
+         helper.make_node("Add", ["u", "x"], ["y"], name="skip")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [w, scales])
+    path = tmp_path / "skip.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    fails(capsys, tmp_path, [str(path), "--size", "43x31"], "43x31", "does not fit")
