@@ -67,9 +67,13 @@ def conversion_card(path: Path, rep: dict) -> dict:
         fid_text = fid.get("reason", "not measured on this host")
     delegates = []
     for name, d in (rep.get("delegates") or {}).items():
+        # one line per (op, reason): a rule that fails at 15 sites is one finding, with its sites listed
+        grouped: dict[tuple, list[str]] = {}
+        for f in d["fallbacks"]:
+            grouped.setdefault((f["op"], f["reason"], f["source"]), []).append(str(f["node"]))
         delegates.append({"name": name, "verdict": d["verdict"], "full": d["verdict"] == "full",
-                          "fallbacks": [f"{f['op']} ({f['node']}): {f['reason']} [{f['source']}]"
-                                        for f in d["fallbacks"]]})
+                          "fallbacks": [f"{op} ×{len(nodes)} (at {', '.join(nodes)}): {reason} [{source}]"
+                                        for (op, reason, source), nodes in grouped.items()]})
     art = rep.get("artifact") or {}
     return {
         "title": f"{Path(src['name']).name} → {rep['target']} {rep['quant']} {size['width']}x{size['height']}",
