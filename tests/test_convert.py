@@ -75,19 +75,33 @@ def test_fp16_and_int8_meet_their_thresholds_in_one_partition(ckpt, tmp_path):
     from vst.common.images import sample_photos
     calib = tmp_path / "frames"
     calib.mkdir()
-    for name, img in sample_photos(("astronaut", "rocket", "coffee", "chelsea")).items():
+    photos = sample_photos(("astronaut", "rocket", "coffee", "chelsea"))
+    for name, img in photos.items():
         cv2.imwrite(str(calib / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    video = cv2.VideoWriter(str(calib / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
+    for img in list(photos.values()) * 3:
+        video.write(cv2.cvtColor(cv2.resize(img, (96, 64)), cv2.COLOR_RGB2BGR))
+    video.release()
     r16 = convert(str(ckpt), to="tflite", quant="fp16", size=(W, H), out=tmp_path / "m16.tflite")
     r8 = convert(str(ckpt), to="tflite", quant="int8", size=(W, H), out=tmp_path / "m8.tflite", calib=calib)
     assert r16["fidelity"]["passed"] and r16["fidelity"]["psnr_db"] >= verify.THRESHOLDS_DB["fp16"]
     assert r8["fidelity"]["passed"] and r8["fidelity"]["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
-    assert r8["calibration"]["images"] == 4 and str(calib) in r8["calibration"]["from"]
+    # 4 photos + 8 evenly spaced frames of the clip
+    assert r8["calibration"]["images"] == 12 and str(calib) in r8["calibration"]["from"]
     for r in (r16, r8):
         assert r["transposes"]["after"] == 0 and r["xnnpack"]["partitions"] == 1
     ops = tflite.ops((tmp_path / "m8.tflite").read_bytes())
     convs = [o for o in ops if o["op"] == "CONV_2D"]
     assert convs and all("int8" in o["dtypes"] and "float32" not in o["dtypes"] for o in convs)
     assert r16["artifact"]["bytes"] < r8["artifact"]["bytes"] * 2.5 < 2.5 * r16["artifact"]["bytes"]
+
+
+def test_nchw_io_keeps_tensors_and_pays_two_transposes_at_the_ends(fp32, ckpt, tmp_path):
+    rep = convert(str(ckpt), to="tflite", size=(W, H), out=tmp_path / "c.tflite", io_layout="nchw")
+    assert rep["transposes"]["after"] == 2 and rep["xnnpack"]["partitions"] == 1 and rep["fidelity"]["passed"]
+    it = tflite.interpreter((tmp_path / "c.tflite").read_bytes())
+    assert list(it.get_input_details()[0]["shape"]) == [1, 3, H, W]
+    assert list(it.get_output_details()[0]["shape"]) == [1, 3, H, W]
 
 
 def test_failed_threshold_names_where_the_error_starts(ckpt, tmp_path, monkeypatch, capsys):
