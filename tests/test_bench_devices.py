@@ -188,3 +188,29 @@ def test_dumpsys_parsing():
     assert t == {"source": "dumpsys thermalservice", "state": "light", "celsius": 41.25}
     assert A.parse_battery("Can't find service: battery") is None
     assert A.parse_thermal("") is None
+
+
+def test_ios_plans_from_a_core_ml_package(tmp_path):
+    """Plans for an iPhone: input read from the .mlpackage spec, one cell per compute unit, schema-valid."""
+    import coremltools as ct
+    import torch
+    from vst.bench.artifacts import resolve_artifact
+    from vst.bench.sweep import Protocol, plan_cells
+    from vst.bench.video import make_clip
+    traced = torch.jit.trace(torch.nn.Conv2d(3, 3, 3, padding=1).eval(), torch.rand(1, 3, 48, 64))
+    ml = ct.convert(traced, inputs=[ct.ImageType(name="x", shape=(1, 3, 48, 64))], convert_to="mlprogram",
+                    minimum_deployment_target=ct.target.iOS16)
+    ml.save(str(tmp_path / "tiny.mlpackage"))
+    clip = make_clip(tmp_path / "clip.mp4", (64, 48), seconds=0.08, fps=25)
+    phone = Device("iphone11pro", "ios", "Apple A13 Bionic", serial="3C1E9F1A")
+    art = resolve_artifact(str(tmp_path / "tiny.mlpackage"))
+    cells = plan_cells(phone, [art], [(480, 320)], clip, Protocol(), ["all", "cpuAndNeuralEngine"])
+    assert [p["delegate"] for p, _ in cells] == ["all", "cpuAndNeuralEngine"]
+    for p, _ in cells:
+        assert schema_errors("plan", p) == []
+        assert p["runtime"] == "coreml" and (p["input"]["width"], p["input"]["height"]) == (64, 48)
+        assert p["input"]["layout"] == "NHWC"  # an image input: Core ML takes the pixel buffer
+    with pytest.raises(VstError, match="iphone11pro runs coreml"):
+        plan_cells(phone, [resolve_artifact("kunster-t2-05")], [(64, 48)], clip, Protocol())
+    with pytest.raises(VstError, match="delegates"):
+        plan_cells(phone, [art], [(64, 48)], clip, Protocol(), ["gpu"])
