@@ -74,6 +74,7 @@ def latency_distribution(df: pd.DataFrame, out_dir: str | Path, kind: str = "inf
         if data:
             ax.boxplot(data, orientation="horizontal", showfliers=True, whis=(5, 95))
             ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)
+            ax.set_xscale("log")  # models differ by 10x and more; a stalled frame would flatten a linear axis
         ax.set_xlabel(f"{kind.replace('_ms', '')} latency per frame (ms); whiskers p5-p95")
         ax.set_title(f"input {r}")
         ax.grid(True, axis="x", alpha=0.3)
