@@ -15,3 +15,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_table2() -> Path:
+    return SHARED_TABLE2

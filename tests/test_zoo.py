@@ -5,16 +5,15 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import SHARED_TABLE2
 from vst.common.errors import VstError
 from vst.models import (check_input_size, count_macs, count_params, create_model, fp32_size_mb, list_models,
                         table2)
 
 
-def test_packaged_table2_matches_reference():
-    if not SHARED_TABLE2.exists():
+def test_packaged_table2_matches_reference(shared_table2):
+    if not shared_table2.exists():
         pytest.skip("reference folder not beside this checkout")
-    with open(SHARED_TABLE2) as fh:
+    with open(shared_table2) as fh:
         ref = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
     assert ref == table2()
 
