@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -190,7 +189,6 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
 
 
 def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out):
-    import onnx
     from vst.convert import onnx_export
     model = onnx_export.with_layout(static, io_layout)
     passes.append(PassResult("layout", io_layout == "nhwc", "ONNX Runtime is NCHW-native: " +

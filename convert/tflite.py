@@ -45,7 +45,7 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
     def ax(a: int) -> int:
         return NCHW_TO_NHWC_AXIS[a] if layout == "nhwc" else a
 
-    def cval(name: str, act: bool = True):
+    def cval(name: str):
         v = graph.consts[name]
         if v.ndim == 4 and layout == "nhwc":
             v = v.transpose(0, 2, 3, 1)
