@@ -174,7 +174,7 @@ def _battery():
     return {"source": "psutil", "level_pct": float(b.percent), "celsius": None, "charging": bool(b.power_plugged)}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
@@ -299,7 +299,7 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
         inf = _inference_only(model, inputs, e2e["frames"], None)
         repeats.append({"index": r, "e2e": e2e, "inference": inf})
 
-    env = {"device": plan["device"], "platform": "host", "hardware": _cpu_name(), "chip": platform.machine(),
+    env = {"device": plan["device"], "platform": "host", "hardware": cpu_name(), "chip": platform.machine(),
            "os": platform.platform(), "runtime": runtime, "runtime_version": model.runtime_version,
            "delegate_requested": plan["delegate"], "delegate_used": model.delegate_used,
            "threads": plan["threads"], "thermal_start": thermal0, "thermal_end": _thermal(),

@@ -70,7 +70,8 @@ def latency_distribution(df: pd.DataFrame, out_dir: str | Path, kind: str = "inf
             result = load_result(out_dir, row)
             part = "inference" if kind == "inference_ms" else "e2e"
             data.append([x for rep in result["repeats"] for x in rep[part][kind]])
-            labels.append(f"{row['model_name'] or row['artifact']} · {row['device']} {row['runtime']} {row['delegate']}")
+            labels.append(f"{row['model_name'] or row['artifact']} · {row['device']} {row['runtime']} {row['delegate']}"
+                          f" {row['precision'] if pd.notna(row['precision']) else ''}".rstrip())
         if data:
             ax.boxplot(data, orientation="horizontal", showfliers=True, whis=(5, 95))
             ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)

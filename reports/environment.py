@@ -10,8 +10,9 @@ PACKAGES = ("vst", "torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow", "ai-
 
 
 def host_environment() -> list[tuple[str, str]]:
+    from vst.bench.host import cpu_name
     rows = [("host", platform.node()), ("os", platform.platform()), ("python", platform.python_version()),
-            ("cpu", f"{platform.processor() or platform.machine()}, {psutil.cpu_count(logical=True)} logical cores"),
+            ("cpu", f"{cpu_name()}, {psutil.cpu_count(logical=True)} logical cores"),
             ("memory", f"{psutil.virtual_memory().total / 2**30:.1f} GiB")]
     for name in PACKAGES:
         try:
