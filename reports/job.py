@@ -102,10 +102,11 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     commands.append(f"vst-bench --device {b.get('device', 'host')} --model {' '.join(map(shlex.quote, runnable))} "
                     f"--out {shlex.quote(str(bench_dir))} --frames {protocol.measure_frames} "
                     f"--repeats {protocol.repeats} --warmup-frames {protocol.warmup_frames} "
-                    f"--cooldown {protocol.cooldown_s}" + (f" --threads {protocol.threads}" if protocol.threads else ""))
+                    f"--cooldown {protocol.cooldown_s}" + (f" --threads {protocol.threads}" if protocol.threads else "")
+                    + (f" --video {shlex.quote(str(b['video']))}" if b.get("video") else ""))
     t1 = time.perf_counter()
-    run_sweep(b.get("device", "host"), runnable, sizes, bench_dir, protocol=protocol, progress=progress,
-              log=lambda msg: print(msg, file=sys.stderr))
+    run_sweep(b.get("device", "host"), runnable, sizes, bench_dir, protocol=protocol, video=b.get("video"),
+              progress=progress, log=lambda msg: print(msg, file=sys.stderr))
     t_bench = time.perf_counter() - t1
 
     report = out / "report.html"

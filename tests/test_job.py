@@ -1,0 +1,56 @@
+"""The main job (vst-run): zoo -> convert -> host bench -> report, resumable, with clear errors for bad jobs."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vst.common.errors import VstError
+from vst.reports.job import default_job, load_job, resolve_model, run_job
+
+
+def test_default_job_uses_shipped_trained_models():
+    job = default_job()
+    for spec in job["models"]:
+        path, random_weights = resolve_model(spec)
+        assert path.endswith(".safetensors") and not random_weights
+    assert job["resolutions"] == ["480x320", "320x240"]
+    assert {c["quant"] for c in job["conversions"]} == {"fp32", "int8"}
+
+
+def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
+    from vst.bench.video import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", (96, 64), seconds=0.2, fps=25)
+    job = {**default_job(), "models": ["trained:kunster-a025-s05-stage2", "kunster-t2-15"], "resolutions": ["32x32"],
+           "conversions": [{"to": "tflite", "quant": "fp32"}],
+           "bench": {"device": "host", "frames": 4, "repeats": 1, "warmup_frames": 1, "warmup_seconds": 0,
+                     "cooldown": 0, "threads": 1, "video": str(clip)}}
+    report = run_job(job, tmp_path / "out", progress=False)
+    html = report.read_text()
+    assert "kunster-a025-s05-stage2" in html and "(random weights)" in html  # the zoo model is marked
+    arts = sorted((tmp_path / "out" / "artifacts").glob("*.tflite"))
+    assert len(arts) == 2
+    commands = (tmp_path / "out" / "commands.txt").read_text()
+    assert commands.count("vst-convert ") == 2 and "--random-weights" in commands and "vst-bench " in commands
+    before = {a: a.stat().st_mtime_ns for a in arts}
+    results = sorted((tmp_path / "out" / "bench" / "results").glob("*.json"))
+    stamps = {r: r.stat().st_mtime_ns for r in results}
+    run_job(job, tmp_path / "out", progress=False)  # finished work is kept, not redone
+    assert {a: a.stat().st_mtime_ns for a in arts} == before
+    assert {r: r.stat().st_mtime_ns for r in results} == stamps
+
+
+def test_bad_jobs_are_one_line_errors(tmp_path):
+    with pytest.raises(VstError, match="does not exist"):
+        load_job(tmp_path / "nope.json")
+    (tmp_path / "j.json").write_text("{")
+    with pytest.raises(VstError, match="not JSON"):
+        load_job(tmp_path / "j.json")
+    (tmp_path / "j.json").write_text(json.dumps({"models": ["kunster-t2-15"]}))
+    with pytest.raises(VstError, match="lacks"):
+        load_job(tmp_path / "j.json")
+    with pytest.raises(VstError, match="no shipped trained model"):
+        resolve_model("trained:nope")
+    proc = subprocess.run([sys.executable, "-m", "vst.reports.job", "--job", str(tmp_path / "j.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
