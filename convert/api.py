@@ -11,7 +11,8 @@ import numpy as np
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, ensure_writable_dir
 from vst.convert import delegates, report as report_mod, verify
-from vst.convert.passes import NOT_NEEDED, REWRITES, TARGET_REWRITES, PassResult, prove_and_apply
+from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
+                                 PassResult, prove_and_apply)
 
 TARGETS = ("tflite", "coreml", "onnx")
 QUANTS = ("fp32", "fp16", "int8")
@@ -81,10 +82,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
 
     images = verify.eval_images(width, height)
     for name in REWRITES:
-        if name in TARGET_REWRITES[to]:
-            graph, res = prove_and_apply(graph, name, images)
-        else:
+        if name not in TARGET_REWRITES[to]:
             res = PassResult(name, False, f"not needed for {to}: {NOT_NEEDED[to]}")
+        elif quant not in QUANT_REWRITES.get(name, QUANTS):
+            res = PassResult(name, False, f"not needed for {quant}: {QUANT_NOT_NEEDED[name]}")
+        else:
+            graph, res = prove_and_apply(graph, name, images)
         passes.append(res)
 
     reference, ref_kind = sources.reference_fn(src, static)

@@ -244,6 +244,67 @@ def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
+# XNNPACK's int8 ADD takes an input whose scale is at least 2**-10 of the output's (xnn_create_add_nd_qs8 in
+# XNNPACK's binary-elementwise-nd.c); shift_as_depthwise rewrites constants under 2**-8 of the sum's range on real
+# photos, a 4x margin for calibration sets wider than those photos.
+MIN_ADD_SCALE_RATIO = 2.0 ** -8
+
+
+def shift_as_depthwise(graph: Graph) -> tuple[Graph, int]:
+    """add(x, c), c a per-channel constant [1, C, 1, 1] on a full-size activation (the instance-norm shift by
+    beta) whose range is tiny beside the sum's  ==>  1x1 depthwise conv of x, weights 1, bias c. int8 TFLite only.
+
+    Why: XNNPACK's int8 ADD needs each input's scale within [2**-10, 2**8) of the output's. A trained beta of
+    ~1e-4 quantizes at ~3.5e-6 against a sum at ~0.1, so that ADD stays on the reference kernels and splits the
+    graph (trained kunster: 5 ADDs, 6 partitions). A depthwise conv's bias is int32 at scale in_scale * w_scale,
+    so a tiny shift is fine. Exact: x * 1 + c is the same float sum. Only constants under MIN_ADD_SCALE_RATIO of
+    the sum's range (measured on the real photos the passes are proven on) are rewritten: the ADDs XNNPACK takes
+    stay ADDs (rewriting those too cost multistyle26 1.8 dB of int8 PSNR). All-zero constants (untrained betas)
+    are never rewritten: the converter folds x + 0 away.
+    """
+    g = graph.copy()
+    sites = []
+    for node in g.nodes:
+        if node.op != "add" or len(node.inputs) != 2:
+            continue
+        consts = [i for i in node.inputs if i in g.consts]
+        if len(consts) != 1:
+            continue
+        x = next(i for i in node.inputs if i not in g.consts)
+        c, shape = g.consts[consts[0]], tuple(g.shapes.get(x, ()))
+        if len(shape) == 4 and shape[2:] != (1, 1) and c.shape == (1, shape[1], 1, 1) and np.any(c):
+            sites.append((node, x, c))
+    if not sites:
+        return g, 0
+    ranges = _value_ranges(g, [n.output for n, _, _ in sites])
+    count = 0
+    for node, x, c in sites:
+        c_range = float(max(c.max(), 0.0) - min(c.min(), 0.0))
+        if c_range >= MIN_ADD_SCALE_RATIO * ranges[node.output]:
+            continue
+        ch = c.shape[1]
+        wname, bname = g.fresh(f"{node.output}__dw_w"), g.fresh(f"{node.output}__dw_b")
+        g.consts[wname] = np.ones((ch, 1, 1, 1), np.float32)
+        g.consts[bname] = np.asarray(c, np.float32).reshape(ch)
+        node.op, node.inputs = "conv", [x, wname, bname]
+        node.attrs = {"stride": (1, 1), "dilation": (1, 1), "group": ch}
+        count += 1
+    _drop_dead(g)
+    return g, count
+
+
+def _value_ranges(g: Graph, names: list[str]) -> dict[str, float]:
+    """max(v, 0) - min(v, 0) of each tensor over the real photos at the graph's size (what int8 calibration sees)."""
+    import torch
+    from vst.convert.ir import run_graph
+    from vst.convert.verify import eval_images
+    _, _, h, w = g.input_shape
+    rec: dict = {}
+    with torch.no_grad():
+        run_graph(g, torch.from_numpy(eval_images(w, h)), record=rec, keep=True)
+    return {n: float(max(rec[n].max(), 0.0) - min(rec[n].min(), 0.0)) for n in names}
+
+
 def _drop_dead(g: Graph) -> None:
     needed = {g.output}
     kept = []
@@ -260,11 +321,13 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
     "instance_norm_rsqrt": instance_norm_rsqrt,
+    "shift_as_depthwise": shift_as_depthwise,
 }
 
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
-    "tflite": ("nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"),
+    "tflite": ("nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt",
+               "shift_as_depthwise"),
     "coreml": (),
     "onnx": (),
 }
@@ -272,6 +335,12 @@ NOT_NEEDED = {
     "coreml": "Core ML has pad(mode=reflect), upsample_nearest_neighbor and instance_norm on ANE, GPU and CPU "
               "(rules/coreml.json); its fused instance_norm also avoids float16 overflow of a squared deviation",
     "onnx": "ONNX Runtime runs Pad(reflect), Resize and InstanceNormalization natively",
+}
+# Rewrites only some precisions need, and why the others leave them out.
+QUANT_REWRITES = {"shift_as_depthwise": ("int8",)}
+QUANT_NOT_NEEDED = {
+    "shift_as_depthwise": "float ADD of a per-channel constant is XNNPACK-delegated; only int8 ADD has a limit on "
+                          "input-to-output scale ratios",
 }
 
 

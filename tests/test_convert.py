@@ -54,6 +54,8 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert names[:6] == ["export", "import", "nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat",
                          "instance_norm_rsqrt"]
     assert {"layout", "quantize", "verify"} <= set(names)
+    shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
+    assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")
     assert set(rep["delegates"]) == {"xnnpack", "tflite_gpu", "nnapi"}
     assert rep["timing"]["conversion_s"] > 0 and rep["tool_versions"]["tensorflow"] != "not installed"
 
@@ -93,6 +95,20 @@ def test_fp16_and_int8_meet_their_thresholds_in_one_partition(ckpt, tmp_path):
     convs = [o for o in ops if o["op"] == "CONV_2D"]
     assert convs and all("int8" in o["dtypes"] and "float32" not in o["dtypes"] for o in convs)
     assert r16["artifact"]["bytes"] < r8["artifact"]["bytes"] * 2.5 < 2.5 * r16["artifact"]["bytes"]
+
+
+def test_trained_int8_is_one_partition(repo_root, tmp_path):
+    # Trained instance-norm betas (~1e-4) made int8 ADDs whose constant's scale is under XNNPACK's 2**-10 of the
+    # output's: 5 ADDs fell back, 6 partitions. shift_as_depthwise writes them as depthwise convs with an int32 bias.
+    ckpt = repo_root / "models" / "trained" / "kunster-a025-s05-stage2.safetensors"
+    rep = convert(str(ckpt), to="tflite", quant="int8", size=(64, 48), out=tmp_path / "t8.tflite")
+    assert rep["xnnpack"]["partitions"] == 1
+    assert rep["xnnpack"]["delegated_nodes"] == rep["xnnpack"]["total_nodes"]
+    assert rep["delegates"]["xnnpack"]["fallbacks"] == []
+    shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
+    assert shift["applied"] and "bit-identical" in shift["detail"]
+    assert rep["op_histogram"]["DEPTHWISE_CONV_2D"] > 0 and rep["transposes"]["after"] == 0
+    assert rep["fidelity"]["passed"] and rep["fidelity"]["psnr_db"] >= 30
 
 
 def test_nchw_io_keeps_tensors_and_pays_two_transposes_at_the_ends(fp32, ckpt, tmp_path):

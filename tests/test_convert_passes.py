@@ -90,6 +90,28 @@ def test_instance_norm_decomposes_to_rsqrt_within_60db(kunster9, photos):
     assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
 
 
+def test_tiny_shift_becomes_exact_depthwise_conv(repo_root, photos):
+    # trained residual blocks' second norm: beta ~1e-4, under XNNPACK's int8 ADD scale ratio (2**-10 of the sum)
+    src = resolve_source(str(repo_root / "models" / "trained" / "kunster-a025-s05-stage2.safetensors"))
+    model, _ = bind_and_fix(export_onnx(src, W, H), W, H)
+    g, _ = passes.prove_and_apply(to_ir(slim(model), "tflite"), "instance_norm_rsqrt", photos)
+    new, res = passes.prove_and_apply(g, "shift_as_depthwise", photos)
+    assert res.applied and "bit-identical" in res.detail
+    dw = [x for x in new.nodes if x.op == "conv" and x.attrs["group"] > 1]
+    assert [x.name for x in dw] == [f"node_instance_norm_{i}/shift" for i in (4, 6, 8, 10, 12)]
+    assert new.histogram()["add"] == g.histogram()["add"] - len(dw)
+    assert np.array_equal(run_numpy(g, photos), run_numpy(new, photos))
+    # the shifts XNNPACK takes as int8 ADDs (beta wide enough beside the sum) stay ADDs
+    assert sum(x.op == "add" and x.name.endswith("/shift") for x in new.nodes) == 10
+
+
+def test_zero_shift_is_left_to_the_converter(kunster9, photos):
+    # untrained betas are 0: the TFLite converter folds x + 0 away, a depthwise conv would be a real op
+    g, _ = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
+    new, res = passes.prove_and_apply(g, "shift_as_depthwise", photos)
+    assert not res.applied and new is g
+
+
 def test_third_party_sqrt_div_norm_becomes_rsqrt_mul():
     src = resolve_source(multistyle_path())
     model, bound = bind_and_fix(src.onnx_model, W, H)
