@@ -19,6 +19,7 @@ from vst.bench.devices import Device, load_registry, resolve_device
 from vst.bench.plan import make_plan, sha256_of
 from vst.bench.store import finished_cells, load_results, reconcile, save_result
 from vst.bench.video import paper_clip, probe
+from vst.common.cli import parse_size
 from vst.common.errors import VstError
 from vst.common.fsutil import ensure_writable_dir
 
@@ -44,13 +45,7 @@ class Protocol:
 def parse_resolutions(text: str) -> list[tuple[int, int]]:
     out = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            w, h = (int(v) for v in part.lower().split("x"))
-        except ValueError:
-            raise VstError(f"resolution {part!r} is not WIDTHxHEIGHT, e.g. 480x320") from None
-        if w < 1 or h < 1:
-            raise VstError(f"resolution {part!r} must be positive")
-        out.append((w, h))
+        out.append(parse_size(part))
     if not out:
         raise VstError("no resolutions given; use e.g. --resolutions 480x320,320x240")
     return out

@@ -1,4 +1,5 @@
-"""Entry wrapper for console scripts: user errors become one line on stderr and exit code 2."""
+"""Console-script plumbing: the entry wrapper (user errors become one line on stderr, exit code 2) and the
+argument forms every vst command shares (WxH sizes, NAME=VALUE settings)."""
 from __future__ import annotations
 
 import os
@@ -21,3 +22,25 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         print(f"{prog}: interrupted; finished results are kept, run the same command again to resume.",
               file=sys.stderr)
         return 130
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'480x320' -> (480, 320): width first, as every vst command writes sizes."""
+    try:
+        w, h = (int(v) for v in text.strip().lower().split("x"))
+    except ValueError:
+        raise VstError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 480x320") from None
+    if w < 1 or h < 1:
+        raise VstError(f"size {text!r} must be positive")
+    return w, h
+
+
+def parse_assignments(items: Sequence[str], flag: str, example: str) -> dict[str, str]:
+    """['a=1', 'b=x'] -> {'a': '1', 'b': 'x'}; one-line error naming the flag for an item without '='."""
+    out = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise VstError(f"{flag} takes NAME=VALUE (e.g. {example}), got {item!r}")
+        out[key] = value
+    return out

@@ -8,24 +8,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import run_cli
+from vst.common.cli import parse_assignments, parse_size, run_cli
 from vst.common.errors import VstError
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def _size_arg(text: str) -> tuple[int, int]:
     try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not WxH (e.g. 480x320)") from None
+        return parse_size(text)
+    except VstError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_bind(items: list[str]) -> dict:
     out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise VstError(f"--bind {item!r} is not NAME=VALUE")
+    for key, value in parse_assignments(items, "--bind", "style_weights=3").items():
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -40,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "ExportedProgram (.pt2) or ONNX file")
     p.add_argument("--to", choices=("tflite", "coreml", "onnx"), default="tflite")
     p.add_argument("--quant", choices=("fp32", "fp16", "int8"), default="fp32")
-    p.add_argument("--size", type=parse_size, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
+    p.add_argument("--size", type=_size_arg, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
     p.add_argument("--calib", help="folder of images or videos for int8 calibration (default: shipped photos)")
     p.add_argument("-o", "--out", help="artifact path (default: <model name>_<W>x<H>_<quant>.<ext>)")
     p.add_argument("--io-layout", choices=("nhwc", "nchw"), default="nhwc")

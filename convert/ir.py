@@ -50,6 +50,17 @@ class Graph:
             hist[n.op] = hist.get(n.op, 0) + 1
         return dict(sorted(hist.items()))
 
+    def prune(self) -> None:
+        """Drop nodes and constants the output does not depend on (left behind by import and rewrites)."""
+        needed = {self.output}
+        kept = []
+        for n in reversed(self.nodes):
+            if n.output in needed:
+                kept.append(n)
+                needed.update(n.inputs)
+        self.nodes = kept[::-1]
+        self.consts = {k: v for k, v in self.consts.items() if k in needed}
+
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 

@@ -226,7 +226,7 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
             unsupported(node)
     graph = Graph(inp.name, name(g.output[0].name), shape, nodes,
                   {k: np.asarray(v, dtype=np.float32) for k, v in consts.items()})
-    _prune(graph)
+    graph.prune()
     try:
         graph.infer_shapes()
     except RuntimeError as exc:
@@ -257,14 +257,3 @@ def _broadcast4(v: np.ndarray, node, target: str) -> np.ndarray:
         raise VstError(f"ONNX {node.op_type} node {node.name!r} has a rank-{v.ndim} constant; "
                        f"cannot convert to {target}")
     return v.reshape((1,) * (4 - v.ndim) + v.shape)
-
-
-def _prune(graph: Graph) -> None:
-    needed = {graph.output}
-    kept = []
-    for n in reversed(graph.nodes):
-        if n.output in needed:
-            kept.append(n)
-            needed.update(n.inputs)
-    graph.nodes = kept[::-1]
-    graph.consts = {k: v for k, v in graph.consts.items() if k in needed}

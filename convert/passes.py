@@ -185,7 +185,7 @@ def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
         g.nodes = [n for n in g.nodes if n not in (up, pad, conv)]
         g.nodes[i:i] = new
         count += 1
-    _drop_dead(g)
+    g.prune()
     return g, count
 
 
@@ -240,7 +240,7 @@ def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
             else:
                 node.op, node.inputs = "mul", [num, rs]
             count += 1
-    _drop_dead(g)
+    g.prune()
     return g, count
 
 
@@ -289,7 +289,7 @@ def shift_as_depthwise(graph: Graph) -> tuple[Graph, int]:
         node.op, node.inputs = "conv", [x, wname, bname]
         node.attrs = {"stride": (1, 1), "dilation": (1, 1), "group": ch}
         count += 1
-    _drop_dead(g)
+    g.prune()
     return g, count
 
 
@@ -303,17 +303,6 @@ def _value_ranges(g: Graph, names: list[str]) -> dict[str, float]:
     with torch.no_grad():
         run_graph(g, torch.from_numpy(eval_images(w, h)), record=rec, keep=True)
     return {n: float(max(rec[n].max(), 0.0) - min(rec[n].min(), 0.0)) for n in names}
-
-
-def _drop_dead(g: Graph) -> None:
-    needed = {g.output}
-    kept = []
-    for n in reversed(g.nodes):
-        if n.output in needed:
-            kept.append(n)
-            needed.update(n.inputs)
-    g.nodes = kept[::-1]
-    g.consts = {k: v for k, v in g.consts.items() if k in needed}
 
 
 REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {

@@ -8,17 +8,13 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.images import folder_images, resize_cover, sample_photos
+from vst.metrics.quality import psnr
 
 # PSNR (dB, outputs clipped to the displayable [0, 1]) an artifact must reach against the reference model.
 # fp32 only reorders float sums; fp16 keeps ~3 decimal digits; int8 is judged as "looks the same" quality.
 THRESHOLDS_DB = {"fp32": 50.0, "fp16": 35.0, "int8": 25.0}
 EVAL_PHOTOS = ("astronaut", "coffee", "chelsea")
 CALIB_LIMIT = 32
-
-
-def psnr(ref: np.ndarray, got: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(ref, 0, 1).astype(np.float64) - np.clip(got, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def compare(ref: np.ndarray, got: np.ndarray) -> dict:

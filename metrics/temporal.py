@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vst.metrics import quality
 from vst.training.losses import warp
 
 
@@ -35,10 +36,8 @@ def temporal_error(outputs, flows_bwd, masks) -> float:
 
 
 def psnr(a, b) -> float:
-    """PSNR in dB of two [0, 1] image batches (clipped to [0, 1] first, as they would be displayed)."""
-    a, b = _nchw(a).clamp(0, 1), _nchw(b).clamp(0, 1)
-    mse = float((a - b).pow(2).mean())
-    return float("inf") if mse == 0 else 10 * float(np.log10(1.0 / mse))
+    """PSNR in dB of two [0, 1] image batches in either layout (uint8 frames are scaled to [0, 1])."""
+    return quality.psnr(_nchw(a).numpy(), _nchw(b).numpy())
 
 
 def detail_energy(images) -> float:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from vst.common.cli import run_cli
+from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 
@@ -63,11 +63,6 @@ def _stem(model: str) -> str:
     return Path(model).stem if Path(model).suffix else model
 
 
-def _parse_res(text: str) -> tuple[int, int]:
-    from vst.bench.sweep import parse_resolutions
-    return parse_resolutions(text)[0]
-
-
 def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     from vst.bench.sweep import Protocol, run_sweep
     from vst.convert import convert
@@ -77,7 +72,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     art_dir, bench_dir = out / "artifacts", out / "bench"
     art_dir.mkdir(parents=True, exist_ok=True)
     models = [resolve_model(m) for m in job["models"]]
-    sizes = [_parse_res(r) for r in job["resolutions"]]
+    sizes = [parse_size(r) for r in job["resolutions"]]
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
     commands = [f"vst-run --out {shlex.quote(str(out))}"]
     artifacts = []

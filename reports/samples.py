@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.images import resize_cover, sample_photos
+from vst.metrics.quality import psnr
 from vst.reports.figures import png_data_uri
 
 SAMPLE_PHOTO = "chelsea"
@@ -36,11 +37,6 @@ def run_artifact(path: Path, rgb: np.ndarray) -> np.ndarray:
     return (np.clip(out.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
 def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO) -> list[dict]:
     """One row per (model, size, target): input | fp32 | fp16 | int8, each labelled with PSNR against fp32."""
     groups: dict[tuple, list[tuple[Path, dict]]] = defaultdict(list)
@@ -60,7 +56,7 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
             if reference is None and rep["quant"] == "fp32":
                 reference = out
             elif reference is not None:
-                label += f", {psnr_u8(reference, out):.1f} dB vs fp32"
+                label += f", {psnr(reference, out, peak=255):.1f} dB vs fp32"
             cells.append({"label": label, "uri": png_data_uri(out)})
         random = any(rep["source"].get("random_weights") for _, rep in items)
         rows.append({"title": f"{Path(name).name} at {w}x{h}" + (" (random weights)" if random else ""),

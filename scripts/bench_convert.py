@@ -24,6 +24,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np
 
+from vst.common.cli import parse_size
 from vst.convert import convert, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
 from vst.convert.sources import export_onnx, resolve_source
@@ -150,7 +151,7 @@ def main() -> int:
     p.add_argument("--onnx2tf", action="store_true", help="also convert with onnx2tf defaults (the baseline)")
     p.add_argument("--json", help="write all figures here")
     a = p.parse_args()
-    w, h = (int(v) for v in a.size.split("x"))
+    w, h = parse_size(a.size)
     rows = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

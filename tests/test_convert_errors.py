@@ -90,7 +90,7 @@ def test_empty_calibration_folder(capsys, tmp_path, ckpt):
 def test_unwritable_output_path(capsys, tmp_path, ckpt):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    err = fails(capsys, tmp_path, [str(ckpt), "-o", str(blocker / "sub" / "m.tflite")], "cannot create")
+    fails(capsys, tmp_path, [str(ckpt), "-o", str(blocker / "sub" / "m.tflite")], "cannot create")
     assert not (blocker.parent / "sub").exists()
 
 

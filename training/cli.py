@@ -5,17 +5,13 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import run_cli
-from vst.common.errors import VstError
+from vst.common.cli import parse_assignments, run_cli
 from vst.training.loop import Recipe, train
 
 
 def _config(pairs: list[str]) -> dict:
     out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise VstError(f"--set takes KEY=VALUE (e.g. alpha=0.25), got {pair!r}")
+    for key, value in parse_assignments(pairs, "--set", "alpha=0.25").items():
         try:
             out[key] = float(value) if any(c in value for c in ".e") or value.isdigit() else value
         except ValueError:
