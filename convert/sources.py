@@ -111,15 +111,42 @@ def _exported_program(path: Path) -> Source:
 
 def _onnx(path: Path) -> Source:
     import onnx
+    def not_a_model(exc: Exception) -> VstError:
+        return VstError(f"{path} is not a vst checkpoint, TorchScript, ExportedProgram or ONNX file, or it is "
+                        f"truncated ({_first(exc)[:120]})")
+
     try:
-        m = onnx.load(str(path))
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise not_a_model(exc) from None
+    _load_external_data(m, path)
+    try:
         onnx.checker.check_model(m)
-    except Exception as exc:  # protobuf DecodeError, checker ValidationError, ...
-        raise VstError(f"{path} is not a vst checkpoint, TorchScript, ExportedProgram or ONNX file, or it is "
-                       f"truncated ({_first(exc)[:120]})") from None
+    except Exception as exc:  # checker ValidationError
+        raise not_a_model(exc) from None
     if not m.graph.node:
         raise VstError(f"{path} is not an ONNX model (no graph nodes); give a model file")
     return Source("onnx", str(path), onnx_model=m)
+
+
+def _load_external_data(model, path: Path) -> None:
+    """Load tensors stored beside an ONNX file, after checking that each location the file names stays inside
+    the model's folder: a path read from a model file must not reach other files of the machine."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+    base = path.parent.resolve()
+    tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    external = [t for t in tensors if uses_external_data(t)]
+    for t in external:
+        location = ExternalDataInfo(t).location
+        target = (base / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(base):
+            raise VstError(f"{path}: tensor {t.name!r} names external data {location!r} outside the model's "
+                           "folder; refusing to read it (keep external data files beside the .onnx file)")
+        if not target.is_file():
+            raise VstError(f"{path}: external data file {location!r} of tensor {t.name!r} is missing; "
+                           "copy it beside the .onnx file")
+    if external:
+        load_external_data_for_model(model, str(base))
 
 
 def _first(exc: BaseException) -> str:

@@ -123,3 +123,27 @@ def test_size_that_breaks_a_skip_connection(capsys, tmp_path):
     path = tmp_path / "skip.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     fails(capsys, tmp_path, [str(path), "--size", "43x31"], "43x31", "does not fit")
+
+
+def _external_onnx(folder, location):
+    import numpy as np
+    from onnx import external_data_helper
+    w = numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w")
+    external_data_helper.set_external_data(w, location)
+    w.ClearField("raw_data")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [w])
+    path = folder / "ext.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    return path
+
+
+def test_onnx_external_data_outside_the_model_folder_is_refused(capsys, tmp_path):
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 36)
+    models = tmp_path / "models"
+    models.mkdir()
+    path = _external_onnx(models, "../secret.bin")
+    fails(capsys, tmp_path, [str(path), "--size", "8x8"], "outside the model's folder")
+    path = _external_onnx(models, "missing.bin")
+    fails(capsys, tmp_path, [str(path), "--size", "8x8"], "is missing")
