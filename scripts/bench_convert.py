@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Measure vst-convert's TFLite artifacts against ONNX Runtime and onnx2tf, in one run on this machine.
 
-    .venv/bin/python scripts/bench_convert.py [--size 480x320] [--runs 30] [--onnx2tf] [--json out.json]
+    .venv/bin/python scripts/bench_convert.py [--size 480x320] [--runs 30] [--onnx2tf] [--litert-torch]
+                                              [--json out.json]
 
 Prints ratios (not absolute claims): TFLite (LiteRT + XNNPACK, 2 threads) latency / ONNX Runtime CPU latency
 (2 intra-op threads) on the same static ONNX; int8 vs fp32 throughput and PSNR; TRANSPOSE ops and XNNPACK
-partitions of each artifact. Runs are interleaved (A, B, A, B, ...) so that load from other processes hits
-both sides alike; ratios use the best of N runs of each, and the JSON also holds the medians.
+partitions of each artifact; with --litert-torch (the optional extra, `pip install -e .[litert-torch]`), the
+same PyTorch module converted by litert-torch beside ours. Runs are interleaved (A, B, A, B, ...) so that load
+from other processes hits both sides alike; ratios use the best of N runs of each, and the JSON also holds the
+medians.
 """
 from __future__ import annotations
 
@@ -90,7 +93,41 @@ def onnx2tf_fp32(onnx_bytes: bytes, workdir: Path) -> bytes:
     return next((workdir / "out").glob("*_float32.tflite")).read_bytes()
 
 
-def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int8: bool, with_onnx2tf: bool) -> dict:
+LITERT_TORCH_MISSING = ("litert-torch comparison: skipped, litert_torch does not import here; install the optional "
+                        "extra in a separate venv: pip install -c constraints.txt -e .[litert-torch]")
+
+
+def litert_torch_available() -> bool:
+    try:
+        import litert_torch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def litert_torch_fp32(model: str, w: int, h: int) -> tuple[bytes, str]:
+    """The same PyTorch module (same seed as vst-convert's zoo source) through litert-torch's default fp32
+    conversion, with NHWC input and output (to_channel_last_io, as ours) when the installed version has it.
+    Returns the flatbuffer and the I/O layout it got."""
+    import torch
+    import litert_torch
+    litert_torch.config.show_progress = False
+    module = resolve_source(model, random_weights=True).module.eval()
+    layout = "nchw"
+    if hasattr(litert_torch, "to_channel_last_io"):
+        module = litert_torch.to_channel_last_io(module, args=[0], outputs=[0]).eval()
+        layout = "nhwc"
+    shape = (1, h, w, 3) if layout == "nhwc" else (1, 3, h, w)
+    with torch.no_grad():
+        edge = litert_torch.convert(module, (torch.zeros(shape),))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.tflite"
+        edge.export(str(path))
+        return path.read_bytes(), layout
+
+
+def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int8: bool, with_onnx2tf: bool,
+                with_litert_torch: bool = False) -> dict:
     print(f"\n== {name}: {model} at {w}x{h}", flush=True)
     x = verify.eval_images(w, h)[:1]
     xh = verify.to_layout(x, "nhwc")
@@ -111,6 +148,19 @@ def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int
         xnn = tflite.xnnpack_partitions(data, THREADS)
         row["onnx2tf_fp32"] = {"transposes": tflite.histogram(tflite.ops(data)).get("TRANSPOSE", 0),
                                "partitions": xnn["partitions"]}
+    if with_litert_torch:
+        data, layout = litert_torch_fp32(model, w, h)
+        fns["litert_torch_fp32"] = tfl_runner(data, xh if layout == "nhwc" else x)
+        xnn = tflite.xnnpack_partitions(data, THREADS)
+        photos = verify.eval_images(w, h)
+        ours = tflite.run(files["fp32"], verify.to_layout(photos, "nhwc"))
+        theirs = tflite.run(data, verify.to_layout(photos, "nhwc") if layout == "nhwc" else photos)
+        if layout != "nhwc":
+            theirs = verify.to_layout(theirs, "nhwc")
+        row["litert_torch_fp32"] = {"io_layout": layout,
+                                    "transposes": tflite.histogram(tflite.ops(data)).get("TRANSPOSE", 0),
+                                    "partitions": xnn["partitions"],
+                                    "psnr_vs_vst_fp32_db": round(verify.psnr(ours, theirs), 2)}
     lat, med = interleaved(fns, runs)
     row["latency_ms"] = {k: round(v * 1000, 2) for k, v in lat.items()}
     row["latency_ms_median"] = {k: round(v * 1000, 2) for k, v in med.items()}
@@ -121,6 +171,10 @@ def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int
                   "latency_vs_ort": round(lat[q] / lat["ort"], 3)}
     if "onnx2tf_fp32" in lat:
         row["onnx2tf_fp32"]["latency_vs_ort"] = round(lat["onnx2tf_fp32"] / lat["ort"], 3)
+    if "litert_torch_fp32" in lat:
+        row["litert_torch_fp32"]["latency_vs_ort"] = round(lat["litert_torch_fp32"] / lat["ort"], 3)
+        row["litert_torch_fp32"]["latency_vs_vst_fp32"] = round(lat["litert_torch_fp32"] / lat["fp32"], 3)
+        row["litert_torch_fp32"]["median_latency_vs_vst_fp32"] = round(med["litert_torch_fp32"] / med["fp32"], 3)
     if int8:
         photos = verify.to_layout(verify.eval_images(w, h), "nhwc")
         ref, got = tflite.run(files["fp32"], photos), tflite.run(files["int8"], photos)
@@ -149,14 +203,19 @@ def main() -> int:
     p.add_argument("--size", default="480x320")
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--onnx2tf", action="store_true", help="also convert with onnx2tf defaults (the baseline)")
+    p.add_argument("--litert-torch", action="store_true",
+                   help="also convert the same PyTorch module with litert-torch (optional extra)")
     p.add_argument("--json", help="write all figures here")
     a = p.parse_args()
+    with_lt = a.litert_torch and litert_torch_available()
+    if a.litert_torch and not with_lt:
+        print(LITERT_TORCH_MISSING, flush=True)
     w, h = parse_size(a.size)
     rows = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         rows["a1"] = bench_model("kunster_a1", "kunster:alpha=1,beta=1,variant=paper-text", w, h, a.runs, tmp,
-                                 int8=True, with_onnx2tf=a.onnx2tf)
+                                 int8=True, with_onnx2tf=a.onnx2tf, with_litert_torch=with_lt)
         rows["a025"] = bench_model("kunster_a025", "kunster:alpha=0.25,beta=1,variant=paper-text", w, h, a.runs,
                                    tmp, int8=False, with_onnx2tf=False)
         trained = sorted(TRAINED.glob("*.safetensors"))[:1]
@@ -179,7 +238,17 @@ def main() -> int:
           f"TRANSPOSE {i8['transposes']}, PSNR vs fp32 {i8['psnr_vs_fp32_db']} dB (random weights) [>= 30]")
     for r in rows["int8_trained"]:
         print(f"trained {Path(r['model']).name}: int8 PSNR vs fp32 {r['psnr_int8_vs_fp32_db']} dB [>= 30]")
-    print("litert-torch comparison: not run (optional extra not installed in this environment)")
+    if "litert_torch_fp32" in a1:
+        o, f = a1["litert_torch_fp32"], a1["fp32"]
+        print(f"litert-torch fp32 ({o['io_layout'].upper()} I/O) beside vst fp32: TRANSPOSE {o['transposes']} vs "
+              f"{f['transposes']}, partitions {o['partitions']} vs {f['partitions']}, "
+              f"latency {o['latency_vs_ort']}x vs {f['latency_vs_ort']}x ONNX Runtime "
+              f"({o['latency_vs_vst_fp32']}x ours best-of-N, "
+              f"{o['median_latency_vs_vst_fp32']}x median), PSNR vs ours {o['psnr_vs_vst_fp32_db']} dB")
+    elif a.litert_torch:
+        print(LITERT_TORCH_MISSING)
+    else:
+        print("litert-torch comparison: not run (pass --litert-torch; needs the optional extra)")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
