@@ -103,12 +103,20 @@ def _tool(name: str, hint: str) -> str:
     return path
 
 
+def run_tool(cmd: list[str], timeout: float) -> str:
+    """Run a device tool (adb, xcrun, xcodebuild) and return its stdout; a failure becomes one line holding the
+    end of what the tool said."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        shown = " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else "")
+        said = " ".join((proc.stderr or proc.stdout).split())[-300:] or f"exit code {proc.returncode}"
+        raise VstError(f"`{shown}` failed: {said}")
+    return proc.stdout
+
+
 def connected_android(adb: str | None = None) -> list[dict]:
     adb = adb or _tool("adb", "install Android platform-tools and enable USB debugging on the phone")
-    proc = subprocess.run(adb_list_command(adb), capture_output=True, text=True, timeout=30)
-    if proc.returncode:
-        raise VstError(f"`adb devices -l` failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
-    return parse_adb_devices(proc.stdout)
+    return parse_adb_devices(run_tool(adb_list_command(adb), timeout=30))
 
 
 def connected_ios() -> list[dict]:

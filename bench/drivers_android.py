@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path, PurePosixPath
 
-from vst.bench.devices import Device
+from vst.bench.devices import Device, run_tool
 from vst.common.errors import VstError
 
 PACKAGE = "org.vst.bench"
@@ -104,11 +103,7 @@ class AndroidDriver:
         self._pushed: set[str] = set()
 
     def _run(self, cmd: list[str], timeout: float = 300) -> str:
-        cmd = [self.adb_path, *cmd[1:]] if cmd[0] == "adb" else cmd
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode:
-            raise VstError(f"`{' '.join(cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-        return proc.stdout
+        return run_tool([self.adb_path, *cmd[1:]] if cmd[0] == "adb" else cmd, timeout)
 
     def prepare(self) -> None:
         if not APK.exists():

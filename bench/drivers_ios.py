@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vst.bench.devices import Device
+from vst.bench.devices import Device, run_tool
 from vst.common.errors import VstError
 
 BUNDLE_ID = "org.vst.bench"
@@ -69,10 +69,7 @@ class IOSDriver:
 
     @staticmethod
     def _run(cmd: list[str], timeout: float = 600) -> str:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode:
-            raise VstError(f"`{' '.join(cmd[:6])} ...` failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-        return proc.stdout
+        return run_tool(cmd, timeout)
 
     def prepare(self) -> None:
         if not PROJECT.exists():

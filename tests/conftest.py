@@ -20,3 +20,19 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def shared_table2() -> Path:
     return SHARED_TABLE2
+
+
+@pytest.fixture
+def write_video():
+    """Write RGB frames as an MJPG AVI (a user's video, as OpenCV reads it) and return its path."""
+    import cv2
+
+    def write(path: Path, frames, fps: int = 10) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, w = frames[0].shape[:2]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+        return path
+    return write

@@ -68,19 +68,14 @@ def test_eval_command_on_a_checkpoint(tmp_path, capsys):
     assert "E_temporal" in capsys.readouterr().out
 
 
-def test_eval_command_on_user_videos(tmp_path, monkeypatch, capsys):
-    import cv2
+def test_eval_command_on_user_videos(tmp_path, monkeypatch, capsys, write_video):
     from vst.common.images import sample_photos
     from vst.common.synthclips import Motion, render_clip
     from vst.metrics.cli import main
     from vst.models import create_model, save_model
     monkeypatch.setenv("VST_CACHE", str(tmp_path / "cache"))
     clip = render_clip(sample_photos(("rocket",))["rocket"], (64, 48), 5, Motion(zoom=(1.0, 1.05), pan=(0.2, 0.0)))
-    (tmp_path / "videos").mkdir()
-    writer = cv2.VideoWriter(str(tmp_path / "videos" / "a.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
-    for f in clip.frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
+    write_video(tmp_path / "videos" / "a.avi", clip.frames)
     torch.manual_seed(0)
     path = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "m.safetensors")
     out = tmp_path / "r.json"

@@ -125,17 +125,12 @@ def test_distillation_from_a_vst_checkpoint_teacher(tmp_path):
         load_runner(f"{teacher}:3")
 
 
-def test_stage2_on_user_videos(tmp_path):
-    import cv2
+def test_stage2_on_user_videos(tmp_path, write_video):
     from vst.common.images import sample_photos
     from vst.common.synthclips import Motion, render_clip
     clip = render_clip(sample_photos(("rocket",))["rocket"], (48, 48), 6, Motion(pan=(0.3, 0.1)),
                        sample_photos(("chelsea",))["chelsea"])
-    (tmp_path / "videos").mkdir()
-    writer = cv2.VideoWriter(str(tmp_path / "videos" / "a.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 48))
-    for f in clip.frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
+    write_video(tmp_path / "videos" / "a.avi", clip.frames)
     torch.manual_seed(0)
     s1 = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "s1.safetensors")
     r = Recipe(stage=2, init=str(s1), teacher="multistyle26:5", size=32, steps=10, batch=2, clips=2, clip_frames=3,
