@@ -20,10 +20,10 @@ from vst.bench.plan import make_plan, sha256_of
 from vst.bench.store import finished_cells, load_results, reconcile, save_result
 from vst.bench.video import paper_clip, probe
 from vst.common.cli import parse_size
+from vst.models.profile import PAPER_RESOLUTIONS
 from vst.common.errors import VstError
 from vst.common.fsutil import ensure_writable_dir
 
-PAPER_RESOLUTIONS = ((480, 320), (320, 240))
 # (platform, runtime) -> delegates it can take, the default first
 DELEGATES = {("host", "litert"): ("xnnpack", "none"), ("host", "onnxruntime"): ("cpu",), ("host", "pytorch"): ("eager",),
              ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),

@@ -6,28 +6,9 @@ import json
 import sys
 from typing import Sequence
 
-import pandas as pd
-
 from vst.common.cli import run_cli
 from vst.models.checkpoint import load_model
-from vst.models.profile import count_macs, count_params, fp32_size_mb
-from vst.models.registry import NAMED_CONFIGS, create_model
-
-RESOLUTIONS = ((480, 320), (320, 240))
-
-
-def zoo_table() -> pd.DataFrame:
-    rows = []
-    for name, (arch, config) in NAMED_CONFIGS.items():
-        model = create_model(name)
-        row = {"name": name, "arch": arch,
-               "config": " ".join(f"{k}={v}" for k, v in config.items()),
-               "params": count_params(model), "size_mb": round(fp32_size_mb(model), 3)}
-        for w, h in RESOLUTIONS:
-            row[f"gmacs_{w}x{h}"] = round(count_macs(model, w, h) / 1e9, 3)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
+from vst.models.profile import count_params, fp32_size_mb, zoo_table
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vst-zoo", description=__doc__)

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 MIB = 2 ** 20
+# the two input sizes 000 measured every configuration at
+PAPER_RESOLUTIONS = ((480, 320), (320, 240))
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
@@ -40,3 +42,20 @@ def count_macs(model: nn.Module, width: int, height: int) -> int:
     for h in hooks:
         h.remove()
     return total
+
+
+def zoo_table(names=None):
+    """One row per named configuration (all by default): arch, config, params, fp32 size and GMACs at the paper's
+    resolutions, as a pandas DataFrame: `vst-zoo list` prints it, the report sets it beside Table II."""
+    import pandas as pd
+    from vst.models.registry import NAMED_CONFIGS, create_model
+    rows = []
+    for name in names or NAMED_CONFIGS:
+        arch, config = NAMED_CONFIGS[name]
+        model = create_model(name)
+        row = {"name": name, "arch": arch, "config": " ".join(f"{k}={v}" for k, v in config.items()),
+               "params": count_params(model), "size_mb": round(fp32_size_mb(model), 3)}
+        for w, h in PAPER_RESOLUTIONS:
+            row[f"gmacs_{w}x{h}"] = round(count_macs(model, w, h) / 1e9, 3)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vst.models import count_macs, count_params, create_model, fp32_size_mb, table2
+from vst.models import table2
+from vst.models.profile import zoo_table
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
@@ -33,22 +34,21 @@ def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """Table II with vst's counts, and measured median FPS of any benchmarked kunster model of the same size."""
     rows, measured_cols = [], []
     kunster = bench[bench["arch"] == "kunster"] if len(bench) else bench
-    for ref in table2():
-        name = f"kunster-t2-{int(ref['id']):02d}"
-        model = create_model(name)
-        params = count_params(model)
+    refs = table2()
+    counted = zoo_table([f"kunster-t2-{int(ref['id']):02d}" for ref in refs])
+    for ref, (_, zoo) in zip(refs, counted.iterrows()):
         # a checkpoint's configuration (trained or random) is identified by its parameter count
-        hits = kunster[pd.to_numeric(kunster["params"], errors="coerce") == params] if len(kunster) else kunster
+        hits = kunster[pd.to_numeric(kunster["params"], errors="coerce") == zoo["params"]] if len(kunster) else kunster
         measured = {}
         for _, b in hits.iterrows():
             col = _cell_label(b)
             measured[col] = _fmt(float(b["fps_e2e"]))
             if col not in measured_cols:
                 measured_cols.append(col)
-        rows.append({"id": int(ref["id"]), "name": name, "alpha": ref["alpha"], "beta": ref["beta"],
-                     "params_paper": f"{ref['params_k']:.0f}k", "params_vst": f"{params / 1000:.1f}k",
-                     "gmacs": f"{count_macs(model, 480, 320) / 1e9:.2f}", "size_paper": f"{ref['size_mb']:.2f}",
-                     "size_vst": f"{fp32_size_mb(model):.2f}",
+        rows.append({"id": int(ref["id"]), "name": zoo["name"], "alpha": ref["alpha"], "beta": ref["beta"],
+                     "params_paper": f"{ref['params_k']:.0f}k", "params_vst": f"{zoo['params'] / 1000:.1f}k",
+                     "gmacs": f"{zoo['gmacs_480x320']:.2f}", "size_paper": f"{ref['size_mb']:.2f}",
+                     "size_vst": f"{zoo['size_mb']:.2f}",
                      "paper_fps": {c: _fmt(ref[k], 2) for c, k in PAPER_FPS.items()}, "measured": measured})
     return rows, sorted(measured_cols)
 
