@@ -1,7 +1,9 @@
 """Resolve MODEL (vst checkpoint, zoo name, TorchScript, ExportedProgram, ONNX) and export it to static ONNX.
 
 Security: torch files load with weights_only=True; a pickle that carries code is refused unless trust_pickle.
-TorchScript and ExportedProgram archives are read by torch's own loaders, which do not unpickle Python code.
+ExportedProgram archives are scanned for pickled payloads and loaded with every unpickling path torch uses
+closed (vst.common.torchload); TorchScript archives are read by torch.jit.load, whose unpickler only builds
+TorchScript types.
 """
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool 
         except zipfile.BadZipFile:
             raise VstError(f"{path} is a truncated or damaged zip archive (torch file)") from None
         if any(n.endswith("models/model.json") for n in names):
-            return _exported_program(path)
+            return _exported_program(path, trust_pickle)
         if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
             return _torchscript(path)
     if head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors" or head[8:9] == b"{":
@@ -100,12 +102,9 @@ def _torchscript(path: Path) -> Source:
     return Source("torchscript", str(path), module=m.eval())
 
 
-def _exported_program(path: Path) -> Source:
-    import torch
-    try:
-        ep = torch.export.load(str(path))
-    except Exception as exc:
-        raise VstError(f"{path} is a damaged ExportedProgram archive ({_first(exc)})") from None
+def _exported_program(path: Path, trust_pickle: bool) -> Source:
+    from vst.common.torchload import load_exported_program
+    ep = load_exported_program(path, trust_pickle=trust_pickle)
     return Source("exported_program", str(path), module=ep.module())
 
 
