@@ -4,18 +4,16 @@ facts (name, parameters, precision) from vst-convert's `<artifact>.report.json` 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vst.bench.plan import sha256_of
 from vst.common.errors import VstError
+from vst.runtimes.spec import TensorSpec, image_spec
+from vst.runtimes.table import FORMATS, runtimes_on
 
-FORMATS = {".tflite": ("tflite", "litert"), ".onnx": ("onnx", "onnxruntime"), ".safetensors": ("pytorch", "pytorch"),
-           ".pt": ("pytorch", "pytorch"), ".pth": ("pytorch", "pytorch"), ".mlpackage": ("mlpackage", "coreml"),
-           ".mlmodelc": ("mlmodelc", "coreml")}
-RUNTIMES_BY_PLATFORM = {"host": {"litert", "onnxruntime", "pytorch"}, "android": {"litert"}, "ios": {"coreml"}}
+RUNTIMES_BY_PLATFORM = {plat: runtimes_on(plat) for plat in ("host", "android", "ios")}
 
 
 @dataclass
@@ -36,7 +34,8 @@ class Artifact:
         return {"path": path_on_runner or str(self.path or f"zoo:{self.zoo_name}"), "format": self.format,
                 "sha256": self.sha256, "zoo_name": self.zoo_name,
                 "model": {"name": self.info.get("model_name"), "arch": self.info.get("arch"),
-                          "params": self.info.get("params"), "precision": self.info.get("precision")}}
+                          "params": self.info.get("params"), "precision": self.info.get("precision"),
+                          "named_config": self.info.get("named_config")}}
 
 
 def resolve_artifact(spec: str) -> Artifact:
@@ -59,97 +58,45 @@ def resolve_artifact(spec: str) -> Artifact:
     return art
 
 
-def _report(path: Path) -> dict | None:
-    rp = path.with_name(path.name + ".report.json")
-    if not rp.exists():
-        return None
-    try:
-        return json.loads(rp.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VstError(f"{rp} is not JSON ({exc}); re-run vst-convert or delete it") from None
-
-
-def _zoo_params(arch: str | None, config: dict | None, name: str | None) -> int | None:
-    from vst.models import count_params, create_model
-    try:
-        if name and not arch:
-            return count_params(create_model(name))
-        if arch:
-            return count_params(create_model(arch, **(config or {})))
-    except (VstError, TypeError):
-        return None
-    return None
-
-
 def model_info(art: Artifact) -> dict[str, Any]:
-    """model_name, arch, params, precision: from the convert report, else from the artifact itself."""
-    info: dict[str, Any] = {"model_name": None, "arch": None, "params": None, "precision": None, "report": None}
+    """model_name, arch, params, precision, named_config: from the conversion report's model record, else from
+    the artifact itself."""
+    from vst.convert.report import onnx_weights, read, report_path
+    info: dict[str, Any] = {"model_name": None, "arch": None, "params": None, "precision": None, "report": None,
+                            "named_config": None}
     if art.zoo_name:
-        from vst.models import resolve
+        from vst.models import count_params, create_model, resolve
         arch, _ = resolve(art.zoo_name)
-        info.update(model_name=art.zoo_name, arch=arch, params=_zoo_params(None, None, art.zoo_name),
-                    precision="fp32")
+        info.update(model_name=art.zoo_name, arch=arch, params=count_params(create_model(art.zoo_name)),
+                    precision="fp32", named_config=art.zoo_name)
         return info
-    report = _report(art.path)
+    report = read(art.path)
     if report:
-        src = report.get("source") or {}
-        name = src.get("name") or src.get("arch")
-        if name and ("/" in name or Path(name).suffix in FORMATS):
-            name = Path(name).stem  # the report keeps a checkpoint's path as given; its stem names the model
-        info.update(report=str(art.path.with_name(art.path.name + ".report.json")),
-                    model_name=name, arch=src.get("arch"),
-                    params=_zoo_params(src.get("arch"), src.get("config"), src.get("name")),
-                    precision=report.get("quant"))
+        model = report.get("model") or {}
+        info.update(report=str(report_path(art.path)), model_name=model.get("name"), arch=model.get("arch"),
+                    params=model.get("params"), precision=report.get("quant"), named_config=model.get("zoo_name"))
     if art.format == "pytorch" and info["params"] is None:
-        from vst.models import count_params, load_model
+        from vst.models import count_params, load_model, named_config_of
         model = load_model(art.path)
         info.update(model_name=info["model_name"] or art.path.stem, arch=model.arch,
-                    params=count_params(model), precision=info["precision"] or "fp32")
+                    params=count_params(model), precision=info["precision"] or "fp32",
+                    named_config=named_config_of(model.arch, model.config))
     elif art.format == "onnx" and info["params"] is None:
         import onnx
-        from onnx import numpy_helper
-        m = onnx.load(str(art.path), load_external_data=False)
-        # weights are the initializers with at least one axis; scalars are shape constants
-        params = sum(int(numpy_helper.to_array(t).size) for t in m.graph.initializer if len(t.dims) >= 1)
-        dtypes = {t.data_type for t in m.graph.initializer if len(t.dims) >= 1}
-        info["params"] = params or None
-        info["precision"] = info["precision"] or (
-            "int8" if onnx.TensorProto.INT8 in dtypes or onnx.TensorProto.UINT8 in dtypes
-            else "fp16" if onnx.TensorProto.FLOAT16 in dtypes else "fp32")
+        params, precision = onnx_weights(onnx.load(str(art.path), load_external_data=False))
+        info["params"] = params
+        info["precision"] = info["precision"] or precision
     info["model_name"] = info["model_name"] or (art.path.stem if art.path else art.spec)
     return info
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    layout: str                     # NCHW or NHWC
-    size: tuple[int, int] | None    # (W, H) when the artifact fixes it, None when height and width are free
-    dtype: str
-
-
-def _from_shape(shape, what: str, dtype: str) -> InputSpec:
-    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
-    if len(dims) != 4:
-        raise VstError(f"{what}: input has shape {list(shape)}; a stylizer takes one 4-D image batch")
-    if dims[1] == 3:
-        layout, h, w = "NCHW", dims[2], dims[3]
-    elif dims[3] == 3:
-        layout, h, w = "NHWC", dims[1], dims[2]
-    else:
-        raise VstError(f"{what}: input shape {list(shape)} has no 3-channel axis at 1 (NCHW) or 3 (NHWC)")
-    return InputSpec(layout, (w, h) if w and h else None, dtype)
-
-
-def input_spec(art: Artifact) -> InputSpec:
+def input_spec(art: Artifact) -> TensorSpec:
     """Layout, size and dtype of the first input, read from the artifact (not assumed)."""
     if art.format == "pytorch":
-        return InputSpec("NCHW", None, "float32")
+        return TensorSpec("x", "NCHW", None, "float32")
     if art.format == "tflite":
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        it = Interpreter(model_path=str(art.path),
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        d = it.get_input_details()[0]
-        return _from_shape([int(x) for x in d["shape_signature"]], str(art.path), d["dtype"].__name__)
+        from vst.runtimes.litert import input_spec as litert_input_spec
+        return litert_input_spec(art.path)
     if art.format == "onnx":
         import onnx
         m = onnx.load(str(art.path), load_external_data=False)
@@ -159,14 +106,14 @@ def input_spec(art: Artifact) -> InputSpec:
         shape = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
                  onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.INT8: "int8"}.get(t.elem_type, "float32")
-        return _from_shape(shape, str(art.path), dtype)
+        return image_spec(inp.name, shape, dtype, str(art.path))
     if art.format == "mlpackage":
         # the spec is protobuf: readable on any OS, though only Apple devices can run the model
         from coremltools.models.utils import load_spec
         desc = load_spec(str(art.path)).description.input[0]
         kind = desc.type.WhichOneof("Type")
         if kind == "imageType":
-            return InputSpec("NHWC", (desc.type.imageType.width, desc.type.imageType.height), "uint8")
+            return TensorSpec(desc.name, "NHWC", (desc.type.imageType.width, desc.type.imageType.height), "uint8")
         shape = list(desc.type.multiArrayType.shape)
-        return _from_shape(shape, str(art.path), "float32")
+        return image_spec(desc.name, shape, "float32", str(art.path))
     raise VstError(f"{art.spec}: cannot read the input of a {art.format} artifact; give the .mlpackage instead")

@@ -14,149 +14,50 @@ import queue
 import threading
 import time
 from datetime import datetime, timezone
-from importlib.metadata import version
 
 import numpy as np
 
-from vst.bench.artifacts import Artifact, InputSpec, input_spec
-from vst.bench.video import decode_frames
+from vst.bench.artifacts import Artifact, input_spec
+from vst.video.codec import decode_frames
 from vst.common.errors import VstError
+from vst.common.hostinfo import cpu_name
 from vst.common.images import resize_cover
+from vst.runtimes.spec import prepare
+from vst.runtimes.table import DELEGATES
 
-HOST_DELEGATES = {"litert": ("xnnpack", "none"), "onnxruntime": ("cpu",), "pytorch": ("eager",)}
+HOST_DELEGATES = {rt: ds for (plat, rt), ds in DELEGATES.items() if plat == "host"}
 # pure-inference frames are kept prepared in memory; beyond this they are reused cyclically
 PREPARED_BYTES = 256 * 2 ** 20
 QUEUE_DEPTH = 4
 
 
 class HostModel:
-    """One loaded model: prepare(rgb uint8 HxWx3) -> model input; infer(input) -> output."""
-    runtime = ""
-    delegate_used = ""
-    runtime_version = ""
+    """One loaded model: prepare(rgb uint8 HxWx3) -> model input; infer(input) -> output. A thin layer over a
+    vst.runtimes session that fixes the benchmark's input size."""
 
-    def __init__(self, spec: InputSpec, width: int, height: int):
-        self.layout, self.dtype, self.width, self.height = spec.layout, spec.dtype, width, height
-        self.quant = (1.0, 0)
+    def __init__(self, art: Artifact, width: int, height: int, threads: int | None, delegate: str):
+        from vst.runtimes import open_session
+        model = art.zoo_name if art.zoo_name else art.path
+        self.session = open_session(model, runtime=art.runtime, threads=threads, delegate=delegate,
+                                    size=(width, height))
+        if self.session.runtime == "pytorch":
+            from vst.models import check_input_size
+            check_input_size(width, height, self.session.model.arch)
+        self.spec = self.session.input
+        self.layout, self.dtype, self.width, self.height = self.spec.layout, self.spec.dtype, width, height
+        self.runtime = self.session.runtime
+        self.runtime_version = self.session.version
+        self.delegate_used = self.session.delegation.summary()
 
-    def prepare(self, rgb: np.ndarray) -> np.ndarray:
-        if self.dtype in ("uint8", "int8") and self.quant[0] > 0:
-            scale, zero = self.quant  # input quantised from [0, 1] floats, as the converter calibrated it
-            x = np.clip(np.round(rgb.astype(np.float32) / 255.0 / scale + zero),
-                        *((0, 255) if self.dtype == "uint8" else (-128, 127))).astype(self.dtype)
-        elif self.dtype == "uint8":
-            x = rgb
-        else:
-            x = (rgb.astype(np.float32) * (1.0 / 255.0)).astype(self.dtype, copy=False)
-        x = x[None]
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
-
-    def infer(self, x):
-        raise NotImplementedError
-
-
-class LiteRTModel(HostModel):
-    runtime = "litert"
-
-    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
-        super().__init__(spec, width, height)
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        # AUTO applies XNNPACK as the default CPU delegate; the other resolver keeps LiteRT's builtin kernels
-        resolver = OpResolverType.AUTO if delegate == "xnnpack" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.it = Interpreter(model_path=str(art.path), num_threads=threads, experimental_op_resolver_type=resolver)
-        d = self.it.get_input_details()[0]
-        if spec.size is None:
-            shape = [1, 3, height, width] if self.layout == "NCHW" else [1, height, width, 3]
-            self.it.resize_tensor_input(d["index"], shape)
-        self.it.allocate_tensors()
-        self.inp, self.out = d["index"], self.it.get_output_details()[0]["index"]
-        self.quant = tuple(d["quantization"])
-        self.runtime_version = version("ai-edge-litert")
-        self.delegate_used = self._delegate_used(delegate)
-
-    def _delegate_used(self, requested: str) -> str:
-        try:
-            ops = self.it._get_ops_details()
-        except (AttributeError, RuntimeError):
-            return f"{requested} (requested; LiteRT did not report its nodes)"
-        return delegation_summary(ops)
+    def prepare(self, rgb: np.ndarray):
+        x = prepare(self.spec, rgb)
+        if self.runtime == "pytorch":
+            import torch
+            return torch.from_numpy(x)
+        return x
 
     def infer(self, x):
-        self.it.set_tensor(self.inp, x)
-        self.it.invoke()
-        return self.it.get_tensor(self.out)
-
-
-class OrtModel(HostModel):
-    runtime = "onnxruntime"
-
-    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
-        super().__init__(spec, width, height)
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or 0
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(art.path), opts, providers=["CPUExecutionProvider"])
-        self.name = self.sess.get_inputs()[0].name
-        self.runtime_version = ort.__version__
-        self.delegate_used = self.sess.get_providers()[0]
-
-    def infer(self, x):
-        return self.sess.run(None, {self.name: x})[0]
-
-
-class TorchModel(HostModel):
-    runtime = "pytorch"
-
-    def __init__(self, art: Artifact, spec: InputSpec, width: int, height: int, threads: int | None, delegate: str):
-        super().__init__(spec, width, height)
-        import torch
-        from vst.models import check_input_size, create_model, load_model
-        self.torch = torch
-        if threads:
-            torch.set_num_threads(threads)
-        self.model = (create_model(art.zoo_name) if art.zoo_name else load_model(art.path)).eval()
-        check_input_size(width, height, self.model.arch)
-        self.runtime_version = torch.__version__
-        self.delegate_used = f"eager ({torch.get_num_threads()} threads)"
-
-    def prepare(self, rgb):
-        return self.torch.from_numpy(super().prepare(rgb))
-
-    def infer(self, x):
-        with self.torch.inference_mode():
-            return self.model(x)
-
-
-def delegation_summary(ops: list[dict]) -> str:
-    """How much of the graph XNNPACK took, from LiteRT's node list.
-
-    A delegated partition appends a DELEGATE node while the nodes it replaced stay in the list (out of the
-    execution plan), so the replaced nodes are those between the DELEGATE node's inputs and outputs.
-    """
-    original = [o for o in ops if o["op_name"] != "DELEGATE"]
-    partitions = [o for o in ops if o["op_name"] == "DELEGATE"]
-    if not partitions:
-        return "none (builtin kernels)"
-    producer = {t: o["index"] for o in original for t in o["outputs"]}
-    by_index = {o["index"]: o for o in original}
-    covered: set[int] = set()
-    for d in partitions:
-        stop, stack = set(int(t) for t in d["inputs"]), [int(t) for t in d["outputs"]]
-        while stack:
-            t = stack.pop()
-            if t in stop or t not in producer or producer[t] in covered:
-                continue
-            covered.add(producer[t])
-            stack.extend(int(x) for x in by_index[producer[t]]["inputs"] if x >= 0)
-    outside = len(original) - len(covered)
-    plural = "s" * (len(partitions) > 1)
-    return f"xnnpack ({len(partitions)} partition{plural}, {len(covered)}/{len(original)} ops delegated" + (
-        f", {outside} on builtin kernels)" if outside else ")")
-
-
-RUNNERS = {"litert": LiteRTModel, "onnxruntime": OrtModel, "pytorch": TorchModel}
+        return self.session.run(x)
 
 
 def _thermal():
@@ -172,16 +73,6 @@ def _battery():
     if b is None:
         return None
     return {"source": "psutil", "level_pct": float(b.percent), "celsius": None, "charging": bool(b.power_plugged)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _now() -> str:
@@ -264,7 +155,7 @@ def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float 
 def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
     """Run one validated plan on this machine; the result still goes through check_result before storing."""
     runtime = plan["runtime"]
-    if runtime not in RUNNERS:
+    if runtime not in HOST_DELEGATES:
         raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
                        "use --device with an iPhone name")
     if plan["delegate"] not in HOST_DELEGATES[runtime]:
@@ -278,7 +169,7 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
     started, thermal0, battery0 = _now(), _thermal(), _battery()
 
     t0 = time.perf_counter()
-    model = RUNNERS[runtime](art, spec, w, h, plan["threads"], plan["delegate"])
+    model = HostModel(art, w, h, plan["threads"], plan["delegate"])
     load_ms = (time.perf_counter() - t0) * 1e3
 
     warm_inputs = _prepared_frames(model, clip, max(1, min(plan["warmup"]["frames"] or 1, 32)))

@@ -26,7 +26,7 @@ COLUMNS = ["run_id", "cell_id", "finished_at", "source", "device", "platform", "
            "load_ms", "first_inference_ms", "inference_ms_median", "inference_ms_p90", "inference_ms_trimmed_mean",
            "inference_ms_cv", "e2e_ms_median", "e2e_ms_p90", "decode_ms_median", "resize_ms_median", "fps_e2e",
            "fps_inference", "e2e_over_inference", "repeat_spread", "spread_flag", "thermal_start", "thermal_end",
-           "battery_start", "battery_end", "result_path"]
+           "battery_start", "battery_end", "result_path", "named_config"]
 
 
 def _thermal(t: dict | None) -> str:
@@ -49,7 +49,7 @@ def row_of(result: dict, result_path: Path, source: str) -> dict:
         "delegate": env["delegate_requested"], "delegate_used": env["delegate_used"], "threads": env["threads"],
         "artifact": plan["artifact"]["zoo_name"] or Path(plan["artifact"]["path"]).name,
         "artifact_format": plan["artifact"]["format"], "model_name": model.get("name"), "arch": model.get("arch"),
-        "params": model.get("params"), "precision": model.get("precision"),
+        "params": model.get("params"), "precision": model.get("precision"), "named_config": model.get("named_config"),
         "resolution": f"{result['input']['width']}x{result['input']['height']}",
         "width": result["input"]["width"], "height": result["input"]["height"], "layout": result["input"]["layout"],
         "dtype": result["input"]["dtype"], "frames": sum(r["e2e"]["frames"] for r in result["repeats"]),

@@ -18,7 +18,7 @@ from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, reso
 from vst.bench.devices import Device, load_registry, resolve_device
 from vst.bench.plan import make_plan, sha256_of
 from vst.bench.store import finished_cells, load_results, reconcile, save_result
-from vst.bench.video import paper_clip, probe
+from vst.video.codec import paper_clip, probe
 from vst.common.cli import parse_size
 from vst.models.profile import PAPER_RESOLUTIONS
 from vst.common.errors import VstError

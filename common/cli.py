@@ -2,22 +2,35 @@
 argument forms every vst command shares (WxH sizes, NAME=VALUE settings)."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import Callable, Sequence
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
+from vst.common.quiet import configure_environment, quiet_stderr
+
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run a command's main: user errors become one line and exit 2, internal errors say they are vst's bug
+    (exit 70). From the console (argv None) third-party chatter is filtered unless -v/--verbose is given;
+    every command takes that flag here, so parsers need not know it."""
     prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "vst"
-    # TensorFlow's C++ info lines would drown the commands' own progress and results
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    configure_environment()
+    console = argv is None
+    args = list(sys.argv[1:] if console else argv)
+    verbose = any(a in VERBOSE_FLAGS for a in args)
+    args = [a for a in args if a not in VERBOSE_FLAGS]
     try:
-        return int(main(argv) or 0)
+        with quiet_stderr(verbose=verbose or not console):
+            return int(main(args) or 0)
     except VstError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except InternalError as exc:
+        print(f"{prog}: internal error (a bug in vst, not in your input; please report it with the command "
+              f"line): {exc}", file=sys.stderr)
+        return 70
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished results are kept, run the same command again to resume.",
               file=sys.stderr)

@@ -85,8 +85,6 @@ def pickled_entries(path: Path) -> list[str]:
 def load_exported_program(path: Path, trust_pickle: bool = False):
     """torch.export.load, refusing archives that would unpickle code unless trust_pickle."""
     import logging
-
-    import torch
     if trust_pickle:
         return _export_load(path)
     try:

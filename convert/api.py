@@ -95,16 +95,20 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
     result = emit(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_transposes, out)
+    outputs = result.pop("outputs", None)
 
     rep = {
         "schema_version": 1,
         "source": src.describe(),
+        "model": src.model_record(width, height, static),
         "target": to, "quant": quant, "size": {"width": width, "height": height}, "io_layout": io_layout,
         "passes": [p.as_dict() for p in passes],
         **result,
         "timing": {"conversion_s": round(time.perf_counter() - t0, 3)},
         "tool_versions": report_mod.tool_versions(),
     }
+    if outputs is not None:
+        rep["samples"] = {"photos": report_mod.write_samples(out, verify.EVAL_PHOTOS, outputs)}
     if calib_from:
         rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from, "used": quant == "int8"}
     report_mod.write(rep, out)
@@ -154,7 +158,7 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
             "xnnpack": {"delegated_nodes": xnn["delegated_nodes"], "partitions": xnn["partitions"],
                         "total_nodes": xnn["total_nodes"], "threads": THREADS},
             "delegates": {"xnnpack": delegates.xnnpack_verdict(xnn), **delegates.tflite_verdicts(ops)},
-            "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)}}
+            "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)}, "outputs": got}
 
 
 def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out):
@@ -171,8 +175,9 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         "fp16": "float16 compute precision",
         "int8": "int8 weights (coremltools.optimize linear_quantize_weights, symmetric), float16 compute"}[quant]))
     thr = verify.THRESHOLDS_DB[quant]
-    if coreml.can_predict():
-        got = coreml.predict(model, images, io_layout)
+    from vst.runtimes import coreml as coreml_runtime
+    if coreml_runtime.can_predict():
+        got = coreml_runtime.predict(model, images, io_layout)
         ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" else ref_out
         fid = verify.fidelity(ref, got, quant, ref_kind)
     else:
@@ -188,7 +193,8 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
     coreml.save(model, out)
     return {"op_histogram": coreml.histogram(ops), "transposes": {"before": src_t, "after": struct["transposes"]},
             "delegates": delegates.coreml_verdicts(ops, "float32" if quant == "fp32" else "float16"),
-            "structure": struct, "fidelity": fid, "artifact": {"path": str(out), "bytes": _size(out)}}
+            "structure": struct, "fidelity": fid, "artifact": {"path": str(out), "bytes": _size(out)},
+            "outputs": got if fid["measured"] else None}
 
 
 def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out):
@@ -205,9 +211,7 @@ def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, re
     data = model.SerializeToString()
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-    hist: dict[str, int] = {}
-    for n in model.graph.node:
-        hist[n.op_type] = hist.get(n.op_type, 0) + 1
-    return {"op_histogram": dict(sorted(hist.items())),
+    hist = report_mod.op_histogram(n.op_type for n in model.graph.node)
+    return {"op_histogram": hist,
             "transposes": {"before": src_t, "after": hist.get("Transpose", 0)},
-            "delegates": {}, "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)}}
+            "delegates": {}, "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)}, "outputs": got}

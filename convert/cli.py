@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import parse_assignments, parse_size, run_cli
 from vst.common.errors import VstError
+from vst.convert.report import report_path
 
 
 def _size_arg(text: str) -> tuple[int, int]:
@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     from vst.convert.api import SUFFIX, convert
     w, h = args.size
@@ -91,7 +90,7 @@ def summary(rep: dict) -> str:
                      f"{'PASS' if fid['passed'] else 'FAIL'}")
     else:
         lines.append(f"  fidelity: {fid.get('note')}")
-    lines.append(f"  report: {rep['artifact']['path']}.report.json; {rep['timing']['conversion_s']:.1f} s")
+    lines.append(f"  report: {report_path(rep['artifact']['path'])}; {rep['timing']['conversion_s']:.1f} s")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.convert.ir import Graph
 
 
@@ -167,7 +167,7 @@ def mil_ops(model) -> list[dict]:
     """Ops of the program's main function as Core ML will run them (consts left out)."""
     prog = model._mil_program
     if prog is None:
-        raise VstError("internal: the Core ML model carries no MIL program")
+        raise InternalError("the Core ML model carries no MIL program")
     out = []
     for op in prog.functions["main"].operations:
         if op.op_type == "const":
@@ -204,14 +204,8 @@ def structural_checks(model, graph: Graph, io_layout: str) -> dict:
 
 
 def histogram(ops: list[dict]) -> dict[str, int]:
-    hist: dict[str, int] = {}
-    for o in ops:
-        hist[o["op"]] = hist.get(o["op"], 0) + 1
-    return dict(sorted(hist.items()))
-
-
-def can_predict() -> bool:
-    return platform.system() == "Darwin"
+    from vst.convert.report import op_histogram
+    return op_histogram(o["op"] for o in ops)
 
 
 def save(model, target: Path) -> None:
@@ -228,17 +222,3 @@ def save(model, target: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def predict(model, batch_nchw: np.ndarray, io_layout: str) -> np.ndarray:
-    """macOS only: run the model on each image."""
-    from PIL import Image
-    outs = []
-    for img in batch_nchw:
-        if io_layout == "nhwc":
-            pil = Image.fromarray((np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8))
-            res = model.predict({"image": pil})["stylized"]
-            outs.append(np.asarray(res.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0)
-        else:
-            outs.append(np.asarray(model.predict({"image": img[None]})["stylized"])[0])
-    return np.stack(outs)

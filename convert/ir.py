@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError
 
 UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs"}
 BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
@@ -45,10 +45,8 @@ class Graph:
                      dict(self.shapes))
 
     def histogram(self) -> dict[str, int]:
-        hist: dict[str, int] = {}
-        for n in self.nodes:
-            hist[n.op] = hist.get(n.op, 0) + 1
-        return dict(sorted(hist.items()))
+        from vst.convert.report import op_histogram
+        return op_histogram(n.op for n in self.nodes)
 
     def prune(self) -> None:
         """Drop nodes and constants the output does not depend on (left behind by import and rewrites)."""
@@ -99,7 +97,7 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
         if name in graph.consts:
             env[name] = _t(graph.consts[name], dev)
             return env[name]
-        raise VstError(f"internal: tensor {name!r} used before it is produced")
+        raise InternalError(f"tensor {name!r} used before it is produced")
 
     for n in graph.nodes:
         a = n.attrs
@@ -144,7 +142,7 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
             y = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
                  "max": torch.maximum, "min": torch.minimum}[op](ins[0], ins[1])
         else:
-            raise VstError(f"internal: reference executor has no op {op!r}")
+            raise InternalError(f"reference executor has no op {op!r}")
         env[n.output] = y
         if record is not None:
             record[n.output] = y if keep else tuple(y.shape)

@@ -63,9 +63,5 @@ def quantize(model: onnx.ModelProto, quant: str, calib_batch, io_layout: str) ->
 
 
 def run(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: b[None]})[0] for b in batch])
+    from vst.runtimes.ort import OrtSession
+    return OrtSession(model, threads=2).run_batch(batch)

@@ -1,4 +1,5 @@
-"""The conversion report: schema, validation, tool versions, and writing it beside the artifact."""
+"""The conversion report, the record later steps read: schema, validation, tool versions, the naming rule that
+puts it beside its artifact, reading and writing it."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import atomic_write_text
 
 TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "numpy")
@@ -32,12 +33,42 @@ def validate(report: dict) -> None:
     try:
         jsonschema.validate(report, schema())
     except jsonschema.ValidationError as exc:
-        raise VstError(f"internal: report does not match its schema at {list(exc.absolute_path)}: "
+        raise InternalError(f"report does not match its schema at {list(exc.absolute_path)}: "
                        f"{exc.message[:200]}") from None
 
 
-def report_path(artifact: Path) -> Path:
-    return Path(f"{artifact}.report.json")
+SUFFIX = ".report.json"
+
+
+def report_path(artifact: str | Path) -> Path:
+    """The one naming rule: a conversion report lies beside its artifact as `<artifact>.report.json`."""
+    return Path(f"{artifact}{SUFFIX}")
+
+
+def artifact_of(report: str | Path) -> Path:
+    report = Path(report)
+    return report.with_name(report.name[: -len(SUFFIX)])
+
+
+def read(artifact: str | Path) -> dict | None:
+    """The report beside an artifact, or None when there is none."""
+    import json as _json
+    rp = report_path(artifact)
+    if not rp.exists():
+        return None
+    try:
+        doc = _json.loads(rp.read_text())
+    except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VstError(f"{rp} is not JSON ({exc}); re-run vst-convert or delete it") from None
+    if not isinstance(doc, dict):
+        raise VstError(f"{rp} holds no conversion report object; re-run vst-convert or delete it")
+    return doc
+
+
+def op_histogram(op_names) -> dict[str, int]:
+    """Op name -> count, sorted by name: the form every report shows."""
+    from collections import Counter
+    return dict(sorted(Counter(op_names).items()))
 
 
 def write(report: dict, artifact: Path) -> Path:
@@ -45,3 +76,53 @@ def write(report: dict, artifact: Path) -> Path:
     path = report_path(artifact)
     atomic_write_text(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
     return path
+
+
+SAMPLES_SUFFIX = ".samples"
+
+
+def samples_dir(artifact: str | Path) -> Path:
+    """The artifact's outputs on the verification photos lie beside it as PNGs, so later steps show them without
+    running the model again."""
+    return Path(f"{artifact}{SAMPLES_SUFFIX}")
+
+
+def write_samples(artifact: Path, names: tuple[str, ...], outputs_nchw) -> dict[str, str]:
+    """Store the artifact's outputs (NCHW [0, 1]) as `<artifact>.samples/<photo>.png`; name -> relative path."""
+    import cv2
+    import numpy as np
+    from vst.common.fsutil import atomic_write_bytes
+    folder = samples_dir(artifact)
+    folder.mkdir(exist_ok=True)
+    out = {}
+    for name, y in zip(names, outputs_nchw):
+        rgb = (np.clip(np.asarray(y, np.float32).transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise RuntimeError("PNG encoding of a sample output failed")
+        atomic_write_bytes(folder / f"{name}.png", buf.tobytes())
+        out[name] = f"{folder.name}/{name}.png"
+    return out
+
+
+def read_sample(report_file: Path, relative: str):
+    """A stored sample output as RGB uint8, or None when it is missing or unreadable."""
+    import cv2
+    path = (report_file.parent / relative).resolve()
+    if not path.is_relative_to(report_file.parent.resolve()) or not path.is_file():
+        return None  # a path read from a record must stay beside it
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def onnx_weights(model) -> tuple[int | None, str]:
+    """Parameters and weight precision of an ONNX model: weights are the initializers with at least one axis
+    (scalars are shape constants)."""
+    import onnx
+    from onnx import numpy_helper
+    weights = [t for t in model.graph.initializer if len(t.dims) >= 1]
+    params = sum(int(numpy_helper.to_array(t).size) for t in weights)
+    dtypes = {t.data_type for t in weights}
+    precision = ("int8" if onnx.TensorProto.INT8 in dtypes or onnx.TensorProto.UINT8 in dtypes
+                 else "fp16" if onnx.TensorProto.FLOAT16 in dtypes else "fp32")
+    return params or None, precision

@@ -30,6 +30,28 @@ class Source:
     onnx_model: Any = None            # onnx.ModelProto for the onnx kind
     bound_inputs: dict = field(default_factory=dict)
 
+    def model_record(self, width: int, height: int, onnx_static: Any) -> dict:
+        """What later steps need to know of the model without rebuilding it: architecture, the named
+        configuration it equals, parameters, convolution MACs at this size and the paper's sizes, and the
+        source's identity."""
+        from vst.convert.report import onnx_weights
+        from vst.models import Stylizer, count_macs, count_params, named_config_of
+        from vst.models.profile import PAPER_RESOLUTIONS
+        path = Path(self.name)
+        macs: dict[str, int] = {}
+        if isinstance(self.module, Stylizer):
+            params = count_params(self.module)
+            for w, h in dict.fromkeys([(width, height), *PAPER_RESOLUTIONS]):
+                macs[f"{w}x{h}"] = count_macs(self.module, w, h)
+        elif self.module is not None:
+            params = sum(p.numel() for p in self.module.parameters()) or onnx_weights(onnx_static)[0]
+        else:
+            params = onnx_weights(onnx_static)[0]
+        return {"name": path.stem if self.kind not in ("zoo", "module") else self.name, "arch": self.arch,
+                "config": self.config, "zoo_name": named_config_of(self.arch, self.config), "params": params,
+                "macs": macs, "trained": not self.random_weights,
+                "source_sha256": _sha256(path) if self.kind not in ("zoo", "module") and path.is_file() else None}
+
     def describe(self) -> dict:
         d = {"kind": self.kind, "name": self.name, "arch": self.arch, "config": self.config,
              "random_weights": self.random_weights}
@@ -148,6 +170,15 @@ def _load_external_data(model, path: Path) -> None:
         load_external_data_for_model(model, str(base))
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _first(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else type(exc).__name__
@@ -161,7 +192,7 @@ def check_size(source: Source, width: int, height: int) -> None:
         raise VstError(f"size {width}x{height} is not a positive image size")
 
 
-def export_onnx(source: Source, width: int, height: int) -> "onnx.ModelProto":
+def export_onnx(source: Source, width: int, height: int) -> Any:
     """torch -> ONNX with a static 1x3xHxW input (one artifact per size: TFLite keeps upsample sizes)."""
     import onnx
     import torch
@@ -186,19 +217,10 @@ def export_onnx(source: Source, width: int, height: int) -> "onnx.ModelProto":
             raise VstError(f"torch -> ONNX export failed at {width}x{height} ({_first(exc)})") from None
 
 
-def reference_fn(source: Source, onnx_static) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+def reference_fn(source: Source, onnx_static: Any) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """The model fidelity is measured against: PyTorch for torch sources, ONNX Runtime for ONNX files."""
     if source.module is not None:
-        import torch
-
-        def run_torch(batch: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return np.concatenate([source.module(torch.from_numpy(b[None])).numpy() for b in batch])
-        return run_torch, "pytorch"
-    import onnxruntime as ort
-    sess = ort.InferenceSession(onnx_static.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-
-    def run_ort(batch: np.ndarray) -> np.ndarray:
-        return np.concatenate([sess.run(None, {name: b[None]})[0] for b in batch])
-    return run_ort, "onnxruntime (source ONNX)"
+        from vst.runtimes.pytorch import TorchSession
+        return TorchSession(source.module).run_batch, "pytorch"
+    from vst.runtimes.ort import OrtSession
+    return OrtSession(onnx_static, threads=None).run_batch, "onnxruntime (source ONNX)"

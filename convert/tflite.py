@@ -7,16 +7,16 @@ layout-naive converter does; it exists to measure the `transposes.before` figure
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Callable, Iterable
 
 import numpy as np
 
 from vst.common.errors import VstError
+from vst.common.quiet import configure_environment
 from vst.convert.ir import BINARY, Graph
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+configure_environment()
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 # Ops computing normalization statistics (see statistics_nodes) carry this name prefix. In int8 files they stay
@@ -255,92 +255,36 @@ def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "
         raise VstError(f"TFLite converter failed ({first.strip()[:240]})") from None
 
 
-# ---------------------------------------------------------------- inspection with LiteRT
-
-def interpreter(model: bytes, threads: int = 2, delegate: bool = True, preserve: bool = False):
-    from ai_edge_litert import interpreter as lrt
-    kind = lrt.OpResolverType.BUILTIN if delegate else lrt.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    it = lrt.Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=kind,
-                         experimental_preserve_all_tensors=preserve)
-    it.allocate_tensors()
-    return it
-
+# ---------------------------------------------------------------- inspection with LiteRT (vst.runtimes)
 
 def ops(model: bytes) -> list[dict]:
-    """The flatbuffer's operators (before any delegate), with their tensors' dtypes."""
-    it = interpreter(model, delegate=False)
-    tensors = {t["index"]: t for t in it.get_tensor_details()}
-    out = []
-    for o in it._get_ops_details():
-        ins = [int(i) for i in o["inputs"] if i >= 0]
-        outs = [int(i) for i in o["outputs"]]
-        out.append({"index": o["index"], "op": o["op_name"], "inputs": ins, "outputs": outs,
-                    "name": tensors[outs[0]]["name"] if outs else "",
-                    "dtypes": sorted({np.dtype(tensors[i]["dtype"]).name for i in ins + outs})})
-    return out
+    from vst.runtimes.litert import ops as litert_ops
+    return litert_ops(model)
 
 
 def histogram(op_list: list[dict]) -> dict[str, int]:
-    hist: dict[str, int] = {}
-    for o in op_list:
-        hist[o["op"]] = hist.get(o["op"], 0) + 1
-    return dict(sorted(hist.items()))
+    from vst.convert.report import op_histogram
+    return op_histogram(o["op"] for o in op_list)
 
 
 def xnnpack_partitions(model: bytes, threads: int = 2) -> dict:
     """Measured on the host: which nodes XNNPACK took, and in how many partitions (DELEGATE nodes)."""
-    it = interpreter(model, threads=threads, delegate=True)
-    details = it._get_ops_details()
-    delegates = [o for o in details if o["op_name"] == "DELEGATE"]
-    original = [o for o in details if o["op_name"] != "DELEGATE"]
-    producer = {int(t): o for o in original for t in o["outputs"]}
-    covered: set[int] = set()
-    for d in delegates:
-        stop = {int(t) for t in d["inputs"]}
-        stack = [int(t) for t in d["outputs"]]
-        while stack:
-            t = stack.pop()
-            o = producer.get(t)
-            if o is None or t in stop or o["index"] in covered:
-                continue
-            covered.add(o["index"])
-            stack.extend(int(i) for i in o["inputs"] if i >= 0)
-    left = [o for o in original if o["index"] not in covered]
-    return {"partitions": len(delegates), "delegated_nodes": len(covered), "total_nodes": len(original),
-            "not_delegated": [{"op": o["op_name"], "node": o["index"]} for o in left]}
+    from vst.runtimes.litert import LiteRTSession
+    d = LiteRTSession(model, threads=threads, delegate="xnnpack").delegation
+    return {"partitions": d.partitions, "delegated_nodes": d.delegated_nodes, "total_nodes": d.total_nodes,
+            "not_delegated": d.not_delegated}
 
 
 def run(model: bytes, batch: np.ndarray, threads: int = 2) -> np.ndarray:
     """Run image by image (the artifact has batch 1); batch and result in the artifact's I/O layout."""
-    it = interpreter(model, threads=threads)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    res = []
-    for img in batch:
-        it.set_tensor(inp["index"], img[None].astype(np.float32))
-        it.invoke()
-        res.append(it.get_tensor(out["index"])[0].copy())
-    return np.stack(res)
+    from vst.runtimes.litert import LiteRTSession
+    sess = LiteRTSession(model, threads=threads)
+    return np.stack([sess.run(img[None].astype(np.float32))[0].copy() for img in batch])
 
 
 def intermediates(model: bytes, image: np.ndarray) -> dict[str, np.ndarray]:
     """Every float (or dequantized int8) tensor after one run, by tensor name, for per-layer comparison."""
-    it = interpreter(model, threads=1, delegate=False, preserve=True)
-    it.set_tensor(it.get_input_details()[0]["index"], image[None].astype(np.float32))
-    it.invoke()
-    out = {}
-    for t in it.get_tensor_details():
-        try:
-            v = it.get_tensor(t["index"])
-        except ValueError:
-            continue
-        if v is None or v.ndim != 4:
-            continue
-        if v.dtype in (np.int8, np.uint8):
-            scale, zero = t["quantization"]
-            if not scale:
-                continue
-            v = (v.astype(np.float32) - zero) * scale
-        elif v.dtype != np.float32:
-            continue
-        out[t["name"]] = v
-    return out
+    from vst.runtimes.litert import LiteRTSession
+    sess = LiteRTSession(model, threads=1, delegate="none", preserve=True)
+    sess.run(image[None].astype(np.float32))
+    return sess.tensors()

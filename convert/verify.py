@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.common.images import folder_images, resize_cover, sample_photos
 from vst.metrics.quality import psnr
 
@@ -19,7 +19,7 @@ CALIB_LIMIT = 32
 
 def compare(ref: np.ndarray, got: np.ndarray) -> dict:
     if ref.shape != got.shape:
-        raise VstError(f"internal: output shapes differ ({ref.shape} vs {got.shape})")
+        raise InternalError(f"output shapes differ ({ref.shape} vs {got.shape})")
     return {"psnr_db": psnr(ref, got), "max_abs_err": float(np.max(np.abs(ref.astype(np.float64) - got)))}
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 from vst.common.cli import run_cli
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
-from vst.training.teacher import load_runner
+from vst.runtimes.stylizer import load_runner
 
 
 def build_parser() -> argparse.ArgumentParser:

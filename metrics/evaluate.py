@@ -9,8 +9,8 @@ import torch
 from vst.common.images import to_tensor_batch
 from vst.common.synthclips import Motion, render_clip
 from vst.metrics.temporal import detail_energy, psnr, temporal_error
-from vst.training.data import clip_masks, held_out_photos, video_clips
-from vst.training.teacher import Runner
+from vst.video.clips import clip_masks, held_out_photos, video_clips
+from vst.runtimes.stylizer import Runner
 
 
 @dataclass

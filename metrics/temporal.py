@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from vst.metrics import quality
-from vst.training.losses import warp
+from vst.video.flow import warp
 
 
 def _nchw(frames) -> torch.Tensor:

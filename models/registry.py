@@ -122,5 +122,17 @@ def create_model(name: str, **config) -> Stylizer:
     return Stylizer(ARCHITECTURES[arch].build(**full), arch=arch, config=full)
 
 
+def named_config_of(arch: str | None, config: dict | None) -> str | None:
+    """The named configuration (e.g. kunster-t2-04) whose full config equals `config`, if any: records carry it so
+    that tables join on configuration, not on parameter counts."""
+    if not arch:
+        return None
+    try:
+        full = resolve(arch, **(config or {}))
+    except (VstError, TypeError):
+        return None
+    return next((n for n in NAMED_CONFIGS if resolve(n) == full), None)
+
+
 def list_models() -> list[str]:
     return list(NAMED_CONFIGS)

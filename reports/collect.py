@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 
 CONVERT_REPORT_SUFFIX = ".report.json"
 BENCH_INDEX = "results.csv"
@@ -65,8 +65,8 @@ def collect(paths: list[str | Path]) -> Inputs:
             doc = _read_json(rf)
             try:
                 validate_report(doc)
-            except VstError as exc:
-                raise VstError(f"{rf} is not a valid vst-convert report ({str(exc).removeprefix('internal: ')}); "
+            except InternalError as exc:
+                raise VstError(f"{rf} is not a valid vst-convert report ({exc}); "
                                "re-run vst-convert") from None
             found.conversions.append((rf, doc))
         for bd in bench_dirs:

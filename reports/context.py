@@ -31,14 +31,13 @@ def _cell_label(row: pd.Series) -> str:
 
 
 def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Table II with vst's counts, and measured median FPS of any benchmarked kunster model of the same size."""
+    """Table II with vst's counts, and measured median FPS of any benchmarked model of the same configuration
+    (trained or random weights: the conversion record names the configuration)."""
     rows, measured_cols = [], []
-    kunster = bench[bench["arch"] == "kunster"] if len(bench) else bench
     refs = table2()
     counted = zoo_table([f"kunster-t2-{int(ref['id']):02d}" for ref in refs])
     for ref, (_, zoo) in zip(refs, counted.iterrows()):
-        # a checkpoint's configuration (trained or random) is identified by its parameter count
-        hits = kunster[pd.to_numeric(kunster["params"], errors="coerce") == zoo["params"]] if len(kunster) else kunster
+        hits = bench[bench["named_config"] == zoo["name"]] if len(bench) else bench
         measured = {}
         for _, b in hits.iterrows():
             col = _cell_label(b)
@@ -64,7 +63,7 @@ def conversion_card(path: Path, rep: dict) -> dict:
         fid_text = (f"PSNR {psnr} (threshold {fid.get('threshold_psnr_db')} dB), max |err| "
                     f"{fid.get('max_abs_err', float('nan')):.2g}, {fid.get('images')} real images")
     else:
-        fid_text = fid.get("reason", "not measured on this host")
+        fid_text = fid.get("note", "not measured on this host")
     delegates = []
     for name, d in (rep.get("delegates") or {}).items():
         # one line per (op, reason): a rule that fails at 15 sites is one finding, with its sites listed

@@ -10,7 +10,7 @@ PACKAGES = ("vst", "torch", "onnx", "onnxruntime", "onnx2tf", "tensorflow", "ai-
 
 
 def host_environment() -> list[tuple[str, str]]:
-    from vst.bench.host import cpu_name
+    from vst.common.hostinfo import cpu_name
     rows = [("host", platform.node()), ("os", platform.platform()), ("python", platform.python_version()),
             ("cpu", f"{cpu_name()}, {psutil.cpu_count(logical=True)} logical cores"),
             ("memory", f"{psutil.virtual_memory().total / 2**30:.1f} GiB")]

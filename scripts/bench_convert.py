@@ -22,7 +22,9 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from vst.common.quiet import configure_environment  # noqa: E402  (before TensorFlow loads)
+
+configure_environment()
 warnings.filterwarnings("ignore")
 
 import numpy as np
@@ -37,20 +39,15 @@ TRAINED = Path(__file__).resolve().parents[1] / "models" / "trained"
 
 
 def ort_runner(model_bytes: bytes, x_nchw: np.ndarray):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = THREADS
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: x_nchw}
-    return lambda: sess.run(None, feed)
+    from vst.runtimes.ort import OrtSession
+    sess = OrtSession(model_bytes, threads=THREADS)
+    return lambda: sess.run(x_nchw)
 
 
 def tfl_runner(model: bytes, x: np.ndarray):
-    it = tflite.interpreter(model, THREADS)
-    idx = it.get_input_details()[0]["index"]
-    it.set_tensor(idx, x)
-    return it.invoke
+    from vst.runtimes.litert import LiteRTSession
+    sess = LiteRTSession(model, threads=THREADS)
+    return lambda: sess.run(x)
 
 
 def interleaved(fns: dict, runs: int) -> dict:

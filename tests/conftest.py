@@ -8,7 +8,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_TABLE2 = REPO.parent / "shared" / "reference" / "kunster_table2.csv"
 
 # Keep TensorFlow and friends quiet and deterministic on small CI machines.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from vst.common.quiet import configure_environment  # noqa: E402
+
+configure_environment()
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 

@@ -196,7 +196,7 @@ def test_ios_plans_from_a_core_ml_package(tmp_path):
     import torch
     from vst.bench.artifacts import resolve_artifact
     from vst.bench.sweep import Protocol, plan_cells
-    from vst.bench.video import make_clip
+    from vst.video.codec import make_clip
     traced = torch.jit.trace(torch.nn.Conv2d(3, 3, 3, padding=1).eval(), torch.rand(1, 3, 48, 64))
     ml = ct.convert(traced, inputs=[ct.ImageType(name="x", shape=(1, 3, 48, 64))], convert_to="mlprogram",
                     minimum_deployment_target=ct.target.iOS16)

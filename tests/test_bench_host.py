@@ -9,11 +9,11 @@ import pytest
 from vst.bench import cli
 from vst.bench.artifacts import input_spec, resolve_artifact
 from vst.bench.drivers_android import AndroidDriver, parse_battery, parse_thermal
-from vst.bench.host import delegation_summary
+from vst.runtimes.delegation import litert_delegation
 from vst.bench.result import read_result
 from vst.bench.store import COLUMNS, load_result, load_results
 from vst.bench import Protocol, run_host  # the package-level API the report uses
-from vst.bench.video import make_clip, probe
+from vst.video.codec import make_clip, probe
 from vst.common.errors import VstError
 
 QUICK = Protocol(warmup_frames=2, warmup_seconds=0.0, repeats=2, cooldown_s=0.0, threads=1)
@@ -50,10 +50,14 @@ def swept(tmp_path_factory):
     d = tmp_path_factory.mktemp("bench")
     clip = make_clip(d / "clip.mp4", (160, 96), seconds=0.4, fps=25)
     onnx_path = export_onnx(d / "k05.onnx")
-    # a vst-convert report beside the artifact names the model
+    # a vst-convert report beside the artifact records the model: bench reads it instead of rebuilding the model
+    from vst.models import count_params, create_model
+    config = {"alpha": 0.125, "beta": 1.0, "variant": "table2"}
     (d / "k05.onnx.report.json").write_text(json.dumps(
-        {"source": {"arch": "kunster", "config": {"alpha": 0.125, "beta": 1.0, "variant": "table2"},
-                    "name": "kunster-t2-05"}, "quant": "fp32", "size": [64, 48]}))
+        {"source": {"arch": "kunster", "config": config, "name": "kunster-t2-05"},
+         "model": {"name": "kunster-t2-05", "arch": "kunster", "config": config, "zoo_name": "kunster-t2-05",
+                   "params": count_params(create_model("kunster-t2-05"))},
+         "quant": "fp32", "size": [64, 48]}))
     tfl = export_tflite(d / "conv.tflite")
     out = d / "out"
     df = run_host([str(onnx_path), str(tfl), "kunster-t2-05"], [(64, 48), (32, 32)], out, protocol=QUICK,
@@ -190,5 +194,5 @@ def test_delegation_summary_counts_nodes_a_partition_replaced():
            {"index": 1, "op_name": "RELU", "inputs": [1], "outputs": [2]},
            {"index": 2, "op_name": "MIRROR_PAD", "inputs": [2, 11], "outputs": [3]},
            {"index": 3, "op_name": "DELEGATE", "inputs": [0, 10], "outputs": [2]}]
-    assert delegation_summary(ops) == "xnnpack (1 partition, 2/3 ops delegated, 1 on builtin kernels)"
-    assert delegation_summary(ops[:3]) == "none (builtin kernels)"
+    assert litert_delegation(ops, "xnnpack").summary() == "xnnpack (1 partition, 2/3 ops delegated, 1 on builtin kernels)"
+    assert litert_delegation(ops[:3], "xnnpack").summary() == "none (builtin kernels)"

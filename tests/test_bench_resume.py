@@ -9,7 +9,7 @@ import warnings
 import pandas as pd
 
 from vst.bench.store import INDEX, finished_cells, load_results, reconcile
-from vst.bench.video import make_clip
+from vst.video.codec import make_clip
 
 
 def test_kill_mid_sweep_then_resume(tmp_path):

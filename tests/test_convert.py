@@ -5,6 +5,7 @@ from importlib import resources
 import pytest
 import torch
 
+from vst.runtimes.litert import LiteRTSession
 from vst.convert import convert, report, tflite, verify
 from vst.models import create_model, save_model
 
@@ -114,7 +115,7 @@ def test_trained_int8_is_one_partition(repo_root, tmp_path):
 def test_nchw_io_keeps_tensors_and_pays_two_transposes_at_the_ends(fp32, ckpt, tmp_path):
     rep = convert(str(ckpt), to="tflite", size=(W, H), out=tmp_path / "c.tflite", io_layout="nchw")
     assert rep["transposes"]["after"] == 2 and rep["xnnpack"]["partitions"] == 1 and rep["fidelity"]["passed"]
-    it = tflite.interpreter((tmp_path / "c.tflite").read_bytes())
+    it = LiteRTSession(tmp_path / "c.tflite").it
     assert list(it.get_input_details()[0]["shape"]) == [1, 3, H, W]
     assert list(it.get_output_details()[0]["shape"]) == [1, 3, H, W]
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from vst.common.errors import VstError
-from vst.reports.job import default_job, load_job, resolve_model, run_job
+from vst.pipeline.job import default_job, load_job, resolve_model, run_job
 
 
 def test_default_job_uses_shipped_trained_models():
@@ -19,7 +19,7 @@ def test_default_job_uses_shipped_trained_models():
 
 
 def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
-    from vst.bench.video import make_clip
+    from vst.video.codec import make_clip
     clip = make_clip(tmp_path / "clip.mp4", (96, 64), seconds=0.2, fps=25)
     job = {**default_job(), "models": ["trained:kunster-a025-s05-stage2", "kunster-t2-15"], "resolutions": ["32x32"],
            "conversions": [{"to": "tflite", "quant": "fp32"}],
@@ -51,6 +51,6 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
         load_job(tmp_path / "j.json")
     with pytest.raises(VstError, match="no shipped trained model"):
         resolve_model("trained:nope")
-    proc = subprocess.run([sys.executable, "-m", "vst.reports.job", "--job", str(tmp_path / "j.json")],
+    proc = subprocess.run([sys.executable, "-m", "vst.pipeline.job", "--job", str(tmp_path / "j.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

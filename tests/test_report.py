@@ -19,7 +19,7 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     from vst.bench.sweep import Protocol, run_host
-    from vst.bench.video import make_clip
+    from vst.video.codec import make_clip
     from vst.convert import convert
     d = tmp_path_factory.mktemp("report")
     arts = d / "artifacts"

@@ -3,7 +3,7 @@ import numpy as np
 
 from vst.common.images import sample_photos
 from vst.common.synthclips import Motion, render_clip
-from vst.training.flow import (FarnebackParams, FlowCache, consistency_mask, motion_boundary_mask, occlusion_mask,
+from vst.video.flow import (FarnebackParams, FlowCache, consistency_mask, motion_boundary_mask, occlusion_mask,
                                pair_flows)
 
 
@@ -70,7 +70,7 @@ def test_flow_cache_computes_once_and_keys_on_params(tmp_path):
 
 def test_user_video_clips_get_cached_opencv_flow(tmp_path):
     import cv2
-    from vst.training.data import video_clips
+    from vst.video.clips import video_clips
     photo = sample_photos(("chelsea",))["chelsea"]
     clip = render_clip(photo, (96, 64), 6, Motion(zoom=(1.0, 1.0), pan=(0.3, 0.0), layer_radius=0.0))
     writer = cv2.VideoWriter(str(tmp_path / "pan.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))

@@ -112,7 +112,7 @@ def test_user_errors_are_one_line(tmp_path):
 
 
 def test_distillation_from_a_vst_checkpoint_teacher(tmp_path):
-    from vst.training.teacher import load_runner
+    from vst.runtimes.stylizer import load_runner
     torch.manual_seed(1)
     teacher = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "teacher.safetensors")
     runner = load_runner(str(teacher))

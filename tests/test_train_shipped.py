@@ -18,7 +18,7 @@ def test_at_least_three_shipped_models_load_with_recipe_and_figures():
 
 def test_stage2_figures_remeasure_and_meet_the_temporal_target():
     from vst.metrics.evaluate import evaluate, synthetic_eval_clips
-    from vst.training.teacher import load_runner
+    from vst.runtimes.stylizer import load_runner
     pairs = {}
     for info in shipped_model_info():
         pairs.setdefault(info["name"].rsplit("-stage", 1)[0], {})[info["stage"]] = info

@@ -21,9 +21,9 @@ from vst.common.images import load_image, resize_cover, to_tensor_batch
 from vst.models import create_model, load_model, read_metadata, save_model
 from vst.models.stylizer import Stylizer, check_input_size
 from vst.training import losses
-from vst.training.data import (cache_root, cached_arrays, clips_to_pairs, photo_crops, synthetic_clips,
-                               training_photos, video_clips)
-from vst.training.teacher import Runner, load_runner
+from vst.runtimes.stylizer import Runner, load_runner
+from vst.training.data import clips_to_pairs, photo_crops, synthetic_clips, training_photos
+from vst.video.clips import cache_root, cached_arrays, video_clips
 from vst.training.vgg import CONTENT_LAYER, STYLE_LAYERS, load_vgg16
 
 

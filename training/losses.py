@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from vst.video.flow import warp
+
 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """N x C x C Gram matrices normalised by C*H*W (Johnson et al., whom 000's stage 1 follows)."""
@@ -40,17 +42,6 @@ def tv_loss(img: torch.Tensor) -> torch.Tensor:
 def distill_loss(out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
     """Mean squared difference to the teacher's output."""
     return F.mse_loss(out, teacher_out)
-
-
-def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp: result(p) = img(p + flow(p)), bilinear, borders clamped."""
-    n, _, h, w = img.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=img.dtype, device=img.device),
-                            torch.arange(w, dtype=img.dtype, device=img.device), indexing="ij")
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
-    grid = torch.stack((2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1), dim=-1)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def masked_temporal(cur: torch.Tensor, prev: torch.Tensor, flow: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

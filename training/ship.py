@@ -19,7 +19,7 @@ from vst.common.fsutil import atomic_write_text
 from vst.models import load_model, save_model
 from vst.training.loop import Recipe, train
 from vst.training.shipped import trained_dir
-from vst.training.teacher import load_runner
+from vst.runtimes.stylizer import load_runner
 
 EVAL_SIZE, EVAL_FRAMES = 128, 8
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from vst.common.fsutil import atomic_path
 
@@ -117,3 +119,14 @@ class FlowCache:
             with open(tmp, "wb") as fh:
                 np.savez(fh, bwd=bwd, fwd=fwd, mask=mask)
         return bwd, fwd, mask
+
+
+def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp: result(p) = img(p + flow(p)), bilinear, borders clamped."""
+    n, _, h, w = img.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=img.dtype, device=img.device),
+                            torch.arange(w, dtype=img.dtype, device=img.device), indexing="ij")
+    x = xs + flow[:, 0]
+    y = ys + flow[:, 1]
+    grid = torch.stack((2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1), dim=-1)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)

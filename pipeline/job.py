@@ -19,12 +19,13 @@ from tqdm import tqdm
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
+from vst.convert.report import report_path
 
 TRAINED_PREFIX = "trained:"
 
 
 def default_job() -> dict:
-    return json.loads(resources.files("vst.reports").joinpath("data/default_job.json").read_text())
+    return json.loads(resources.files("vst.pipeline").joinpath("data/default_job.json").read_text())
 
 
 def load_job(path: str | Path | None) -> dict:
@@ -84,7 +85,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
                f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else ""))
         commands.append(cmd)
         artifacts.append(str(target))
-        if target.exists() and Path(f"{target}.report.json").exists():
+        if target.exists() and report_path(target).exists():
             continue  # finished by an earlier run
         convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights)
     t_convert = time.perf_counter() - t0

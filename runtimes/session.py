@@ -1,0 +1,35 @@
+"""open_session: the one way vst loads an artifact or a model to run it on this machine."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vst.common.errors import VstError
+from vst.runtimes.table import FORMATS
+
+
+def runtime_of(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise VstError(f"{path}: unknown artifact type {suffix or '(none)'}; give one of {', '.join(sorted(FORMATS))}")
+    return FORMATS[suffix][1]
+
+
+def open_session(model, runtime: str | None = None, threads: int | None = 2, delegate: str | None = None,
+                 size: tuple[int, int] | None = None, trust_pickle: bool = False):
+    """A session for `model` (artifact path, bytes/ModelProto with `runtime`, torch module or zoo name).
+    Sessions share: .input (TensorSpec), .output_quant, .run(x), .version, .delegation, .runtime."""
+    import torch
+    if isinstance(model, torch.nn.Module):
+        runtime = "pytorch"
+    runtime = runtime or (runtime_of(model) if isinstance(model, (str, Path)) and Path(model).suffix else "pytorch")
+    if runtime == "litert":
+        from vst.runtimes.litert import LiteRTSession
+        return LiteRTSession(model, threads=threads, delegate=delegate or "xnnpack", size=size)
+    if runtime == "onnxruntime":
+        from vst.runtimes.ort import OrtSession
+        return OrtSession(model, threads=threads)
+    if runtime == "pytorch":
+        from vst.runtimes.pytorch import TorchSession
+        return TorchSession(model, threads=threads, trust_pickle=trust_pickle)
+    raise VstError(f"the host cannot run {runtime} artifacts ({Path(str(model)).name}); Core ML predicts only "
+                   "on macOS and iPhones: use vst-bench --device with an iPhone name")

@@ -1,0 +1,43 @@
+"""Targets, runtimes, delegates and precisions: the one table convert, bench and the device drivers read.
+
+A target is what vst-convert writes; its runtime is what runs it; delegates are per platform, the default first.
+"""
+from __future__ import annotations
+
+PRECISIONS = ("fp32", "fp16", "int8")
+LAYOUTS = ("nhwc", "nchw")
+
+TARGETS = {
+    "tflite": {"suffix": ".tflite", "runtime": "litert"},
+    "coreml": {"suffix": ".mlpackage", "runtime": "coreml"},
+    "onnx": {"suffix": ".onnx", "runtime": "onnxruntime"},
+}
+
+# file suffix -> (artifact format, runtime); checkpoints run on PyTorch, compiled Core ML only on a device
+FORMATS = {".tflite": ("tflite", "litert"), ".onnx": ("onnx", "onnxruntime"),
+           ".safetensors": ("pytorch", "pytorch"), ".pt": ("pytorch", "pytorch"), ".pth": ("pytorch", "pytorch"),
+           ".mlpackage": ("mlpackage", "coreml"), ".mlmodelc": ("mlmodelc", "coreml")}
+
+# (platform, runtime) -> delegates it takes, the default first
+DELEGATES = {
+    ("host", "litert"): ("xnnpack", "none"),
+    ("host", "onnxruntime"): ("cpu",),
+    ("host", "pytorch"): ("eager",),
+    ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),
+    ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine"),
+}
+
+
+def runtimes_on(platform: str) -> set[str]:
+    return {rt for (plat, rt) in DELEGATES if plat == platform}
+
+
+def delegates_on(platform: str) -> tuple[str, ...]:
+    seen: list[str] = []
+    for (plat, _), ds in DELEGATES.items():
+        seen += [d for d in ds if plat == platform and d not in seen]
+    return tuple(seen)
+
+
+def suffix(target: str) -> str:
+    return TARGETS[target]["suffix"]

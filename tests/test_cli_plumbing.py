@@ -1,0 +1,57 @@
+"""What every command shares: third-party chatter filtered at one place (kept with -v), user errors as one line
+with exit 2, internal errors named as vst's bug with exit 70."""
+import os
+import sys
+
+from vst.common.cli import run_cli
+from vst.common.errors import InternalError, VstError
+from vst.common.quiet import quiet_stderr
+
+CHATTER = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+           b"I0000 00:00:1795258316.483274   25095 port.cc:153] oneDNN custom operations are on.\n",
+           b"E0000 00:00:1795257418.445713    4012 cuda_platform.cc:52] failed call to cuInit: CUDA error\n",
+           b"W1121 10:36:54.113000 4012 torch/onnx/_internal/exporter/_registration.py:107] torchvision is not installed\n",
+           b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
+           b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\n"]
+
+
+def _emit():
+    for line in CHATTER:
+        os.write(2, line)
+    os.write(2, b"progress 3/8\n")
+    print("result line", file=sys.stderr, flush=True)
+
+
+def test_native_chatter_is_dropped_and_the_rest_kept(capfd):
+    with quiet_stderr():
+        _emit()
+    err = capfd.readouterr().err
+    # (pytest's capture writes Python's stderr past the fd; a console keeps the order, both pass one pipe)
+    assert sorted(err.splitlines()) == ["progress 3/8", "result line"], err
+
+
+def test_verbose_keeps_everything(capfd):
+    with quiet_stderr(verbose=True):
+        _emit()
+    err = capfd.readouterr().err
+    assert len(err.splitlines()) == len(CHATTER) + 2
+
+
+def test_user_and_internal_errors_exit_differently(capsys, monkeypatch):
+    def user(argv):
+        raise VstError("size 7x7 is not a multiple of 4; use 8x8")
+
+    def bug(argv):
+        raise InternalError("output shapes differ")
+    assert run_cli(user, []) == 2
+    assert capsys.readouterr().err.strip().endswith("error: size 7x7 is not a multiple of 4; use 8x8")
+    assert run_cli(bug, []) == 70
+    err = capsys.readouterr().err.strip()
+    assert "internal error" in err and "bug in vst" in err and len(err.splitlines()) == 1
+
+
+def test_verbose_flag_is_taken_by_every_command(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "argv", ["vst-x", "-v", "a", "--verbose"])
+    assert run_cli(lambda argv: seen.append(list(argv)) or 0) == 0
+    assert seen == [["a"]]

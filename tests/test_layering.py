@@ -1,0 +1,67 @@
+"""The package graph points one way: a subpackage imports only subpackages below it, so there is no cycle and no
+step reaches up into one that builds on it (reports read records, they do not run models)."""
+import ast
+from pathlib import Path
+
+from vst.common.errors import VstError  # noqa: F401  (the namespace must import)
+
+REPO = Path(__file__).resolve().parents[1]
+# bottom to top; a package may import any package listed before it
+LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "bench", "reports", "pipeline"]
+
+
+def imports_of(package: str) -> set[str]:
+    found = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "vst" and len(parts) > 1 and parts[1] != package:
+                    found.add(parts[1])
+    return found
+
+
+def test_every_subpackage_imports_only_downwards():
+    wrong = {}
+    for i, package in enumerate(LAYERS):
+        above = imports_of(package) - set(LAYERS[:i])
+        if above:
+            wrong[package] = sorted(above)
+    assert not wrong, f"imports pointing up or sideways (package -> packages it must not import): {wrong}"
+
+
+def test_no_package_cycle():
+    graph = {p: imports_of(p) & set(LAYERS) for p in LAYERS}
+    state: dict[str, int] = {}
+
+    def visit(p, stack):
+        state[p] = 1
+        for q in graph[p]:
+            if state.get(q) == 1:
+                raise AssertionError(f"package cycle: {' -> '.join(stack + [p, q])}")
+            if q not in state:
+                visit(q, stack + [p])
+        state[p] = 2
+    for p in LAYERS:
+        if p not in state:
+            visit(p, [])
+
+
+def test_only_runtimes_construct_interpreters_and_sessions():
+    offenders = []
+    for package in LAYERS + ["scripts"]:
+        if package == "runtimes":
+            continue
+        for path in (REPO / package).rglob("*.py"):
+            text = path.read_text()
+            if "InferenceSession(" in text or "Interpreter(" in text:
+                offenders.append(str(path.relative_to(REPO)))
+    assert not offenders, f"set up a runtime outside vst.runtimes: {offenders}"
+
+
+def test_every_layer_is_a_mapped_package():
+    text = (REPO / "pyproject.toml").read_text()
+    for package in LAYERS:
+        assert f'"vst.{package}" = "{package}"' in text, package
