@@ -14,13 +14,14 @@ from pathlib import Path, PurePosixPath
 
 from vst.bench.devices import Device, run_tool
 from vst.common.errors import VstError
+from vst.runtimes.table import DELEGATES
 
 PACKAGE = "org.vst.bench"
 ACTIVITY = f"{PACKAGE}/.MainActivity"
 FILES = PurePosixPath(f"/sdcard/Android/data/{PACKAGE}/files")
 HARNESS = Path(__file__).resolve().parents[1] / "android_harness"
 APK = HARNESS / "app" / "build" / "outputs" / "apk" / "release" / "app-release.apk"
-ANDROID_DELEGATES = ("xnnpack", "gpu", "nnapi", "none")
+ANDROID_DELEGATES = DELEGATES[("android", "litert")]
 # PowerManager THERMAL_STATUS_* names, as dumpsys thermalservice prints the number
 THERMAL_STATUS = {0: "none", 1: "light", 2: "moderate", 3: "severe", 4: "critical", 5: "emergency", 6: "shutdown"}
 

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from vst.bench.devices import Device, run_tool
 from vst.common.errors import VstError
+from vst.runtimes.table import DELEGATES
 
 BUNDLE_ID = "org.vst.bench"
 HARNESS = Path(__file__).resolve().parents[1] / "ios_harness"
 PROJECT = HARNESS / "VstBench.xcodeproj"
 DERIVED = HARNESS / "build"
 APP = DERIVED / "Build" / "Products" / "Release-iphoneos" / "VstBench.app"
-COMPUTE_UNITS = ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine")
+COMPUTE_UNITS = DELEGATES[("ios", "coreml")]
 
 
 def generate_project_command() -> list[str]:

@@ -23,11 +23,7 @@ from vst.common.cli import parse_size
 from vst.models.profile import PAPER_RESOLUTIONS
 from vst.common.errors import VstError
 from vst.common.fsutil import ensure_writable_dir
-
-# (platform, runtime) -> delegates it can take, the default first
-DELEGATES = {("host", "litert"): ("xnnpack", "none"), ("host", "onnxruntime"): ("cpu",), ("host", "pytorch"): ("eager",),
-             ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),
-             ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine")}
+from vst.runtimes.table import DELEGATES
 
 
 @dataclass

@@ -11,13 +11,13 @@ import numpy as np
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, ensure_writable_dir
 from vst.convert import delegates, report as report_mod, verify
+from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
                                  PassResult, prove_and_apply)
 
-TARGETS = ("tflite", "coreml", "onnx")
-QUANTS = ("fp32", "fp16", "int8")
-LAYOUTS = ("nhwc", "nchw")
-SUFFIX = {"tflite": ".tflite", "coreml": ".mlpackage", "onnx": ".onnx"}
+TARGETS = tuple(TARGET_TABLE)
+QUANTS = PRECISIONS
+SUFFIX = {t: spec["suffix"] for t, spec in TARGET_TABLE.items()}
 THREADS = 2
 
 

@@ -20,6 +20,7 @@ from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.convert.report import report_path
+from vst.runtimes.table import TARGETS
 
 TRAINED_PREFIX = "trained:"
 
@@ -79,7 +80,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     artifacts = []
     t0 = time.perf_counter()
     for model, random_weights, (w, h), c in tqdm(cells, desc="convert", unit="artifact", disable=not progress):
-        suffix = {"tflite": ".tflite", "onnx": ".onnx", "coreml": ".mlpackage"}[c["to"]]
+        suffix = TARGETS[c["to"]]["suffix"]
         target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{suffix}"
         cmd = (f"vst-convert {shlex.quote(model)} --to {c['to']} --quant {c['quant']} --size {w}x{h} "
                f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else ""))
