@@ -13,4 +13,4 @@ dependencyResolutionManagement {
     }
 }
 rootProject.name = "VstBench"
-include(":app")
+include(":app", ":core")

@@ -67,11 +67,16 @@ def sha256_of(path: str | Path) -> str:
 
 def cell_id(plan: dict) -> str:
     """Stable id of what a cell measures (not of where files lie): resumes recognise finished cells by it."""
+    # seconds as floats: Swift's and Android's JSON writers print 2.0 as 2, and the id must survive the round trip
+    def seconds(v):
+        return None if v is None else float(v)
     key = {"device": plan["device"], "runtime": plan["runtime"], "artifact": plan["artifact"]["sha256"],
            "zoo": plan["artifact"].get("zoo_name"), "input": [plan["input"]["width"], plan["input"]["height"]],
            "frames": plan["frame_source"].get("sha256") or Path(plan["frame_source"]["path"]).name,
-           "warmup": plan["warmup"], "measure": plan["measure"], "repeats": plan["repeats"],
-           "cooldown_s": plan["cooldown_s"], "threads": plan["threads"], "delegate": plan["delegate"]}
+           "warmup": {"frames": plan["warmup"]["frames"], "seconds": seconds(plan["warmup"]["seconds"])},
+           "measure": {"frames": plan["measure"]["frames"], "seconds": seconds(plan["measure"]["seconds"])},
+           "repeats": plan["repeats"], "cooldown_s": seconds(plan["cooldown_s"]), "threads": plan["threads"],
+           "delegate": plan["delegate"]}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -4,12 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Headless Chromium renders the HTML report in the tests.
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: headless Chromium renders the HTML report in the tests; kotlin (kotlinc 1.3), junit4 and
+# libandroid-json-java (Android's org.json) build and test the Android harness core; adb drives real phones
+# (android-sdk-platform-tools only recommends it, and recommends are not installed here).
+PKGS="chromium fonts-dejavu-core kotlin junit4 libandroid-json-java android-sdk-platform-tools adb"
+MISSING=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"; done
+if [ -n "$MISSING" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
+fi
+
+# Swift (swift test of ios_harness/VstBenchKit) is not a Debian package: use the one on PATH or in /opt/swift.
+if command -v swift >/dev/null 2>&1; then
+    echo "setup: $(swift --version 2>/dev/null | head -1)"
+elif [ -x /opt/swift/usr/bin/swift ]; then
+    echo "setup: $(/opt/swift/usr/bin/swift --version 2>/dev/null | head -1) (/opt/swift/usr/bin)"
+else
+    echo "setup: no Swift toolchain found (PATH, /opt/swift); install one from swift.org for the iOS harness tests" >&2
 fi
 
 PYTHON="${PYTHON:-python3.11}"

@@ -214,3 +214,36 @@ def test_ios_plans_from_a_core_ml_package(tmp_path):
         plan_cells(phone, [resolve_artifact("kunster-t2-05")], [(64, 48)], clip, Protocol())
     with pytest.raises(VstError, match="delegates"):
         plan_cells(phone, [art], [(64, 48)], clip, Protocol(), ["gpu"])
+
+
+def test_real_adb_without_the_phone_says_so_in_one_line(tmp_path):
+    """The real adb (scripts/setup.sh installs it), asked for a phone that is not attached: one line, exit 2."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    adb = shutil.which("adb")
+    if not adb:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("adb is not on PATH; run scripts/setup.sh", pytrace=False)
+        pytest.skip("adb is not on PATH; run scripts/setup.sh")
+    # a model no attached phone can be, so the answer does not depend on what is plugged in
+    reg = tmp_path / "devices.json"
+    reg.write_text(json.dumps({"devices": [{"name": "nophone", "platform": "android", "chip": None,
+                                            "match": {"model": "vst no such phone"}}]}))
+    with socket.socket() as s:  # a private adb server, stopped afterwards, not the user's
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env = dict(os.environ, ANDROID_ADB_SERVER_PORT=port)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--device", "nophone", "--devices-file",
+                               str(reg), "--model", "kunster-t2-05", "--out", str(tmp_path / "o")],
+                              capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        subprocess.run([adb, "-P", port, "kill-server"], capture_output=True, env=env, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "no connected android device matches nophone" in proc.stderr
+    assert not (tmp_path / "o").exists()

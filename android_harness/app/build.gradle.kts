@@ -39,7 +39,5 @@ dependencies {
     implementation("com.google.ai.edge.litert:litert:1.0.1")
     implementation("com.google.ai.edge.litert:litert-gpu:1.0.1")
     implementation("com.google.ai.edge.litert:litert-gpu-api:1.0.1")
-    testImplementation("junit:junit:4.13.2")
-    // android.jar's org.json is a stub in local unit tests; the real one runs the plan/result tests on the JVM
-    testImplementation("org.json:json:20240303")
+    implementation(project(":core"))
 }

@@ -9,12 +9,12 @@ struct CoreMLBench {
     let plan: Plan
     let documents: URL
 
-    static func computeUnits(_ name: String) -> MLComputeUnits {
-        switch name {
-        case "cpuOnly": return .cpuOnly
-        case "cpuAndGPU": return .cpuAndGPU
-        case "cpuAndNeuralEngine": return .cpuAndNeuralEngine
-        default: return .all
+    static func computeUnits(_ unit: ComputeUnit) -> MLComputeUnits {
+        switch unit {
+        case .all: return .all
+        case .cpuOnly: return .cpuOnly
+        case .cpuAndGPU: return .cpuAndGPU
+        case .cpuAndNeuralEngine: return .cpuAndNeuralEngine
         }
     }
 
@@ -22,7 +22,7 @@ struct CoreMLBench {
         let started = isoNow()
         let thermal0 = DeviceInfo.thermal(), battery0 = DeviceInfo.battery()
         let config = MLModelConfiguration()
-        config.computeUnits = Self.computeUnits(plan.delegate)
+        config.computeUnits = Self.computeUnits(plan.computeUnit)
         let source = documents.appendingPathComponent(plan.artifact.path)
 
         // load time covers on-device compilation and loading, as an app's first launch pays it
@@ -37,12 +37,11 @@ struct CoreMLBench {
 
         let input = try InputAdapter(model: model, width: plan.input.width, height: plan.input.height)
         let clip = documents.appendingPathComponent(plan.frame_source.path)
-        let perFrame = plan.input.width * plan.input.height * 4
         let runner = BenchRunner<CVPixelBuffer, MLFeatureProvider>(
             openVideo: { try VideoFrames.open(clip) },
             resize: { try input.features(VideoFrames.resize($0, width: plan.input.width, height: plan.input.height)) },
             infer: { _ = try model.prediction(from: $0) },
-            maxPrepared: max(1, (256 << 20) / perFrame))
+            maxPrepared: Frames.preparedLimit(bytesPerFrame: plan.input.width * plan.input.height * 4))
         let firstMs = try runner.warmup(plan)
         let repeats = try runner.measure(plan)
 
@@ -61,28 +60,25 @@ struct CoreMLBench {
 
     /// Core ML picks a device per operation; iOS 17.4's MLComputePlan tells which one it prefers for each.
     static func computeUsage(compiled: URL, config: MLModelConfiguration, requested: String) async -> String {
-        if #available(iOS 17.4, *) {
-            guard let cp = try? await MLComputePlan.load(contentsOf: compiled, configuration: config),
-                  case .program(let program) = cp.modelStructure,
-                  let main = program.functions["main"] else {
-                return "\(requested) (per-op placement not reported)"
-            }
-            var counts: [String: Int] = [:]
-            for op in main.block.operations {
-                guard let usage = cp.deviceUsage(for: op) else { continue }
-                let name: String
-                switch usage.preferred {
-                case .cpu: name = "cpu"
-                case .gpu: name = "gpu"
-                case .neuralEngine: name = "ane"
-                @unknown default: name = "other"
-                }
-                counts[name, default: 0] += 1
-            }
-            let parts = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
-            return "\(requested) (ops preferred on: \(parts.joined(separator: ", ")))"
+        guard #available(iOS 17.4, *) else {
+            return ComputePlacement.describe(requested: requested, counts: nil, why: "needs iOS 17.4")
         }
-        return "\(requested) (per-op placement needs iOS 17.4)"
+        guard let cp = try? await MLComputePlan.load(contentsOf: compiled, configuration: config),
+              case .program(let program) = cp.modelStructure,
+              let main = program.functions["main"] else {
+            return ComputePlacement.describe(requested: requested, counts: nil)
+        }
+        var counts: [String: Int] = [:]
+        for op in main.block.operations {
+            guard let usage = cp.deviceUsage(for: op) else { continue }
+            switch usage.preferred {
+            case .cpu: counts["cpu", default: 0] += 1
+            case .gpu: counts["gpu", default: 0] += 1
+            case .neuralEngine: counts["ane", default: 0] += 1
+            @unknown default: counts["other", default: 0] += 1
+            }
+        }
+        return ComputePlacement.describe(requested: requested, counts: counts)
     }
 }
 

@@ -44,9 +44,7 @@ enum VideoFrames {
             CVPixelBufferUnlockBaseAddress(src, .readOnly)
         }
         let sw = CVPixelBufferGetWidth(src), sh = CVPixelBufferGetHeight(src)
-        let scale = max(Double(width) / Double(sw), Double(height) / Double(sh))
-        let cw = min(sw, Int((Double(width) / scale).rounded())), ch = min(sh, Int((Double(height) / scale).rounded()))
-        let x0 = (sw - cw) / 2, y0 = (sh - ch) / 2
+        let (x0, y0, cw, ch) = Frames.coverCrop(sourceWidth: sw, sourceHeight: sh, width: width, height: height)
         let srcRow = CVPixelBufferGetBytesPerRow(src)
         var inBuf = vImage_Buffer(data: CVPixelBufferGetBaseAddress(src)! + y0 * srcRow + x0 * 4,
                                   height: vImagePixelCount(ch), width: vImagePixelCount(cw), rowBytes: srcRow)

@@ -7,6 +7,15 @@ public struct Plan: Codable, Equatable {
         public var arch: String?
         public var params: Int?
         public var precision: String?
+
+        // Swift leaves nil out; the plan Python wrote has these keys (null allowed), so keep them
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(arch, forKey: .arch)
+            try c.encode(params, forKey: .params)
+            try c.encode(precision, forKey: .precision)
+        }
     }
     public struct Artifact: Codable, Equatable {
         public var path: String
@@ -14,6 +23,16 @@ public struct Plan: Codable, Equatable {
         public var sha256: String
         public var zoo_name: String?
         public var model: Model?
+
+        // zoo_name is part of the cell id: a null must come back as a null
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(path, forKey: .path)
+            try c.encode(format, forKey: .format)
+            try c.encode(sha256, forKey: .sha256)
+            try c.encode(zoo_name, forKey: .zoo_name)
+            try c.encodeIfPresent(model, forKey: .model)
+        }
     }
     public struct Input: Codable, Equatable {
         public var width: Int
@@ -28,6 +47,18 @@ public struct Plan: Codable, Equatable {
         public var height: Int?
         public var fps: Double?
         public var frames: Int?
+
+        // sha256 may be null; the clip's size, rate and length may only be absent
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(path, forKey: .path)
+            try c.encode(sha256, forKey: .sha256)
+            try c.encodeIfPresent(width, forKey: .width)
+            try c.encodeIfPresent(height, forKey: .height)
+            try c.encodeIfPresent(fps, forKey: .fps)
+            try c.encodeIfPresent(frames, forKey: .frames)
+        }
     }
     public struct Warmup: Codable, Equatable {
         public var frames: Int
@@ -61,7 +92,9 @@ public struct Plan: Codable, Equatable {
     public var delegate: String
 
     public static let schemaName = "vst-bench-plan/1"
-    public static let computeUnits = ["all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine"]
+
+    /// The Core ML compute units the plan asks for; validate() has checked that the name is one of them.
+    public var computeUnit: ComputeUnit { ComputeUnit(rawValue: delegate)! }
 
     public enum CodingKeys: String, CodingKey {
         case schema, cell_id, device, runtime, artifact, input, frame_source, warmup, measure, repeats, cooldown_s,
@@ -96,16 +129,22 @@ public struct Plan: Codable, Equatable {
         func fail(_ msg: String) -> BenchError { BenchError.invalidPlan(msg) }
         if schema != Plan.schemaName { throw fail("schema is \(schema), expected \(Plan.schemaName)") }
         if runtime != "coreml" { throw fail("runtime \(runtime): this harness runs Core ML only") }
-        if !Plan.computeUnits.contains(delegate) {
-            throw fail("delegate \(delegate) is not a Core ML compute unit (\(Plan.computeUnits.joined(separator: ", ")))")
+        if ComputeUnit(rawValue: delegate) == nil {
+            let names = ComputeUnit.allCases.map { $0.rawValue }.joined(separator: ", ")
+            throw fail("delegate \(delegate) is not a Core ML compute unit (\(names))")
         }
         if input.width < 1 || input.height < 1 { throw fail("input size \(input.width)x\(input.height)") }
         if repeats < 1 { throw fail("repeats must be at least 1") }
         if warmup.frames < 0 || warmup.seconds < 0 || cooldown_s < 0 { throw fail("negative warmup or cooldown") }
         if let f = measure.frames, f < 1 { throw fail("measure.frames must be at least 1") }
         if let s = measure.seconds, s <= 0 { throw fail("measure.seconds must be positive") }
-        if cell_id.count != 16 { throw fail("cell_id must be 16 hex digits") }
+        if cell_id.count != 16 || !cell_id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) { throw fail("cell_id must be 16 hex digits") }
     }
+}
+
+/// MLComputeUnits by the names plans use; the app maps each case to Core ML's value.
+public enum ComputeUnit: String, CaseIterable {
+    case all, cpuAndGPU, cpuOnly, cpuAndNeuralEngine
 }
 
 public enum BenchError: Error, CustomStringConvertible {

@@ -9,6 +9,13 @@ public struct BenchResult: Codable, Equatable {
         public init(source: String, state: String?, celsius: Double?) {
             self.source = source; self.state = state; self.celsius = celsius
         }
+        // readings the phone could not take are written as null, as the host runner writes them
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(source, forKey: .source)
+            try c.encode(state, forKey: .state)
+            try c.encode(celsius, forKey: .celsius)
+        }
     }
     public struct Battery: Codable, Equatable {
         public var source: String
@@ -17,6 +24,13 @@ public struct BenchResult: Codable, Equatable {
         public var charging: Bool?
         public init(source: String, level_pct: Double?, celsius: Double?, charging: Bool?) {
             self.source = source; self.level_pct = level_pct; self.celsius = celsius; self.charging = charging
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(source, forKey: .source)
+            try c.encode(level_pct, forKey: .level_pct)
+            try c.encode(celsius, forKey: .celsius)
+            try c.encode(charging, forKey: .charging)
         }
     }
     public struct Environment: Codable, Equatable {

@@ -73,7 +73,10 @@ public final class BenchRunner<Frame, Input> {
     func pipeline(limit: Int?, seconds: Double?) throws -> BenchResult.EndToEnd {
         let next = try openVideo()
         let state = Shared()
-        let slots = DispatchSemaphore(value: queueDepth)
+        // created empty and then filled: libdispatch traps when a semaphore is freed below its initial value,
+        // which a producer that took a slot and then met the end of the clip (or a cancel) would leave behind
+        let slots = DispatchSemaphore(value: 0)
+        for _ in 0..<queueDepth { slots.signal() }
         let filled = DispatchSemaphore(value: 0)
         let producerDone = DispatchSemaphore(value: 0)
 

@@ -13,7 +13,7 @@ object DeviceInfo {
         PowerManager.THERMAL_STATUS_NONE to "none", PowerManager.THERMAL_STATUS_LIGHT to "light",
         PowerManager.THERMAL_STATUS_MODERATE to "moderate", PowerManager.THERMAL_STATUS_SEVERE to "severe",
         PowerManager.THERMAL_STATUS_CRITICAL to "critical", PowerManager.THERMAL_STATUS_EMERGENCY to "emergency",
-        PowerManager.THERMAL_STATUS_SHUTDOWN to "shutdown",
+        PowerManager.THERMAL_STATUS_SHUTDOWN to "shutdown"
     )
 
     fun thermal(ctx: Context): Thermal {

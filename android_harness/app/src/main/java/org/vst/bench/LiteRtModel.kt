@@ -15,7 +15,7 @@ import java.nio.channels.FileChannel
  * A .tflite model on LiteRT with the plan's delegate. A delegate that cannot be created fails the cell instead
  * of silently falling back to the CPU, so `delegate_used` always names what actually ran.
  */
-class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, val delegateName: String) :
+class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, val choice: Delegate) :
     AutoCloseable {
     private val delegate: Delegate?
     val interpreter: Interpreter
@@ -29,11 +29,11 @@ class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, va
     init {
         val options = Interpreter.Options()
         threads?.let { options.setNumThreads(it) }
-        options.setUseXNNPACK(delegateName == "xnnpack")
-        delegate = when (delegateName) {
-            "gpu" -> GpuDelegate()
-            "nnapi" -> NnApiDelegate()
-            else -> null
+        options.setUseXNNPACK(choice == Delegate.XNNPACK)
+        delegate = when (choice) {
+            Delegate.GPU -> GpuDelegate()
+            Delegate.NNAPI -> NnApiDelegate()
+            Delegate.XNNPACK, Delegate.NONE -> null
         }
         delegate?.let { options.addDelegate(it) }
         val mapped = RandomAccessFile(file, "r").use { f ->
@@ -42,12 +42,8 @@ class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, va
         interpreter = Interpreter(mapped, options)
         val inp = interpreter.getInputTensor(0)
         val shape = inp.shapeSignature()
-        layout = when {
-            shape.size == 4 && shape[3] == 3 -> "NHWC"
-            shape.size == 4 && shape[1] == 3 -> "NCHW"
-            else -> throw IllegalArgumentException("input shape ${shape.contentToString()} is not a 4-D RGB batch")
-        }
-        val wanted = if (layout == "NHWC") intArrayOf(1, height, width, 3) else intArrayOf(1, 3, height, width)
+        layout = InputFormat.layoutOf(shape)
+        val wanted = InputFormat.shapeFor(layout, width, height)
         if (!inp.shape().contentEquals(wanted)) interpreter.resizeInput(0, wanted)
         interpreter.allocateTensors()
         dtype = when (inp.dataType()) {
@@ -60,12 +56,7 @@ class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, va
         scale = inp.quantizationParams().scale
         zeroPoint = inp.quantizationParams().zeroPoint
         output = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
-        delegateUsed = when (delegateName) {
-            "xnnpack" -> "xnnpack (Interpreter.Options.setUseXNNPACK)"
-            "gpu" -> "gpu (GpuDelegate applied; unsupported ops run on the CPU)"
-            "nnapi" -> "nnapi (NnApiDelegate applied; the driver picks the accelerator)"
-            else -> "none (builtin kernels)"
-        }
+        delegateUsed = choice.used
     }
 
     fun newInput(): ByteBuffer {
@@ -77,7 +68,7 @@ class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, va
     fun put(buf: ByteBuffer, x: Int, y: Int, r: Int, g: Int, b: Int) {
         val rgb = intArrayOf(r, g, b)
         for (c in 0 until 3) {
-            val idx = if (layout == "NHWC") (y * width + x) * 3 + c else c * width * height + y * width + x
+            val idx = InputFormat.index(layout, width, height, x, y, c)
             when (dtype) {
                 "float32" -> buf.putFloat(idx * 4, rgb[c] / 255f)
                 "uint8" -> buf.put(idx, quantize(rgb[c], 0, 255).toByte())
@@ -86,8 +77,7 @@ class LiteRtModel(file: File, val width: Int, val height: Int, threads: Int?, va
         }
     }
 
-    private fun quantize(v: Int, lo: Int, hi: Int): Int =
-        if (scale > 0) Math.round(v / 255f / scale + zeroPoint).coerceIn(lo, hi) else v.coerceIn(lo, hi)
+    private fun quantize(v: Int, lo: Int, hi: Int): Int = InputFormat.quantize(v, scale, zeroPoint, lo, hi)
 
     fun infer(input: ByteBuffer) {
         input.rewind()

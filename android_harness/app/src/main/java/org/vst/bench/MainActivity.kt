@@ -27,24 +27,13 @@ class MainActivity : Activity() {
         val planRel = intent.getStringExtra("plan")
         val resultRel = intent.getStringExtra("result")
         if (planRel == null || resultRel == null) {
-            status.text = "vst-bench harness: waiting for --es plan ... --es result ..."
+            status.text = Job.USAGE
             return
         }
         val files = getExternalFilesDir(null)!!
         status.text = "running $planRel"
         thread(name = "vst-bench") {
-            val message = try {
-                val plan = Plan.parse(File(files, planRel).readText())
-                val result = run(plan, files)
-                writeAtomically(File(files, resultRel), result.toJson().toString(1))
-                val s = Summary.of(result.repeats)
-                "%s %dx%d %s: %.1f fps end to end, %.1f fps inference".format(
-                    plan.artifactPath, plan.width, plan.height, plan.delegate, s.fpsE2e, s.fpsInference)
-            } catch (t: Throwable) {
-                Log.e(TAG, "cell failed", t)
-                writeAtomically(File(files, "$resultRel.error.txt"), t.stackTraceToString())
-                "failed: $t"
-            }
+            val message = Job(planRel, resultRel).run(files) { plan -> run(plan, files) }
             Log.i(TAG, message)
             runOnUiThread { status.text = message }
         }
@@ -55,7 +44,7 @@ class MainActivity : Activity() {
         val thermal0 = DeviceInfo.thermal(this)
         val battery0 = DeviceInfo.battery(this)
         val t0 = System.nanoTime()
-        LiteRtModel(File(files, plan.artifactPath), plan.width, plan.height, plan.threads, plan.delegate).use { model ->
+        LiteRtModel(File(files, plan.artifactPath), plan.width, plan.height, plan.threads, plan.delegateChoice).use { model ->
             val loadMs = (System.nanoTime() - t0) / 1e6
             val clip = File(files, plan.clipPath)
             val perFrame = plan.width * plan.height * 3 * (if (model.dtype == "float32") 4 else 1)
@@ -63,7 +52,7 @@ class MainActivity : Activity() {
                 openVideo = { VideoReader(clip) },
                 resize = { resizeInto(it, model) },
                 infer = { model.infer(it) },
-                maxPrepared = maxOf(1, (256 shl 20) / perFrame),
+                maxPrepared = InputFormat.preparedLimit(perFrame)
             )
             val firstMs = runner.warmup(plan)
             val repeats = runner.measure(plan)
@@ -73,18 +62,11 @@ class MainActivity : Activity() {
                 delegateRequested = plan.delegate, delegateUsed = model.delegateUsed, threads = plan.threads,
                 thermalStart = thermal0, thermalEnd = DeviceInfo.thermal(this),
                 batteryStart = battery0, batteryEnd = DeviceInfo.battery(this),
-                harness = "android_harness VstBench 1",
+                harness = "android_harness VstBench 1"
             )
             return BenchResult(plan, "device", started, Instant.now().toString(), env, model.layout, model.dtype,
                                loadMs, firstMs, repeats)
         }
-    }
-
-    private fun writeAtomically(target: File, text: String) {
-        target.parentFile?.mkdirs()
-        val tmp = File(target.parentFile, ".${target.name}.tmp")
-        tmp.writeText(text)
-        if (!tmp.renameTo(target)) throw IllegalStateException("cannot rename $tmp to $target")
     }
 
     companion object {

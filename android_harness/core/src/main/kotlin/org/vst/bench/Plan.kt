@@ -19,11 +19,13 @@ data class Plan(
     val repeats: Int,
     val cooldownS: Double,
     val threads: Int?,
-    val delegate: String,
+    val delegate: String
 ) {
+    /** The LiteRT delegate the plan asks for; parse() has checked the name. */
+    val delegateChoice: Delegate get() = Delegate.of(delegate)!!
+
     companion object {
         const val SCHEMA = "vst-bench-plan/1"
-        val DELEGATES = listOf("xnnpack", "gpu", "nnapi", "none")
 
         private fun JSONObject.optIntOrNull(key: String): Int? = if (isNull(key)) null else getInt(key)
         private fun JSONObject.optDoubleOrNull(key: String): Double? = if (isNull(key)) null else getDouble(key)
@@ -35,7 +37,9 @@ data class Plan(
             if (j.optString("schema") != SCHEMA) fail("schema is ${j.optString("schema")}, expected $SCHEMA")
             if (j.getString("runtime") != "litert") fail("runtime ${j.getString("runtime")}: this harness runs LiteRT only")
             val delegate = j.getString("delegate")
-            if (delegate !in DELEGATES) fail("delegate $delegate is not one of ${DELEGATES.joinToString()}")
+            if (Delegate.of(delegate) == null) {
+                fail("delegate $delegate is not one of ${Delegate.values().joinToString { it.key }}")
+            }
             val input = j.getJSONObject("input")
             val src = j.getJSONObject("frame_source")
             val warm = j.getJSONObject("warmup")
@@ -48,7 +52,7 @@ data class Plan(
                 warmupFrames = warm.getInt("frames"), warmupSeconds = warm.getDouble("seconds"),
                 measureFrames = measure.optIntOrNull("frames"), measureSeconds = measure.optDoubleOrNull("seconds"),
                 repeats = j.getInt("repeats"), cooldownS = j.getDouble("cooldown_s"),
-                threads = j.optIntOrNull("threads"), delegate = delegate,
+                threads = j.optIntOrNull("threads"), delegate = delegate
             )
             if (plan.width < 1 || plan.height < 1) fail("input size ${plan.width}x${plan.height}")
             if (plan.repeats < 1) fail("repeats must be at least 1")

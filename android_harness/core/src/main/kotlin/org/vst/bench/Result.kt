@@ -19,14 +19,14 @@ data class Environment(
     val device: String, val hardware: String?, val chip: String?, val os: String, val runtimeVersion: String,
     val delegateRequested: String, val delegateUsed: String, val threads: Int?,
     val thermalStart: Thermal?, val thermalEnd: Thermal?, val batteryStart: Battery?, val batteryEnd: Battery?,
-    val harness: String,
+    val harness: String?
 )
 
 /** A result in schema vst-bench-result/1. Python validates it and recomputes the summary from the samples. */
 data class BenchResult(
     val plan: Plan, val runId: String, val startedAt: String, val finishedAt: String, val env: Environment,
     val layout: String, val dtype: String, val loadMs: Double, val firstInferenceMs: Double,
-    val repeats: List<Repeat>,
+    val repeats: List<Repeat>
 ) {
     private fun arr(xs: List<Double>) = JSONArray().also { a -> xs.forEach { a.put(it) } }
     private fun nullable(v: Any?): Any = v ?: JSONObject.NULL
@@ -48,7 +48,7 @@ data class BenchResult(
             .put("delegate_used", env.delegateUsed).put("threads", nullable(env.threads))
             .put("thermal_start", thermal(env.thermalStart)).put("thermal_end", thermal(env.thermalEnd))
             .put("battery_start", battery(env.batteryStart)).put("battery_end", battery(env.batteryEnd))
-            .put("harness", env.harness)
+            .put("harness", nullable(env.harness))
         val reps = JSONArray()
         for (r in repeats) {
             reps.put(JSONObject().put("index", r.index)

@@ -21,7 +21,7 @@ class BenchRunner<F, I>(
     private val infer: (I) -> Unit,
     private val maxPrepared: Int = 64,
     private val clock: () -> Double = { System.nanoTime() / 1e9 },
-    private val sleep: (Double) -> Unit = { Thread.sleep((it * 1000).toLong()) },
+    private val sleep: (Double) -> Unit = { Thread.sleep((it * 1000).toLong()) }
 ) {
     private val queueDepth = 4
 
