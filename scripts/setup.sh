@@ -18,13 +18,11 @@ if [ -n "$MISSING" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
 fi
 
-# Swift (swift test of ios_harness/VstBenchKit) is not a Debian package: use the one on PATH or in /opt/swift.
+# Swift (swift test of ios_harness/VstBenchKit) is not a Debian package: it must be on PATH.
 if command -v swift >/dev/null 2>&1; then
     echo "setup: $(swift --version 2>/dev/null | head -1)"
-elif [ -x /opt/swift/usr/bin/swift ]; then
-    echo "setup: $(/opt/swift/usr/bin/swift --version 2>/dev/null | head -1) (/opt/swift/usr/bin)"
 else
-    echo "setup: no Swift toolchain found (PATH, /opt/swift); install one from swift.org for the iOS harness tests" >&2
+    echo "setup: no Swift toolchain on PATH; install one from swift.org for the iOS harness tests" >&2
 fi
 
 PYTHON="${PYTHON:-python3.11}"

@@ -30,9 +30,9 @@ def missing(what: str) -> None:
 
 
 def swift() -> str:
-    found = shutil.which("swift") or next((str(p) for p in (Path("/opt/swift/usr/bin/swift"),) if p.exists()), None)
+    found = shutil.which("swift")
     if not found:
-        missing("swift is not on PATH nor in /opt/swift")
+        missing("swift is not on PATH")
     return found
 
 
