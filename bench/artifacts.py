@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,10 +108,10 @@ def model_info(art: Artifact) -> dict[str, Any]:
                     params=count_params(model), precision=info["precision"] or "fp32")
     elif art.format == "onnx" and info["params"] is None:
         import onnx
-        from onnx import numpy_helper
-        m = onnx.load(str(art.path), load_external_data=False)
-        # weights are the initializers with at least one axis; scalars are shape constants
-        params = sum(int(numpy_helper.to_array(t).size) for t in m.graph.initializer if len(t.dims) >= 1)
+        m = _onnx_graph(art.path)
+        # weights are the initializers with at least one axis; scalars are shape constants. Counted from the
+        # shapes: reading the values would open external data files
+        params = sum(math.prod(t.dims) for t in m.graph.initializer if len(t.dims) >= 1)
         dtypes = {t.data_type for t in m.graph.initializer if len(t.dims) >= 1}
         info["params"] = params or None
         info["precision"] = info["precision"] or (
@@ -118,6 +119,26 @@ def model_info(art: Artifact) -> dict[str, Any]:
             else "fp16" if onnx.TensorProto.FLOAT16 in dtypes else "fp32")
     info["model_name"] = info["model_name"] or (art.path.stem if art.path else art.spec)
     return info
+
+
+def damaged_artifact(path: Path, exc: BaseException) -> VstError:
+    said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    return VstError(f"{path} is truncated or not a model of its type ({said}); convert it again with vst-convert")
+
+
+def _onnx_graph(path: Path):
+    """The ONNX graph without its weights' data, its external data locations vetted (they must stay in the
+    model's folder: ONNX Runtime reads them when the cell runs)."""
+    import onnx
+    from vst.convert.sources import check_external_data
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise damaged_artifact(path, exc) from None
+    if not m.graph.node:
+        raise VstError(f"{path} holds no ONNX graph; convert the model again with vst-convert")
+    check_external_data(m, path)
+    return m
 
 
 @dataclass(frozen=True)
@@ -146,15 +167,22 @@ def input_spec(art: Artifact) -> InputSpec:
         return InputSpec("NCHW", None, "float32")
     if art.format == "tflite":
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        it = Interpreter(model_path=str(art.path),
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        try:
+            it = Interpreter(model_path=str(art.path),
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except (ValueError, RuntimeError) as exc:  # LiteRT's words for a file that is no flatbuffer model
+            raise damaged_artifact(art.path, exc) from None
+        if not it.get_input_details():
+            raise VstError(f"{art.path} has no inputs; a stylizer takes one image batch")
         d = it.get_input_details()[0]
         return _from_shape([int(x) for x in d["shape_signature"]], str(art.path), d["dtype"].__name__)
     if art.format == "onnx":
         import onnx
-        m = onnx.load(str(art.path), load_external_data=False)
+        m = _onnx_graph(art.path)
         inits = {t.name for t in m.graph.initializer}
-        inp = next(i for i in m.graph.input if i.name not in inits)
+        inp = next((i for i in m.graph.input if i.name not in inits), None)
+        if inp is None:
+            raise VstError(f"{art.path} has no inputs; a stylizer takes one image batch")
         t = inp.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",

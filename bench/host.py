@@ -18,7 +18,7 @@ from importlib.metadata import version
 
 import numpy as np
 
-from vst.bench.artifacts import Artifact, InputSpec, input_spec
+from vst.bench.artifacts import Artifact, InputSpec, damaged_artifact, input_spec
 from vst.bench.video import decode_frames
 from vst.common.errors import VstError
 from vst.common.images import resize_cover
@@ -63,12 +63,16 @@ class LiteRTModel(HostModel):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
         # AUTO applies XNNPACK as the default CPU delegate; the other resolver keeps LiteRT's builtin kernels
         resolver = OpResolverType.AUTO if delegate == "xnnpack" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.it = Interpreter(model_path=str(art.path), num_threads=threads, experimental_op_resolver_type=resolver)
-        d = self.it.get_input_details()[0]
-        if spec.size is None:
-            shape = [1, 3, height, width] if self.layout == "NCHW" else [1, height, width, 3]
-            self.it.resize_tensor_input(d["index"], shape)
-        self.it.allocate_tensors()
+        try:
+            self.it = Interpreter(model_path=str(art.path), num_threads=threads,
+                                  experimental_op_resolver_type=resolver)
+            d = self.it.get_input_details()[0]
+            if spec.size is None:
+                shape = [1, 3, height, width] if self.layout == "NCHW" else [1, height, width, 3]
+                self.it.resize_tensor_input(d["index"], shape)
+            self.it.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # LiteRT's words for a model it cannot prepare
+            raise damaged_artifact(art.path, exc) from None
         self.inp, self.out = d["index"], self.it.get_output_details()[0]["index"]
         self.quant = tuple(d["quantization"])
         self.runtime_version = version("ai-edge-litert")
@@ -97,7 +101,12 @@ class OrtModel(HostModel):
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(art.path), opts, providers=["CPUExecutionProvider"])
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+        try:
+            self.sess = ort.InferenceSession(str(art.path), opts, providers=["CPUExecutionProvider"])
+        except (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,
+                ort_errors.NotImplemented) as exc:  # the file's fault, not vst's
+            raise damaged_artifact(art.path, exc) from None
         self.name = self.sess.get_inputs()[0].name
         self.runtime_version = ort.__version__
         self.delegate_used = self.sess.get_providers()[0]

@@ -9,7 +9,9 @@ from typing import Callable, Sequence
 from vst.common.errors import VstError
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None,
+            resumable: bool = False) -> int:
+    """Run `main`; `resumable` says whether rerunning the command picks up where it stopped (only those say so)."""
     prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "vst"
     # TensorFlow's C++ info lines would drown the commands' own progress and results
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -19,7 +21,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished results are kept, run the same command again to resume.",
+        print(f"{prog}: interrupted; " + ("finished results are kept, run the same command again to resume."
+                                          if resumable else "outputs are written only on success: run it again."),
               file=sys.stderr)
         return 130
 

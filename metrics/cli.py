@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import run_cli
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
 from vst.training.teacher import load_runner
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
     args = build_parser().parse_args(argv)
+    # temporal error compares consecutive frames: it needs two at least; sizes below 16 leave no image
+    for flag, value, least in (("--size", args.size, 16), ("--frames", args.frames, 2),
+                               ("--per-video", args.per_video, 1), ("--threads", args.threads, 1)):
+        if value < least:
+            raise VstError(f"{flag} must be at least {least}, got {value}")
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, args.size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(args.size, args.frames))

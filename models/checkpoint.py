@@ -48,10 +48,19 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise VstError(f"{path} is a safetensors file but not a vst checkpoint (no '{FORMAT}' metadata); "
                        "save it with vst.models.save_model")
     try:
-        return {"arch": meta["arch"], "config": json.loads(meta["config"]),
-                "extra": json.loads(meta.get("extra", "{}"))}
+        out = {"arch": meta["arch"], "config": json.loads(meta["config"]), "extra": json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError) as exc:
         raise VstError(f"{path} has damaged vst metadata ({exc}); re-save it with vst.models.save_model") from None
+    return _checked_meta(path, out)
+
+
+def _checked_meta(path: Path, meta: dict) -> dict:
+    """Metadata comes from the file: its types are checked before anything is built from it."""
+    if not isinstance(meta["arch"], str) or not isinstance(meta["config"], dict) or \
+            not isinstance(meta.get("extra", {}), dict) or not all(isinstance(k, str) for k in meta["config"]):
+        raise VstError(f"{path} has damaged vst metadata (arch must be a name, config and extra objects); "
+                       "re-save it with vst.models.save_model")
+    return meta
 
 
 def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = False) -> Stylizer:
@@ -93,7 +102,9 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> tuple[dict, dict]:
     if not (isinstance(obj, dict) and {"arch", "config", "state_dict"} <= set(obj)):
         raise VstError(f"{path} is a torch file without vst 'arch', 'config' and 'state_dict' entries; "
                        "save the model with vst.models.save_model")
-    return {"arch": obj["arch"], "config": dict(obj["config"])}, obj["state_dict"]
+    if not isinstance(obj["state_dict"], dict):
+        raise VstError(f"{path}: 'state_dict' is not a mapping of weights; save the model with vst.models.save_model")
+    return _checked_meta(path, {"arch": obj["arch"], "config": obj["config"]}), obj["state_dict"]
 
 
 def _existing(path: str | Path) -> Path:
