@@ -29,6 +29,10 @@ DELEGATES = {("host", "litert"): ("xnnpack", "none"), ("host", "onnxruntime"): (
              ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine")}
 
 
+# one frame gives no spread and no steady state: every repeat would be its first inference
+MIN_CLIP_FRAMES = 2
+
+
 @dataclass
 class Protocol:
     """Warmup, measurement and repetition settings shared by every cell of a sweep."""
@@ -64,6 +68,12 @@ def plan_cells(device: Device, artifacts: Sequence[Artifact], resolutions: Seque
                clip: Path, protocol: Protocol, delegates: Sequence[str] | None = None) -> list[tuple[dict, Artifact]]:
     """Every (plan, artifact) of the sweep. Artifacts with a fixed input size run at that size only."""
     info = probe(clip)
+    if info.frames < MIN_CLIP_FRAMES:
+        raise VstError(f"video {clip} has {info.frames} frame(s); a measurement needs {MIN_CLIP_FRAMES} at least: "
+                       "give a longer clip")
+    if protocol.measure_frames and protocol.measure_frames > info.frames:
+        raise VstError(f"--frames {protocol.measure_frames} is more than the {info.frames} frames of {clip}; "
+                       "give fewer frames or a longer clip")
     source = {"kind": "video", "path": str(clip), "sha256": sha256_of(clip), "width": info.width,
               "height": info.height, "fps": info.fps, "frames": info.frames}
     cells = []

@@ -27,6 +27,18 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         return 130
 
 
+# Full-resolution activations of a stylizer hold 32-64 float channels and conversion keeps several alive for
+# its verification photos: 4096x4096 already needs about 16 GB. Larger sizes are refused up front rather than
+# exhausting memory minutes later.
+MAX_PIXELS = 4096 * 4096
+
+
+def check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise VstError(f"size {width}x{height} is over vst's limit of {MAX_PIXELS / 1e6:.1f} megapixels (e.g. "
+                       "4096x4096), beyond which activations exceed about 16 GB of memory; give a smaller size")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'480x320' -> (480, 320): width first, as every vst command writes sizes."""
     try:
@@ -35,6 +47,7 @@ def parse_size(text: str) -> tuple[int, int]:
         raise VstError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 480x320") from None
     if w < 1 or h < 1:
         raise VstError(f"size {text!r} must be positive")
+    check_pixels(w, h)
     return w, h
 
 

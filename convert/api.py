@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from vst.bench.plan import sha256_of
+from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, ensure_writable_dir
 from vst.convert import delegates, report as report_mod, verify
@@ -33,6 +34,9 @@ def _check_args(to, quant, size, io_layout, out) -> tuple[int, int, Path]:
         width, height = (int(v) for v in size)
     except (TypeError, ValueError):
         raise VstError(f"size must be (width, height) integers, got {size!r}") from None
+    if width < 1 or height < 1:
+        raise VstError(f"size {width}x{height} must be positive")
+    check_pixels(width, height)
     if out is None:
         raise VstError("give an output path (-o OUT)")
     out = Path(out)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import run_cli
+from vst.common.cli import check_pixels, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                ("--per-video", args.per_video, 1), ("--threads", args.threads, 1)):
         if value < least:
             raise VstError(f"{flag} must be at least {least}, got {value}")
+    check_pixels(args.size, args.size)
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, args.size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(args.size, args.frames))

@@ -94,7 +94,8 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> tuple[dict, dict]:
         obj = torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
         raise VstError(f"{path} carries pickled code ({_first_line(exc)[:120]}); refusing to run it. "
-                       "Only if you trust the file, load it with allow_pickle=True (--trust-pickle)") from None
+                       "Re-save it with vst.models.save_model; only if you trust the file, load it with allow_pickle=True "
+                       "(vst-convert and vst-zoo: --trust-pickle)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise VstError(f"{path} is truncated or not a torch file ({_first_line(exc)[:160]})") from None
     if isinstance(obj, Stylizer):

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
 from vst.common.images import load_image, resize_cover, to_tensor_batch
@@ -184,6 +185,7 @@ def _check_settings(recipe: Recipe, out: Path, threads: int, checkpoint_every: i
                                ("--checkpoint-every", checkpoint_every, 1), ("--threads", threads, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise VstError(f"{flag} must be a whole number of at least {least}, got {value!r}")
+    check_pixels(recipe.size, recipe.size)
     if not (isinstance(recipe.lr, (int, float)) and np.isfinite(recipe.lr) and recipe.lr > 0):
         raise VstError(f"--lr must be a positive number, got {recipe.lr!r}")
     for name in ("w_distill", "w_content", "w_style", "w_tv", "w_temporal_output", "w_temporal_feature", "w_noise",
