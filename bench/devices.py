@@ -114,7 +114,7 @@ def run_tool(cmd: list[str], timeout: float) -> str:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise VstError(f"`{shown}` did not answer in {timeout:.0f} s; reconnect the device (for adb: "
+        raise VstError(f"`{shown}` did not answer in {timeout:g} s; reconnect the device (for adb: "
                        "`adb kill-server`) and run the command again") from None
     except OSError as exc:
         raise VstError(f"`{shown}` could not be started ({exc.strerror}); check the tool's installation") from None

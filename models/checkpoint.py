@@ -96,7 +96,8 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> tuple[dict, dict]:
         raise VstError(f"{path} carries pickled code ({_first_line(exc)[:120]}); refusing to run it. "
                        "Re-save it with vst.models.save_model; only if you trust the file, load it with allow_pickle=True "
                        "(vst-convert and vst-zoo: --trust-pickle)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, SafetensorError) as exc:
+        # torch.load reads a file named .safetensors with safetensors, whatever its bytes are
         raise VstError(f"{path} is truncated or not a torch file ({_first_line(exc)[:160]})") from None
     if isinstance(obj, Stylizer):
         return {"arch": obj.arch, "config": obj.config}, obj.state_dict()
