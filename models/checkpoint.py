@@ -80,6 +80,13 @@ def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = F
     if arch is not None and meta["arch"] != resolve(arch)[0]:
         raise VstError(f"{path} holds a {meta['arch']!r} model, not {arch!r}; pass a {arch} checkpoint")
     model = create_model(meta["arch"], **meta["config"])
+    expected = model.state_dict()
+    for key, value in state.items():
+        # load_state_dict would cast integer weights to float silently (1.7 stored as int64 is 1, 0.3 is 0)
+        if key in expected and expected[key].is_floating_point() and isinstance(value, torch.Tensor) \
+                and not value.is_floating_point():
+            raise VstError(f"{path}: weight {key!r} is {str(value.dtype).removeprefix('torch.')}, not floating "
+                           "point; the file is damaged or mislabelled: re-save the float model")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

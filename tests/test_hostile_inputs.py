@@ -150,6 +150,16 @@ def test_checkpoint_metadata_of_wrong_types(capsys, tmp_path, config, needle):
     one_line(capsys, zoo_main(), ["info", forged(tmp_path / "f.safetensors", config)], needle)
 
 
+def test_integer_weights_are_refused_not_cast(capsys, tmp_path):
+    model = create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text")
+    state = {k: (v.to(torch.int64) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    path = tmp_path / "int.safetensors"
+    save_file(state, str(path), metadata={"format": "vst-checkpoint/1", "arch": "kunster",
+                                          "config": json.dumps(model.config), "extra": "{}"})
+    one_line(capsys, convert_main(), [path, "--size", f"{W}x{H}", "-o", tmp_path / "o.tflite"], "int64")
+    assert not (tmp_path / "o.tflite").exists()
+
+
 class Boom:
     def __reduce__(self):
         return (os.system, ("touch pwned",))
@@ -313,3 +323,24 @@ def test_interrupt_promises_a_resume_only_where_there_is_one(capsys):
     assert "resume" not in capsys.readouterr().err
     assert run_cli(interrupted, [], resumable=True) == 130
     assert "resume" in capsys.readouterr().err
+
+
+def test_seed_fixes_the_initial_weights(tmp_path, monkeypatch):
+    from vst.training import loop
+    made = []
+    real = loop._initial_model
+
+    class Stop(Exception):
+        pass
+
+    def stop(spec):
+        raise Stop
+    monkeypatch.setattr(loop, "_initial_model", lambda r: made.append(real(r)) or made[-1])
+    monkeypatch.setattr(loop, "load_runner", stop)  # the first step after the model is built
+    for seed in (0, 0, 1):
+        recipe = loop.Recipe(teacher="multistyle26:0", seed=seed, config={"alpha": 0.25, "beta": 0.25,
+                                                                           "variant": "paper-text"})
+        with pytest.raises(Stop):
+            loop.train(recipe, tmp_path / "m.safetensors")
+    w = [next(m.parameters()).detach() for m in made]
+    assert torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
