@@ -133,6 +133,13 @@ def save_result(out_dir: str | Path, result: dict, source: str = "measured") -> 
     return row
 
 
+def _fields(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a stray carriage return, say: a damaged line
+        return None
+
+
 def _read_index(out_dir: Path) -> tuple[pd.DataFrame, int]:
     """The index's well-formed rows, and how many damaged lines were left out: a last row without its newline
     (a disk that filled during an append), rows with the wrong number of fields, rows whose result_path is
@@ -144,12 +151,12 @@ def _read_index(out_dir: Path) -> tuple[pd.DataFrame, int]:
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends in a newline, else a row cut short
     bad = 1 if tail else 0
-    if not lines or next(csv.reader([lines[0]])) != COLUMNS:
+    if not lines or _fields(lines[0]) != COLUMNS:
         raise VstError(f"{index} does not start with the vst-bench header; move it away and run vst-bench "
                        "again (rows are rebuilt from the result files)")
     good = [lines[0]]
     for line in lines[1:]:
-        fields = next(csv.reader([line]), [])
+        fields = _fields(line) or []
         row = dict(zip(COLUMNS, fields))
         if len(fields) != len(COLUMNS) or not CELL_ID.fullmatch(row["cell_id"]) or \
                 row["result_path"] != f"{RESULTS}/{row['cell_id']}.json":
