@@ -20,6 +20,18 @@ def ensure_writable_dir(directory: Path) -> None:
         raise VstError(f"output folder {directory} is not writable; choose a writable path")
 
 
+def check_creatable_dir(directory: Path) -> None:
+    """What ensure_writable_dir checks, without creating anything: for validating arguments before any work,
+    so that a command that fails leaves no empty folders behind."""
+    existing = Path(directory).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VstError(f"cannot create output folder {directory}: {existing} is a file; choose another path")
+    if not os.access(existing, os.W_OK):
+        raise VstError(f"output folder {directory} is not writable; choose a writable path")
+
+
 # Errors of the disk or of the path the user named, not of vst: they become one line naming the output.
 _USER_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                 errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for the file system",

@@ -11,7 +11,7 @@ import numpy as np
 from vst.bench.plan import sha256_of
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, ensure_writable_dir
+from vst.common.fsutil import atomic_path, check_creatable_dir
 from vst.convert import delegates, report as report_mod, verify
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
                                  PassResult, prove_and_apply)
@@ -51,7 +51,7 @@ def _check_args(to, quant, size, io_layout, out) -> tuple[int, int, Path]:
     if len(out.name.encode()) > 200:
         raise VstError(f"output name {out.name[:40]}... is {len(out.name.encode())} bytes long; file systems take "
                        "255 at most with the report's suffix: give a shorter -o")
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    check_creatable_dir(out.parent)  # created when the artifact is written, not before the model is known good
     return width, height, out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.errors import VstError
+from vst.common.fsutil import ensure_writable_dir
 from vst.convert.ir import Graph
 
 
@@ -217,6 +218,7 @@ def can_predict() -> bool:
 def save(model, target: Path) -> None:
     """Write the .mlpackage folder beside its final place, then rename it in (no partial package)."""
     target = Path(target)
+    ensure_writable_dir(target.parent)
     tmp = target.with_name(f".{target.stem}.tmp.mlpackage")   # coremltools insists on the extension
     if tmp.exists():
         shutil.rmtree(tmp)

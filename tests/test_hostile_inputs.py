@@ -344,3 +344,10 @@ def test_seed_fixes_the_initial_weights(tmp_path, monkeypatch):
             loop.train(recipe, tmp_path / "m.safetensors")
     w = [next(m.parameters()).detach() for m in made]
     assert torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
+
+
+def test_failed_convert_leaves_no_output_folder(capsys, tmp_path):
+    bad = tmp_path / "notes.safetensors"
+    bad.write_text("not weights")
+    one_line(capsys, convert_main(), [bad, "--size", f"{W}x{H}", "-o", tmp_path / "new" / "deeper" / "o.tflite"])
+    assert sorted(os.listdir(tmp_path)) == ["notes.safetensors"]
