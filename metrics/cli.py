@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value < least:
             raise VstError(f"{flag} must be at least {least}, got {value}")
     check_pixels(args.size, args.size)
+    if args.json_out and Path(args.json_out).is_dir():
+        raise VstError(f"--json {args.json_out} is a folder; give a file path")
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, args.size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(args.size, args.frames))

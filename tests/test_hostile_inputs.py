@@ -266,6 +266,8 @@ def test_training_flags(capsys, tmp_path, args, needle):
 def test_training_writes_only_checkpoints(capsys, tmp_path):
     from vst.training.cli import main
     one_line(capsys, main, ["--teacher", "multistyle26:0", "--out", tmp_path / "m.onnx"], ".safetensors")
+    (tmp_path / "d.safetensors").mkdir()
+    one_line(capsys, main, ["--teacher", "multistyle26:0", "--out", tmp_path / "d.safetensors"], "is a folder")
 
 
 def test_damaged_training_state_starts_over(tmp_path):
@@ -351,3 +353,14 @@ def test_failed_convert_leaves_no_output_folder(capsys, tmp_path):
     bad.write_text("not weights")
     one_line(capsys, convert_main(), [bad, "--size", f"{W}x{H}", "-o", tmp_path / "new" / "deeper" / "o.tflite"])
     assert sorted(os.listdir(tmp_path)) == ["notes.safetensors"]
+
+
+def test_bench_finds_external_data_beside_the_model_not_in_the_working_folder(tmp_path, monkeypatch):
+    from vst.bench.artifacts import resolve_artifact
+    model = onnx.load(str(style_onnx_path))
+    (tmp_path / "d").mkdir()
+    onnx.save(model, str(tmp_path / "d" / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="m.data", size_threshold=0)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert resolve_artifact(str(tmp_path / "d" / "m.onnx")).info["params"] == 81

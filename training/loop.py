@@ -180,6 +180,8 @@ def _check_settings(recipe: Recipe, out: Path, threads: int, checkpoint_every: i
     if out.suffix != ".safetensors":
         raise VstError(f"--out {out}: vst-train writes a vst checkpoint; give a path ending in .safetensors "
                        "(convert it afterwards with vst-convert)")
+    if out.is_dir():
+        raise VstError(f"--out {out} is a folder; give a file path ending in .safetensors")
     for flag, value, least in (("--steps", recipe.steps, 1), ("--batch", recipe.batch, 1), ("--crops", recipe.crops, 1),
                                ("--clips", recipe.clips, 1), ("--clip-frames", recipe.clip_frames, 2),
                                ("--checkpoint-every", checkpoint_every, 1), ("--threads", threads, 1)):
