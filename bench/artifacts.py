@@ -82,12 +82,31 @@ def model_info(art: Artifact) -> dict[str, Any]:
                     params=count_params(model), precision=info["precision"] or "fp32",
                     named_config=named_config_of(model.arch, model.config))
     elif art.format == "onnx" and info["params"] is None:
-        import onnx
-        params, precision = onnx_weights(onnx.load(str(art.path), load_external_data=False))
+        params, precision = onnx_weights(_onnx_graph(art.path))
         info["params"] = params
         info["precision"] = info["precision"] or precision
     info["model_name"] = info["model_name"] or (art.path.stem if art.path else art.spec)
     return info
+
+
+def damaged_artifact(path: Path, exc: BaseException) -> VstError:
+    said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    return VstError(f"{path} is truncated or not a model of its type ({said}); convert it again with vst-convert")
+
+
+def _onnx_graph(path: Path):
+    """The ONNX graph without its weights' data, its external data locations vetted (they must stay in the
+    model's folder: ONNX Runtime reads them when the cell runs)."""
+    import onnx
+    from vst.convert.sources import check_external_data
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise damaged_artifact(path, exc) from None
+    if not m.graph.node:
+        raise VstError(f"{path} holds no ONNX graph; convert the model again with vst-convert")
+    check_external_data(m, path)
+    return m
 
 
 def input_spec(art: Artifact) -> TensorSpec:
@@ -99,9 +118,11 @@ def input_spec(art: Artifact) -> TensorSpec:
         return litert_input_spec(art.path)
     if art.format == "onnx":
         import onnx
-        m = onnx.load(str(art.path), load_external_data=False)
+        m = _onnx_graph(art.path)
         inits = {t.name for t in m.graph.initializer}
-        inp = next(i for i in m.graph.input if i.name not in inits)
+        inp = next((i for i in m.graph.input if i.name not in inits), None)
+        if inp is None:
+            raise VstError(f"{art.path} has no inputs; a stylizer takes one image batch")
         t = inp.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",

@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> int:
-    raise SystemExit(run_cli(main))
+    raise SystemExit(run_cli(main, resumable=True))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,11 @@ def devicectl_list_command(json_path: str) -> list[str]:
 def parse_devicectl_devices(doc: dict) -> list[dict]:
     """Flattened properties of devicectl's devices; state 'connected' when paired and reachable."""
     out = []
-    for d in doc.get("result", {}).get("devices", []):
+    devices = (doc.get("result") or {}).get("devices") if isinstance(doc.get("result"), dict) else None
+    if not isinstance(devices, list) or not all(isinstance(d, dict) for d in devices):
+        raise VstError("`xcrun devicectl list devices` wrote JSON without a result.devices list; update Xcode "
+                       "(15 or newer) and run the command again")
+    for d in devices:
         hw, dp, cp = d.get("hardwareProperties", {}), d.get("deviceProperties", {}), d.get("connectionProperties", {})
         reachable = cp.get("pairingState") == "paired" and cp.get("tunnelState") not in (None, "unavailable")
         out.append({"serial": d.get("identifier"), "state": "connected" if reachable else "unavailable",
@@ -106,9 +110,15 @@ def _tool(name: str, hint: str) -> str:
 def run_tool(cmd: list[str], timeout: float) -> str:
     """Run a device tool (adb, xcrun, xcodebuild) and return its stdout; a failure becomes one line holding the
     end of what the tool said."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    shown = " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else "")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise VstError(f"`{shown}` did not answer in {timeout:g} s; reconnect the device (for adb: "
+                       "`adb kill-server`) and run the command again") from None
+    except OSError as exc:
+        raise VstError(f"`{shown}` could not be started ({exc.strerror}); check the tool's installation") from None
     if proc.returncode:
-        shown = " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else "")
         said = " ".join((proc.stderr or proc.stdout).split())[-300:] or f"exit code {proc.returncode}"
         raise VstError(f"`{shown}` failed: {said}")
     return proc.stdout
@@ -123,11 +133,23 @@ def connected_ios() -> list[dict]:
     _tool("xcrun", "iOS devices need a Mac with Xcode 15 or newer (xcrun devicectl)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "devices.json"
-        proc = subprocess.run(devicectl_list_command(str(out)), capture_output=True, text=True, timeout=60)
-        if proc.returncode or not out.exists():
-            raise VstError(f"`xcrun devicectl list devices` failed ({proc.stderr.strip()[-200:]}); "
-                           "check that Xcode 15+ is selected (xcode-select -p)")
-        return parse_devicectl_devices(json.loads(out.read_text()))
+        run_tool(devicectl_list_command(str(out)), timeout=60)
+        if not out.exists():
+            raise VstError("`xcrun devicectl list devices` wrote no device list; check that Xcode 15+ is selected "
+                           "(xcode-select -p)")
+        return parse_devicectl_devices(read_tool_json(out, "`xcrun devicectl list devices`"))
+
+
+def read_tool_json(path: Path, what: str) -> dict:
+    """A JSON object a device tool or harness wrote; anything else is one line naming the tool."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VstError(f"{what} wrote no readable JSON ({type(exc).__name__}: {str(exc)[:120]}); update the tool "
+                       "(Xcode, platform-tools or the vst harness) and run the command again") from None
+    if not isinstance(doc, dict):
+        raise VstError(f"{what} wrote JSON that is not an object; update the tool and run the command again")
+    return doc
 
 
 def _describe(rows: list[dict]) -> str:

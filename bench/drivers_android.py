@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path, PurePosixPath
 
-from vst.bench.devices import Device, run_tool
+from vst.bench.devices import Device, read_tool_json, run_tool
 from vst.common.errors import VstError
 from vst.runtimes.table import DELEGATES
 
@@ -147,7 +147,7 @@ class AndroidDriver:
         local = workdir / f"{plan['cell_id']}.device.json"
         self._run(pull_command(self.serial, FILES / rel["result"], local))
         self._run(force_stop_command(self.serial))
-        result = json.loads(local.read_text())
+        result = read_tool_json(local, "the Android harness")
         return self.merge(result, plan, thermal0, battery0, parse_thermal(self._run(thermal_command(self.serial))),
                           parse_battery(self._run(battery_command(self.serial))))
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vst.bench.devices import Device, run_tool
+from vst.bench.devices import Device, read_tool_json, run_tool
 from vst.common.errors import VstError
 from vst.runtimes.table import DELEGATES
 
@@ -122,6 +122,6 @@ class IOSDriver:
                 raise VstError(f"{self.device.name}: no result after {self.timeout_s:.0f} s; open the VstBench "
                                "app's console in Xcode (Devices and Simulators) for the reason")
             time.sleep(3)
-        result = json.loads(local.read_text())
+        result = read_tool_json(local, "the iOS harness")
         result["plan"] = plan  # host paths back; the cell id does not depend on them
         return result

@@ -187,6 +187,12 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
     for r in range(plan["repeats"]):
         time.sleep(plan["cooldown_s"])
         e2e = _pipeline(model, clip, limit, seconds)
+        announced = plan["frame_source"].get("frames")
+        expected = min(limit, announced) if limit and announced else (limit or announced)
+        if seconds is None and expected and e2e["frames"] < expected:
+            # a clip cut short (a copy interrupted, a disk that filled) must not pass for a complete measurement
+            raise VstError(f"{clip} decoded only {e2e['frames']} of the {expected} frames its header announces; "
+                           "it is truncated: give a complete video")
         inf = _inference_only(model, inputs, e2e["frames"], None)
         repeats.append({"index": r, "e2e": e2e, "inference": inf})
 

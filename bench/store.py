@@ -3,14 +3,23 @@
 A cell's JSON is written atomically before its CSV row is appended, and a sweep skips cells whose JSON exists;
 so a sweep killed at any point resumes without redoing or losing a finished cell (a row missing after a kill
 between the two writes is restored from the JSON).
+
+Nothing in a store is trusted: a damaged result JSON counts as not measured (the next sweep measures the cell
+again), damaged index rows are dropped and rewritten from the JSONs, paths are derived from cell ids rather
+than read from the index, and one writer at a time holds OUT/.lock.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
+import re
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -20,6 +29,7 @@ from vst.common.fsutil import atomic_write_text, ensure_writable_dir
 
 INDEX = "results.csv"
 RESULTS = "results"
+LOCK = ".lock"
 COLUMNS = ["run_id", "cell_id", "finished_at", "source", "device", "platform", "hardware", "chip", "os", "runtime",
            "runtime_version", "delegate", "delegate_used", "threads", "artifact", "artifact_format", "model_name",
            "arch", "params", "precision", "resolution", "width", "height", "layout", "dtype", "frames", "repeats",
@@ -67,6 +77,21 @@ def row_of(result: dict, result_path: Path, source: str) -> dict:
     }
 
 
+def _write_all(fd: int, data: bytes, what: Path) -> None:
+    """os.write may write less than asked (a disk filling up): loop, and fail loudly on no progress."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except OSError as exc:
+            raise VstError(f"cannot write {what}: {exc.strerror}; free space and run the command again "
+                           "(measured cells are kept)") from None
+        if n <= 0:
+            raise VstError(f"cannot write {what}: the disk took no more bytes; free space and run the command "
+                           "again (measured cells are kept)")
+        view = view[n:]
+
+
 def _append_row(out_dir: Path, row: dict) -> None:
     index = out_dir / INDEX
     buf = io.StringIO()
@@ -74,24 +99,33 @@ def _append_row(out_dir: Path, row: dict) -> None:
     if not index.exists() or index.stat().st_size == 0:
         writer.writeheader()
     writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
-    # one write() on an O_APPEND descriptor: a kill cannot interleave or half-append a row this small
+    # one write() on an O_APPEND descriptor: a kill cannot interleave rows; a short write (disk full) leaves a
+    # row without its newline, which _read_index drops and reconcile rewrites from the cell's JSON
     fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, buf.getvalue().encode())
+        _write_all(fd, buf.getvalue().encode(), index)
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+CELL_ID = re.compile(r"[0-9a-f]{16}")
+
+
 def result_path(out_dir: Path, cell: str) -> Path:
+    # cell ids come from files a user may have edited: only a plain id may name a file, so that every path
+    # the store opens stays inside it
+    if not CELL_ID.fullmatch(str(cell)):
+        raise VstError(f"{cell!r} is not a vst-bench cell id; the results folder {out_dir} is damaged: "
+                       "delete the rows or files that carry it")
     return Path(out_dir) / RESULTS / f"{cell}.json"
 
 
 def save_result(out_dir: str | Path, result: dict, source: str = "measured") -> dict:
     """Validate, write the cell's JSON atomically, then append its CSV row; returns the row."""
     out_dir = Path(out_dir)
-    ensure_writable_dir(out_dir / RESULTS)
     result = check_result(result, f"result of cell {result.get('plan', {}).get('cell_id', '?')}")
+    ensure_writable_dir(out_dir / RESULTS)
     path = result_path(out_dir, result["plan"]["cell_id"])
     atomic_write_text(path, json.dumps(result, indent=1))
     row = row_of(result, path.relative_to(out_dir), source)
@@ -99,58 +133,139 @@ def save_result(out_dir: str | Path, result: dict, source: str = "measured") -> 
     return row
 
 
-def _indexed(out_dir: Path) -> pd.DataFrame:
+def _fields(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a stray carriage return, say: a damaged line
+        return None
+
+
+def _read_index(out_dir: Path) -> tuple[pd.DataFrame, int]:
+    """The index's well-formed rows, and how many damaged lines were left out: a last row without its newline
+    (a disk that filled during an append), rows with the wrong number of fields, rows whose result_path is
+    not the file of their cell (a path read from a store must not lead out of it)."""
     index = out_dir / INDEX
     if not index.exists() or index.stat().st_size == 0:
-        return pd.DataFrame(columns=COLUMNS)
-    return pd.read_csv(index, dtype={"cell_id": str, "run_id": str})
+        return pd.DataFrame(columns=COLUMNS), 0
+    text = index.read_bytes().decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    tail = lines.pop()  # "" when the file ends in a newline, else a row cut short
+    bad = 1 if tail else 0
+    if not lines or _fields(lines[0]) != COLUMNS:
+        raise VstError(f"{index} does not start with the vst-bench header; move it away and run vst-bench "
+                       "again (rows are rebuilt from the result files)")
+    good = [lines[0]]
+    for line in lines[1:]:
+        fields = _fields(line) or []
+        row = dict(zip(COLUMNS, fields))
+        if len(fields) != len(COLUMNS) or not CELL_ID.fullmatch(row["cell_id"]) or \
+                row["result_path"] != f"{RESULTS}/{row['cell_id']}.json":
+            bad += 1
+            continue
+        good.append(line)
+    df = pd.read_csv(io.StringIO("\n".join(good) + "\n"), dtype={"cell_id": str, "run_id": str})
+    return df, bad
+
+
+def scan_results(out_dir: str | Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """(cell -> result) for every result JSON that is valid and belongs to its file name, and (cell -> what is
+    wrong) for the damaged ones (truncated, `{}`, another cell's content): those count as not measured."""
+    d = Path(out_dir) / RESULTS
+    good, damaged = {}, {}
+    for p in sorted(d.glob("*.json")) if d.is_dir() else ():
+        if not CELL_ID.fullmatch(p.stem):
+            continue  # not a file the store wrote
+        try:
+            result = read_result(p)
+        except VstError as exc:
+            damaged[p.stem] = str(exc)
+            continue
+        if result["plan"]["cell_id"] != p.stem:
+            damaged[p.stem] = f"{p} holds cell {result['plan']['cell_id']}"
+            continue
+        good[p.stem] = result
+    return good, damaged
 
 
 def finished_cells(out_dir: str | Path) -> set[str]:
-    """Cells whose result JSON exists (the JSON, written first and atomically, is what counts as finished)."""
-    d = Path(out_dir) / RESULTS
-    return {p.stem for p in d.glob("*.json")} if d.is_dir() else set()
+    """Cells whose result JSON exists and is valid (the JSON, written first and atomically, is what counts)."""
+    return set(scan_results(out_dir)[0])
 
 
-def reconcile(out_dir: str | Path) -> int:
-    """Append rows for result JSONs that have none (a kill between the two writes); returns how many."""
+def reconcile(out_dir: str | Path, results: dict[str, dict] | None = None) -> int:
+    """Make results.csv hold exactly one well-formed row per valid result JSON at least: drop damaged rows and
+    rows of cells without a valid JSON (rewriting the file atomically), then append rows for JSONs that have
+    none (a kill between the two writes). Returns how many rows were dropped or added."""
     out_dir = Path(out_dir)
-    have = set(_indexed(out_dir)["cell_id"].astype(str))
-    added = 0
-    for cell in sorted(finished_cells(out_dir) - have):
-        path = result_path(out_dir, cell)
-        result = read_result(path)
-        _append_row(out_dir, row_of(result, path.relative_to(out_dir), "measured"))
-        added += 1
-    return added
+    if results is None:
+        results = scan_results(out_dir)[0]
+    df, bad = _read_index(out_dir)
+    orphans = ~df["cell_id"].astype(str).isin(results)
+    changed = bad + int(orphans.sum())
+    if changed:
+        buf = io.StringIO()
+        df[~orphans].to_csv(buf, index=False, columns=COLUMNS, lineterminator="\n")
+        atomic_write_text(out_dir / INDEX, buf.getvalue())
+        df = df[~orphans]
+    have = set(df["cell_id"].astype(str))
+    for cell in sorted(set(results) - have):
+        _append_row(out_dir, row_of(results[cell], result_path(out_dir, cell).relative_to(out_dir), "measured"))
+        changed += 1
+    return changed
 
 
-def load_results(out_dir: str | Path, history: bool = False) -> pd.DataFrame:
-    """One row per cell (the latest run of each unless history=True), columns as COLUMNS. Read-only."""
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def load_results(out_dir: str | Path, history: bool = False, log=_stderr) -> pd.DataFrame:
+    """One row per cell (the latest run of each unless history=True), columns as COLUMNS. Read-only: damaged
+    rows and result files are left out with a warning (the next vst-bench run on the folder repairs them)."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise VstError(f"{out_dir} is not a results folder; run vst-bench --out {out_dir} first")
-    df = _indexed(out_dir)
-    missing = finished_cells(out_dir) - set(df["cell_id"].astype(str))
+    results, damaged = scan_results(out_dir)
+    df, bad = _read_index(out_dir)
+    keep = df["cell_id"].astype(str).isin(results)
+    if bad or damaged or not keep.all():
+        log(f"warning: {out_dir}: left out {bad + int((~keep).sum())} damaged index row(s) and "
+            f"{len(damaged)} damaged result file(s); run vst-bench on it again to repair and re-measure")
+    df = df[keep]
+    missing = set(results) - set(df["cell_id"].astype(str))
     if missing:
-        extra = [row_of(read_result(result_path(out_dir, c)), result_path(out_dir, c).relative_to(out_dir),
-                        "measured") for c in sorted(missing)]
+        extra = [row_of(results[c], result_path(out_dir, c).relative_to(out_dir), "measured") for c in sorted(missing)]
         df = pd.concat([df, pd.DataFrame(extra, columns=COLUMNS)], ignore_index=True)
     if not history and len(df):
-        df = df.sort_values("finished_at").drop_duplicates("cell_id", keep="last").reset_index(drop=True)
+        df = df.sort_values("finished_at").drop_duplicates("cell_id", keep="last")
+    df = df.reset_index(drop=True)
     df["spread_flag"] = df["spread_flag"].astype(str).str.lower().isin(["true", "1"])
     return df
 
 
 def load_result(out_dir: str | Path, row: dict | pd.Series) -> dict:
-    """The full result (raw samples) behind one row of load_results."""
-    return json.loads((Path(out_dir) / row["result_path"]).read_text())
+    """The full result (raw samples) behind one row of load_results (its path derived from the cell id)."""
+    return read_result(result_path(Path(out_dir), row["cell_id"]))
+
+
+@contextlib.contextmanager
+def store_lock(out_dir: Path) -> Iterator[None]:
+    """Hold OUT/.lock for writing: two runs on one folder would both measure every cell and interleave rows."""
+    ensure_writable_dir(out_dir)
+    fd = os.open(out_dir / LOCK, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VstError(f"another vst-bench run is writing to {out_dir}; wait for it to finish or give "
+                           "another --out") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def import_results(paths: list[str | Path], out_dir: str | Path) -> list[dict]:
     """Validate result files measured elsewhere (a phone, another machine) and add them to the store."""
-    rows = []
-    for p in paths:
-        result = read_result(p)
-        rows.append(save_result(out_dir, result, source="imported"))
-    return rows
+    results = [read_result(p) for p in paths]  # all valid before anything is written
+    out_dir = Path(out_dir)
+    with store_lock(out_dir):
+        return [save_result(out_dir, result, source="imported") for result in results]

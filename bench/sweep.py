@@ -17,13 +17,16 @@ from tqdm import tqdm
 from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, resolve_artifact
 from vst.bench.devices import Device, load_registry, resolve_device
 from vst.bench.plan import make_plan, sha256_of
-from vst.bench.store import finished_cells, load_results, reconcile, save_result
+from vst.bench.store import INDEX, load_results, reconcile, save_result, scan_results, store_lock
 from vst.video.codec import paper_clip, probe
 from vst.common.cli import parse_size
 from vst.models.profile import PAPER_RESOLUTIONS
 from vst.common.errors import VstError
-from vst.common.fsutil import ensure_writable_dir
 from vst.runtimes.table import DELEGATES
+
+
+# one frame gives no spread and no steady state: every repeat would be its first inference
+MIN_CLIP_FRAMES = 2
 
 
 @dataclass
@@ -61,6 +64,12 @@ def plan_cells(device: Device, artifacts: Sequence[Artifact], resolutions: Seque
                clip: Path, protocol: Protocol, delegates: Sequence[str] | None = None) -> list[tuple[dict, Artifact]]:
     """Every (plan, artifact) of the sweep. Artifacts with a fixed input size run at that size only."""
     info = probe(clip)
+    if info.frames < MIN_CLIP_FRAMES:
+        raise VstError(f"video {clip} has {info.frames} frame(s); a measurement needs {MIN_CLIP_FRAMES} at least: "
+                       "give a longer clip")
+    if protocol.measure_frames and protocol.measure_frames > info.frames:
+        raise VstError(f"--frames {protocol.measure_frames} is more than the {info.frames} frames of {clip}; "
+                       "give fewer frames or a longer clip")
     source = {"kind": "video", "path": str(clip), "sha256": sha256_of(clip), "width": info.width,
               "height": info.height, "fps": info.fps, "frames": info.frames}
     cells = []
@@ -98,14 +107,22 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
     out_dir = Path(out_dir)
     dev = resolve_device(device, load_registry(devices_file))
     arts = [resolve_artifact(a) for a in artifacts]
-    ensure_writable_dir(out_dir)
     clip = Path(video) if video else paper_clip()
     if not clip.exists():
         raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out for the 1080p clip")
     cells = plan_cells(dev, arts, resolutions, clip, protocol, delegates)
-    if reconcile(out_dir):
-        log("restored index rows of cells finished by an interrupted run")
-    done = finished_cells(out_dir)
+    # everything is validated: only now may --out be created
+    with store_lock(out_dir):
+        return _measure(dev, cells, clip, out_dir, progress, log)
+
+
+def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_dir: Path, progress: bool,
+             log) -> pd.DataFrame:
+    done, damaged = scan_results(out_dir)
+    for cell, why in damaged.items():
+        log(f"measuring cell {cell} again: its result file is damaged ({why})")
+    if reconcile(out_dir, done):
+        log(f"repaired the index {out_dir / INDEX} from the result files")
     todo = [(p, a) for p, a in cells if p["cell_id"] not in done]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already measured in {out_dir}")

@@ -11,10 +11,12 @@ from vst.common.quiet import configure_environment, quiet_stderr
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None,
+            resumable: bool = False) -> int:
     """Run a command's main: user errors become one line and exit 2, internal errors say they are vst's bug
-    (exit 70). From the console (argv None) third-party chatter is filtered unless -v/--verbose is given;
-    every command takes that flag here, so parsers need not know it."""
+    (exit 70); `resumable` says whether rerunning the command picks up where it stopped (only those say so).
+    From the console (argv None) third-party chatter is filtered unless -v/--verbose is given; every command
+    takes that flag here, so parsers need not know it."""
     prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "vst"
     configure_environment()
     console = argv is None
@@ -32,9 +34,22 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
               f"line): {exc}", file=sys.stderr)
         return 70
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished results are kept, run the same command again to resume.",
+        print(f"{prog}: interrupted; " + ("finished results are kept, run the same command again to resume."
+                                          if resumable else "outputs are written only on success: run it again."),
               file=sys.stderr)
         return 130
+
+
+# Full-resolution activations of a stylizer hold 32-64 float channels and conversion keeps several alive for
+# its verification photos: 4096x4096 already needs about 16 GB. Larger sizes are refused up front rather than
+# exhausting memory minutes later.
+MAX_PIXELS = 4096 * 4096
+
+
+def check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise VstError(f"size {width}x{height} is over vst's limit of {MAX_PIXELS / 1e6:.1f} megapixels (e.g. "
+                       "4096x4096), beyond which activations exceed about 16 GB of memory; give a smaller size")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -45,6 +60,7 @@ def parse_size(text: str) -> tuple[int, int]:
         raise VstError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 480x320") from None
     if w < 1 or h < 1:
         raise VstError(f"size {text!r} must be positive")
+    check_pixels(w, h)
     return w, h
 
 

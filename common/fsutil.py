@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -19,23 +20,59 @@ def ensure_writable_dir(directory: Path) -> None:
         raise VstError(f"output folder {directory} is not writable; choose a writable path")
 
 
+def check_creatable_dir(directory: Path) -> None:
+    """What ensure_writable_dir checks, without creating anything: for validating arguments before any work,
+    so that a command that fails leaves no empty folders behind."""
+    existing = Path(directory).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VstError(f"cannot create output folder {directory}: {existing} is a file; choose another path")
+    if not os.access(existing, os.W_OK):
+        raise VstError(f"output folder {directory} is not writable; choose a writable path")
+
+
+# Errors of the disk or of the path the user named, not of vst: they become one line naming the output.
+_USER_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for the file system",
+                errno.ENAMETOOLONG: "the name is too long"}
+
+
+def _user_error(target: Path, exc: OSError) -> VstError | None:
+    if exc.errno in _USER_ERRNOS:
+        return VstError(f"cannot write {target}: {_USER_ERRNOS[exc.errno]}; free space or choose another path")
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
     target = Path(target)
+    if target.is_dir():
+        raise VstError(f"output {target} is a folder; give a file path")
     ensure_writable_dir(target.parent if str(target.parent) else Path("."))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix + ".tmp",
-                               dir=target.parent)
+    try:
+        # a shortened prefix: a name that fits the file system must not fail for its temporary twin
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=suffix or target.suffix[:16] + ".tmp",
+                                   dir=target.parent)
+    except OSError as exc:
+        raise (_user_error(target, exc) or exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        if tmp_path.is_file():
-            # mkstemp creates 0600; give the file the mode a plain open() would have
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
+        try:
+            yield tmp_path
+            if tmp_path.is_file():
+                # mkstemp creates 0600; give the file the mode a plain open() would have
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp_path, 0o666 & ~umask)
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            err = _user_error(target, exc)
+            if err is None:
+                raise
+            raise err from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from vst.bench.plan import sha256_of
+from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, ensure_writable_dir
+from vst.common.fsutil import atomic_path, check_creatable_dir
 from vst.convert import delegates, report as report_mod, verify
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
@@ -32,15 +34,33 @@ def _check_args(to, quant, size, io_layout, out) -> tuple[int, int, Path]:
         width, height = (int(v) for v in size)
     except (TypeError, ValueError):
         raise VstError(f"size must be (width, height) integers, got {size!r}") from None
+    if width < 1 or height < 1:
+        raise VstError(f"size {width}x{height} must be positive")
+    check_pixels(width, height)
     if out is None:
         raise VstError("give an output path (-o OUT)")
     out = Path(out)
     if out.suffix != SUFFIX[to]:
         raise VstError(f"output {out} should end in {SUFFIX[to]} for --to {to}")
-    if out.exists() and out.is_dir() and to != "coreml":
+    if out.is_dir() and to != "coreml":
         raise VstError(f"output {out} is a folder; give a file path")
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    if out.is_dir() and not _replaceable_mlpackage(out):
+        # replacing a package deletes the folder: only one vst wrote may go, never a user's folder of files
+        raise VstError(f"output {out} is an existing folder that is not a Core ML package written by vst-convert; "
+                       "refusing to delete it: give another -o or move the folder away")
+    if len(out.name.encode()) > 200:
+        raise VstError(f"output name {out.name[:40]}... is {len(out.name.encode())} bytes long; file systems take "
+                       "255 at most with the report's suffix: give a shorter -o")
+    check_creatable_dir(out.parent)  # created when the artifact is written, not before the model is known good
     return width, height, out
+
+
+def _replaceable_mlpackage(path: Path) -> bool:
+    """An empty folder, or a package vst-convert wrote: its report lies beside it and it holds only package
+    entries."""
+    entries = {p.name for p in path.iterdir()}
+    return not entries or ("Manifest.json" in entries and entries <= {"Manifest.json", "Data"}
+                           and report_mod.report_path(path).is_file())
 
 
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
@@ -109,6 +129,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     }
     if outputs is not None:
         rep["samples"] = {"photos": report_mod.write_samples(out, verify.EVAL_PHOTOS, outputs)}
+    # lets a resuming job tell a finished artifact from a damaged one (vst.pipeline.job.artifact_intact)
+    rep["artifact"]["sha256"] = sha256_of(out)
     if calib_from:
         rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from, "used": quant == "int8"}
     report_mod.write(rep, out)

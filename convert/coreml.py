@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.errors import InternalError, VstError
+from vst.common.fsutil import ensure_writable_dir
 from vst.convert.ir import Graph
 
 
@@ -211,6 +212,7 @@ def histogram(ops: list[dict]) -> dict[str, int]:
 def save(model, target: Path) -> None:
     """Write the .mlpackage folder beside its final place, then rename it in (no partial package)."""
     target = Path(target)
+    ensure_writable_dir(target.parent)
     tmp = target.with_name(f".{target.stem}.tmp.mlpackage")   # coremltools insists on the extension
     if tmp.exists():
         shutil.rmtree(tmp)

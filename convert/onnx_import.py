@@ -27,6 +27,27 @@ def image_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
                    "vst-convert takes image-to-image stylizers")
 
 
+def _bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
+    """A --bind value for an input of shape `dims`: an index (one-hot) for a 1-D input, or numbers of that shape."""
+    fix = f"give an index 0..{dims[0] - 1} or a list of {int(np.prod(dims))} numbers" if len(dims) == 1 else \
+        f"give {int(np.prod(dims))} numbers of shape {dims}"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, list)):
+        raise VstError(f"--bind {name}: {raw!r} is not a number or a list of numbers; {fix}")
+    try:
+        value = np.asarray(raw, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise VstError(f"--bind {name}: {raw!r} is not a flat list of numbers; {fix}") from None
+    if not np.isfinite(value).all():
+        raise VstError(f"--bind {name}: values must be finite numbers; {fix}")
+    if value.ndim == 0 and len(dims) == 1:
+        if not float(value).is_integer() or not 0 <= int(value) < dims[0]:
+            raise VstError(f"--bind {name}: index {raw!r} is not a whole number in 0..{dims[0] - 1}")
+        return np.eye(dims[0], dtype=np.float32)[int(value)]
+    if value.size != int(np.prod(dims)):
+        raise VstError(f"--bind {name}: got {value.size} number(s) for an input of shape {dims}; {fix}")
+    return value
+
+
 def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
                  bind: dict[str, Any] | None = None) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """Give the image input a static 1x3xHxW shape and turn every other input into a constant.
@@ -54,12 +75,7 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
         if any(v <= 0 for v in dims):
             raise VstError(f"ONNX input {inp.name!r} has a dynamic shape; only the image input may be dynamic")
         if inp.name in bind:
-            value = np.asarray(bind[inp.name], dtype=np.float32)
-            if value.ndim == 0 and len(dims) == 1:
-                idx = int(value)
-                if not 0 <= idx < dims[0]:
-                    raise VstError(f"{inp.name} index {idx} is out of range 0..{dims[0] - 1}")
-                value = np.eye(dims[0], dtype=np.float32)[idx]
+            value = _bind_value(inp.name, bind.pop(inp.name), dims)
         elif len(dims) == 1:
             value = np.eye(dims[0], dtype=np.float32)[0]
         else:
@@ -67,6 +83,10 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
         value = value.reshape(dims)
         bound[inp.name] = value.tolist() if value.size <= 64 else f"array{list(value.shape)}"
         model.graph.initializer.append(numpy_helper.from_array(value, inp.name))
+    if bind:
+        extra = [i.name for i in model.graph.input if i.name not in inits and i.name != img.name]
+        raise VstError(f"--bind {', '.join(sorted(bind))}: the model has no such input; it takes "
+                       f"{', '.join(extra) or 'no extra inputs'} besides the image {img.name!r}")
     del model.graph.input[:]
     model.graph.input.extend(keep)
     for out in model.graph.output:

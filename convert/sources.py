@@ -150,13 +150,29 @@ def _onnx(path: Path) -> Source:
     return Source("onnx", str(path), onnx_model=m)
 
 
-def _load_external_data(model, path: Path) -> None:
-    """Load tensors stored beside an ONNX file, after checking that each location the file names stays inside
-    the model's folder: a path read from a model file must not reach other files of the machine."""
-    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model, uses_external_data
+def _all_tensors(graph):
+    """Every tensor a graph holds, subgraphs (If/Loop/Scan bodies) included: each may name external data."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            if a.HasField("g"):
+                yield from _all_tensors(a.g)
+            for g in a.graphs:
+                yield from _all_tensors(g)
+
+
+def check_external_data(model, path: Path) -> bool:
+    """Check that each external data location the model names is a file inside the model's folder (a path
+    read from a model file must not reach other files of the machine); returns whether there is any."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
     base = path.parent.resolve()
-    tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
-    external = [t for t in tensors if uses_external_data(t)]
+    external = [t for t in _all_tensors(model.graph) if uses_external_data(t)]
     for t in external:
         location = ExternalDataInfo(t).location
         target = (base / location).resolve()
@@ -166,8 +182,14 @@ def _load_external_data(model, path: Path) -> None:
         if not target.is_file():
             raise VstError(f"{path}: external data file {location!r} of tensor {t.name!r} is missing; "
                            "copy it beside the .onnx file")
-    if external:
-        load_external_data_for_model(model, str(base))
+    return bool(external)
+
+
+def _load_external_data(model, path: Path) -> None:
+    """Load tensors stored beside an ONNX file, once check_external_data has vetted their locations."""
+    from onnx.external_data_helper import load_external_data_for_model
+    if check_external_data(model, path):
+        load_external_data_for_model(model, str(path.parent.resolve()))
 
 
 def _sha256(path: Path) -> str:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import run_cli
+from vst.common.cli import check_pixels, run_cli
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
 from vst.runtimes.stylizer import load_runner
@@ -30,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
     args = build_parser().parse_args(argv)
+    # temporal error compares consecutive frames: it needs two at least; sizes below 16 leave no image
+    for flag, value, least in (("--size", args.size, 16), ("--frames", args.frames, 2),
+                               ("--per-video", args.per_video, 1), ("--threads", args.threads, 1)):
+        if value < least:
+            raise VstError(f"{flag} must be at least {least}, got {value}")
+    check_pixels(args.size, args.size)
+    if args.json_out and Path(args.json_out).is_dir():
+        raise VstError(f"--json {args.json_out} is a folder; give a file path")
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, args.size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(args.size, args.frames))

@@ -48,10 +48,19 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise VstError(f"{path} is a safetensors file but not a vst checkpoint (no '{FORMAT}' metadata); "
                        "save it with vst.models.save_model")
     try:
-        return {"arch": meta["arch"], "config": json.loads(meta["config"]),
-                "extra": json.loads(meta.get("extra", "{}"))}
+        out = {"arch": meta["arch"], "config": json.loads(meta["config"]), "extra": json.loads(meta.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError) as exc:
         raise VstError(f"{path} has damaged vst metadata ({exc}); re-save it with vst.models.save_model") from None
+    return _checked_meta(path, out)
+
+
+def _checked_meta(path: Path, meta: dict) -> dict:
+    """Metadata comes from the file: its types are checked before anything is built from it."""
+    if not isinstance(meta["arch"], str) or not isinstance(meta["config"], dict) or \
+            not isinstance(meta.get("extra", {}), dict) or not all(isinstance(k, str) for k in meta["config"]):
+        raise VstError(f"{path} has damaged vst metadata (arch must be a name, config and extra objects); "
+                       "re-save it with vst.models.save_model")
+    return meta
 
 
 def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = False) -> Stylizer:
@@ -71,6 +80,13 @@ def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = F
     if arch is not None and meta["arch"] != resolve(arch)[0]:
         raise VstError(f"{path} holds a {meta['arch']!r} model, not {arch!r}; pass a {arch} checkpoint")
     model = create_model(meta["arch"], **meta["config"])
+    expected = model.state_dict()
+    for key, value in state.items():
+        # load_state_dict would cast integer weights to float silently (1.7 stored as int64 is 1, 0.3 is 0)
+        if key in expected and expected[key].is_floating_point() and isinstance(value, torch.Tensor) \
+                and not value.is_floating_point():
+            raise VstError(f"{path}: weight {key!r} is {str(value.dtype).removeprefix('torch.')}, not floating "
+                           "point; the file is damaged or mislabelled: re-save the float model")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -85,15 +101,19 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> tuple[dict, dict]:
         obj = torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
         raise VstError(f"{path} carries pickled code ({_first_line(exc)[:120]}); refusing to run it. "
-                       "Only if you trust the file, load it with allow_pickle=True (--trust-pickle)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+                       "Re-save it with vst.models.save_model; only if you trust the file, load it with allow_pickle=True "
+                       "(vst-convert and vst-zoo: --trust-pickle)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, SafetensorError) as exc:
+        # torch.load reads a file named .safetensors with safetensors, whatever its bytes are
         raise VstError(f"{path} is truncated or not a torch file ({_first_line(exc)[:160]})") from None
     if isinstance(obj, Stylizer):
         return {"arch": obj.arch, "config": obj.config}, obj.state_dict()
     if not (isinstance(obj, dict) and {"arch", "config", "state_dict"} <= set(obj)):
         raise VstError(f"{path} is a torch file without vst 'arch', 'config' and 'state_dict' entries; "
                        "save the model with vst.models.save_model")
-    return {"arch": obj["arch"], "config": dict(obj["config"])}, obj["state_dict"]
+    if not isinstance(obj["state_dict"], dict):
+        raise VstError(f"{path}: 'state_dict' is not a mapping of weights; save the model with vst.models.save_model")
+    return _checked_meta(path, {"arch": obj["arch"], "config": obj["config"]}), obj["state_dict"]
 
 
 def _existing(path: str | Path) -> Path:

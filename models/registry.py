@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable
@@ -112,8 +113,27 @@ def resolve(name: str, **config) -> tuple[str, dict[str, Any]]:
             raise VstError(f"{arch} {key} must be one of {list(allowed)}, got {full[key]!r}")
     for key in ("alpha", "beta"):
         if key in full:
-            full[key] = float(full[key])
+            full[key] = _number(arch, key, full[key])
     return arch, full
+
+
+# beta scales the residual blocks (round(4*beta)); the zoo goes to 1. Beyond this a checkpoint's metadata
+# would make a network of unbounded size (1e6 -> four million blocks).
+MAX_BETA = 4.0
+
+
+def _number(arch: str, key: str, value: Any) -> float:
+    """A config number as checkpoints and --set give it: a real number or its text, finite and bounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise VstError(f"{arch} {key} must be a number, got {value!r}; fix the checkpoint's config or --set")
+    try:
+        number = float(value)
+    except ValueError:
+        raise VstError(f"{arch} {key} must be a number, got {value!r}; fix the checkpoint's config or --set") from None
+    if not math.isfinite(number) or (key == "beta" and not 0 < number <= MAX_BETA):
+        raise VstError(f"{arch} {key} must be a finite number" + (f" in (0, {MAX_BETA:g}]" if key == "beta" else "")
+                       + f", got {value!r}")
+    return number
 
 
 def create_model(name: str, **config) -> Stylizer:

@@ -14,11 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
+import jsonschema
 from tqdm import tqdm
 
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text
+from vst.common.fsutil import atomic_write_text, ensure_writable_dir
 from vst.convert.report import report_path
 from vst.runtimes.table import TARGETS
 
@@ -29,6 +30,10 @@ def default_job() -> dict:
     return json.loads(resources.files("vst.pipeline").joinpath("data/default_job.json").read_text())
 
 
+def _job_schema() -> dict:
+    return json.loads(resources.files("vst.pipeline").joinpath("data/job.schema.json").read_text())
+
+
 def load_job(path: str | Path | None) -> dict:
     if path is None:
         return default_job()
@@ -36,12 +41,28 @@ def load_job(path: str | Path | None) -> dict:
         job = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise VstError(f"job file {path} does not exist; omit --job for the embedded default") from None
+    except IsADirectoryError:
+        raise VstError(f"job file {path} is a folder; give a JSON file or omit --job") from None
+    except UnicodeDecodeError:
+        raise VstError(f"job file {path} is not UTF-8 text; give a JSON file or omit --job") from None
     except json.JSONDecodeError as exc:
         raise VstError(f"job file {path} is not JSON ({exc.msg} at line {exc.lineno}); fix it or omit --job") from None
-    missing = {"models", "resolutions", "conversions"} - set(job)
-    if missing:
-        raise VstError(f"job file {path} lacks {sorted(missing)}; see `vst-run --print-default` for the format")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_job_schema()).iter_errors(job))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise VstError(f"job file {path}: {where}: {error.message[:200]}; see `vst-run --print-default` for the "
+                       "format")
     return {**default_job(), **job}
+
+
+def artifact_intact(target: Path) -> bool:
+    """Whether vst-convert finished `target`: its report exists and records the artifact's size and content."""
+    from vst.bench.plan import sha256_of
+    try:
+        recorded = json.loads(report_path(target).read_text())["artifact"]
+        return target.exists() and recorded["sha256"] == sha256_of(target)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # missing, unreadable or from an older vst: convert again
 
 
 def resolve_model(spec: str) -> tuple[str, bool]:
@@ -72,9 +93,9 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
 
     out = Path(out)
     art_dir, bench_dir = out / "artifacts", out / "bench"
-    art_dir.mkdir(parents=True, exist_ok=True)
     models = [resolve_model(m) for m in job["models"]]
     sizes = [parse_size(r) for r in job["resolutions"]]
+    ensure_writable_dir(art_dir)  # only once the job is known to be valid: a bad job leaves no folders
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
     commands = [f"vst-run --out {shlex.quote(str(out))}"]
     artifacts = []
@@ -86,8 +107,10 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
                f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else ""))
         commands.append(cmd)
         artifacts.append(str(target))
-        if target.exists() and report_path(target).exists():
+        if artifact_intact(target):
             continue  # finished by an earlier run
+        if target.exists():
+            print(f"rebuilding {target}: it does not match its conversion report", file=sys.stderr)
         convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights)
     t_convert = time.perf_counter() - t0
 
@@ -132,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> int:
-    return run_cli(main)
+    return run_cli(main, resumable=True)
 
 
 if __name__ == "__main__":

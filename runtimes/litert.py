@@ -27,7 +27,8 @@ def _interpreter(model: str | Path | bytes, threads: int | None, delegate: str, 
     except (ValueError, RuntimeError) as exc:
         what = "the model" if "model_content" in source else str(model)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise VstError(f"{what} is not a loadable TFLite model ({first}); re-run vst-convert") from None
+        raise VstError(f"{what} is truncated or not a loadable TFLite model ({first}); convert it again with "
+                       "vst-convert") from None
 
 
 class LiteRTSession:

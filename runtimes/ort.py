@@ -29,11 +29,14 @@ class OrtSession:
         what = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
         if not isinstance(model, (bytes, bytearray)):
             model = str(Path(model))
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
         try:
             self.sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
+        except (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,
+                ort_errors.NotImplemented) as exc:  # the file's fault, not vst's
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            raise VstError(f"{what} is not a loadable ONNX model ({first})") from None
+            raise VstError(f"{what} is truncated or not a loadable ONNX model ({first}); convert it again with "
+                           "vst-convert") from None
         self.inputs = self.sess.get_inputs()
         first = self.inputs[0]
         shape = [d if isinstance(d, int) else None for d in first.shape]

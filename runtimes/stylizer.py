@@ -67,6 +67,9 @@ class OnnxRunner(Runner):
         if len(inputs) > 1 + len(self.extra):
             raise VstError(f"{path.name} takes inputs {[i.name for i in inputs]}; vst can drive an image input "
                            "plus an optional style_weights input")
+        dims = inputs[0].shape[2:] if len(inputs[0].shape) == 4 else []
+        # (H, W) when the file fixes its input size (a model exported at one size), else None
+        self.fixed = tuple(dims) if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims) else None
         self.identity = f"onnx:{_digest(path)}:{style}"
         self.name = path.stem + (f":{style}" if style is not None else "")
 
@@ -75,6 +78,9 @@ class OnnxRunner(Runner):
         # the 26-style network downsamples by 4: reflect-pad, run, crop (as the wheel itself does)
         ph, pw = (-h) % 4, (-w) % 4
         xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
+        if self.fixed and self.fixed != tuple(xp.shape[-2:]):
+            raise VstError(f"{self.name} takes {self.fixed[1]}x{self.fixed[0]} images only, not {w}x{h}; "
+                           "use a model exported with a free input size or frames of its size")
         outs = [self.session.run(img[None], self.extra)[0] for img in xp.detach().cpu().float().numpy()]
         return torch.from_numpy(np.stack(outs))[..., :h, :w].to(x.dtype)
 

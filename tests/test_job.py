@@ -47,7 +47,7 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
     with pytest.raises(VstError, match="not JSON"):
         load_job(tmp_path / "j.json")
     (tmp_path / "j.json").write_text(json.dumps({"models": ["kunster-t2-15"]}))
-    with pytest.raises(VstError, match="lacks"):
+    with pytest.raises(VstError, match="required property"):
         load_job(tmp_path / "j.json")
     with pytest.raises(VstError, match="no shipped trained model"):
         resolve_model("trained:nope")

@@ -104,7 +104,7 @@ def test_user_errors_are_one_line(tmp_path):
     with pytest.raises(VstError, match="--teacher multistyle26"):
         main(["--out", str(tmp_path / "x.safetensors")])
     with pytest.raises(VstError, match="torchvision"):
-        main(["--vgg", str(tmp_path / "missing.pth"), "--style-image", "x.png", "--out", str(tmp_path / "x.st")])
+        main(["--vgg", str(tmp_path / "missing.pth"), "--style-image", "x.png", "--out", str(tmp_path / "x.safetensors")])
     with pytest.raises(VstError, match="--init"):
         main(["--stage", "2", "--teacher", "multistyle26:1", "--out", str(tmp_path / "x.safetensors")])
     with pytest.raises(VstError, match="0 to 25"):

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> int:
-    return run_cli(main)
+    return run_cli(main, resumable=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ feature temporal losses through the (cached) backward flow and occlusion mask.
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
 from vst.common.images import load_image, resize_cover, to_tensor_batch
@@ -172,6 +174,47 @@ def _initial_model(recipe: Recipe) -> Stylizer:
     return create_model(recipe.model, **recipe.config)
 
 
+def _check_settings(recipe: Recipe, out: Path, threads: int, checkpoint_every: int) -> None:
+    if recipe.stage not in (1, 2):
+        raise VstError(f"stage must be 1 or 2, got {recipe.stage}")
+    if out.suffix != ".safetensors":
+        raise VstError(f"--out {out}: vst-train writes a vst checkpoint; give a path ending in .safetensors "
+                       "(convert it afterwards with vst-convert)")
+    if out.is_dir():
+        raise VstError(f"--out {out} is a folder; give a file path ending in .safetensors")
+    for flag, value, least in (("--steps", recipe.steps, 1), ("--batch", recipe.batch, 1), ("--crops", recipe.crops, 1),
+                               ("--clips", recipe.clips, 1), ("--clip-frames", recipe.clip_frames, 2),
+                               ("--checkpoint-every", checkpoint_every, 1), ("--threads", threads, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise VstError(f"{flag} must be a whole number of at least {least}, got {value!r}")
+    check_pixels(recipe.size, recipe.size)
+    if not (isinstance(recipe.lr, (int, float)) and np.isfinite(recipe.lr) and recipe.lr > 0):
+        raise VstError(f"--lr must be a positive number, got {recipe.lr!r}")
+    for name in ("w_distill", "w_content", "w_style", "w_tv", "w_temporal_output", "w_temporal_feature", "w_noise",
+                 "noise_amplitude"):
+        value = getattr(recipe, name)
+        if not np.isfinite(value) or value < 0:
+            raise VstError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
+    if not 0 <= recipe.noise_fraction <= 1:
+        raise VstError(f"--noise-fraction must be in [0, 1], got {recipe.noise_fraction!r}")
+
+
+def _load_state(state_path: Path, log) -> dict | None:
+    """The run's resumable state, or None to start over when there is none or it is damaged (a disk that
+    filled or a kill outside the atomic write): a broken state must not stop every rerun."""
+    if not state_path.is_file():
+        return None
+    try:
+        state = torch.load(str(state_path), map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and {"recipe", "model", "opt", "rng", "step", "history"} <= set(state):
+            return state
+        why = "missing entries"
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+    log(f"warning: {state_path} is damaged ({why}); training from step 0")
+    return None
+
+
 def _print(text: str) -> None:
     print(text, flush=True)  # progress must show through nohup/pipes during minutes-long runs
 
@@ -180,17 +223,18 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
           checkpoint_every: int = 100, log: Callable[[str], None] = _print,
           extra_metadata: dict | None = None) -> Path:
     """Train per `recipe`, resuming from run_dir's checkpoint; write the final model to `out` (atomically)."""
-    torch.set_num_threads(threads)
     out = Path(out)
-    if recipe.stage not in (1, 2):
-        raise VstError(f"stage must be 1 or 2, got {recipe.stage}")
+    _check_settings(recipe, out, threads, checkpoint_every)
+    torch.set_num_threads(threads)
     if recipe.stage == 2 and not recipe.init:
         raise VstError("stage 2 fine-tunes a stage-1 model: pass --init STAGE1_CHECKPOINT")
     if not (recipe.teacher or recipe.vgg):
         raise VstError("give a training target: --teacher multistyle26:N (distillation, no VGG needed) "
                        "or --vgg VGG16.pth --style-image PAINTING (perceptual losses)")
     check_input_size(recipe.size, recipe.size, recipe.model)
-    model = _initial_model(recipe)
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe.seed)  # --seed fixes the initial weights too, not only the batches
+        model = _initial_model(recipe)
     if out.is_file():
         try:
             done = read_metadata(out)["extra"].get("recipe")
@@ -212,8 +256,8 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     gen = torch.Generator().manual_seed(recipe.seed)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     step, history = 0, []
-    if state_path.is_file():
-        state = torch.load(str(state_path), map_location="cpu", weights_only=True)
+    state = _load_state(state_path, log)
+    if state is not None:
         if json.loads(state["recipe"]) != recipe.to_json():
             raise VstError(f"{run_dir} holds a run of another recipe; pass a new --run-dir or delete that folder")
         model.load_state_dict(state["model"])
