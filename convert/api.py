@@ -85,6 +85,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
 
     # export: torch -> ONNX at this static size (or the given ONNX), extra inputs bound, folded by onnxslim
     onnx_raw = sources.export_onnx(src, width, height)
+    if src.style is not None:
+        bind = {"style_weights": src.style, **(bind or {})}
     static, bound = onnx_import.bind_and_fix(onnx_raw, width, height, bind)
     src.bound_inputs = bound
     n_before = len(static.graph.node)

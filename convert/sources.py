@@ -29,6 +29,7 @@ class Source:
     module: Any = None                # torch.nn.Module for torch kinds
     onnx_model: Any = None            # onnx.ModelProto for the onnx kind
     bound_inputs: dict = field(default_factory=dict)
+    style: int | None = None          # `name:N`: style N of a multi-style ONNX model (its style_weights input)
 
     def model_record(self, width: int, height: int, onnx_static: Any) -> dict:
         """What later steps need to know of the model without rebuilding it: architecture, the named
@@ -60,22 +61,6 @@ class Source:
         return d
 
 
-def parse_zoo_name(text: str) -> tuple[str, dict]:
-    """`kunster` or `kunster:alpha=0.25,beta=1,variant=paper-text`."""
-    name, _, opts = text.partition(":")
-    config: dict[str, Any] = {}
-    for item in filter(None, opts.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise VstError(f"zoo option {item!r} is not key=value (e.g. kunster:alpha=0.5,beta=1)")
-        try:
-            config[key.strip()] = float(value) if key.strip() in ("alpha", "beta") else \
-                (int(value) if value.strip().isdigit() else value.strip())
-        except ValueError:
-            raise VstError(f"zoo option {key}={value!r} is not a number") from None
-    return name.strip(), config
-
-
 def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool = False) -> Source:
     import torch
     from vst.models import Stylizer, create_model, load_model, resolve
@@ -84,17 +69,27 @@ def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool 
                       module=model.eval())
     if isinstance(model, torch.nn.Module):
         return Source("module", type(model).__name__, module=model.eval(), random_weights=random_weights)
-    path = Path(str(model))
-    if not path.exists():
-        name, config = parse_zoo_name(str(model))
-        if "/" in str(model) or path.suffix in {".onnx", ".pt", ".pt2", ".safetensors", ".pth", ".ts"}:
-            raise VstError(f"model file {path} does not exist")
-        arch, full = resolve(name, **config)   # unknown names raise here with the list of known ones
+    from vst.models.names import parse_model_name
+    ref = parse_model_name(str(model))
+    if ref.kind == "teacher":
+        from vst.runtimes.stylizer import multistyle26_path
+        ref.path = multistyle26_path()
+        if ref.style is None:
+            raise VstError(f"name the teacher's style, e.g. {ref.name}:7, or give --bind style_weights=7")
+    if ref.kind in ("zoo",):
+        name, config = ref.name, ref.config
+        arch, full = resolve(name, **config)
         if not random_weights:
             raise VstError(f"{model!r} is a zoo name with no trained weights; pass a checkpoint, or add "
                            "--random-weights to convert random weights (ops and speed only)")
         torch.manual_seed(0)
         return Source("zoo", str(model), arch, full, True, module=create_model(name, **config).eval())
+    if ref.kind == "shipped":
+        m = load_model(ref.path)
+        return Source("checkpoint", str(ref.path), m.arch, dict(m.config), False, module=m)
+    path = ref.path
+    if ref.style is not None and ref.kind == "file" and path.suffix.lower() != ".onnx":
+        raise VstError(f"{path.name} has no style input; drop ':{ref.style}'")
     if path.is_dir():
         raise VstError(f"{path} is a folder; give a model file (.safetensors, .pt, .pt2, .onnx) or a zoo name")
     head = path.read_bytes()[:16]
@@ -112,7 +107,9 @@ def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool 
     if head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors" or head[8:9] == b"{":
         m = load_model(path, allow_pickle=trust_pickle)
         return Source("checkpoint", str(path), m.arch, dict(m.config), False, module=m)
-    return _onnx(path)
+    src = _onnx(path)
+    src.style = ref.style
+    return src
 
 
 def _torchscript(path: Path) -> Source:

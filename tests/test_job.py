@@ -21,7 +21,7 @@ def test_default_job_uses_shipped_trained_models():
 def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
     from vst.video.codec import make_clip
     clip = make_clip(tmp_path / "clip.mp4", (96, 64), seconds=0.2, fps=25)
-    job = {**default_job(), "models": ["trained:kunster-a025-s05-stage2", "kunster-t2-15"], "resolutions": ["32x32"],
+    job = {**default_job(), "models": ["kunster.a025-s05-stage2", "kunster-t2-15"], "resolutions": ["32x32"],
            "conversions": [{"to": "tflite", "quant": "fp32"}],
            "bench": {"device": "host", "frames": 4, "repeats": 1, "warmup_frames": 1, "warmup_seconds": 0,
                      "cooldown": 0, "threads": 1, "video": str(clip)}}
@@ -50,7 +50,7 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
     with pytest.raises(VstError, match="required property"):
         load_job(tmp_path / "j.json")
     with pytest.raises(VstError, match="no shipped trained model"):
-        resolve_model("trained:nope")
+        resolve_model("kunster.nope")
     proc = subprocess.run([sys.executable, "-m", "vst.pipeline.job", "--job", str(tmp_path / "j.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

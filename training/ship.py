@@ -18,7 +18,7 @@ from vst.common.cli import run_cli
 from vst.common.fsutil import atomic_write_text
 from vst.models import load_model, save_model
 from vst.training.loop import Recipe, train
-from vst.training.shipped import trained_dir
+from vst.models.shipped import trained_dir
 from vst.runtimes.stylizer import load_runner
 
 EVAL_SIZE, EVAL_FRAMES = 128, 8

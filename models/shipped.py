@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from vst.models import read_metadata
+from vst.models.checkpoint import read_metadata
 
 
 def trained_dir() -> Path:
