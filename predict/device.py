@@ -18,7 +18,7 @@ from scipy.optimize import nnls
 
 from vst.common.errors import VstError
 from vst.models.profile import PAPER_RESOLUTIONS
-from vst.predict.features import FEATURE_LABELS, FEATURES, ModelFeatures, model_features, zoo_features
+from vst.predict.features import FEATURE_LABELS, FEATURES, ModelFeatures, model_features, zoo_features, zoo_names
 
 PHONES = {"iphone11pro": "iPhone 11 Pro", "iphone6s": "iPhone 6s"}
 TABLE2 = "Table II"
@@ -62,33 +62,21 @@ def table2_points(device: str) -> list[Point]:
             for r in table2() for w, h in PAPER_RESOLUTIONS]
 
 
-def _zoo_name_of(row: pd.Series, by_params: dict) -> str | None:
-    from vst.models import list_models
-    if isinstance(row.get("model_name"), str) and row["model_name"] in list_models():
-        return row["model_name"]
-    params = pd.to_numeric(row.get("params"), errors="coerce")
-    # a checkpoint's configuration is identified by its architecture and parameter count, as the report does
-    return by_params.get((row.get("arch"), int(params))) if pd.notna(params) else None
-
-
 def measured_points(results: str | Path | pd.DataFrame, device: str) -> tuple[list[Point], list[str]]:
     """Points from a vst-bench results folder (or its loaded rows) measured on `device`; rows whose model is
     not a zoo configuration are skipped and named in the second list."""
     from vst.bench.store import load_results
-    from vst.models.profile import zoo_table
     check_device(device)
     df = results if isinstance(results, pd.DataFrame) else load_results(results)
     df = df[df["device"] == device]
     if df.empty:
         return [], []
-    zoo = zoo_table()
-    by_params = {(r["arch"], int(r["params"])): r["name"] for _, r in zoo.iterrows()}
     points, skipped = [], []
-    for _, row in df.iterrows():
-        name = _zoo_name_of(row, by_params)
+    for name, (_, row) in zip(zoo_names(df), df.iterrows()):
         fps = pd.to_numeric(row.get("fps_e2e"), errors="coerce")
         if name is None or not np.isfinite(fps) or fps <= 0:
-            skipped.append(f"{row.get('artifact')} {row.get('resolution')}")
+            label = next((v for v in (row.get("artifact"), row.get("model_name")) if isinstance(v, str) and v), "?")
+            skipped.append(f"{label} {row.get('resolution')}")
             continue
         # fps_e2e: decode and resize included, as Table II's FPS were measured
         points.append(Point(name, device, _zoo_features(name, int(row["width"]), int(row["height"])), float(fps),

@@ -77,6 +77,25 @@ def zoo_features(name: str, width: int, height: int) -> ModelFeatures:
     return model_features(create_model(name), width, height, name)
 
 
+def zoo_names(rows) -> list[str | None]:
+    """The zoo configuration behind each vst-bench results row (a pandas DataFrame), or None: its model name
+    when that is a zoo name, else the configuration of the same architecture and parameter count (how a
+    checkpoint of a zoo layout is recognised; the report matches Table II rows the same way)."""
+    from vst.models import NAMED_CONFIGS, create_model, list_models
+    by_params = {(arch, count_params(create_model(name))): name for name, (arch, _) in NAMED_CONFIGS.items()}
+    names = []
+    for _, row in rows.iterrows():
+        model_name, params = row.get("model_name"), row.get("params")
+        if isinstance(model_name, str) and model_name in list_models():
+            names.append(model_name)
+        else:
+            try:
+                names.append(by_params.get((row.get("arch"), int(float(params)))))
+            except (TypeError, ValueError):
+                names.append(None)  # no parameter count recorded (an artifact without its report)
+    return names
+
+
 @dataclass(frozen=True)
 class Source:
     """A model the predictor can count: its module, a label, and the input size its artifact fixes (if any)."""

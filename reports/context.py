@@ -11,6 +11,7 @@ import pandas as pd
 
 from vst.models import table2
 from vst.models.profile import zoo_table
+from vst.predict.fits import report_section as table2_report
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
@@ -139,6 +140,6 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "measured_columns": measured_cols,
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
         "bench_columns": BENCH_COLUMNS, "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
-        "plots": plots(inputs), "samples": sample_rows(inputs.conversions),
+        "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
         "environment": host_environment(), "commands": inputs.commands,
     }
