@@ -93,6 +93,7 @@ class DeviceModel:
     n_points: int
     keys: set = field(default_factory=set)
     arches: set = field(default_factory=set)
+    layer_types: set = field(default_factory=set)
 
     def latency_ms(self, f: ModelFeatures) -> float:
         return float(self.coef[0] + np.dot(self.coef[1:], f.vector()))
@@ -107,6 +108,9 @@ class DeviceModel:
             if v < lo or v > hi:
                 notes.append(f"{FEATURE_LABELS[name]} {v:.3g} {'below' if v < lo else 'above'} the calibrated "
                              f"range {lo:.3g}..{hi:.3g}")
+        unseen = sorted(set(f.op_mix) - self.layer_types)
+        if unseen:
+            notes.append(f"layer types {', '.join(unseen)} are not among the calibration rows")
         if f.arch not in self.arches:
             # other layer types (transposed convs, tanh) may cost what no calibration row shows
             notes.append(f"architecture {f.arch} is not among the calibration rows ({', '.join(sorted(self.arches))})")
@@ -124,7 +128,8 @@ def fit(points: list[Point]) -> DeviceModel:
     # rows divided by the latency: the solver minimizes relative residuals, which is the error MAPE measures
     c, _ = nnls(X / scale / t[:, None], np.ones(len(t)))
     return DeviceModel(points[0].device, c / scale, X[:, 1:].min(axis=0), X[:, 1:].max(axis=0), len(points),
-                       {p.key for p in points}, {p.features.arch for p in points})
+                       {p.key for p in points}, {p.features.arch for p in points},
+                       {t for p in points for t in p.features.op_mix})
 
 
 def calibrate(device: str, results: str | Path | pd.DataFrame | None = None) -> DeviceModel:

@@ -123,10 +123,10 @@ def _from_report(report_path: Path, label: str) -> Source:
 def resolve_source(spec: str) -> Source:
     """Zoo name, vst checkpoint (.safetensors/.pt/.pth), conversion report (*.report.json), or an artifact
     (.tflite/.onnx/.mlpackage) with vst-convert's `<artifact>.report.json` beside it."""
-    from vst.models import create_model, list_models, load_model
+    from vst.models import ARCHITECTURES, create_model, list_models, load_model
     path = Path(spec)
     if not path.exists():
-        if spec in list_models():
+        if spec in list_models() or spec in ARCHITECTURES:  # an architecture name: its default configuration
             return Source(spec, create_model(spec), None)
         raise VstError(f"{spec} is neither a file nor a zoo model name; give a name from `vst-zoo list`, a vst "
                        "checkpoint, or a converted artifact with its .report.json")

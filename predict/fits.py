@@ -48,9 +48,10 @@ def measured_series(bench: pd.DataFrame, metric: str = "fps_e2e") -> dict[tuple[
     """(series label, resolution) -> Table II id -> median FPS, from vst-bench results rows of Table II
     configurations (zoo names or checkpoints of the same layout), one series per device/runtime/delegate/
     precision."""
+    from vst.models import table2
     if bench is None or bench.empty:
         return {}
-    t2 = {table2_name(i): i for i in range(1, 16)}
+    t2 = {table2_name(r["id"]): int(r["id"]) for r in table2()}
     df = bench.assign(_zoo=zoo_names(bench))
     df = df[df["_zoo"].isin(t2)]
     out: dict[tuple[str, str], dict[int, float]] = {}

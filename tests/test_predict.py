@@ -124,6 +124,8 @@ def test_extrapolation_is_flagged_and_table2_configs_are_recognised(tmp_path):
     big = dev.predict("reconet", "iphone6s", [(480, 320)])[0]
     assert any("MACs" in n and "above" in n for n in big.extrapolation)
     assert any("architecture reconet" in n for n in big.extrapolation)
+    deconv = dev.predict("huang-353-res48", "iphone6s", [(320, 240)])[0]
+    assert any("layer types ConvTranspose2d" in n for n in deconv.extrapolation)
     assert big.fps < min(r["fps_iphone6s_480x320"] for r in table2())
     # a checkpoint of a Table II layout and an artifact whose report names it predict what the zoo name does
     ckpt = save_model(create_model("kunster", alpha=0.25, beta=1.0), tmp_path / "mine.safetensors")
