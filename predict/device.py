@@ -102,7 +102,8 @@ class DeviceModel:
         return 1000.0 / self.latency_ms(f)
 
     def extrapolation(self, f: ModelFeatures) -> list[str]:
-        """One note per feature outside the calibrated range (empty: an interpolation)."""
+        """One note per feature outside the calibrated min..max, per layer type and architecture no calibration
+        row has (empty: an interpolation)."""
         notes = []
         for name, v, lo, hi in zip(FEATURES, f.vector(), self.lo, self.hi):
             if v < lo or v > hi:
@@ -112,7 +113,7 @@ class DeviceModel:
         if unseen:
             notes.append(f"layer types {', '.join(unseen)} are not among the calibration rows")
         if f.arch not in self.arches:
-            # other layer types (transposed convs, tanh) may cost what no calibration row shows
+            # the same layer types in another arrangement (a tanh output, other widths) are still untested
             notes.append(f"architecture {f.arch} is not among the calibration rows ({', '.join(sorted(self.arches))})")
         return notes
 
