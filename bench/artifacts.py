@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vst.bench.plan import sha256_of
+from vst.common.fsutil import sha256_of
 from vst.common.errors import VstError
 from vst.runtimes.spec import TensorSpec, image_spec
 from vst.runtimes.table import FORMATS, runtimes_on

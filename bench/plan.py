@@ -51,20 +51,6 @@ def validate(name: str, doc: Any, what: str = "") -> None:
         raise VstError(f"{what or name} does not match the vst-bench {name} schema: {shown}")
 
 
-def sha256_of(path: str | Path) -> str:
-    """Content hash of a file, or of every file under a folder (Core ML packages are folders)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def cell_id(plan: dict) -> str:
     """Stable id of what a cell measures (not of where files lie): resumes recognise finished cells by it."""
     # seconds as floats: Swift's and Android's JSON writers print 2.0 as 2, and the id must survive the round trip

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, resolve_artifact
 from vst.bench.devices import Device, load_registry, resolve_device
-from vst.bench.plan import make_plan, sha256_of
+from vst.bench.plan import make_plan
+from vst.common.fsutil import sha256_of
 from vst.bench.store import INDEX, load_results, reconcile, save_result, scan_results, store_lock
 from vst.video.codec import paper_clip, probe
 from vst.common.cli import parse_size

@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from vst.bench.plan import sha256_of
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, check_creatable_dir
+from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
 from vst.convert import delegates, report as report_mod, verify
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vst.common.errors import VstError
+from vst.common.fsutil import sha256_of
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Source:
         return {"name": path.stem if self.kind not in ("zoo", "module") else self.name, "arch": self.arch,
                 "config": self.config, "zoo_name": named_config_of(self.arch, self.config), "params": params,
                 "macs": macs, "trained": not self.random_weights,
-                "source_sha256": _sha256(path) if self.kind not in ("zoo", "module") and path.is_file() else None}
+                "source_sha256": sha256_of(path) if self.kind not in ("zoo", "module") and path.is_file() else None}
 
     def describe(self) -> dict:
         d = {"kind": self.kind, "name": self.name, "arch": self.arch, "config": self.config,
@@ -187,15 +188,6 @@ def _load_external_data(model, path: Path) -> None:
     from onnx.external_data_helper import load_external_data_for_model
     if check_external_data(model, path):
         load_external_data_for_model(model, str(path.parent.resolve()))
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _first(exc: BaseException) -> str:

@@ -21,18 +21,29 @@ def fp32_size_mb(model: nn.Module) -> float:
     return count_params(model) * 4 / MIB
 
 
-def count_macs(model: nn.Module, width: int, height: int) -> int:
-    """Convolution multiply-accumulates for one WxH frame (norms, pads and activations are not counted)."""
+def _round_up(channels: int, group: int) -> int:
+    return -(-channels // group) * group
+
+
+def count_macs(model: nn.Module, width: int, height: int, channel_group: int = 1) -> int:
+    """Convolution multiply-accumulates for one WxH frame (norms, pads and activations are not counted).
+
+    channel_group > 1 counts every convolution as if its input and output channels were rounded up to that
+    multiple: the work a vector unit does when it processes channels in groups of that size."""
     total = 0
+    g = channel_group
 
     def conv_hook(mod, inputs, output):
         nonlocal total
         kernel_elems = mod.weight.shape[2] * mod.weight.shape[3]
+        cin, cout = mod.in_channels // mod.groups, mod.out_channels // mod.groups
         if isinstance(mod, nn.ConvTranspose2d):
             # each input element is scattered to out_channels/groups * k*k outputs
-            total += inputs[0].numel() * (mod.out_channels // mod.groups) * kernel_elems
+            pixels = inputs[0].numel() // mod.in_channels
+            total += pixels * _round_up(mod.in_channels, g) * _round_up(cout, g) * kernel_elems
         else:
-            total += output.numel() * (mod.in_channels // mod.groups) * kernel_elems
+            pixels = output.numel() // mod.out_channels
+            total += pixels * _round_up(mod.out_channels, g) * _round_up(cin, g) * kernel_elems
 
     # a meta copy carries shapes only, so counting costs no arithmetic
     meta_model = copy.deepcopy(model).to("meta")

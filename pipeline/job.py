@@ -25,8 +25,12 @@ from vst.runtimes.table import TARGETS
 
 
 
-def default_job() -> dict:
-    return json.loads(resources.files("vst.pipeline").joinpath("data/default_job.json").read_text())
+# jobs shipped with vst, by the name --job takes: table2 converts and times all of Table II's configurations
+EMBEDDED_JOBS = {"default": "default_job.json", "table2": "table2_job.json"}
+
+
+def default_job(name: str = "default") -> dict:
+    return json.loads(resources.files("vst.pipeline").joinpath(f"data/{EMBEDDED_JOBS[name]}").read_text())
 
 
 def _job_schema() -> dict:
@@ -36,10 +40,13 @@ def _job_schema() -> dict:
 def load_job(path: str | Path | None) -> dict:
     if path is None:
         return default_job()
+    if str(path) in EMBEDDED_JOBS and not Path(path).exists():
+        return {**default_job(), **default_job(str(path))}
     try:
         job = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise VstError(f"job file {path} does not exist; omit --job for the embedded default") from None
+        raise VstError(f"job file {path} does not exist; omit --job for the embedded default, or name an "
+                       f"embedded job ({', '.join(EMBEDDED_JOBS)})") from None
     except IsADirectoryError:
         raise VstError(f"job file {path} is a folder; give a JSON file or omit --job") from None
     except UnicodeDecodeError:
@@ -56,7 +63,7 @@ def load_job(path: str | Path | None) -> dict:
 
 def artifact_intact(target: Path) -> bool:
     """Whether vst-convert finished `target`: its report exists and records the artifact's size and content."""
-    from vst.bench.plan import sha256_of
+    from vst.common.fsutil import sha256_of
     try:
         recorded = json.loads(report_path(target).read_text())["artifact"]
         return target.exists() and recorded["sha256"] == sha256_of(target)
@@ -114,11 +121,13 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
 
     b = job["bench"]
     protocol = Protocol(warmup_frames=b.get("warmup_frames", 10), warmup_seconds=b.get("warmup_seconds", 1.0),
-                        measure_frames=b.get("frames"), repeats=b.get("repeats", 3), cooldown_s=b.get("cooldown", 2.0),
-                        threads=b.get("threads"))
+                        measure_frames=b.get("frames"), measure_seconds=b.get("seconds"), repeats=b.get("repeats", 3),
+                        cooldown_s=b.get("cooldown", 2.0), threads=b.get("threads"))
     runnable = [a for a in artifacts if not a.endswith(".mlpackage")]
     commands.append(f"vst-bench --device {b.get('device', 'host')} --model {' '.join(map(shlex.quote, runnable))} "
-                    f"--out {shlex.quote(str(bench_dir))} --frames {protocol.measure_frames} "
+                    f"--out {shlex.quote(str(bench_dir))}"
+                    + (f" --frames {protocol.measure_frames}" if protocol.measure_frames else "")
+                    + (f" --seconds {protocol.measure_seconds}" if protocol.measure_seconds else "") + " "
                     f"--repeats {protocol.repeats} --warmup-frames {protocol.warmup_frames} "
                     f"--cooldown {protocol.cooldown_s}" + (f" --threads {protocol.threads}" if protocol.threads else "")
                     + (f" --video {shlex.quote(str(b['video']))}" if b.get("video") else ""))
@@ -139,7 +148,8 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vst-run", description=__doc__.splitlines()[0])
-    parser.add_argument("--job", help="job JSON (default: the embedded one, see --print-default)")
+    parser.add_argument("--job", help="job JSON, or an embedded job's name: table2 (all of Table II's "
+                        "configurations in fp32, fp16 and int8); default: the embedded default, see --print-default")
     parser.add_argument("--out", default="vst-out", help="output folder (default: vst-out)")
     parser.add_argument("--print-default", action="store_true", help="print the embedded default job and exit")
     parser.add_argument("--no-progress", action="store_true")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from vst.models import table2
 from vst.models.profile import zoo_table
+from vst.predict.fits import fig6_figure, table2_study
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
@@ -122,6 +123,18 @@ def plots(inputs: Inputs) -> list[dict]:
     return out
 
 
+def table2_report(bench: pd.DataFrame) -> dict | None:
+    """The report's Table II study: None unless the results hold a measured series of Table II
+    configurations; else the figure and the fits and correlations as formatted rows."""
+    study = table2_study(bench)
+    if not study["spearman"]:
+        return None
+    return {"uri": figure_data_uri(fig6_figure(study)),
+            "fits": [{"series": f.label, "resolution": f.resolution, "n": len(f.ids), "a": f"{f.a:.2f}",
+                      "b": f"{f.b:.2f}", "r2": f"{f.r2:.3f}"} for f in study["fits"]],
+            "spearman": [{**c, "rho": f"{c['rho']:.2f}", "p": f"{c['p']:.2g}"} for c in study["spearman"]]}
+
+
 def build_context(inputs: Inputs, title: str = "vst report") -> dict:
     notices = []
     if any(rep["source"].get("random_weights") for _, rep in inputs.conversions):
@@ -138,6 +151,6 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "measured_columns": measured_cols,
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
         "bench_columns": BENCH_COLUMNS, "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
-        "plots": plots(inputs), "samples": sample_rows(inputs.conversions),
+        "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
         "environment": host_environment(), "commands": inputs.commands,
     }

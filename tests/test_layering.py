@@ -3,11 +3,11 @@ step reaches up into one that builds on it (reports read records, they do not ru
 import ast
 from pathlib import Path
 
-from vst.common.errors import VstError  # noqa: F401  (the namespace must import)
 
 REPO = Path(__file__).resolve().parents[1]
 # bottom to top; a package may import any package listed before it
-LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "bench", "reports", "pipeline"]
+LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "bench", "predict", "reports",
+          "pipeline"]
 
 
 def imports_of(package: str) -> set[str]:

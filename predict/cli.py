@@ -1,0 +1,69 @@
+"""`vst-predict`: the FPS an iPhone 11 Pro or 6s would reach with a model, from a latency model calibrated on
+000's Table II (and on phone results you import), with its leave-one-out error; `--loo` prints that check."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from vst.common.cli import parse_size, run_cli
+from vst.common.errors import VstError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from vst.predict.device import PHONES
+    p = argparse.ArgumentParser(prog="vst-predict", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p.add_argument("model", nargs="?", metavar="MODEL_OR_ARTIFACT",
+                   help="zoo name, vst checkpoint, conversion report (*.report.json), or an artifact with its "
+                        ".report.json beside it")
+    p.add_argument("--device", help=f"phone: {', '.join(PHONES)} (with --loo: default both)")
+    p.add_argument("--size", action="append", metavar="WxH",
+                   help="input size, repeatable (default: the artifact's size, else 480x320 and 320x240)")
+    p.add_argument("--results", metavar="DIR", help="vst-bench results folder: its rows measured on the phone "
+                   "join the calibration")
+    p.add_argument("--loo", action="store_true", help="print the leave-one-out check as CSV (id,device,"
+                   "resolution,published_fps,predicted_fps); per-phone MAPE on stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vst.predict import device as dev
+    args = _parser().parse_args(argv)
+    if args.device is not None:
+        dev.check_device(args.device)
+    sizes = [parse_size(s) for s in args.size or ()]
+    if args.results:
+        from vst.bench.store import load_results
+        results = load_results(args.results)  # read once; a bad folder is one line before any work
+    else:
+        results = None
+    if args.loo:
+        if args.model or sizes:
+            raise VstError("--loo checks the calibration itself; give no MODEL and no --size with it")
+        for i, phone in enumerate([args.device] if args.device else list(dev.PHONES)):
+            loo = dev.leave_one_out(phone, results)
+            sys.stdout.write(loo.to_csv(index=False, header=i == 0, lineterminator="\n"))
+            print(f"{phone}: leave-one-out MAPE {dev.mape(loo):.2f}% over {len(loo)} Table II points",
+                  file=sys.stderr)
+        return 0
+    if not args.model:
+        raise VstError("give MODEL_OR_ARTIFACT and --device (or --loo for the calibration check)")
+    if args.device is None:
+        raise VstError(f"--device is required: one of {', '.join(dev.PHONES)}")
+    if results is not None:
+        points, skipped = dev.measured_points(results, args.device)
+        print(f"calibration: {len(points)} measured {args.device} row(s) from {args.results} join Table II"
+              + (f"; skipped (not a zoo configuration): {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
+    for p in dev.predict(args.model, args.device, sizes or None, results):
+        print(p.line())
+        for note in p.extrapolation:
+            print(f"  extrapolation: {note}")
+    return 0
+
+
+def entry() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

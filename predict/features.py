@@ -1,0 +1,142 @@
+"""What the device predictor knows about a model at one input size, counted from the PyTorch module, and how
+a user's MODEL_OR_ARTIFACT (zoo name, vst checkpoint, converted artifact with its report) becomes that module."""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vst.common.errors import VstError
+from vst.models.profile import count_macs, count_params
+
+# Phones run convolutions on vector units that take channels in groups; a 3- or 4-channel layer pays for a
+# whole group. 8 is the group size whose padded MAC count explains Table II best (docs/predict.md: compared
+# with 1, 4 and 16 on the leave-one-out error; the choice is the one thing chosen on all rows).
+CHANNEL_GROUP = 8
+BYTES_PER_VALUE = 4  # activations counted in fp32, as the paper's Core ML models computed
+# the predictor's inputs, in the order of its coefficients (after the constant term)
+FEATURES = ("macs_grouped", "activation_bytes", "layers")
+FEATURE_LABELS = {"macs_grouped": "MACs (channels in groups of 8)", "activation_bytes": "activation bytes",
+                  "layers": "layers"}
+
+
+@dataclass(frozen=True)
+class ModelFeatures:
+    name: str
+    arch: str | None
+    config: dict
+    width: int
+    height: int
+    params: int
+    macs: int
+    macs_grouped: int
+    activation_bytes: int
+    layers: int
+    op_mix: dict  # layer type -> count
+
+    def vector(self) -> list[float]:
+        return [float(getattr(self, f)) for f in FEATURES]
+
+
+def _leaf_outputs(model: nn.Module, width: int, height: int) -> tuple[int, int, dict]:
+    """Output bytes summed over every leaf module call, the number of calls, and calls per module type
+    (`model` on the meta device: shapes only, no arithmetic)."""
+    total, calls, mix = 0, 0, {}
+
+    def hook(mod, inputs, output):
+        nonlocal total, calls
+        total += output.numel() * BYTES_PER_VALUE
+        calls += 1
+        mix[type(mod).__name__] = mix.get(type(mod).__name__, 0) + 1
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if not any(True for _ in m.children())]
+    with torch.no_grad():
+        model(torch.empty(1, 3, height, width, device="meta"))
+    for h in hooks:
+        h.remove()
+    return total, calls, mix
+
+
+def model_features(model: nn.Module, width: int, height: int, name: str | None = None) -> ModelFeatures:
+    # one meta copy for all counts (count_macs copies again only what is not on meta yet: nothing)
+    meta = copy.deepcopy(model).to("meta")
+    act, layers, mix = _leaf_outputs(meta, width, height)
+    return ModelFeatures(name=name or getattr(model, "arch", type(model).__name__), arch=getattr(model, "arch", None),
+                         config=dict(getattr(model, "config", {}) or {}), width=width, height=height,
+                         params=count_params(model), macs=count_macs(meta, width, height),
+                         macs_grouped=count_macs(meta, width, height, CHANNEL_GROUP), activation_bytes=act,
+                         layers=layers, op_mix=mix)
+
+
+def zoo_features(name: str, width: int, height: int) -> ModelFeatures:
+    from vst.models import create_model
+    return model_features(create_model(name), width, height, name)
+
+
+def zoo_names(rows) -> list[str | None]:
+    """The zoo configuration behind each vst-bench results row (a pandas DataFrame), or None: its model name
+    when that is a zoo name, else the configuration of the same architecture and parameter count (how a
+    checkpoint of a zoo layout is recognised; the report matches Table II rows the same way)."""
+    from vst.models import NAMED_CONFIGS, create_model, list_models
+    by_params = {(arch, count_params(create_model(name))): name for name, (arch, _) in NAMED_CONFIGS.items()}
+    names = []
+    for _, row in rows.iterrows():
+        model_name, params = row.get("model_name"), row.get("params")
+        if isinstance(model_name, str) and model_name in list_models():
+            names.append(model_name)
+        else:
+            try:
+                names.append(by_params.get((row.get("arch"), int(float(params)))))
+            except (TypeError, ValueError):
+                names.append(None)  # no parameter count recorded (an artifact without its report)
+    return names
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model the predictor can count: its module, a label, and the input size its artifact fixes (if any)."""
+    label: str
+    model: nn.Module
+    size: tuple[int, int] | None
+
+
+def _from_report(report_path: Path, label: str) -> Source:
+    try:
+        rep = json.loads(report_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VstError(f"{report_path} is not JSON ({exc.__class__.__name__}); re-run vst-convert") from None
+    src, size = rep.get("source") or {}, rep.get("size") or {}
+    fixed = (int(size["width"]), int(size["height"])) if size.get("width") and size.get("height") else None
+    from vst.models import create_model, list_models
+    if src.get("arch"):
+        return Source(label, create_model(src["arch"], **(src.get("config") or {})), fixed)
+    if src.get("name") in list_models():
+        return Source(label, create_model(src["name"]), fixed)
+    raise VstError(f"{report_path} names no vst architecture for its source ({src.get('kind')} "
+                   f"{src.get('name')}); predict from the source checkpoint or zoo name instead")
+
+
+def resolve_source(spec: str) -> Source:
+    """Zoo name, vst checkpoint (.safetensors/.pt/.pth), conversion report (*.report.json), or an artifact
+    (.tflite/.onnx/.mlpackage) with vst-convert's `<artifact>.report.json` beside it."""
+    from vst.models import ARCHITECTURES, create_model, list_models, load_model
+    path = Path(spec)
+    if not path.exists():
+        if spec in list_models() or spec in ARCHITECTURES:  # an architecture name: its default configuration
+            return Source(spec, create_model(spec), None)
+        raise VstError(f"{spec} is neither a file nor a zoo model name; give a name from `vst-zoo list`, a vst "
+                       "checkpoint, or a converted artifact with its .report.json")
+    if path.name.endswith(".report.json"):
+        return _from_report(path, path.name[:-len(".report.json")])
+    if path.suffix.lower() in (".safetensors", ".pt", ".pth"):
+        return Source(path.stem, load_model(path), None)
+    report = path.with_name(path.name + ".report.json")
+    if report.exists():
+        return _from_report(report, path.name)
+    raise VstError(f"{path}: no {report.name} beside it, so its architecture is unknown; predict from the "
+                   "checkpoint or zoo name it was converted from (or keep vst-convert's report next to it)")
+
