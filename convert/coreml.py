@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.errors import VstError
-from vst.convert.ir import Graph
+from vst.convert.ir import Graph, UnsupportedOp
 
 
 def _mb():
@@ -86,6 +86,24 @@ def build_program(graph: Graph, image_io: bool):
                             beta=float(a["max"] if a["max"] is not None else 3.4e38), name=nm)
             elif op == "leaky_relu":
                 y = mb.leaky_relu(x=x, alpha=float(a["alpha"]), name=nm)
+            elif op == "prelu":
+                # MIL prelu takes one alpha per channel
+                alpha = np.broadcast_to(graph.consts[node.inputs[1]].reshape(-1), (int(x.shape[1]),))
+                y = mb.prelu(x=x, alpha=alpha.astype(np.float32), name=nm)
+            elif op == "hard_swish":
+                # x * relu6(x + 3) / 6 == x * sigmoid_hard(x, 1/6, 0.5)
+                y = mb.mul(x=x, y=mb.sigmoid_hard(x=x, alpha=1 / 6, beta=0.5), name=nm)
+            elif op == "resize_bilinear":
+                # upsample_bilinear is what coremltools' PyTorch frontend emits for F.interpolate(bilinear):
+                # align_corners=False is the half-pixel mapping
+                sh, sw = (o / int(i) for o, i in zip(a["size"], x.shape[2:]))
+                if not a["align_corners"] and (sh != int(sh) or sw != int(sw)):
+                    raise UnsupportedOp(f"bilinear resize {node.name!r} to a non-integer multiple with half-pixel "
+                                        "coordinates cannot be converted to coreml")
+                y = mb.upsample_bilinear(x=x, scale_factor_height=sh, scale_factor_width=sw,
+                                         align_corners=a["align_corners"], name=nm)
+            elif op == "depth_to_space":
+                y = mb.depth_to_space(x=x, block_size=a["block"], name=nm)
             elif op in ("add", "sub", "mul", "div", "pow", "max", "min"):
                 fn = {"add": mb.add, "sub": mb.sub, "mul": mb.mul, "div": mb.real_div, "pow": mb.pow,
                       "max": mb.maximum, "min": mb.minimum}[op]

@@ -144,3 +144,14 @@ def test_generator_from_its_paper_converts_natively(name, tmp_path):
     assert rep["transposes"]["after"] == 0 and rep["transposes"]["before"] > 0
     assert rep["xnnpack"]["partitions"] == 1
     assert rep["xnnpack"]["delegated_nodes"] == rep["xnnpack"]["total_nodes"]
+
+
+def test_generators_build_core_ml_programs_without_transpose(tmp_path):
+    """Core ML: structure only on Linux (no runtime); the IR each program is built from matches PyTorch."""
+    expected = {"unet": "concat", "cyclegan_resnet": "instance_norm", "espcn_subpixel": "depth_to_space",
+                "mobilenetv3": "upsample_bilinear"}
+    for name, op in expected.items():
+        rep = convert(make(name), to="coreml", quant="fp32", size=(64, 48), out=tmp_path / f"{name}.mlpackage")
+        assert rep["structure"]["transposes"] == 0 and rep["structure"]["io_ok"], name
+        assert op in rep["op_histogram"], (name, rep["op_histogram"])
+        assert float(rep["fidelity"]["note"].rsplit("PSNR ", 1)[1].split()[0]) >= 60
