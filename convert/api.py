@@ -201,7 +201,7 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
     thr = verify.THRESHOLDS_DB[quant]
     if coreml.can_predict():
         got = coreml.predict(model, images, io_layout)
-        ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" else ref_out
+        ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" and coreml.image_output(graph) else ref_out
         fid = verify.fidelity(ref, got, quant, ref_kind)
     else:
         # Linux: no Core ML runtime. Check the exact graph the program was built from against the reference.

@@ -120,12 +120,17 @@ def build_program(graph: Graph, image_io: bool):
                 raise VstError(f"op {op} (node {node.name!r}) cannot be converted to coreml")
             env[node.output] = y
         out = env[graph.output]
-        if image_io:
+        if image_io and image_output(graph):
             # an image output holds 0..255 pixels: clip to the displayable range and scale
             out = mb.mul(x=mb.clip(x=out, alpha=0.0, beta=1.0), y=np.float32(255.0))
         return mb.identity(x=out, name="stylized")
 
     return prog
+
+
+def image_output(graph: Graph) -> bool:
+    """An RGB output is a Core ML image; others (a style bottleneck) stay multi-arrays."""
+    return graph.shapes.get(graph.output, (0, 0))[1] == 3
 
 
 def _name(s: str) -> str:
@@ -163,8 +168,9 @@ def _convert(graph: Graph, quant: str, image_io: bool):
     if image_io:
         kw["inputs"] = [ct.ImageType(name="image", shape=(n, c, h, w), scale=1 / 255.0,
                                      color_layout=ct.colorlayout.RGB)]
-        # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
-        prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
+        if image_output(graph):
+            # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
+            prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
         model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
@@ -213,7 +219,8 @@ def structural_checks(model, graph: Graph, io_layout: str) -> dict:
     inputs = [desc(f) for f in spec.description.input]
     outputs = [desc(f) for f in spec.description.output]
     expect_img = io_layout == "nhwc"
-    io_ok = all((d["type"] == "image") == expect_img for d in inputs + outputs) and \
+    io_ok = all((d["type"] == "image") == expect_img for d in inputs) and \
+        all((d["type"] == "image") == (expect_img and image_output(graph)) for d in outputs) and \
         (inputs[0].get("shape", [n, c, h, w]) == [n, c, h, w]) and \
         (not expect_img or (inputs[0]["width"], inputs[0]["height"]) == (w, h))
     return {"spec_version": spec.specificationVersion, "inputs": inputs, "outputs": outputs,
@@ -256,6 +263,9 @@ def predict(model, batch_nchw: np.ndarray, io_layout: str) -> np.ndarray:
         if io_layout == "nhwc":
             pil = Image.fromarray((np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8))
             res = model.predict({"image": pil})["stylized"]
+            if not hasattr(res, "convert"):       # a multi-array output (not an RGB image)
+                outs.append(np.asarray(res, dtype=np.float32)[0])
+                continue
             outs.append(np.asarray(res.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0)
         else:
             outs.append(np.asarray(model.predict({"image": img[None]})["stylized"])[0])
