@@ -117,7 +117,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
-        result = emit(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_transposes,
+        result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_transposes,
                       out)
         result["conversion_path"] = {"produced_by": "native"}
 

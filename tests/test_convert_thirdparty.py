@@ -110,3 +110,28 @@ def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkey
     assert not out.exists() and not Path(f"{out}.report.json").exists()
     with pytest.raises(VstError, match="only fp32/fp16"):
         convert(str(model), to="tflite", quant="int8", size=(64, 48), out=out)
+
+
+def test_nhwc_input_with_a_leading_transpose_needs_no_transpose(tmp_path):
+    """NHWC in and out, the source's own transposes at both ends and an op between the last one and the output:
+    all cancel against the ones bind_and_fix adds."""
+    w = numpy_helper.from_array(np.random.default_rng(1).normal(size=(3, 3, 3, 3)).astype(np.float32) * 0.3, "w")
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["img"], ["nchw"], perm=[0, 3, 1, 2]),
+         helper.make_node("Conv", ["nchw", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Transpose", ["c"], ["nhwc"], perm=[0, 2, 3, 1]),
+         helper.make_node("Sigmoid", ["nhwc"], ["out"])],
+        "g", [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, "h", "w", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "h", "w", 3])], [w])
+    path = tmp_path / "nhwc.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
+    rep = convert(str(path), to="tflite", size=(64, 48), out=tmp_path / "n.tflite")
+    assert rep["conversion_path"]["produced_by"] == "native" and rep["fidelity"]["psnr_db"] >= 60
+    assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
+    assert "NHWC source" in rep["passes"][0]["detail"]
+
+
+def test_qdq_source_to_onnx_is_the_float_graph(tmp_path):
+    rep = convert(str(_models() / PREDICT), to="onnx", size=(128, 128), out=tmp_path / "p.onnx")
+    assert rep["fidelity"]["passed"] and rep["fidelity"]["psnr_db"] is None     # null: bit-identical
+    assert "QuantizeLinear" not in rep["op_histogram"] and rep["fidelity"]["qdq_source"]["psnr_db"] >= 40
