@@ -71,8 +71,9 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     n_before = len(static.graph.node)
     static = onnx_import.slim(static)
     nhwc_src = src.module is None and onnx_import.image_input(onnx_raw)[1] == "nhwc"
+    nhwc_note = " (NHWC source: NCHW transposes added at its ends)" if nhwc_src else ""
     passes.append(PassResult("export", True, f"{'torch.onnx (dynamo) at ' if src.module is not None else 'ONNX file fixed at '}"
-                             f"1x3x{height}x{width}{' (NHWC source: NCHW transposes added at its ends)' if nhwc_src else ''}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
+                             f"1x3x{height}x{width}{nhwc_note}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
                              f"{n_before} -> {len(static.graph.node)} nodes"))
     ir_source = static          # the graph the IR is built from: the source, made float if it is QDQ
     if qdq.has_qdq(static):
@@ -117,8 +118,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
-        result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_transposes,
-                      out)
+        result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
+                      src_transposes, out)
         result["conversion_path"] = {"produced_by": "native"}
 
     if ir_source is not static:

@@ -96,7 +96,8 @@ def summary(rep: dict) -> str:
         lines.append(f"  fidelity: {fid.get('note')}")
     if fid.get("qdq_source"):
         q = fid["qdq_source"]
-        lines.append(f"  vs the QDQ source as given: PSNR {q['psnr_db']} dB (its float form: {q['float_graph_psnr_db']} dB)")
+        lines.append(f"  vs the QDQ source as given: PSNR {q['psnr_db']} dB "
+                     f"(its float form: {q['float_graph_psnr_db']} dB)")
     if rep.get("conversion_path"):
         c = rep["conversion_path"]
         lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")

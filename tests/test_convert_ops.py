@@ -120,7 +120,8 @@ def test_batchnorm_after_conv_folds_into_it_exactly(photos_32x24):
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, H, W])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, H, W])], init)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    graph = onnx_import.to_ir(onnx.shape_inference.infer_shapes(onnx_import.bind_and_fix(model, W, H)[0]), "tflite")
+    static = onnx.shape_inference.infer_shapes(onnx_import.bind_and_fix(model, W, H)[0])
+    graph = onnx_import.to_ir(static, "tflite")
     assert graph.histogram().get("mul") == 1 and graph.histogram().get("add") == 1
     folded, res = passes.prove_and_apply(graph, "fold_affine_into_conv", photos_32x24)
     assert res.applied and "2 site(s)" in res.detail
@@ -144,6 +145,8 @@ def test_generator_from_its_paper_converts_natively(name, tmp_path):
     assert rep["transposes"]["after"] == 0 and rep["transposes"]["before"] > 0
     assert rep["xnnpack"]["partitions"] == 1
     assert rep["xnnpack"]["delegated_nodes"] == rep["xnnpack"]["total_nodes"]
+    # HARD_SWISH, DEPTH_TO_SPACE, PRELU, RESIZE_BILINEAR are on the GPU and NNAPI allow-lists (rules/*.json)
+    assert rep["delegates"]["tflite_gpu"]["verdict"] == rep["delegates"]["nnapi"]["verdict"] == "full"
 
 
 def test_generators_build_core_ml_programs_without_transpose(tmp_path):
