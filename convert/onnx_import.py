@@ -22,9 +22,14 @@ def image_input(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, str]:
         if inp.name in inits:
             continue
         dims = inp.type.tensor_type.shape.dim
-        if len(dims) == 4 and dims[1].dim_value == 3:
+        if len(dims) != 4:
+            continue
+        # [1, 3, H, 3] is ambiguous: a leading Transpose to NCHW says NHWC
+        to_nchw = any(n.op_type == "Transpose" and inp.name in n.input and
+                      [a.ints for a in n.attribute if a.name == "perm"] == [[0, 3, 1, 2]] for n in model.graph.node)
+        if dims[1].dim_value == 3 and not (to_nchw and dims[3].dim_value == 3):
             return inp, "nchw"
-        if len(dims) == 4 and dims[3].dim_value == 3:
+        if dims[3].dim_value == 3:
             return inp, "nhwc"
     raise VstError("the ONNX model has no image input (a 4-D input with 3 channels, NCHW or NHWC); "
                    "vst-convert takes image-to-image stylizers")

@@ -135,3 +135,20 @@ def test_qdq_source_to_onnx_is_the_float_graph(tmp_path):
     rep = convert(str(_models() / PREDICT), to="onnx", size=(128, 128), out=tmp_path / "p.onnx")
     assert rep["fidelity"]["passed"] and rep["fidelity"]["psnr_db"] is None     # null: bit-identical
     assert "QuantizeLinear" not in rep["op_histogram"] and rep["fidelity"]["qdq_source"]["psnr_db"] >= 40
+
+
+def test_image_input_layout_is_detected():
+    from vst.convert.onnx_import import image_input
+
+    def model(shape, leading_transpose):
+        node = helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]) if leading_transpose else \
+            helper.make_node("Relu", ["x"], ["t"])
+        return helper.make_model(helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)]))
+    assert image_input(model([1, 3, "h", "w"], False))[1] == "nchw"
+    assert image_input(model([1, "h", "w", 3], False))[1] == "nhwc"
+    assert image_input(model([1, 3, 8, 3], False))[1] == "nchw"
+    assert image_input(model([1, 3, 8, 3], True))[1] == "nhwc"      # the leading Transpose decides
+    with pytest.raises(VstError, match="NCHW or NHWC"):
+        image_input(model([1, 4, 8, 8], False))
