@@ -11,7 +11,8 @@ import numpy as np
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
-from vst.convert import delegates, report as report_mod, verify
+from vst.convert import delegates, fallback, qdq, report as report_mod, verify
+from vst.convert.ir import UnsupportedOp
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
                                  PassResult, prove_and_apply)
@@ -90,34 +91,60 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     src.bound_inputs = bound
     n_before = len(static.graph.node)
     static = onnx_import.slim(static)
+    nhwc_src = src.module is None and onnx_import.image_input(onnx_raw)[1] == "nhwc"
+    nhwc_note = " (NHWC source: NCHW transposes added at its ends)" if nhwc_src else ""
     passes.append(PassResult("export", True, f"{'torch.onnx (dynamo) at ' if src.module is not None else 'ONNX file fixed at '}"
-                             f"1x3x{height}x{width}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
+                             f"1x3x{height}x{width}{nhwc_note}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
                              f"{n_before} -> {len(static.graph.node)} nodes"))
-    graph = onnx_import.to_ir(static, to)
-    if graph.shapes[graph.output][1:] != (3, height, width):
-        raise VstError(f"size {width}x{height} does not fit the network's strides: the output would be "
-                       f"{graph.shapes[graph.output][3]}x{graph.shapes[graph.output][2]}; use a multiple of 4 "
-                       "(or of the network's total stride)")
-    passes.append(PassResult("import", True, f"{len(graph.nodes)} IR ops: " +
-                             ", ".join(f"{k} {v}" for k, v in graph.histogram().items())))
-
+    ir_source = static          # the graph the IR is built from: the source, made float if it is QDQ
+    if qdq.has_qdq(static):
+        ir_source, qres = qdq.to_float(static)
+        ir_source = onnx_import.slim(ir_source)
+        passes.append(PassResult("dequantize", True, qres.detail()))   # listed only for QDQ sources
     images = verify.eval_images(width, height)
-    for name in REWRITES:
-        if name not in TARGET_REWRITES[to]:
-            res = PassResult(name, False, f"not needed for {to}: {NOT_NEEDED[to]}")
-        elif quant not in QUANT_REWRITES.get(name, QUANTS):
-            res = PassResult(name, False, f"not needed for {quant}: {QUANT_NOT_NEEDED[name]}")
-        else:
-            graph, res = prove_and_apply(graph, name, images)
-        passes.append(res)
+    try:
+        graph, refusal = onnx_import.to_ir(ir_source, to), None
+    except UnsupportedOp as exc:
+        if to != "tflite":
+            raise
+        graph, refusal = None, str(exc)      # onnx2tf may still take it (convert/fallback.py)
+        passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with onnx2tf"))
+    if graph is not None:
+        out_shape = graph.shapes[graph.output]
+        if out_shape[1] == 3 and out_shape[1:] != (3, height, width):
+            raise VstError(f"size {width}x{height} does not fit the network's strides: the output would be "
+                           f"{graph.shapes[graph.output][3]}x{graph.shapes[graph.output][2]}; use a multiple of 4 "
+                           "(or of the network's total stride)")
+        passes.append(PassResult("import", True, f"{len(graph.nodes)} IR ops: " +
+                                 ", ".join(f"{k} {v}" for k, v in graph.histogram().items())))
+        for name in REWRITES:
+            if name not in TARGET_REWRITES[to]:
+                res = PassResult(name, False, f"not needed for {to}: {NOT_NEEDED[to]}")
+            elif quant not in QUANT_REWRITES.get(name, QUANTS):
+                res = PassResult(name, False, f"not needed for {quant}: {QUANT_NOT_NEEDED[name]}")
+            else:
+                graph, res = prove_and_apply(graph, name, images)
+            passes.append(res)
 
-    reference, ref_kind = sources.reference_fn(src, static)
+    # a QDQ source is verified against its float form (what the artifact computes); what dropping the source's
+    # activation rounding costs is measured against the QDQ file itself below
+    reference, ref_kind = sources.reference_fn(src, ir_source)
     ref_out = reference(images)
+    if ir_source is not static:
+        ref_kind += ", dequantized"
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
-    emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
-    result = emit(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_transposes, out)
+    if graph is None:
+        result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
+    else:
+        emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
+        result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
+                      src_transposes, out)
+        result["conversion_path"] = {"produced_by": "native"}
     outputs = result.pop("outputs", None)
 
+    if ir_source is not static:
+        result["fidelity"]["qdq_source"] = qdq.source_fidelity(sources.reference_fn(src, static)[0](images), ref_out,
+                                                               out, to, io_layout, images)
     rep = {
         "schema_version": 1,
         "source": src.describe(),
@@ -128,7 +155,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         "timing": {"conversion_s": round(time.perf_counter() - t0, 3)},
         "tool_versions": report_mod.tool_versions(),
     }
-    if outputs is not None:
+    if outputs is not None and outputs.ndim == 4 and outputs.shape[1] == 3:   # image outputs only
         rep["samples"] = {"photos": report_mod.write_samples(out, verify.EVAL_PHOTOS, outputs)}
     # lets a resuming job tell a finished artifact from a damaged one (vst.pipeline.job.artifact_intact)
     rep["artifact"]["sha256"] = sha256_of(out)
@@ -201,7 +228,7 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
     from vst.runtimes import coreml as coreml_runtime
     if coreml_runtime.can_predict():
         got = coreml_runtime.predict(model, images, io_layout)
-        ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" else ref_out
+        ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" and coreml.image_output(graph) else ref_out
         fid = verify.fidelity(ref, got, quant, ref_kind)
     else:
         # Linux: no Core ML runtime. Check the exact graph the program was built from against the reference.

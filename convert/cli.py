@@ -22,6 +22,9 @@ def _size_arg(text: str) -> tuple[int, int]:
 def parse_bind(items: list[str]) -> dict:
     out = {}
     for key, value in parse_assignments(items, "--bind", "style_weights=3").items():
+        if value.endswith(".npy"):
+            out[key] = value          # an array file, read at import (a style bottleneck, say)
+            continue
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-weights", action="store_true", help="allow a zoo name with random weights")
     p.add_argument("--trust-pickle", action="store_true", help="unpickle torch files fully (runs their code)")
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
-                   help="fix an extra model input, e.g. style_weights=3 (one-hot) ")
+                   help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     return p
 
@@ -90,6 +93,13 @@ def summary(rep: dict) -> str:
                      f"{'PASS' if fid['passed'] else 'FAIL'}")
     else:
         lines.append(f"  fidelity: {fid.get('note')}")
+    if fid.get("qdq_source"):
+        q = fid["qdq_source"]
+        lines.append(f"  vs the QDQ source as given: PSNR {q['psnr_db']} dB "
+                     f"(its float form: {q['float_graph_psnr_db']} dB)")
+    if rep.get("conversion_path"):
+        c = rep["conversion_path"]
+        lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")
     lines.append(f"  report: {report_path(rep['artifact']['path'])}; {rep['timing']['conversion_s']:.1f} s")
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import ensure_writable_dir
-from vst.convert.ir import Graph
+from vst.convert.ir import Graph, UnsupportedOp
 
 
 def _mb():
@@ -87,6 +87,24 @@ def build_program(graph: Graph, image_io: bool):
                             beta=float(a["max"] if a["max"] is not None else 3.4e38), name=nm)
             elif op == "leaky_relu":
                 y = mb.leaky_relu(x=x, alpha=float(a["alpha"]), name=nm)
+            elif op == "prelu":
+                # MIL prelu takes one alpha per channel
+                alpha = np.broadcast_to(graph.consts[node.inputs[1]].reshape(-1), (int(x.shape[1]),))
+                y = mb.prelu(x=x, alpha=alpha.astype(np.float32), name=nm)
+            elif op == "hard_swish":
+                # x * relu6(x + 3) / 6 == x * sigmoid_hard(x, 1/6, 0.5)
+                y = mb.mul(x=x, y=mb.sigmoid_hard(x=x, alpha=1 / 6, beta=0.5), name=nm)
+            elif op == "resize_bilinear":
+                # upsample_bilinear is what coremltools' PyTorch frontend emits for F.interpolate(bilinear):
+                # align_corners=False is the half-pixel mapping
+                sh, sw = (o / int(i) for o, i in zip(a["size"], x.shape[2:]))
+                if not a["align_corners"] and (sh != int(sh) or sw != int(sw)):
+                    raise UnsupportedOp(f"bilinear resize {node.name!r} to a non-integer multiple with half-pixel "
+                                        "coordinates cannot be converted to coreml")
+                y = mb.upsample_bilinear(x=x, scale_factor_height=sh, scale_factor_width=sw,
+                                         align_corners=a["align_corners"], name=nm)
+            elif op == "depth_to_space":
+                y = mb.depth_to_space(x=x, block_size=a["block"], name=nm)
             elif op in ("add", "sub", "mul", "div", "pow", "max", "min"):
                 fn = {"add": mb.add, "sub": mb.sub, "mul": mb.mul, "div": mb.real_div, "pow": mb.pow,
                       "max": mb.maximum, "min": mb.minimum}[op]
@@ -103,12 +121,17 @@ def build_program(graph: Graph, image_io: bool):
                 raise VstError(f"op {op} (node {node.name!r}) cannot be converted to coreml")
             env[node.output] = y
         out = env[graph.output]
-        if image_io:
+        if image_io and image_output(graph):
             # an image output holds 0..255 pixels: clip to the displayable range and scale
             out = mb.mul(x=mb.clip(x=out, alpha=0.0, beta=1.0), y=np.float32(255.0))
         return mb.identity(x=out, name="stylized")
 
     return prog
+
+
+def image_output(graph: Graph) -> bool:
+    """An RGB output is a Core ML image; others (a style bottleneck) stay multi-arrays."""
+    return graph.shapes.get(graph.output, (0, 0))[1] == 3
 
 
 def _name(s: str) -> str:
@@ -146,8 +169,9 @@ def _convert(graph: Graph, quant: str, image_io: bool):
     if image_io:
         kw["inputs"] = [ct.ImageType(name="image", shape=(n, c, h, w), scale=1 / 255.0,
                                      color_layout=ct.colorlayout.RGB)]
-        # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
-        prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
+        if image_output(graph):
+            # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
+            prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
         model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
@@ -196,7 +220,8 @@ def structural_checks(model, graph: Graph, io_layout: str) -> dict:
     inputs = [desc(f) for f in spec.description.input]
     outputs = [desc(f) for f in spec.description.output]
     expect_img = io_layout == "nhwc"
-    io_ok = all((d["type"] == "image") == expect_img for d in inputs + outputs) and \
+    io_ok = all((d["type"] == "image") == expect_img for d in inputs) and \
+        all((d["type"] == "image") == (expect_img and image_output(graph)) for d in outputs) and \
         (inputs[0].get("shape", [n, c, h, w]) == [n, c, h, w]) and \
         (not expect_img or (inputs[0]["width"], inputs[0]["height"]) == (w, h))
     return {"spec_version": spec.specificationVersion, "inputs": inputs, "outputs": outputs,

@@ -12,13 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from vst.common.errors import InternalError
+from vst.common.errors import InternalError, VstError
 
-UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs"}
+UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs", "hard_swish"}
 BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
 # Ops the emitters know; anything else is refused at import with the op's name.
 OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "interleave", "slice",
-                        "concat", "reduce_mean", "clip", "leaky_relu", "reshape"}
+                        "concat", "reduce_mean", "clip", "leaky_relu", "reshape", "prelu", "resize_bilinear",
+                        "depth_to_space"}
+
+
+class UnsupportedOp(VstError):
+    """The native emitters cannot take this graph (an op, or an op's form); another path may (convert/fallback)."""
 
 
 @dataclass
@@ -134,10 +139,20 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
             y = ins[0].clamp(a.get("min"), a.get("max"))
         elif op == "leaky_relu":
             y = F.leaky_relu(ins[0], a["alpha"])
+        elif op == "prelu":
+            y = torch.where(ins[0] >= 0, ins[0], ins[0] * ins[1])
+        elif op == "resize_bilinear":
+            y = F.interpolate(ins[0], size=tuple(a["size"]), mode="bilinear", align_corners=a["align_corners"])
+        elif op == "depth_to_space":
+            # DCR (ONNX default): channel (i * b + j) * C + c feeds out[c, h*b + i, w*b + j]
+            n_, c_, h_, w_ = ins[0].shape
+            b = a["block"]
+            y = ins[0].reshape(n_, b, b, c_ // (b * b), h_, w_).permute(0, 3, 4, 1, 5, 2) \
+                .reshape(n_, c_ // (b * b), h_ * b, w_ * b)
         elif op in UNARY:
             y = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "sqrt": torch.sqrt,
                  "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "neg": torch.neg, "exp": torch.exp,
-                 "abs": torch.abs}[op](ins[0])
+                 "abs": torch.abs, "hard_swish": F.hardswish}[op](ins[0])
         elif op in BINARY:
             y = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
                  "max": torch.maximum, "min": torch.minimum}[op](ins[0], ins[1])

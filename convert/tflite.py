@@ -14,7 +14,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.quiet import configure_environment
-from vst.convert.ir import BINARY, Graph
+from vst.convert.ir import BINARY, Graph, UnsupportedOp
 
 configure_environment()
 
@@ -112,6 +112,17 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
                                      a["max"] if a["max"] is not None else np.inf, name=nm)
             elif op == "leaky_relu":
                 y = tf.nn.leaky_relu(x, a["alpha"], name=nm)
+            elif op == "prelu":
+                y = _prelu(tf, graph, node, x, layout, nm)
+            elif op == "hard_swish":
+                # the converter fuses x * relu6(x + 3) / 6 into HARD_SWISH
+                y = tf.multiply(x * tf.nn.relu6(x + 3.0), 1.0 / 6.0, name=nm)
+            elif op == "resize_bilinear":
+                half = not a["align_corners"]
+                y = nhwc_op(x, lambda t: tf.compat.v1.image.resize_bilinear(
+                    t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=half, name=nm))
+            elif op == "depth_to_space":
+                y = nhwc_op(x, lambda t: tf.nn.depth_to_space(t, a["block"], name=nm))
             elif op in BINARY:
                 l, r = val(node.inputs[0]), val(node.inputs[1])
                 if op == "mul" and node.inputs[1] in graph.consts and graph.consts[node.inputs[1]].ndim == 0 \
@@ -167,11 +178,39 @@ def _conv(tf, graph, node, x, nm):
     elif group == cin and w.shape[0] % cin == 0:
         y = tf.nn.depthwise_conv2d(x, tf.constant(w.reshape(cin, -1, *w.shape[2:]).transpose(2, 3, 0, 1).copy()),
                                    [1, s[0], s[1], 1], "VALID", dilations=list(d), name=nm)
+    elif cin % group == 0 and w.shape[0] % group == 0:
+        # grouped: one convolution per group on a channel slice, concatenated (SLICE, CONV_2D and
+        # CONCATENATION are XNNPACK ops; TF's grouped CONV_2D is not convertible on every build)
+        ci, co = cin // group, w.shape[0] // group
+        parts = [tf.nn.conv2d(tf.slice(x, [0, 0, 0, k * ci], [int(x.shape[0]), int(x.shape[1]), int(x.shape[2]), ci]),
+                              tf.constant(w[k * co:(k + 1) * co].transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1],
+                              "VALID", dilations=[1, d[0], d[1], 1]) for k in range(group)]
+        y = _concat_tree(tf, parts, 3, nm)
     else:
-        raise VstError(f"ONNX op Conv with group={group} (node {node.name!r}) cannot be converted to tflite")
+        raise UnsupportedOp(f"ONNX op Conv with group={group} (node {node.name!r}) cannot be converted to tflite")
     if len(node.inputs) > 2:
         y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)), name=nm + "/bias")
     return y
+
+
+def _concat_tree(tf, xs: list, axis: int, nm: str):
+    """Concatenate in groups of at most MAX_CONCAT_INPUTS (XNNPACK refuses wider CONCATENATIONs)."""
+    from vst.convert.passes import MAX_CONCAT_INPUTS
+    while len(xs) > MAX_CONCAT_INPUTS:
+        xs = [tf.concat(xs[i:i + MAX_CONCAT_INPUTS], axis) if len(xs[i:i + MAX_CONCAT_INPUTS]) > 1 else xs[i]
+              for i in range(0, len(xs), MAX_CONCAT_INPUTS)]
+    return tf.concat(xs, axis, name=nm)
+
+
+def _prelu(tf, graph, node, x, layout, nm):
+    # relu(x) + (-alpha) * relu(-x) with a rank-3 [1, 1, C] alpha is the form the converter turns into PRELU
+    alpha = np.asarray(graph.consts[node.inputs[1]], np.float32)
+    ch = int(x.shape[3] if layout == "nhwc" else x.shape[1])
+    if alpha.ndim == 4:
+        alpha = alpha.transpose(0, 2, 3, 1) if layout == "nhwc" else alpha
+        alpha = alpha[0]
+    alpha = np.broadcast_to(alpha, (1, 1, ch) if layout == "nhwc" else (ch, 1, 1)).copy()
+    return tf.add(tf.nn.relu(x), tf.constant(-alpha) * tf.nn.relu(-x), name=nm)
 
 
 def _deconv(tf, graph, node, x, nm):

@@ -18,9 +18,19 @@ CALIB_LIMIT = 32
 
 
 def compare(ref: np.ndarray, got: np.ndarray) -> dict:
+    """PSNR on outputs clipped to [0, 1] for RGB images; other outputs (a style bottleneck, an intermediate
+    activation) are not images and are compared scale-free (peak_psnr)."""
     if ref.shape != got.shape:
         raise InternalError(f"output shapes differ ({ref.shape} vs {got.shape})")
-    return {"psnr_db": psnr(ref, got), "max_abs_err": float(np.max(np.abs(ref.astype(np.float64) - got)))}
+    db = psnr(ref, got) if ref.ndim == 4 and ref.shape[1] == 3 else peak_psnr(ref, got)
+    return {"psnr_db": db, "max_abs_err": float(np.max(np.abs(ref.astype(np.float64) - got)))}
+
+
+def peak_psnr(ref: np.ndarray, got: np.ndarray) -> float:
+    """PSNR with the reference's own peak |value| as the signal, for tensors that are not images."""
+    peak = float(np.max(np.abs(ref))) or 1.0
+    mse = float(np.mean((ref.astype(np.float64) - got) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
 def _batch(images: list[np.ndarray], width: int, height: int) -> np.ndarray:
@@ -89,10 +99,7 @@ def first_divergence(graph, model: bytes, image_nchw: np.ndarray, io_layout: str
         m = match if match.shape == r.shape else (match.transpose(0, 3, 1, 2) if match.ndim == 4 else None)
         if m is None or m.shape != r.shape:
             continue
-        # scale-free comparison: intermediate activations are not images, so use their own peak
-        peak = float(np.max(np.abs(r))) or 1.0
-        mse = float(np.mean((r.astype(np.float64) - m) ** 2))
-        db = float("inf") if mse == 0 else 10 * math.log10(peak * peak / mse)
+        db = peak_psnr(r, m)    # intermediate activations are not images
         rows.append({"node": node.name or node.output, "op": node.op, "psnr_db": _finite(db),
                      "max_abs_err": float(np.max(np.abs(r - m))), "below_threshold": db < threshold_db})
     return rows

@@ -18,6 +18,9 @@ def predict(model, batch_nchw: np.ndarray, io_layout: str) -> np.ndarray:
         if io_layout == "nhwc":
             pil = Image.fromarray((np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8))
             res = model.predict({"image": pil})["stylized"]
+            if not hasattr(res, "convert"):       # a multi-array output (not an RGB image)
+                outs.append(np.asarray(res, dtype=np.float32)[0])
+                continue
             outs.append(np.asarray(res.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0)
         else:
             outs.append(np.asarray(model.predict({"image": img[None]})["stylized"])[0])

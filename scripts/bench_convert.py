@@ -72,22 +72,10 @@ def static_onnx(model: str, w: int, h: int) -> bytes:
 
 
 def onnx2tf_fp32(onnx_bytes: bytes, workdir: Path) -> bytes:
-    """onnx2tf's default fp32 conversion. It fetches a calibration sample for 3-channel inputs unless a file
-    of that name sits in the working directory: write one from real photos, offline."""
-    import onnx2tf
-    from vst.common.images import resize_cover, sample_photos
-    photos = list(sample_photos().values())
-    workdir.mkdir(parents=True, exist_ok=True)
-    sample = np.stack([resize_cover(photos[i % len(photos)], 128, 128) for i in range(20)]).astype(np.float32) / 255
-    np.save(workdir / "calibration_image_sample_data_20x128x128x3_float32.npy", sample)
-    (workdir / "m.onnx").write_bytes(onnx_bytes)
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    try:
-        onnx2tf.convert(input_onnx_file_path="m.onnx", output_folder_path="out", non_verbose=True)
-    finally:
-        os.chdir(cwd)
-    return next((workdir / "out").glob("*_float32.tflite")).read_bytes()
+    """onnx2tf's default fp32 conversion, offline (the same call vst-convert's fallback makes)."""
+    import onnx
+    from vst.convert.fallback import onnx2tf_convert
+    return onnx2tf_convert(onnx.load_from_string(onnx_bytes), workdir)["fp32"]
 
 
 LITERT_TORCH_MISSING = ("litert-torch comparison: skipped, litert_torch does not import here; install the optional "

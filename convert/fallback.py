@@ -1,0 +1,88 @@
+"""When the native TFLite emitter cannot take a graph: convert it with onnx2tf instead of refusing, and say what
+that path costs (TRANSPOSE ops, XNNPACK partitions, fidelity) in the report.
+
+onnx2tf converts op by op from NCHW ONNX and keeps the transposes its layout inference cannot remove, so its
+files are usually slower than native ones (docs/convert.md: 14 partitions and 1.7-1.9x the latency on kunster);
+the native path stays the first choice and this one only runs after it refused.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from vst.common.errors import VstError
+from vst.common.fsutil import atomic_path
+
+# onnx2tf looks for this file in its working directory for 3-channel inputs and downloads it when missing.
+CALIBRATION_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+
+
+def onnx2tf_convert(model: onnx.ModelProto, workdir: Path) -> dict[str, bytes]:
+    """onnx2tf's default conversion, offline: {"fp32": bytes, "fp16": bytes} (what it wrote)."""
+    import onnx2tf
+    from vst.common.images import resize_cover, sample_photos
+    photos = list(sample_photos().values())
+    workdir.mkdir(parents=True, exist_ok=True)
+    sample = np.stack([resize_cover(photos[i % len(photos)], 128, 128) for i in range(20)]).astype(np.float32) / 255
+    np.save(workdir / CALIBRATION_SAMPLE, sample)
+    onnx.save(model, str(workdir / "m.onnx"))
+    cwd = os.getcwd()
+    os.chdir(workdir)            # the calibration file is looked up relative to the working directory
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            onnx2tf.convert(input_onnx_file_path="m.onnx", output_folder_path="out", non_verbose=True)
+    finally:
+        os.chdir(cwd)
+    out = {}
+    for quant, suffix in (("fp32", "_float32.tflite"), ("fp16", "_float16.tflite")):
+        found = next((workdir / "out").glob(f"*{suffix}"), None)
+        if found is not None:
+            out[quant] = found.read_bytes()
+    return out
+
+
+def emit_onnx2tf(model: onnx.ModelProto, quant: str, io_layout: str, images: np.ndarray, ref_out: np.ndarray,
+                 ref_kind: str, passes: list, out: Path, refusal: str) -> dict:
+    """The tflite part of the report for a file made by onnx2tf (the native emitter refused with `refusal`)."""
+    from vst.convert import delegates, tflite, verify
+    from vst.convert.api import THREADS
+    from vst.convert.passes import PassResult
+    if quant == "int8" or io_layout != "nhwc":
+        raise VstError(f"{refusal}; the onnx2tf fallback makes only fp32/fp16 files with NHWC I/O "
+                       f"(asked: {quant}, {io_layout})")
+    try:
+        with tempfile.TemporaryDirectory(prefix="vst-onnx2tf-") as tmp:
+            files = onnx2tf_convert(model, Path(tmp))
+    except (Exception, SystemExit) as exc:  # onnx2tf raises (or exits) in many ways; keep its first line
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise VstError(f"{refusal}, and the onnx2tf fallback failed too ({first})") from None
+    if quant not in files:
+        raise VstError(f"{refusal}, and the onnx2tf fallback wrote no {quant} file")
+    data = files[quant]
+    ops = tflite.ops(data)
+    hist = tflite.histogram(ops)
+    xnn = tflite.xnnpack_partitions(data, THREADS)
+    got = tflite.run(data, verify.to_layout(images, io_layout), THREADS)
+    got = verify.from_layout(got, io_layout) if got.shape[1:] != ref_out.shape[1:] else got
+    fid = verify.fidelity(ref_out, got, quant, ref_kind)
+    passes.append(PassResult("layout", False, f"onnx2tf's own layout conversion; TRANSPOSE {hist.get('TRANSPOSE', 0)}"))
+    passes.append(PassResult("quantize", quant != "fp32", "float32 kept" if quant == "fp32" else
+                             "onnx2tf float16 weights"))
+    passes.append(PassResult("verify", True, f"LiteRT vs {ref_kind} on {len(images)} photos: PSNR "
+                                            f"{fid['psnr_db']} dB (threshold {fid['threshold_psnr_db']})"))
+    with atomic_path(out) as tmp_out:
+        tmp_out.write_bytes(data)
+    cost = {"transposes": hist.get("TRANSPOSE", 0), "xnnpack_partitions": xnn["partitions"],
+            "not_delegated": sorted({o["op"] for o in xnn["not_delegated"]}), "psnr_db": fid["psnr_db"]}
+    return {"op_histogram": hist, "transposes": {"before": None, "after": hist.get("TRANSPOSE", 0)},
+            "xnnpack": {"delegated_nodes": xnn["delegated_nodes"], "partitions": xnn["partitions"],
+                        "total_nodes": xnn["total_nodes"], "threads": THREADS},
+            "delegates": {"xnnpack": delegates.xnnpack_verdict(xnn), **delegates.tflite_verdicts(ops)},
+            "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)},
+            "conversion_path": {"produced_by": "onnx2tf", "why": refusal, "cost": cost}}

