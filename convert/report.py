@@ -50,19 +50,24 @@ def artifact_of(report: str | Path) -> Path:
     return report.with_name(report.name[: -len(SUFFIX)])
 
 
+def load(report_file: str | Path) -> dict:
+    """A conversion report file as a dict; one-line errors for text that is not a JSON object."""
+    import json as _json
+    report_file = Path(report_file)
+    try:
+        doc = _json.loads(report_file.read_text())
+    except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VstError(f"{report_file} is not valid JSON ({exc.__class__.__name__}); re-run vst-convert or "
+                       "delete it") from None
+    if not isinstance(doc, dict):
+        raise VstError(f"{report_file} holds no conversion report object; re-run vst-convert or delete it")
+    return doc
+
+
 def read(artifact: str | Path) -> dict | None:
     """The report beside an artifact, or None when there is none."""
-    import json as _json
     rp = report_path(artifact)
-    if not rp.exists():
-        return None
-    try:
-        doc = _json.loads(rp.read_text())
-    except (_json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VstError(f"{rp} is not JSON ({exc}); re-run vst-convert or delete it") from None
-    if not isinstance(doc, dict):
-        raise VstError(f"{rp} holds no conversion report object; re-run vst-convert or delete it")
-    return doc
+    return load(rp) if rp.exists() else None
 
 
 def op_histogram(op_names) -> dict[str, int]:

@@ -2,7 +2,6 @@
 commands that produced them (recorded by the main job as commands.txt)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,19 +22,9 @@ class Inputs:
     commands: list[str] = field(default_factory=list)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VstError(f"{path} is not valid JSON ({exc.__class__.__name__}); re-run the command that wrote it") from None
-    if not isinstance(doc, dict):
-        raise VstError(f"{path} holds no conversion report object; re-run vst-convert")
-    return doc
-
-
 def collect(paths: list[str | Path]) -> Inputs:
     from vst.bench.store import load_results
-    from vst.convert.report import validate as validate_report
+    from vst.convert.report import load as load_report, validate as validate_report
 
     found = Inputs()
     seen_reports: set[Path] = set()
@@ -62,7 +51,7 @@ def collect(paths: list[str | Path]) -> Inputs:
             if rf.resolve() in seen_reports:
                 continue
             seen_reports.add(rf.resolve())
-            doc = _read_json(rf)
+            doc = load_report(rf)
             try:
                 validate_report(doc)
             except InternalError as exc:
