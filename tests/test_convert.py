@@ -51,8 +51,8 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:6] == ["export", "import", "nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat",
-                         "instance_norm_rsqrt"]
+    assert names[:8] == ["export", "dequantize", "import", "fold_affine_into_conv", "nearest_conv_subpixel",
+                         "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"]
     assert {"layout", "quantize", "verify"} <= set(names)
     shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
     assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")
