@@ -94,6 +94,9 @@ def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
     assert rep["fidelity"]["passed"] and (tmp_path / "s.tflite").stat().st_size > 0
     assert not any(p["applied"] for p in rep["passes"] if p["name"] == "import")
     assert not (tmp_path / fallback.CALIBRATION_SAMPLE).exists()
+    rep16 = convert(str(tmp_path / "soft.onnx"), to="tflite", quant="fp16", size=(64, 48), out=tmp_path / "h.tflite")
+    assert rep16["conversion_path"]["produced_by"] == "onnx2tf" and rep16["fidelity"]["passed"]
+    assert "DEQUANTIZE" in rep16["op_histogram"]          # float16 weights
 
 
 def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
