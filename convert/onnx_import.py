@@ -308,7 +308,7 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
             nodes.append(Node("add", [f"{out}__bn", bname], out, {}, nm + "/shift"))
         elif op == "Resize":
             plain(node, node.input[0])
-            nodes.append(_resize(node, a, ins, out, nm, model_shape(model, ins[0]), const, unsupported))
+            nodes.append(_resize(node, a, ins, out, nm, model_shape(model, node.input[0]), const, unsupported))
         elif op == "DepthToSpace":
             plain(node, node.input[0])
             x = ins[0]

@@ -94,6 +94,9 @@ def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
     assert rep["fidelity"]["passed"] and (tmp_path / "s.tflite").stat().st_size > 0
     assert not any(p["applied"] for p in rep["passes"] if p["name"] == "import")
     assert not (tmp_path / fallback.CALIBRATION_SAMPLE).exists()
+    rep16 = convert(str(tmp_path / "soft.onnx"), to="tflite", quant="fp16", size=(64, 48), out=tmp_path / "h.tflite")
+    assert rep16["conversion_path"]["produced_by"] == "onnx2tf" and rep16["fidelity"]["passed"]
+    assert "DEQUANTIZE" in rep16["op_histogram"]          # float16 weights
 
 
 def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
@@ -113,16 +116,19 @@ def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkey
 
 
 def test_nhwc_input_with_a_leading_transpose_needs_no_transpose(tmp_path):
-    """NHWC in and out, the source's own transposes at both ends and an op between the last one and the output:
-    all cancel against the ones bind_and_fix adds."""
+    """NHWC in and out, the source's own transposes near both ends (an op on NHWC before the first, a resize
+    reading its input size right after it, an op after the last): all cancel against bind_and_fix's."""
     w = numpy_helper.from_array(np.random.default_rng(1).normal(size=(3, 3, 3, 3)).astype(np.float32) * 0.3, "w")
     graph = helper.make_graph(
-        [helper.make_node("Transpose", ["img"], ["nchw"], perm=[0, 3, 1, 2]),
-         helper.make_node("Conv", ["nchw", "w"], ["c"], pads=[1, 1, 1, 1]),
+        [helper.make_node("Relu", ["img"], ["pos"]),
+         helper.make_node("Transpose", ["pos"], ["nchw"], perm=[0, 3, 1, 2]),
+         helper.make_node("Resize", ["nchw", "", "scales"], ["up"], mode="linear"),
+         helper.make_node("Conv", ["up", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
          helper.make_node("Transpose", ["c"], ["nhwc"], perm=[0, 2, 3, 1]),
          helper.make_node("Sigmoid", ["nhwc"], ["out"])],
         "g", [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, "h", "w", 3])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "h", "w", 3])], [w])
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, "h", "w", 3])],
+        [w, numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")])
     path = tmp_path / "nhwc.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
     rep = convert(str(path), to="tflite", size=(64, 48), out=tmp_path / "n.tflite")
