@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import check_pixels, run_cli
+from vst.common.cli import check_pixels, parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
@@ -16,10 +16,12 @@ from vst.runtimes.stylizer import load_runner
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vst-eval-temporal", description=__doc__)
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="vst checkpoint, model.onnx[:STYLE] or multistyle26:STYLE")
+                   help="any model name: vst checkpoint, shipped weights (kunster.a025-s05-stage2), "
+                        "model.onnx[:STYLE], multistyle26:STYLE, or a converted .tflite artifact (at its own size)")
     p.add_argument("--videos", help="folder of videos (flow by OpenCV Farneback, cached); default: synthetic "
                                     "clips over held-out photos with exact flow")
-    p.add_argument("--size", type=int, default=128, help="square frame side in pixels (default 128)")
+    p.add_argument("--size", help="frame size: a square side (128) or WxH (480x320); default: the fixed size "
+                                   "of the artifacts given, else 128")
     p.add_argument("--frames", type=int, default=8, help="consecutive frames per clip (default 8)")
     p.add_argument("--per-video", type=int, default=2, help="clips taken from each video (default 2)")
     p.add_argument("--reference", help="also report PSNR against this model's output (e.g. the teacher)")
@@ -32,20 +34,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     args = build_parser().parse_args(argv)
     # temporal error compares consecutive frames: it needs two at least; sizes below 16 leave no image
-    for flag, value, least in (("--size", args.size, 16), ("--frames", args.frames, 2),
-                               ("--per-video", args.per_video, 1), ("--threads", args.threads, 1)):
+    for flag, value, least in (("--frames", args.frames, 2), ("--per-video", args.per_video, 1),
+                               ("--threads", args.threads, 1)):
         if value < least:
             raise VstError(f"{flag} must be at least {least}, got {value}")
-    check_pixels(args.size, args.size)
+    runners = {spec: load_runner(spec) for spec in args.models}
+    fixed = {r.size for r in runners.values() if getattr(r, "size", None)}
+    if args.size:
+        size = parse_size(args.size) if "x" in args.size.lower() else (_side(args.size),) * 2
+    elif len(fixed) > 1:
+        raise VstError(f"the artifacts take different sizes ({', '.join(f'{w}x{h}' for w, h in sorted(fixed))}); "
+                       "evaluate each at its own size")
+    else:
+        size = next(iter(fixed), (128, 128))
+    if min(size) < 16:
+        raise VstError(f"--size must be at least 16 pixels a side, got {size[0]}x{size[1]}")
+    check_pixels(*size)
     if args.json_out and Path(args.json_out).is_dir():
         raise VstError(f"--json {args.json_out} is a folder; give a file path")
     torch.set_num_threads(args.threads)
-    clips = (video_eval_clips(args.videos, args.size, args.frames, args.per_video) if args.videos
-             else synthetic_eval_clips(args.size, args.frames))
-    runners = {spec: load_runner(spec) for spec in args.models}
+    clips = (video_eval_clips(args.videos, size, args.frames, args.per_video) if args.videos
+             else synthetic_eval_clips(size, args.frames))
     reference = load_runner(args.reference) if args.reference else None
     results = evaluate(runners, clips, reference)
-    print(f"{len(clips)} clips x {args.frames} frames at {args.size}px "
+    print(f"{len(clips)} clips x {args.frames} frames at {size[0]}x{size[1]} "
           f"({'videos in ' + args.videos if args.videos else 'synthetic, held-out photos'})")
     print(f"{'model':<48} {'E_temporal':>10} {'PSNR/ref':>9} {'detail':>7}")
     for name, row in results.items():
@@ -54,10 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = Path(name).name if Path(name).is_file() else name
         print(f"{label[-48:]:<48} {row['temporal_error']:10.4f} {ref} {det}")
     if args.json_out:
-        atomic_write_text(args.json_out, json.dumps({"clips": len(clips), "frames": args.frames, "size": args.size,
+        atomic_write_text(args.json_out, json.dumps({"clips": len(clips), "frames": args.frames, "size": list(size),
                                                      "videos": args.videos, "reference": args.reference,
                                                      "results": results}, indent=2))
     return 0
+
+
+def _side(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise VstError(f"--size {text!r} is not a side in pixels (128) or WxH (480x320)") from None
 
 
 def entry() -> int:

@@ -26,23 +26,30 @@ EVAL_MOTIONS = {"pan": Motion(zoom=(1.0, 1.0), pan=(0.2, 0.08), layer_speed=(3.0
                 "zoom": Motion(zoom=(1.0, 1.2), pan=(0.0, 0.0), layer_speed=(-2.0, 1.5), layer_radius=0.15)}
 
 
-def synthetic_eval_clips(size: int = 128, n_frames: int = 8) -> list[EvalClip]:
-    """Clips over the held-out photos (never used for training), with exact flow and masks."""
+def _wh(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def synthetic_eval_clips(size: int | tuple[int, int] = 128, n_frames: int = 8) -> list[EvalClip]:
+    """Clips over the held-out photos (never used for training), with exact flow and masks; size is a square
+    side or (W, H), e.g. a converted artifact's fixed input size."""
+    size = _wh(size)
     photos = held_out_photos()
     names = list(photos)
     clips = []
     for i, bg in enumerate(names):
         fg = names[(i + 1) % len(names)]
         for mname, motion in EVAL_MOTIONS.items():
-            c = render_clip(photos[bg], (size, size), n_frames, motion, photos[fg])
+            c = render_clip(photos[bg], size, n_frames, motion, photos[fg])
             clips.append(EvalClip(f"{bg}-{mname}", c.frames, c.flow_bwd, clip_masks(c)))
     return clips
 
 
-def video_eval_clips(folder: str, size: int = 128, n_frames: int = 8, per_video: int = 2) -> list[EvalClip]:
+def video_eval_clips(folder: str, size: int | tuple[int, int] = 128, n_frames: int = 8,
+                     per_video: int = 2) -> list[EvalClip]:
     """Runs of consecutive frames of the user's videos, with cached Farneback flow and Ruder masks."""
     return [EvalClip(f"video{i}", c.frames, c.flow_bwd, c.valid)
-            for i, c in enumerate(video_clips(folder, (size, size), n_frames, per_video))]
+            for i, c in enumerate(video_clips(folder, _wh(size), n_frames, per_video))]
 
 
 def stylize_frames(runner: Runner, frames: np.ndarray, chunk: int = 8) -> torch.Tensor:

@@ -84,3 +84,23 @@ def test_eval_command_on_user_videos(tmp_path, monkeypatch, capsys, write_video)
     data = json.loads(out.read_text())
     assert 0 < data["results"][str(path)]["temporal_error"] < 1
     assert len(list((tmp_path / "cache" / "flow").glob("*.npz"))) == 2  # Farneback flows cached per pair
+
+
+def test_eval_command_takes_a_converted_artifact_at_its_own_size(tmp_path):
+    """A .tflite artifact is measured at its fixed, non-square size, beside the checkpoint it came from: the fp32
+    artifact flickers as its source does (same function, so the same temporal error)."""
+    from vst.convert import convert
+    from vst.metrics.cli import main
+    from vst.models import create_model, save_model
+    torch.manual_seed(0)
+    ckpt = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "m.safetensors")
+    art = tmp_path / "m.tflite"
+    convert(str(ckpt), to="tflite", size=(48, 32), out=art)
+    out = tmp_path / "r.json"
+    assert main([str(art), str(ckpt), "--frames", "3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["size"] == [48, 32]
+    a, c = data["results"][str(art)]["temporal_error"], data["results"][str(ckpt)]["temporal_error"]
+    assert a == pytest.approx(c, rel=0.02)
+    with pytest.raises(Exception, match="takes 48x32"):
+        main([str(art), "--size", "64x32", "--frames", "3"])
