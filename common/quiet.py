@@ -13,8 +13,9 @@ import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
+# Searched anywhere in a line: a progress bar redraws without a newline, so chatter often follows it on one line.
 CHATTER = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |"
+    r"(WARNING: All log messages before absl::InitializeLog|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |"
     r"INFO: Created TensorFlow Lite|INFO: Initialized TensorFlow Lite|fully_quantize: |"
     r"WARNING:absl:|WARNING:tensorflow:|Saved artifact at|Output Type:|Captures:)")
 LOGGERS = ("torch", "torch.onnx", "torch.export", "onnxscript", "tensorflow", "absl", "coremltools", "onnx2tf",
@@ -47,8 +48,11 @@ def quiet_stderr(verbose: bool = False) -> Iterator[None]:
     def forward():
         with os.fdopen(read_end, "rb") as src, os.fdopen(out_fd, "wb", buffering=0) as dst:
             for line in src:
-                if not CHATTER.match(line.decode("utf-8", "replace")):
+                found = CHATTER.search(line.decode("utf-8", "replace"))
+                if found is None:
                     dst.write(line)
+                elif found.start():   # keep what came before the chatter (a progress bar's redraw)
+                    dst.write(line.decode("utf-8", "replace")[:found.start()].encode())
 
     thread = threading.Thread(target=forward, daemon=True)
     thread.start()
