@@ -18,9 +18,8 @@ def open_session(model, runtime: str | None = None, threads: int | None = 2, del
                  size: tuple[int, int] | None = None, trust_pickle: bool = False):
     """A session for `model` (artifact path, bytes/ModelProto with `runtime`, torch module or zoo name).
     Sessions share: .input (TensorSpec), .output_quant, .run(x), .version, .delegation, .runtime."""
-    import torch
-    if isinstance(model, torch.nn.Module):
-        runtime = "pytorch"
+    if hasattr(model, "parameters") and hasattr(model, "forward"):   # a torch module (torch is not imported
+        runtime = "pytorch"                                        # for LiteRT or ONNX artifacts)
     runtime = runtime or (runtime_of(model) if isinstance(model, (str, Path)) and Path(model).suffix else "pytorch")
     if runtime == "litert":
         from vst.runtimes.litert import LiteRTSession
