@@ -6,7 +6,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # bottom to top; a package may import any package listed before it
-LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "bench", "predict", "reports",
+LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "edge", "bench", "predict", "reports",
           "pipeline"]
 
 

@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint to write (loadable by vst.models.load_model)")
     p.add_argument("--run-dir", help="where resumable state lives (default: under ~/.cache/vst/runs)")
     p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--federated", type=int, metavar="N",
+                   help="train N edge clients on disjoint shards and average them each round on Flower (002 Alg. 2); "
+                        "--steps is then the local steps per client per round")
+    p.add_argument("--rounds", type=int, default=5, help="--federated: averaging rounds")
+    p.add_argument("--eval-crops", type=int, default=16,
+                   help="--federated: held-out crops the averaged model's loss is measured on after each round")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: small models gain little from more, and shared cores thrash)")
     return p
@@ -79,6 +85,11 @@ def recipe_from_args(args) -> Recipe:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     recipe = recipe_from_args(args)
+    if args.federated is not None:
+        from vst.training.federated import train_federated
+        train_federated(recipe, args.federated, args.rounds, args.out, eval_crops=args.eval_crops,
+                        threads=args.threads)
+        return 0
     train(recipe, Path(args.out), args.run_dir, threads=args.threads, checkpoint_every=args.checkpoint_every)
     return 0
 

@@ -276,11 +276,7 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     every = max(1, min(50, recipe.steps // 10))  # loss history / progress interval
     t0, window = time.time(), []
     while step < recipe.steps:
-        idx = torch.randint(0, n_items, (recipe.batch,), generator=gen).numpy()
-        loss, parts = _step_loss(recipe, model, objective, data, idx, gen)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        loss, parts = train_step(recipe, model, objective, data, opt, gen, n_items)
         step += 1
         window.append(loss.item())
         if step % every == 0 or step == recipe.steps:
@@ -298,6 +294,20 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
         state_path.unlink()  # the finished model is the result now; a rerun sees it and skips
     log(f"wrote {out}")
     return out
+
+
+def train_step(recipe: Recipe, model: Stylizer, objective: Objective, data: dict, opt: torch.optim.Optimizer,
+               gen: torch.Generator, n_items: int, pool: np.ndarray | None = None):
+    """One optimizer step on a random batch of `recipe.batch` items, drawn from the indices in `pool` (a client's
+    shard in federated training) or from all `n_items`. Returns (loss, parts) of the batch before the step."""
+    idx = torch.randint(0, n_items if pool is None else len(pool), (recipe.batch,), generator=gen).numpy()
+    if pool is not None:
+        idx = pool[idx]
+    loss, parts = _step_loss(recipe, model, objective, data, idx, gen)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss, parts
 
 
 def _step_loss(recipe: Recipe, model: Stylizer, objective: Objective, data: dict, idx: np.ndarray,
