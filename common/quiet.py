@@ -19,7 +19,7 @@ CHATTER = re.compile(
     r"INFO: Created TensorFlow Lite|INFO: Initialized TensorFlow Lite|fully_quantize: |"
     r"WARNING:absl:|WARNING:tensorflow:|Saved artifact at|Output Type:|Captures:)")
 LOGGERS = ("torch", "torch.onnx", "torch.export", "onnxscript", "tensorflow", "absl", "coremltools", "onnx2tf",
-           "onnxruntime", "h5py", "jax")
+           "onnxruntime", "h5py", "jax", "flwr", "ray", "uvicorn")
 
 
 def configure_environment() -> None:
