@@ -132,7 +132,7 @@ class Optimizer:
                                         "seconds": time.perf_counter() - t0}
 
     def video(self, frames: np.ndarray, flows_bwd: np.ndarray, masks: np.ndarray, temporal: bool = True,
-              warped_init: bool = True, log=print) -> tuple[np.ndarray, list[dict]]:
+              warped_init: bool = True, log=lambda m: print(m, flush=True)) -> tuple[np.ndarray, list[dict]]:
         """Ruder et al.: frames T x H x W x 3 uint8, flows_bwd/masks (T-1) x ... as in vst.video.flow."""
         outs, infos = [], []
         prev = None
