@@ -286,7 +286,7 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
         raise VstError("stage 2 fine-tunes a stage-1 model: pass --init STAGE1_CHECKPOINT")
     if not (recipe.teacher or recipe.vgg):
         raise VstError("give a training target: --teacher multistyle26:N (distillation, no VGG needed) "
-                       "or --vgg VGG16.pth --style-image PAINTING (perceptual losses)")
+                       "or --vgg VGG16_OR_19.pth --style-image PAINTING (perceptual losses)")
     check_input_size(recipe.size, recipe.size, recipe.model)
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)  # --seed fixes the initial weights too, not only the batches
