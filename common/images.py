@@ -101,3 +101,12 @@ def video_frames(path: str | Path, count: int) -> list[np.ndarray]:
             frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     cap.release()
     return frames
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 HxWx3 image as PNG, atomically."""
+    from vst.common.fsutil import atomic_write_bytes
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VstError(f"could not encode a {rgb.shape} image as PNG for {path}")
+    atomic_write_bytes(path, buf.tobytes())

@@ -11,6 +11,7 @@ from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
 from vst.runtimes.stylizer import load_runner
+from vst.video.flow import FLOW_BACKENDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,9 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "model.onnx[:STYLE], multistyle26:STYLE, or a converted .tflite artifact (at its own size)")
     p.add_argument("--videos", help="folder of videos (flow by OpenCV Farneback, cached); default: synthetic "
                                     "clips over held-out photos with exact flow")
+    p.add_argument("--sintel", metavar="DIR",
+                   help="001 Table 2's protocol: MPI Sintel layout (final/<scene>/frame_XXXX.png, flow/<scene>/*.flo, "
+                        "occlusions/, invalid/); prints one row per model, one column per scene")
+    p.add_argument("--scenes", help="with --sintel: comma-separated scenes (default: Alley_2, Ambush_5, Bandage_2, "
+                                    "Market_6, Temple_2 where present, else all)")
+    p.add_argument("--flow", default="gt", choices=("gt",) + FLOW_BACKENDS,
+                   help="with --sintel: warp with the ground-truth flow (default, as 001) or an OpenCV estimate, "
+                        "whose end-point error against the ground truth is printed too")
     p.add_argument("--size", help="frame size: a square side (128) or WxH (480x320); default: the fixed size "
-                                   "of the artifacts given, else 128")
-    p.add_argument("--frames", type=int, default=8, help="consecutive frames per clip (default 8)")
+                                   "of the artifacts given, else 128 (Sintel: its own frame size)")
+    p.add_argument("--frames", type=int, help="consecutive frames per clip (default 8; with --sintel: all)")
     p.add_argument("--per-video", type=int, default=2, help="clips taken from each video (default 2)")
     p.add_argument("--reference", help="also report PSNR against this model's output (e.g. the teacher)")
     p.add_argument("--json", dest="json_out", help="write the results as JSON to this file")
@@ -33,13 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
     args = build_parser().parse_args(argv)
+    if args.frames is None and not args.sintel:
+        args.frames = 8
     # temporal error compares consecutive frames: it needs two at least; sizes below 16 leave no image
     for flag, value, least in (("--frames", args.frames, 2), ("--per-video", args.per_video, 1),
                                ("--threads", args.threads, 1)):
-        if value < least:
+        if value is not None and value < least:
             raise VstError(f"{flag} must be at least {least}, got {value}")
+    if args.sintel and args.videos:
+        raise VstError("give --sintel or --videos, not both")
+    if (args.scenes or args.flow != "gt") and not args.sintel:
+        raise VstError("--scenes and --flow apply to --sintel DIR only")
     runners = {spec: load_runner(spec) for spec in args.models}
     fixed = {r.size for r in runners.values() if getattr(r, "size", None)}
+    if args.sintel:
+        return _sintel(args, runners, fixed)
     if args.size:
         size = parse_size(args.size) if "x" in args.size.lower() else (_side(args.size),) * 2
     elif len(fixed) > 1:
@@ -69,6 +86,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         atomic_write_text(args.json_out, json.dumps({"clips": len(clips), "frames": args.frames, "size": list(size),
                                                      "videos": args.videos, "reference": args.reference,
                                                      "results": results}, indent=2))
+    return 0
+
+
+def _label(name: str) -> str:
+    return Path(name).name if Path(name).is_file() else name
+
+
+def _sintel(args, runners, fixed) -> int:
+    import torch
+    from vst.metrics.sintel import format_table, sintel_scenes, sintel_table
+    size = None
+    if args.size:
+        size = parse_size(args.size) if "x" in args.size.lower() else (_side(args.size),) * 2
+    elif len(fixed) > 1:
+        raise VstError("the artifacts take different sizes; evaluate each at its own size")
+    elif fixed:
+        size = next(iter(fixed))
+    if size:
+        check_pixels(*size)
+    if args.json_out and Path(args.json_out).is_dir():
+        raise VstError(f"--json {args.json_out} is a folder; give a file path")
+    torch.set_num_threads(args.threads)
+    scenes = sintel_scenes(args.sintel, args.scenes.split(",") if args.scenes else None, args.frames, size=size)
+    table = sintel_table(runners, scenes, args.flow)
+    h, w = scenes[0].frames.shape[1:3]
+    count = f"up to {args.frames}" if args.frames else "all"
+    print(f"MPI Sintel layout {args.sintel}: {len(scenes)} scenes x {count} frames at {w}x{h}, "
+          f"E_temporal (001 eq. 8), flow: {'ground truth' if args.flow == 'gt' else args.flow}")
+    for line in format_table(table, _label):
+        print(line)
+    if args.json_out:
+        atomic_write_text(args.json_out, json.dumps({"sintel": args.sintel, "frames": args.frames, "size": [w, h],
+                                                     **table}, indent=2))
     return 0
 
 

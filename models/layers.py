@@ -1,6 +1,7 @@
 """Building blocks shared by every stylizer: reflection-padded convolutions, residual blocks, upsamplers."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -20,16 +21,19 @@ class ConvBlock(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv + instance norm layers with an identity skip (000 Fig. 1, Johnson's block)."""
+    """Two 3x3 conv + instance norm layers with an identity skip (000 Fig. 1, Johnson's block); relu_after adds
+    a ReLU after the addition (ReCoNet's "Res + InsNorm + ReLU", 004 Fig. 47)."""
 
-    def __init__(self, channels: int, kernel: int = 3):
+    def __init__(self, channels: int, kernel: int = 3, relu_after: bool = False):
         super().__init__()
+        self.relu_after = relu_after
         self.body = nn.Sequential(
             ReflectConv(channels, channels, kernel), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(),
             ReflectConv(channels, channels, kernel), nn.InstanceNorm2d(channels, affine=True))
 
     def forward(self, x):
-        return x + self.body(x)
+        y = x + self.body(x)
+        return torch.relu(y) if self.relu_after else y
 
 
 class NearestUpConv(nn.Sequential):

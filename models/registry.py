@@ -42,8 +42,12 @@ def _kunster(alpha: float, beta: float, variant: str) -> StylizerSpec:
                         outer_kernel=outer, upsample="nearest", out_act="none")
 
 
-def _reconet() -> StylizerSpec:
-    return StylizerSpec(encoder=(48, 96, 192), decoder=(96, 48), n_res=4, outer_kernel=9, out_act="tanh")
+def _reconet(variant: str) -> StylizerSpec:
+    # "000": the network as 000 describes ReCoNet (vst's original); "paper": as ReCoNet itself has it (004 Fig. 47,
+    # pytorch-reconet): [-1, 1] input and a ReLU after every residual skip addition. Same weights and parameters.
+    paper = variant == "paper"
+    return StylizerSpec(encoder=(48, 96, 192), decoder=(96, 48), n_res=4, outer_kernel=9, out_act="tanh",
+                        in_range="pm1" if paper else "01", res_relu=paper)
 
 
 def _huang(width: int, upsample: str) -> StylizerSpec:
@@ -61,7 +65,8 @@ def _johnson(upsample: str) -> StylizerSpec:
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     Architecture("kunster", _kunster, {"alpha": 1.0, "beta": 1.0, "variant": "table2"},
                  "000 Table I/II (Dudzik & Kosowski, Kunster)", {"variant": ("table2", "paper-text")}),
-    Architecture("reconet", _reconet, {}, "000/004 description of ReCoNet (Gao et al.)"),
+    Architecture("reconet", _reconet, {"variant": "000"}, "000/004 description of ReCoNet (Gao et al.)",
+                 {"variant": ("000", "paper")}),
     Architecture("huang", _huang, {"width": 48, "upsample": "deconv"}, "001 Table 1 (Huang et al.)",
                  {"width": (48, 128), "upsample": ("deconv", "nearest")}),
     Architecture("johnson", _johnson, {"upsample": "deconv"}, "003 Table II (Johnson et al.)",
@@ -82,7 +87,8 @@ def table2() -> list[dict[str, float]]:
 def _named_configs() -> dict[str, tuple[str, dict[str, Any]]]:
     named = {f"kunster-t2-{int(r['id']):02d}": ("kunster", {"alpha": float(r["alpha"]), "beta": float(r["beta"]),
                                                           "variant": "table2"}) for r in _table2_rows()}
-    named["reconet"] = ("reconet", {})
+    named["reconet"] = ("reconet", {"variant": "000"})
+    named["reconet-paper"] = ("reconet", {"variant": "paper"})
     for width in (48, 128):
         named[f"huang-353-res{width}"] = ("huang", {"width": width, "upsample": "deconv"})
         named[f"huang-353-res{width}-nearest"] = ("huang", {"width": width, "upsample": "nearest"})

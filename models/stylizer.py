@@ -24,10 +24,14 @@ class StylizerSpec:
     kernel: int = 3                   # every other convolution
     upsample: str = "nearest"         # "nearest" (upsample + conv) or "deconv" (transposed conv)
     out_act: str = "none"             # "none" or "tanh" (mapped to [0, 1])
+    in_range: str = "01"              # "01" or "pm1": the network sees 2x - 1 (ReCoNet's [-1, 1] input)
+    res_relu: bool = False            # ReLU after each residual skip addition (ReCoNet, 004 Fig. 47)
 
     def __post_init__(self):
         if self.upsample not in UPSAMPLERS:
             raise VstError(f"upsample must be one of {sorted(UPSAMPLERS)}, not {self.upsample!r}")
+        if self.in_range not in ("01", "pm1"):
+            raise VstError(f"in_range must be '01' or 'pm1', not {self.in_range!r}")
         if self.out_act not in ("none", "tanh"):
             raise VstError(f"out_act must be 'none' or 'tanh', not {self.out_act!r}")
         if min(self.encoder + self.decoder) < 1 or self.n_res < 0:
@@ -64,17 +68,21 @@ class Stylizer(nn.Module):
         up = UPSAMPLERS[spec.upsample]
         self.encoder = nn.Sequential(ConvBlock(3, c1, spec.outer_kernel), ConvBlock(c1, c2, spec.kernel, 2),
                                      ConvBlock(c2, c3, spec.kernel, 2))
-        self.residuals = nn.Sequential(*(ResidualBlock(c3, spec.kernel) for _ in range(spec.n_res)))
+        self.residuals = nn.Sequential(*(ResidualBlock(c3, spec.kernel, spec.res_relu) for _ in range(spec.n_res)))
         self.decoder = nn.Sequential(up(c3, d1, spec.kernel), up(d1, d2, spec.kernel))
         self.head = ReflectConv(d2, 3, spec.outer_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
             check_input_size(int(x.shape[-1]), int(x.shape[-2]), self.arch)
-        y = self.head(self.decoder(self.residuals(self.encoder(x))))
+        y = self.head(self.decoder(self.residuals(self.encoder(self.prepare(x)))))
         if self.spec.out_act == "tanh":
             y = (torch.tanh(y) + 1) * 0.5
         return y
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """The [0, 1] input as the first convolution sees it."""
+        return x * 2 - 1 if self.spec.in_range == "pm1" else x
 
     def describe(self) -> dict:
         return {"arch": self.arch, "config": self.config, "spec": asdict(self.spec)}

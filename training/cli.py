@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import parse_assignments, run_cli
-from vst.training.loop import Recipe, train
+from vst.common.errors import VstError
+from vst.training.loop import FORM_CHOICES, Recipe, train
+from vst.training.presets import preset, preset_names, preset_values
 
 
 def _config(pairs: list[str]) -> dict:
@@ -25,19 +27,31 @@ def build_parser() -> argparse.ArgumentParser:
     d = Recipe()
     p = argparse.ArgumentParser(prog="vst-train", description=__doc__)
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
-    p.add_argument("--model", default=d.model, help="zoo architecture or named config (stage 1; default kunster)")
+    p.add_argument("--preset", choices=preset_names(),
+                   help="set loss network, layers, Gram/TV forms, weights, lr, batch, size and pair gaps as that "
+                        "paper did (training/presets.json; recorded in the checkpoint); flags given here win")
+    p.add_argument("--model", help=f"zoo architecture or named config (stage 1; default {d.model}, or the "
+                                   "preset's network)")
     p.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, e.g. --set alpha=0.25 --set beta=1.0")
     p.add_argument("--init", help="start from this vst checkpoint (required for stage 2: the stage-1 model)")
     p.add_argument("--teacher", help="distill this network: multistyle26:STYLE, model.onnx[:STYLE] or a vst checkpoint")
-    p.add_argument("--vgg", help="VGG16 state_dict (torchvision layout) for perceptual losses")
+    p.add_argument("--vgg", help="VGG16/VGG19 state_dict (torchvision layout) for perceptual losses")
+    p.add_argument("--loss-net", choices=FORM_CHOICES["loss_net"], help=f"loss network (default {d.loss_net})")
+    p.add_argument("--content-layer", help=f"content layer (default {d.content_layer})")
+    p.add_argument("--style-layers", help=f"comma-separated style layers (default {','.join(d.style_layers)})")
+    for name in ("gram_norm", "style_reduce", "tv_form", "temporal_output_form", "feature_tap", "loss_range"):
+        p.add_argument(f"--{name.replace('_', '-')}", choices=FORM_CHOICES[name],
+                       help=f"default {getattr(d, name)}; see docs/training.md")
+    p.add_argument("--pair-gaps", help="stage 2: comma-separated frame gaps of the training pairs (default 1; "
+                                       "001 Table 3 uses 1,2)")
     p.add_argument("--style-image", help="style painting for perceptual losses")
     p.add_argument("--photos", help="stage 1: folder of training images (default: package photos)")
     p.add_argument("--videos", help="stage 2: folder of training videos (default: synthetic clips, exact flow)")
-    p.add_argument("--size", type=int, default=d.size)
+    p.add_argument("--size", type=int, help=f"square training side (default {d.size})")
     p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch", type=int, help=f"default {d.batch}")
+    p.add_argument("--lr", type=float, help=f"default {d.lr:g}")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--crops", type=int, default=d.crops, help="stage 1: number of cached training crops")
     p.add_argument("--clips", type=int, default=d.clips, help="stage 2: number of clips (per video with --videos)")
@@ -67,18 +81,40 @@ def build_parser() -> argparse.ArgumentParser:
 STAGE2_DEFAULTS = {"w_temporal_output": 10.0, "w_temporal_feature": 1.0}
 
 
+def _gaps(text: str) -> list[int]:
+    try:
+        return [int(g) for g in text.split(",")]
+    except ValueError:
+        raise VstError(f"--pair-gaps {text!r} is not a comma-separated list of whole numbers (e.g. 1,2)") from None
+
+
 def recipe_from_args(args) -> Recipe:
-    r = Recipe(stage=args.stage, model=args.model, config=_config(args.config), init=args.init,
-               teacher=args.teacher, vgg=args.vgg, style_image=args.style_image, size=args.size, steps=args.steps,
-               batch=args.batch, lr=args.lr, seed=args.seed, photos=args.photos, videos=args.videos,
+    """Flags given > the preset's values > Recipe defaults (and STAGE2_DEFAULTS without a preset)."""
+    r = Recipe(stage=args.stage, config=_config(args.config), init=args.init,
+               teacher=args.teacher, vgg=args.vgg, style_image=args.style_image, steps=args.steps,
+               seed=args.seed, photos=args.photos, videos=args.videos,
                crops=args.crops, clips=args.clips, clip_frames=args.clip_frames,
                noise_fraction=args.noise_fraction, noise_amplitude=args.noise_amplitude)
+    if args.preset:
+        r.preset = args.preset
+        if not args.init:
+            r.model = preset(args.preset).get("model", r.model)
+        for key, value in preset_values(args.preset, args.stage).items():
+            setattr(r, key, list(value) if isinstance(value, list) else value)
+    given = {"model": args.model, "size": args.size, "batch": args.batch, "lr": args.lr, "loss_net": args.loss_net,
+             "content_layer": args.content_layer,
+             "style_layers": args.style_layers.split(",") if args.style_layers else None,
+             "pair_gaps": _gaps(args.pair_gaps) if args.pair_gaps else None}
+    for name in ("gram_norm", "style_reduce", "tv_form", "temporal_output_form", "feature_tap", "loss_range"):
+        given[name] = getattr(args, name)
     for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
         value = getattr(args, f"w_{name}")
-        if value is None and args.stage == 2:
+        if value is None and args.stage == 2 and not args.preset:
             value = STAGE2_DEFAULTS.get(f"w_{name}")
+        given[f"w_{name}"] = value
+    for key, value in given.items():
         if value is not None:
-            setattr(r, f"w_{name}", value)
+            setattr(r, key, value)
     return r
 
 

