@@ -95,12 +95,10 @@ def test_bind_drives_a_multi_input_onnx(tmp_path, clip, styled):
 
 def test_fixed_size_artifact_says_resolutions_do_not_apply(tmp_path, clip):
     from vst.bench.sweep import Protocol, run_host
-    from vst.convert import convert
-    art = tmp_path / "k.tflite"
-    convert("kunster-t2-05", to="tflite", quant="fp32", size=(32, 24), out=art, random_weights=True)
+    art = style_onnx(tmp_path / "k.onnx", size=(32, 24))
     said = []
     df = run_host([str(art)], [(48, 32)], tmp_path / "o", protocol=Protocol(1, 0.0, 2, None, 1, 0.0, 1),
-                  video=clip, progress=False, log=said.append)
+                  video=clip, progress=False, log=said.append, bind={"style_weights": 0})
     assert list(df["resolution"]) == ["32x24"]
     assert any("fixed 32x24 input" in s and "48x32" in s for s in said)
 
@@ -122,17 +120,15 @@ def test_compare_interleaves_and_reports_paired_ratios(tmp_path, clip, styled):
 
 def test_compare_refuses_what_it_cannot_pair(tmp_path, clip):
     from vst.bench.compare import compare
-    from vst.convert import convert
-    a, b = tmp_path / "a.tflite", tmp_path / "b.tflite"
-    convert("kunster-t2-05", to="tflite", quant="fp32", size=(32, 24), out=a, random_weights=True)
-    convert("kunster-t2-05", to="tflite", quant="fp32", size=(32, 32), out=b, random_weights=True)
+    a, b = style_onnx(tmp_path / "a.onnx", size=(32, 24)), style_onnx(tmp_path / "b.onnx", size=(32, 32))
+    bind = {"style_weights": 0}
     with pytest.raises(VstError, match="one input size"):
-        compare([str(a), str(b)], video=clip, progress=False)
+        compare([str(a), str(b)], video=clip, progress=False, bind=bind)
     with pytest.raises(VstError, match="fixed 32x24"):
-        compare([str(a), "kunster-t2-05"], size=(64, 48), video=clip, progress=False)
+        compare([str(a), "kunster-t2-05"], size=(64, 48), video=clip, progress=False, bind=bind)
     with pytest.raises(VstError, match="two artifacts"):
-        compare([str(a)], video=clip, progress=False)
+        compare([str(a)], video=clip, progress=False, bind=bind)
     # the CLI says it in one line, exit 2, no traceback
-    proc = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--compare", str(a), str(b), "--video", str(clip)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--compare", str(a), str(b), "--video", str(clip),
+                           "--bind", "style_weights=0"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
