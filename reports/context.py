@@ -217,6 +217,23 @@ def summary_rows(inputs: Inputs) -> list[dict]:
     return rows
 
 
+def comparison_rows(inputs: Inputs) -> list[dict]:
+    """vst-bench --compare results: each artifact's speed ratio to the first, interleaved on the same frames."""
+    out = []
+    for path, doc in inputs.comparisons:
+        first = doc["entries"][0]
+        for e in doc["entries"][1:]:
+            lo, hi = e["speed_ratio_ci"]
+            out.append({"file": path.name, "size": doc.get("size", "?"), "rounds": doc.get("rounds", "?"),
+                        "baseline": f"{first['artifact']} ({first['runtime']} {first.get('precision') or ''})",
+                        "artifact": f"{e['artifact']} ({e['runtime']} {e.get('precision') or ''})",
+                        "ratio": f"{e['speed_ratio']:.3f}x [{lo:.3f}, {hi:.3f}]",
+                        "ms": f"{first['latency_ms_median']:.1f} / {e['latency_ms_median']:.1f}",
+                        "resolved": "yes" if e["resolved"] else "no: machine too busy, run longer",
+                        "ok": bool(e["resolved"])})
+    return out
+
+
 def plots(inputs: Inputs) -> list[dict]:
     from vst.bench.plots import fps_vs_params, latency_distribution
     out = []
@@ -264,7 +281,7 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "vst_version": version, "notices": notices, "zoo_rows": zoo, "paper_fps_columns": list(PAPER_FPS),
         "measured_columns": measured_cols,
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
-        "summary": summary_rows(inputs),
+        "summary": summary_rows(inputs), "comparisons": comparison_rows(inputs),
         "bench_columns": BENCH_COLUMNS, "bench_left": LEFT_COLUMNS,
         "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),

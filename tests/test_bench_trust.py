@@ -116,6 +116,15 @@ def test_compare_interleaves_and_reports_paired_ratios(tmp_path, clip, styled):
         assert e["resolved"] == (e["ratio_halfwidth"] <= 0.05)
     text = format_comparison(res)
     assert "baseline" in text and text.count("vs kunster-t2-05") == 2
+    # the report takes the --json file: one row per ratio, the interval as printed
+    from vst.reports.collect import collect
+    from vst.reports.context import comparison_rows
+    (tmp_path / "q.compare.json").write_text(json.dumps(res))
+    rows = comparison_rows(collect([tmp_path]))
+    assert len(rows) == 2 and rows[0]["ratio"].startswith(f"{onnx_entry['speed_ratio']:.3f}x [")
+    (tmp_path / "q.compare.json").write_text('{"entries": []}')
+    with pytest.raises(VstError, match="not a vst-bench --compare JSON"):
+        collect([tmp_path])
 
 
 def test_compare_refuses_what_it_cannot_pair(tmp_path, clip):
