@@ -61,10 +61,17 @@ def summarize_result(result: dict) -> dict:
         # 1.0 means decode and resize are fully hidden behind inference
         "e2e_over_inference": med_e2e / med_inf if med_inf > 0 else 0.0,
         "repeat_spread": spread, "spread_flag": spread > SPREAD_LIMIT,
-        "fps_e2e_ci": list(bootstrap_ci(fps_e2e)), "fps_inference_ci": list(bootstrap_ci(fps_inf)),
-        "replicability": replicability(spread, len(reps)),
-        "drift": drift(result.get("host_reference")),
     }
+
+
+def trust_figures(result: dict, summary: dict) -> dict:
+    """What a reader needs to trust a cell's medians: their 95% bootstrap intervals over repeats, the MLPerf
+    replicability verdict and the machine's drift while the cell ran. Python-side only (the harness cores
+    reproduce summarize_result, and these need no phone-side counterpart)."""
+    return {"fps_e2e_ci": list(bootstrap_ci(summary["fps_e2e_repeats"])),
+            "fps_inference_ci": list(bootstrap_ci(summary["fps_inference_repeats"])),
+            "replicability": replicability(summary["repeat_spread"], len(result["repeats"])),
+            "drift": drift(result.get("host_reference"))}
 
 
 DRIFT_LIMIT = 0.10  # the reference workload slowed or sped up by more than this between a cell's start and end

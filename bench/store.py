@@ -250,10 +250,10 @@ TRUST_COLUMNS = ["fps_e2e_ci_low", "fps_e2e_ci_high", "fps_inference_ci_low", "f
 
 
 def _trust_columns(df: pd.DataFrame, results: dict[str, dict]) -> dict[str, list]:
-    """Each row's bootstrap intervals, MLPerf replicability verdict and machine drift (from its result's summary)."""
+    """Each row's bootstrap intervals, MLPerf replicability verdict and machine drift (from its result's trust figures)."""
     cols: dict[str, list] = {c: [] for c in TRUST_COLUMNS}
     for cell in df["cell_id"].astype(str):
-        s = results[cell]["summary"]
+        s = results[cell]["trust"]
         for kind in ("fps_e2e", "fps_inference"):
             lo, hi = s[f"{kind}_ci"]
             cols[f"{kind}_ci_low"].append(lo)
