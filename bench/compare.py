@@ -11,7 +11,6 @@ is the models' and not the decoder's.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -27,15 +26,6 @@ WARMUP_RUNS = 3
 FRAMES = 8            # distinct frames cycled through (the same ones for every artifact)
 TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
 DEFAULT_SIZE = (480, 320)
-
-
-@dataclass
-class Entry:
-    label: str
-    runtime: str
-    precision: str | None
-    delegate_used: str
-    times_ms: list[list[float]]      # per round, the block's inference times
 
 
 def _size(arts, size: tuple[int, int] | None) -> tuple[int, int]:

@@ -130,7 +130,7 @@ def save_result(out_dir: str | Path, result: dict, source: str = "measured") -> 
     atomic_write_text(path, json.dumps(result, indent=1))
     row = row_of(result, path.relative_to(out_dir), source)
     _append_row(out_dir, row)
-    return row
+    return {**row, **result["trust"]}
 
 
 def _fields(line: str) -> list[str] | None:

@@ -162,9 +162,12 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
                 result = driver.run_cell(plan, art.path, clip, Path(work))
                 result["run_id"] = run_id
         row = save_result(out_dir, result)
+        lo, hi = row["fps_inference_ci"]
+        ci = f" [95% CI {lo:.1f}-{hi:.1f}]" if lo == lo and hi == hi else ""  # NaN under 3 repeats
+        drift = f", machine drift {100 * row['drift']:+.0f}%" if row.get("drift") is not None else ""
         bar.write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
-                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference"
-                  + ("  [repeats spread > 5%]" if row["spread_flag"] else ""))
+                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference{ci}; "
+                  f"{row['replicability']} (repeat spread {100 * row['repeat_spread']:.0f}%){drift}")
     return load_results(out_dir)
 
 

@@ -45,7 +45,7 @@ def styled(tmp_path_factory):
 
 
 def test_sweep_results_carry_intervals_verdicts_and_drift(tmp_path, clip):
-    from vst.bench.store import load_result, load_results
+    from vst.bench.store import load_result
     from vst.bench.sweep import Protocol, run_host
     df = run_host(["kunster-t2-05"], [(32, 32)], tmp_path / "o", protocol=Protocol(1, 0.0, 3, None, 3, 0.0, 1),
                   video=clip, progress=False, log=lambda *_: None)
