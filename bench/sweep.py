@@ -125,9 +125,10 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
     cells = plan_cells(dev, arts, resolutions, clip, protocol, delegates)
     for art in arts:
         fixed = input_spec(art).size
-        if fixed and tuple(fixed) not in {tuple(r) for r in resolutions}:
+        others = [f"{w}x{h}" for w, h in resolutions if (w, h) != tuple(fixed or ())]
+        if fixed and others:
             log(f"{art.label} has a fixed {fixed[0]}x{fixed[1]} input: it runs at that size only, not at "
-                f"{', '.join(f'{w}x{h}' for w, h in resolutions)} (convert it at another --size for those)")
+                f"{', '.join(others)} (convert it at another --size for those)")
     # everything is validated: only now may --out be created
     with store_lock(out_dir):
         return _measure(dev, cells, clip, out_dir, progress, log)

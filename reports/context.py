@@ -91,7 +91,9 @@ def conversion_card(path: Path, rep: dict) -> dict:
         if fid.get("measured", True) and fid else "not measured",
         "trained": is_trained(rep), "temporal": temporal["text"], "temporal_passed": temporal["passed"],
         "title": f"{Path(src['name']).name} → {rep['target']} {rep['quant']} {size['width']}x{size['height']}",
-        "source": f"{src['kind']} {src['name']}" + (f" ({src['arch']} {src.get('config', {})})" if src.get("arch") else ""),
+        # the file name, not the path it had on the converting machine: the table stays one line a row
+        "source": f"{src['kind']} {Path(src['name']).name}" + (f" ({src['arch']} {src.get('config', {})})"
+                                                             if src.get("arch") else ""),
         "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": rep["quant"],
         "size": f"{size['width']}x{size['height']}", "io_layout": rep.get("io_layout", "?"),
         "artifact": Path(art.get("path", path.name)).name, "artifact_kb": f"{art.get('bytes', 0) / 1024:.1f}",
