@@ -25,6 +25,7 @@ class Artifact:
     path: Path | None = None       # None for a zoo name (random weights: speed does not depend on them)
     zoo_name: str | None = None
     info: dict[str, Any] = field(default_factory=dict)  # model_name, arch, params, precision, report
+    bind: dict[str, Any] | None = None  # values for a multi-input ONNX model's extra inputs (--bind)
 
     @property
     def label(self) -> str:
@@ -32,14 +33,15 @@ class Artifact:
 
     def plan_entry(self, path_on_runner: str | None = None) -> dict:
         return {"path": path_on_runner or str(self.path or f"zoo:{self.zoo_name}"), "format": self.format,
-                "sha256": self.sha256, "zoo_name": self.zoo_name,
+                "sha256": self.sha256, "zoo_name": self.zoo_name, **({"bind": self.bind} if self.bind else {}),
                 "model": {"name": self.info.get("model_name"), "arch": self.info.get("arch"),
                           "params": self.info.get("params"), "precision": self.info.get("precision"),
                           "named_config": self.info.get("named_config")}}
 
 
-def resolve_artifact(spec: str) -> Artifact:
-    """A file path (.tflite, .onnx, .safetensors/.pt, .mlpackage) or a zoo name such as kunster-t2-04."""
+def resolve_artifact(spec: str, bind: dict[str, Any] | None = None) -> Artifact:
+    """A file path (.tflite, .onnx, .safetensors/.pt, .mlpackage) or a zoo name such as kunster-t2-04; `bind`
+    gives an ONNX model's extra inputs (a style vector, say) their values."""
     from vst.models import list_models
     path = Path(spec)
     if path.exists():
@@ -55,7 +57,25 @@ def resolve_artifact(spec: str) -> Artifact:
         raise VstError(f"{spec} is neither a file nor a zoo model name; give a .tflite/.onnx/.safetensors/"
                        f".mlpackage path or a name from `vst-zoo list`")
     art.info = model_info(art)
+    if art.format == "onnx":
+        art.bind = check_bind(art.path, bind or {})
     return art
+
+
+def check_bind(path: Path, bind: dict[str, Any]) -> dict[str, Any] | None:
+    """The --bind values an ONNX file's extra (non-image) inputs need, checked against its inputs: every extra
+    input bound, no binding for an input it lacks. Returns the bindings of this file (None when it has none)."""
+    from vst.convert.onnx_import import bind_value
+    m = _onnx_graph(path)
+    inits = {t.name for t in m.graph.initializer}
+    extra = [i for i in m.graph.input if i.name not in inits][1:]
+    missing = [i.name for i in extra if i.name not in bind]
+    if missing:
+        raise VstError(f"{path.name} takes extra input(s) {', '.join(missing)} beside its image; give their values "
+                       f"with --bind, e.g. --bind {missing[0]}=3 (an index: one-hot) or a JSON list of numbers")
+    for i in extra:  # each value checked now, before any cell runs
+        bind_value(i.name, bind[i.name], [d.dim_value for d in i.type.tensor_type.shape.dim])
+    return {i.name: bind[i.name] for i in extra} or None
 
 
 def model_info(art: Artifact) -> dict[str, Any]:

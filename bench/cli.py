@@ -28,10 +28,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="inference threads (default: the runtime's own choice)")
     p.add_argument("--warmup-frames", type=int, default=10)
     p.add_argument("--warmup-seconds", type=float, default=1.0)
-    p.add_argument("--frames", type=int, help="measured frames per repeat (default: the whole clip)")
+    p.add_argument("--frames", help="measured frames per repeat, or 'all' for the whole clip as 000 "
+                   "did (default 100: a cell takes about a minute at 50 ms a frame; see docs/bench.md for the "
+                   "precision a budget buys)")
     p.add_argument("--seconds", type=float, help="measured seconds per repeat (stops at the first limit)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5, help="repeats per cell (default 5: MLPerf's replicability "
+                   "rule needs 5 runs within 5%%)")
     p.add_argument("--cooldown", type=float, default=2.0, help="idle seconds before each repeat")
+    p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of a multi-input ONNX model's extra input, e.g. style_weights=3 (an index: one-hot) "
+                        "or a JSON list; repeatable")
+    p.add_argument("--compare", nargs="+", metavar="ARTIFACT",
+                   help="time these artifacts (any host runtime) interleaved on the same frames and print each "
+                        "one's speed ratio to the first with a 95%% interval; --seconds is the budget (default 30)")
+    p.add_argument("--size", help="WxH for --compare when no artifact fixes its size (default 480x320)")
+    p.add_argument("--json", help="with --compare: also write the figures to this JSON file")
     p.add_argument("--devices-file", help="extra device registry JSON (also $VST_DEVICES)")
     p.add_argument("--import", dest="imports", nargs="+", metavar="RESULT_JSON",
                    help="validate results measured elsewhere and add them to --out instead of measuring")
@@ -40,25 +51,60 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+DEFAULT_FRAMES = 100
+
+
+def _frames(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise VstError(f"--frames takes a whole number or 'all', got {text!r}") from None
+    if n < 1:
+        raise VstError("--frames must be at least 1 (or 'all' for the whole clip)")
+    return n
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
+    from vst.convert.cli import parse_bind
+    bind = parse_bind(args.bind)
+    if args.compare:
+        from vst.bench.compare import compare, format_comparison
+        from vst.common.cli import parse_size
+        res = compare(args.compare, parse_size(args.size) if args.size else None,
+                      args.seconds if args.seconds is not None else 30.0, args.video, args.threads, bind,
+                      progress=not args.no_progress)
+        print(format_comparison(res))
+        if args.json:
+            import json
+            from vst.common.fsutil import atomic_write_text
+            atomic_write_text(Path(args.json), json.dumps(res, indent=1))
+            print(f"wrote {args.json}")
+        return 0
     if args.imports:
         from vst.bench.store import import_results
         rows = import_results(args.imports, out)
         print(f"imported {len(rows)} result(s) into {out / 'results.csv'}")
     elif args.model:
         from vst.bench.sweep import Protocol, parse_resolutions, run_sweep
-        for name, value in (("--repeats", args.repeats), ("--frames", args.frames)):
-            if value is not None and value < 1:
-                raise VstError(f"{name} must be at least 1")
-        proto = Protocol(args.warmup_frames, args.warmup_seconds, args.frames, args.seconds, args.repeats,
+        frames = _frames(args.frames) if args.frames else DEFAULT_FRAMES
+        if not args.frames and args.video and Path(args.video).is_file():
+            from vst.video.codec import probe
+            # the default must not fail on a short clip of the user's: measure all of it instead
+            frames = None if probe(args.video).frames < DEFAULT_FRAMES else frames
+        if args.repeats < 1:
+            raise VstError("--repeats must be at least 1")
+        proto = Protocol(args.warmup_frames, args.warmup_seconds, frames, args.seconds, args.repeats,
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None
         df = run_sweep(args.device, args.model, parse_resolutions(args.resolutions), out, proto, args.video,
-                       delegates, args.devices_file, progress=not args.no_progress)
+                       delegates, args.devices_file, progress=not args.no_progress, bind=bind)
         cols = ["device", "artifact", "resolution", "delegate_used", "fps_e2e", "fps_inference",
-                "inference_ms_median", "inference_ms_p90", "e2e_over_inference", "spread_flag"]
+                "fps_inference_ci_low", "fps_inference_ci_high", "inference_ms_median", "e2e_over_inference",
+                "replicability", "drift"]
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     elif not args.plots:
         raise VstError("nothing to do: give --model ARTIFACT... to measure, --import FILE... or --plots")

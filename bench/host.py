@@ -48,6 +48,11 @@ class HostModel:
         self.runtime = self.session.runtime
         self.runtime_version = self.session.version
         self.delegate_used = self.session.delegation.summary()
+        self.feeds = None
+        if art.bind:  # a multi-input ONNX model: its extra inputs fixed for the whole measurement
+            from vst.convert.onnx_import import bind_value
+            shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in self.session.inputs}
+            self.feeds = {k: bind_value(k, v, shapes[k]).reshape(shapes[k]) for k, v in art.bind.items()}
 
     def prepare(self, rgb: np.ndarray):
         x = prepare(self.spec, rgb)
@@ -57,7 +62,7 @@ class HostModel:
         return x
 
     def infer(self, x):
-        return self.session.run(x)
+        return self.session.run(x, self.feeds) if self.feeds else self.session.run(x)
 
 
 def _thermal():
@@ -75,11 +80,29 @@ def _battery():
     return {"source": "psutil", "level_pct": float(b.percent), "celsius": None, "charging": bool(b.power_plugged)}
 
 
+REFERENCE_WORKLOAD = "numpy float32 sin+add over 2^18 values x40, single thread, median of 7"
+
+
+def reference_ms() -> float:
+    """A short fixed workload (about 5 ms) whose time tracks the machine's speed: timed before and after each
+    cell, a change says the machine itself sped up or slowed down (other processes, frequency scaling).
+    Elementwise numpy runs on one thread, so BLAS threading cannot make the reference noisier than the load."""
+    x = np.linspace(0, 1, 1 << 18, dtype=np.float32)
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        y = x
+        for _ in range(40):
+            y = np.sin(y) + x
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | None) -> dict:
+def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | None, tick=None) -> dict:
     """Decode+resize on a producer thread, inference here; per-frame samples and wall time."""
     q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     stop = threading.Event()
@@ -113,6 +136,8 @@ def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | N
             rec["resize_ms"].append((t3 - t2) * 1e3)
             rec["inference_ms"].append((end - i0) * 1e3)
             rec["e2e_ms"].append((end - t0) * 1e3)
+            if tick:
+                tick()
             if seconds is not None and end - start >= seconds:
                 break
     finally:
@@ -137,7 +162,7 @@ def _prepared_frames(model: HostModel, path: str, count: int) -> list:
     return [model.prepare(resize_cover(rgb, model.width, model.height)) for rgb, _, _ in decode_frames(path, keep)]
 
 
-def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float | None) -> dict:
+def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float | None, tick=None) -> dict:
     samples = []
     start = time.perf_counter()
     end = start
@@ -147,13 +172,16 @@ def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float 
         model.infer(x)
         end = time.perf_counter()
         samples.append((end - t0) * 1e3)
+        if tick:
+            tick()
         if seconds is not None and end - start >= seconds:
             break
     return {"frames": len(samples), "wall_s": end - start, "inference_ms": samples}
 
 
-def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
-    """Run one validated plan on this machine; the result still goes through check_result before storing."""
+def execute_plan(plan: dict, art: Artifact, run_id: str, tick=None) -> dict:
+    """Run one validated plan on this machine; the result still goes through check_result before storing.
+    tick(), when given, is called after every measured frame (a progress bar inside the cell)."""
     runtime = plan["runtime"]
     if runtime not in HOST_DELEGATES:
         raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
@@ -167,6 +195,7 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
         raise VstError(f"{art.label} has a fixed {spec.size[0]}x{spec.size[1]} input; plan asks for {w}x{h}")
     clip = plan["frame_source"]["path"]
     started, thermal0, battery0 = _now(), _thermal(), _battery()
+    ref_before = reference_ms()
 
     t0 = time.perf_counter()
     model = HostModel(art, w, h, plan["threads"], plan["delegate"])
@@ -186,14 +215,14 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
     repeats = []
     for r in range(plan["repeats"]):
         time.sleep(plan["cooldown_s"])
-        e2e = _pipeline(model, clip, limit, seconds)
+        e2e = _pipeline(model, clip, limit, seconds, tick)
         announced = plan["frame_source"].get("frames")
         expected = min(limit, announced) if limit and announced else (limit or announced)
         if seconds is None and expected and e2e["frames"] < expected:
             # a clip cut short (a copy interrupted, a disk that filled) must not pass for a complete measurement
             raise VstError(f"{clip} decoded only {e2e['frames']} of the {expected} frames its header announces; "
                            "it is truncated: give a complete video")
-        inf = _inference_only(model, inputs, e2e["frames"], None)
+        inf = _inference_only(model, inputs, e2e["frames"], None, tick)
         repeats.append({"index": r, "e2e": e2e, "inference": inf})
 
     env = {"device": plan["device"], "platform": "host", "hardware": cpu_name(), "chip": platform.machine(),
@@ -205,4 +234,5 @@ def execute_plan(plan: dict, art: Artifact, run_id: str) -> dict:
     return {"schema": "vst-bench-result/1", "plan": plan, "run_id": run_id, "started_at": started,
             "finished_at": _now(), "environment": env,
             "input": {"width": w, "height": h, "layout": model.layout, "dtype": model.dtype},
-            "load_ms": load_ms, "first_inference_ms": first_ms, "repeats": repeats}
+            "load_ms": load_ms, "first_inference_ms": first_ms, "repeats": repeats,
+            "host_reference": {"workload": REFERENCE_WORKLOAD, "before_ms": ref_before, "after_ms": reference_ms()}}

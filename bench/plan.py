@@ -63,6 +63,8 @@ def cell_id(plan: dict) -> str:
            "measure": {"frames": plan["measure"]["frames"], "seconds": seconds(plan["measure"]["seconds"])},
            "repeats": plan["repeats"], "cooldown_s": seconds(plan["cooldown_s"]), "threads": plan["threads"],
            "delegate": plan["delegate"]}
+    if plan["artifact"].get("bind"):  # only when present: ids of cells measured before --bind existed stay put
+        key["bind"] = plan["artifact"]["bind"]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from vst.bench.plan import RESULT_SCHEMA, cell_id, validate
-from vst.bench.stats import summarize_result
+from vst.bench.stats import summarize_result, trust_figures
 from vst.common.errors import VstError
 
 
@@ -38,6 +38,8 @@ def check_result(result: dict, what: str = "result") -> dict:
                        f"asked for {plan['input']['width']}x{plan['input']['height']}")
     out = dict(result)
     out["summary"] = summarize_result(result)
+    # apart from the summary, which the harness cores reproduce to the digit
+    out["trust"] = trust_figures(result, out["summary"])
     out["schema"] = RESULT_SCHEMA
     return out
 

@@ -62,3 +62,53 @@ def summarize_result(result: dict) -> dict:
         "e2e_over_inference": med_e2e / med_inf if med_inf > 0 else 0.0,
         "repeat_spread": spread, "spread_flag": spread > SPREAD_LIMIT,
     }
+
+
+def trust_figures(result: dict, summary: dict) -> dict:
+    """What a reader needs to trust a cell's medians: their 95% bootstrap intervals over repeats, the MLPerf
+    replicability verdict and the machine's drift while the cell ran. Python-side only (the harness cores
+    reproduce summarize_result, and these need no phone-side counterpart)."""
+    return {"fps_e2e_ci": list(bootstrap_ci(summary["fps_e2e_repeats"])),
+            "fps_inference_ci": list(bootstrap_ci(summary["fps_inference_repeats"])),
+            "replicability": replicability(summary["repeat_spread"], len(result["repeats"])),
+            "drift": drift(result.get("host_reference"))}
+
+
+DRIFT_LIMIT = 0.10  # the reference workload slowed or sped up by more than this between a cell's start and end
+
+
+def drift(reference: dict | None) -> float | None:
+    """Relative change of the reference workload's time from before a cell to after it (None when the runner
+    timed none): the machine's own speed moved by this much while the cell ran."""
+    if not reference or not reference.get("before_ms") or not reference.get("after_ms"):
+        return None
+    return float(reference["after_ms"] / reference["before_ms"] - 1.0)
+
+
+CONFIDENCE = 0.95
+REPLICATE_RUNS = 5    # MLPerf's rule: results replicate within 5% over 5 runs
+REPLICATE_LIMIT = 0.05
+
+
+def bootstrap_ci(values: Sequence[float], statistic=np.median, confidence: float = CONFIDENCE,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of `statistic` over `values` (repeats, or paired per-round ratios).
+    Fewer than 3 values give no interval: (nan, nan). Seeded so that a report rebuilt from the same samples
+    prints the same interval."""
+    from scipy.stats import bootstrap
+    a = np.asarray(values, dtype=np.float64)
+    if a.size < 3:
+        return float("nan"), float("nan")
+    if np.all(a == a[0]):
+        return float(a[0]), float(a[0])
+    res = bootstrap((a,), statistic, confidence_level=confidence, n_resamples=2000, method="percentile",
+                    random_state=np.random.default_rng(seed), vectorized=False)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def replicability(spread: float, runs: int) -> str:
+    """MLPerf's rule as a verdict on a cell's repeats: 'replicates' (>= 5 runs within 5% of their median),
+    'unsteady' (runs differ by more than 5%) or 'too few runs' (within 5%, but fewer than 5 runs to say so)."""
+    if spread > REPLICATE_LIMIT:
+        return "unsteady"
+    return "replicates" if runs >= REPLICATE_RUNS else "too few runs"

@@ -130,7 +130,7 @@ def save_result(out_dir: str | Path, result: dict, source: str = "measured") -> 
     atomic_write_text(path, json.dumps(result, indent=1))
     row = row_of(result, path.relative_to(out_dir), source)
     _append_row(out_dir, row)
-    return row
+    return {**row, **result["trust"]}
 
 
 def _fields(line: str) -> list[str] | None:
@@ -239,7 +239,28 @@ def load_results(out_dir: str | Path, history: bool = False, log=_stderr) -> pd.
         df = df.sort_values("finished_at").drop_duplicates("cell_id", keep="last")
     df = df.reset_index(drop=True)
     df["spread_flag"] = df["spread_flag"].astype(str).str.lower().isin(["true", "1"])
+    # derived from the result files, not stored in the index: stores written before these existed keep their header
+    for col, values in _trust_columns(df, results).items():
+        df[col] = values
     return df
+
+
+TRUST_COLUMNS = ["fps_e2e_ci_low", "fps_e2e_ci_high", "fps_inference_ci_low", "fps_inference_ci_high",
+                 "replicability", "drift"]
+
+
+def _trust_columns(df: pd.DataFrame, results: dict[str, dict]) -> dict[str, list]:
+    """Each row's bootstrap intervals, MLPerf replicability verdict and machine drift (from its result's trust figures)."""
+    cols: dict[str, list] = {c: [] for c in TRUST_COLUMNS}
+    for cell in df["cell_id"].astype(str):
+        s = results[cell]["trust"]
+        for kind in ("fps_e2e", "fps_inference"):
+            lo, hi = s[f"{kind}_ci"]
+            cols[f"{kind}_ci_low"].append(lo)
+            cols[f"{kind}_ci_high"].append(hi)
+        cols["replicability"].append(s["replicability"])
+        cols["drift"].append(s["drift"])
+    return cols
 
 
 def load_result(out_dir: str | Path, row: dict | pd.Series) -> dict:
@@ -263,9 +284,18 @@ def store_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def import_results(paths: list[str | Path], out_dir: str | Path) -> list[dict]:
+def import_results(paths: list[str | Path], out_dir: str | Path, log=_stderr) -> list[dict]:
     """Validate result files measured elsewhere (a phone, another machine) and add them to the store."""
     results = [read_result(p) for p in paths]  # all valid before anything is written
     out_dir = Path(out_dir)
     with store_lock(out_dir):
-        return [save_result(out_dir, result, source="imported") for result in results]
+        have = scan_results(out_dir)[0]
+        rows = []
+        for path, result in zip(paths, results):
+            old = have.get(result["plan"]["cell_id"])
+            # the same measurement (same run, same finish time) imported again adds nothing: no second row
+            if old and (old["run_id"], old["finished_at"]) == (result["run_id"], result["finished_at"]):
+                log(f"{path}: already in {out_dir} (run {result['run_id']}); skipped")
+                continue
+            rows.append(save_result(out_dir, result, source="imported"))
+        return rows

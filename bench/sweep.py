@@ -99,19 +99,36 @@ def plan_cells(device: Device, artifacts: Sequence[Artifact], resolutions: Seque
     return cells
 
 
+def resolve_artifacts(specs: Sequence[str], bind: dict | None = None) -> list[Artifact]:
+    """Artifacts of a command line, with --bind values handed to the ONNX files that take them; a --bind no
+    artifact takes is a typo, not something to ignore."""
+    arts = [resolve_artifact(a, bind) for a in specs]
+    unused = set(bind or {}) - {k for a in arts for k in (a.bind or {})}
+    if unused:
+        raise VstError(f"--bind {', '.join(sorted(unused))}: none of the models takes such an input; "
+                       "drop it or check the input name (vst-convert's report lists a model's inputs)")
+    return arts
+
+
 def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple[int, int]] = PAPER_RESOLUTIONS,
               out_dir: str | Path = "bench_results", protocol: Protocol | None = None, video: str | Path | None = None,
               delegates: Sequence[str] | None = None, devices_file: str | Path | None = None,
-              progress: bool = True, log=print) -> pd.DataFrame:
+              progress: bool = True, log=print, bind: dict | None = None) -> pd.DataFrame:
     """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill."""
     protocol = protocol or Protocol()
     out_dir = Path(out_dir)
     dev = resolve_device(device, load_registry(devices_file))
-    arts = [resolve_artifact(a) for a in artifacts]
+    arts = resolve_artifacts(artifacts, bind)
     clip = Path(video) if video else paper_clip()
     if not clip.exists():
         raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out for the 1080p clip")
     cells = plan_cells(dev, arts, resolutions, clip, protocol, delegates)
+    for art in arts:
+        fixed = input_spec(art).size
+        others = [f"{w}x{h}" for w, h in resolutions if (w, h) != tuple(fixed or ())]
+        if fixed and others:
+            log(f"{art.label} has a fixed {fixed[0]}x{fixed[1]} input: it runs at that size only, not at "
+                f"{', '.join(others)} (convert it at another --size for those)")
     # everything is validated: only now may --out be created
     with store_lock(out_dir):
         return _measure(dev, cells, clip, out_dir, progress, log)
@@ -131,20 +148,27 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
     driver = _driver(dev)
     if driver and todo:
         driver.prepare()
-    bar = tqdm(todo, desc=f"vst-bench {dev.name}", unit="cell", disable=not progress)
+    bar = tqdm(todo, desc=f"vst-bench {dev.name}", unit="cell", disable=not progress, position=0)
     for plan, art in bar:
         bar.set_postfix_str(f"{art.label} {plan['input']['width']}x{plan['input']['height']} {plan['delegate']}")
         if driver is None:
             from vst.bench.host import execute_plan
-            result = execute_plan(plan, art, run_id)
+            # frames inside the cell: e2e then inference-only per repeat; tqdm's rate gives the estimate
+            per_repeat = plan["measure"]["frames"] or plan["frame_source"].get("frames")
+            with tqdm(total=2 * per_repeat * plan["repeats"] if per_repeat else None, unit="frame", leave=False,
+                      desc="  frames", disable=not progress, position=1) as inner:
+                result = execute_plan(plan, art, run_id, tick=lambda: inner.update(1))
         else:
             with tempfile.TemporaryDirectory() as work:
                 result = driver.run_cell(plan, art.path, clip, Path(work))
                 result["run_id"] = run_id
         row = save_result(out_dir, result)
+        lo, hi = row["fps_inference_ci"]
+        ci = f" [95% CI {lo:.1f}-{hi:.1f}]" if lo == lo and hi == hi else ""  # NaN under 3 repeats
+        drift = f", machine drift {100 * row['drift']:+.0f}%" if row.get("drift") is not None else ""
         bar.write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
-                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference"
-                  + ("  [repeats spread > 5%]" if row["spread_flag"] else ""))
+                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference{ci}; "
+                  f"{row['replicability']} (repeat spread {100 * row['repeat_spread']:.0f}%){drift}")
     return load_results(out_dir)
 
 

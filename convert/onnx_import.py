@@ -35,7 +35,7 @@ def image_input(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, str]:
                    "vst-convert takes image-to-image stylizers")
 
 
-def _bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
+def bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
     """A --bind value for an input of shape `dims`: an index (one-hot) for a 1-D input, or numbers of that shape."""
     fix = f"give an index 0..{dims[0] - 1} or a list of {int(np.prod(dims))} numbers" if len(dims) == 1 else \
         f"give {int(np.prod(dims))} numbers of shape {dims}"
@@ -88,7 +88,7 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
         if any(v <= 0 for v in dims):
             raise VstError(f"ONNX input {inp.name!r} has a dynamic shape; only the image input may be dynamic")
         if inp.name in bind:
-            value = _bind_value(inp.name, bind.pop(inp.name), dims)
+            value = bind_value(inp.name, bind.pop(inp.name), dims)
         elif len(dims) == 1:
             value = np.eye(dims[0], dtype=np.float32)[0]
         else:

@@ -12,6 +12,7 @@ from vst.common.errors import InternalError, VstError
 CONVERT_REPORT_SUFFIX = ".report.json"
 BENCH_INDEX = "results.csv"
 COMMANDS_FILE = "commands.txt"
+COMPARE_SUFFIX = ".compare.json"   # vst-bench --compare ... --json NAME.compare.json
 
 
 @dataclass
@@ -20,6 +21,21 @@ class Inputs:
     bench: pd.DataFrame = field(default_factory=pd.DataFrame)
     bench_dirs: list[Path] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    comparisons: list[tuple[Path, dict]] = field(default_factory=list)
+
+
+def _read_comparison(path: Path) -> dict:
+    import json
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc.get("entries"), list) or not doc["entries"]:
+            raise ValueError("no entries")
+        for e in doc["entries"]:
+            float(e["latency_ms_median"])
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise VstError(f"{path} is not a vst-bench --compare JSON ({type(exc).__name__}); write it again with "
+                       "vst-bench --compare A B --json NAME.compare.json") from None
+    return doc
 
 
 def collect(paths: list[str | Path]) -> Inputs:
@@ -39,14 +55,19 @@ def collect(paths: list[str | Path]) -> Inputs:
                 report_files, bench_dirs, command_files = [path], [], []
             elif path.name == BENCH_INDEX:
                 report_files, bench_dirs, command_files = [], [path.parent], []
+            elif path.name.endswith(COMPARE_SUFFIX):
+                report_files, bench_dirs, command_files = [], [], []
+                found.comparisons.append((path, _read_comparison(path)))
             else:
-                raise VstError(f"{path} is neither a conversion report (*{CONVERT_REPORT_SUFFIX}) nor a "
-                               f"benchmark index ({BENCH_INDEX}); give one of those or a folder")
+                raise VstError(f"{path} is neither a conversion report (*{CONVERT_REPORT_SUFFIX}) , a "
+                               f"benchmark index ({BENCH_INDEX}) nor a comparison (*{COMPARE_SUFFIX}); give one of "
+                               "those or a folder")
         else:
             report_files = sorted(path.rglob(f"*{CONVERT_REPORT_SUFFIX}"))
             bench_dirs = sorted({p.parent for p in path.rglob(BENCH_INDEX)} |
                                 {p.parent.parent for p in path.rglob("results/*.json")})
             command_files = sorted(path.rglob(COMMANDS_FILE))
+            found.comparisons += [(p, _read_comparison(p)) for p in sorted(path.rglob(f"*{COMPARE_SUFFIX}"))]
         for rf in report_files:
             if rf.resolve() in seen_reports:
                 continue
@@ -66,7 +87,7 @@ def collect(paths: list[str | Path]) -> Inputs:
             found.commands.extend(line for line in cf.read_text().splitlines() if line.strip())
     if frames:
         found.bench = pd.concat(frames, ignore_index=True)
-    if not found.conversions and found.bench.empty:
+    if not found.conversions and found.bench.empty and not found.comparisons:
         raise VstError("found no conversion reports and no benchmark results in " + ", ".join(map(str, paths)) +
                        "; run vst-convert / vst-bench first, or the main job `vst-run`")
     return found

@@ -15,7 +15,8 @@ from vst.predict.fits import fig6_figure, table2_study
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
-from vst.reports.samples import sample_rows
+from vst.reports.samples import is_trained, sample_rows
+from vst.bench.stats import DRIFT_LIMIT
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
              "iPhone 6s 480x320": "fps_iphone6s_480x320", "iPhone 6s 320x240": "fps_iphone6s_320x240"}
@@ -28,7 +29,14 @@ def _fmt(v, digits: int = 1) -> str:
 
 
 def _cell_label(row: pd.Series) -> str:
-    return f"{row['device']} {row['runtime']} {row['precision']} {row['resolution']}"
+    # worded like the paper's columns (device, then input size) and saying which FPS it is
+    return f"{row['device']} {row['runtime']} {row['precision']} {row['resolution']} (FPS end to end)"
+
+
+def _column_order(label: str) -> tuple:
+    """Measured columns in the paper's order: 480x320 before 320x240, then by device and runtime."""
+    res = next((r for r in ("480x320", "320x240") if f" {r} " in label), None)
+    return ({"480x320": 0, "320x240": 1}.get(res, 2), label)
 
 
 def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
@@ -42,7 +50,9 @@ def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
         measured = {}
         for _, b in hits.iterrows():
             col = _cell_label(b)
-            measured[col] = _fmt(float(b["fps_e2e"]))
+            # a trained model of this configuration is named: it is not the zoo's random-weight model
+            other = b["model_name"] if pd.notna(b["model_name"]) and b["model_name"] != zoo["name"] else None
+            measured[col] = _fmt(float(b["fps_e2e"])) + (f" ({other})" if other else "")
             if col not in measured_cols:
                 measured_cols.append(col)
         rows.append({"id": int(ref["id"]), "name": zoo["name"], "alpha": ref["alpha"], "beta": ref["beta"],
@@ -50,7 +60,7 @@ def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
                      "gmacs": f"{zoo['gmacs_480x320']:.2f}", "size_paper": f"{ref['size_mb']:.2f}",
                      "size_vst": f"{zoo['size_mb']:.2f}",
                      "paper_fps": {c: _fmt(ref[k], 2) for c, k in PAPER_FPS.items()}, "measured": measured})
-    return rows, sorted(measured_cols)
+    return rows, sorted(measured_cols, key=_column_order)
 
 
 def conversion_card(path: Path, rep: dict) -> dict:
@@ -75,9 +85,15 @@ def conversion_card(path: Path, rep: dict) -> dict:
                           "fallbacks": [f"{op} ×{len(nodes)} (at {', '.join(nodes)}): {reason} [{source}]"
                                         for (op, reason, source), nodes in grouped.items()]})
     art = rep.get("artifact") or {}
+    temporal = temporal_verdict(rep)
     return {
+        "psnr": ("identical" if fid.get("psnr_db") is None else f"{fid['psnr_db']:.1f} dB")
+        if fid.get("measured", True) and fid else "not measured",
+        "trained": is_trained(rep), "temporal": temporal["text"], "temporal_passed": temporal["passed"],
         "title": f"{Path(src['name']).name} → {rep['target']} {rep['quant']} {size['width']}x{size['height']}",
-        "source": f"{src['kind']} {src['name']}" + (f" ({src['arch']} {src.get('config', {})})" if src.get("arch") else ""),
+        # the file name, not the path it had on the converting machine: the table stays one line a row
+        "source": f"{src['kind']} {Path(src['name']).name}" + (f" ({src['arch']} {src.get('config', {})})"
+                                                             if src.get("arch") else ""),
         "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": rep["quant"],
         "size": f"{size['width']}x{size['height']}", "io_layout": rep.get("io_layout", "?"),
         "artifact": Path(art.get("path", path.name)).name, "artifact_kb": f"{art.get('bytes', 0) / 1024:.1f}",
@@ -89,24 +105,135 @@ def conversion_card(path: Path, rep: dict) -> dict:
     }
 
 
-BENCH_COLUMNS = ["model", "device", "runtime", "precision", "resolution", "delegate used", "FPS e2e (median ± spread)",
-                 "FPS inference", "inference ms median", "inference ms p90", "e2e / inference", "CV", "flag"]
+BENCH_COLUMNS = ["model", "device", "runtime", "precision", "resolution", "delegate used",
+                 "FPS end to end [95% CI]", "FPS inference only [95% CI]", "inference ms median", "inference ms p90",
+                 "e2e / inference", "replicability (MLPerf: 5 runs within 5%)", "machine drift"]
+LEFT_COLUMNS = 6
+
+
+def _fps_ci(b: pd.Series, kind: str) -> str:
+    lo, hi = float(b.get(f"{kind}_ci_low", float("nan"))), float(b.get(f"{kind}_ci_high", float("nan")))
+    text = f"{float(b[kind]):.1f}"
+    return text + (f" [{lo:.1f}, {hi:.1f}]" if not (math.isnan(lo) or math.isnan(hi)) else " (under 3 repeats: no CI)")
+
+
+def _drift(v) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if math.isnan(v) else f"{100 * v:+.0f}%" + (" !" if abs(v) > DRIFT_LIMIT else "")
 
 
 def bench_rows(bench: pd.DataFrame) -> list[dict]:
     rows = []
-    ordered = bench.sort_values(["model_name", "device", "runtime", "precision", "resolution"], na_position="last")
+    ordered = bench.sort_values(["resolution", "device", "model_name", "runtime", "precision"], na_position="last")
     for _, b in ordered.iterrows():
+        verdict = b.get("replicability") or ("unsteady" if b["spread_flag"] else "")
         rows.append({
             "model": b["model_name"], "device": b["device"], "runtime": b["runtime"], "precision": b["precision"],
             "resolution": b["resolution"], "delegate used": b["delegate_used"],
-            "FPS e2e (median ± spread)": f"{float(b['fps_e2e']):.1f} ± {100 * float(b['repeat_spread']):.1f}%",
-            "FPS inference": _fmt(float(b["fps_inference"])),
+            "FPS end to end [95% CI]": _fps_ci(b, "fps_e2e"),
+            "FPS inference only [95% CI]": _fps_ci(b, "fps_inference"),
             "inference ms median": _fmt(float(b["inference_ms_median"]), 2),
             "inference ms p90": _fmt(float(b["inference_ms_p90"]), 2),
             "e2e / inference": _fmt(float(b["e2e_over_inference"]), 2),
-            "CV": _fmt(float(b["inference_ms_cv"]), 3), "flag": "spread!" if b["spread_flag"] else ""})
+            "replicability (MLPerf: 5 runs within 5%)": f"{verdict} (spread {100 * float(b['repeat_spread']):.0f}%)",
+            "machine drift": _drift(b.get("drift")),
+            "_class": {"replicates": "ok", "unsteady": "bad"}.get(verdict, "warn")})
     return rows
+
+
+def temporal_verdict(rep: dict) -> dict:
+    """The conversion report's temporal record when it has one (added by vst-convert's temporal check; older
+    reports lack it): {'passed': True/False/None, 'text': ...}. Read defensively: only 'passed' is relied on."""
+    t = rep.get("temporal")
+    if not isinstance(t, dict):
+        return {"passed": None, "text": "not measured"}
+    figures = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in t.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)][:3]
+    passed = t.get("passed") if isinstance(t.get("passed"), bool) else None
+    verdict = {True: "pass", False: "FAIL", None: "no verdict"}[passed]
+    return {"passed": passed, "text": verdict + (f" ({', '.join(figures)})" if figures else "")}
+
+
+def _predicted_fps(report_path: Path, w: int, h: int, cache: dict) -> list[str]:
+    """Predicted phone FPS (vst-predict's calibrated model) for a converted artifact; [] when it cannot say."""
+    from vst.common.errors import VstError
+    from vst.predict.device import PHONES, predict
+    key = (str(report_path), w, h)
+    if key not in cache:
+        out = []
+        for dev, name in PHONES.items():
+            try:
+                p = predict(str(report_path), dev, [(w, h)])[0]
+            except VstError:
+                continue
+            out.append(f"{name} {p.fps:.0f} FPS (predicted, ±{p.loo_mape:.0f}%)")
+        cache[key] = out
+    return cache[key]
+
+
+def summary_rows(inputs: Inputs) -> list[dict]:
+    """Per device and input size: the fastest measured artifact (median end-to-end FPS) among those whose
+    conversion passed its fidelity threshold, and its temporal one where the report has it. Artifacts without
+    a conversion report (zoo names, foreign files) are not candidates: nothing says their output is right."""
+    bench = inputs.bench
+    if not len(bench):
+        return []
+    reports = {Path((rep.get("artifact") or {}).get("path", p.name[:-len(".report.json")])).name: (p, rep)
+               for p, rep in inputs.conversions}
+    rows, cache = [], {}
+    for (device, res), g in bench.groupby(["device", "resolution"], sort=False):
+        ok, rejected, unverified = [], [], 0
+        for _, b in g.iterrows():
+            hit = reports.get(str(b["artifact"]))
+            if hit is None:
+                unverified += 1
+                continue
+            fid = hit[1].get("fidelity") or {}
+            temporal = temporal_verdict(hit[1])
+            if fid.get("passed") is True and temporal["passed"] is not False:
+                ok.append((b, hit))
+            else:
+                why = "temporal" if fid.get("passed") is True else "fidelity"
+                rejected.append(f"{b['model_name']} {b['precision']} ({why})")
+        row = {"device": device, "resolution": res, "rejected": ", ".join(rejected),
+               "unverified": unverified, "pick": None}
+        if ok:
+            b, (rp, rep) = max(ok, key=lambda item: float(item[0]["fps_e2e"]))
+            w, h = (int(x) for x in res.split("x"))
+            runner_up = sorted((float(o[0]["fps_e2e"]) for o in ok), reverse=True)[1:2]
+            lo, hi = float(b.get("fps_e2e_ci_low", float("nan"))), float(b.get("fps_e2e_ci_high", float("nan")))
+            overlap = bool(runner_up) and not math.isnan(lo) and runner_up[0] >= lo
+            row["pick"] = {
+                "artifact": b["artifact"], "model": b["model_name"], "precision": b["precision"],
+                "runtime": b["runtime"], "trained": is_trained(rep),
+                "fps": _fps_ci(b, "fps_e2e"), "fps_inference": _fps_ci(b, "fps_inference"),
+                "fidelity": conversion_card(rp, rep)["psnr"], "temporal": temporal_verdict(rep)["text"],
+                "replicability": b.get("replicability") or "",
+                "tie": "the runner-up is inside this interval: measure the two with vst-bench --compare" if overlap
+                else "",
+                "predicted": _predicted_fps(rp, w, h, cache) if device == "host" else []}
+        rows.append(row)
+    return rows
+
+
+def comparison_rows(inputs: Inputs) -> list[dict]:
+    """vst-bench --compare results: each artifact's speed ratio to the first, interleaved on the same frames."""
+    out = []
+    for path, doc in inputs.comparisons:
+        first = doc["entries"][0]
+        for e in doc["entries"][1:]:
+            lo, hi = e["speed_ratio_ci"]
+            out.append({"file": path.name, "size": doc.get("size", "?"), "rounds": doc.get("rounds", "?"),
+                        "baseline": f"{first['artifact']} ({first['runtime']} {first.get('precision') or ''})",
+                        "artifact": f"{e['artifact']} ({e['runtime']} {e.get('precision') or ''})",
+                        "ratio": f"{e['speed_ratio']:.3f}x [{lo:.3f}, {hi:.3f}]",
+                        "ms": f"{first['latency_ms_median']:.1f} / {e['latency_ms_median']:.1f}",
+                        "resolved": "yes" if e["resolved"] else "no: machine too busy, run longer",
+                        "ok": bool(e["resolved"])})
+    return out
 
 
 def plots(inputs: Inputs) -> list[dict]:
@@ -139,7 +266,13 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
     notices = []
     if any(rep["source"].get("random_weights") for _, rep in inputs.conversions):
         notices.append("Some artifacts were converted from random weights (marked below): their speed and op "
-                       "support are real, their pictures and int8 fidelity are not meaningful.")
+                       "support are real, their int8 fidelity is not meaningful, and their sample frames are "
+                       "left out.")
+    if len(inputs.bench) and (inputs.bench.get("replicability", pd.Series(dtype=str)) != "replicates").any():
+        notices.append("Some cells do not replicate by MLPerf's rule (5 runs within 5%): on a shared or "
+                       "throttling machine absolute FPS move between runs. Trust the 95% intervals and compare "
+                       "candidates with `vst-bench --compare A B`, which times them interleaved and reports "
+                       "their ratio; ratios hold where absolute figures do not.")
     zoo, measured_cols = zoo_rows(inputs.bench)
     try:
         version = metadata.version("vst")
@@ -150,7 +283,9 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "vst_version": version, "notices": notices, "zoo_rows": zoo, "paper_fps_columns": list(PAPER_FPS),
         "measured_columns": measured_cols,
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
-        "bench_columns": BENCH_COLUMNS, "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
+        "summary": summary_rows(inputs), "comparisons": comparison_rows(inputs),
+        "bench_columns": BENCH_COLUMNS, "bench_left": LEFT_COLUMNS,
+        "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
         "environment": host_environment(), "commands": inputs.commands,
     }

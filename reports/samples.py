@@ -14,11 +14,17 @@ SAMPLE_PHOTO = "chelsea"
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
 
 
+def is_trained(rep: dict) -> bool:
+    """A conversion of trained weights (the report's model record says so; random-weight sources never are)."""
+    return bool((rep.get("model") or {}).get("trained")) and not rep["source"].get("random_weights")
+
+
 def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO) -> list[dict]:
-    """One row per (model, size, target): input | fp32 | fp16 | int8, each labelled with PSNR against fp32."""
+    """One row per trained (model, size, target): input | fp32 | fp16 | int8, each labelled with PSNR against
+    fp32. Random-weight models are left out: their pictures are noise and would only make the page heavy."""
     groups: dict[tuple, list[tuple[Path, dict]]] = defaultdict(list)
     for path, rep in conversions:
-        if photo in (rep.get("samples") or {}).get("photos", {}):
+        if is_trained(rep) and photo in (rep.get("samples") or {}).get("photos", {}):
             key = (rep["source"]["name"], rep["size"]["width"], rep["size"]["height"], rep["target"])
             groups[key].append((path, rep))
     image = sample_photos((photo,))[photo]
@@ -36,7 +42,5 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
             elif reference is not None:
                 label += f", {psnr(reference, out, peak=255):.1f} dB vs fp32"
             cells.append({"label": label, "uri": png_data_uri(out)})
-        random = any(rep["source"].get("random_weights") for _, rep in items)
-        rows.append({"title": f"{Path(name).name} at {w}x{h}" + (" (random weights)" if random else ""),
-                     "frames": cells})
+        rows.append({"title": f"{Path(name).name} at {w}x{h}", "frames": cells})
     return rows

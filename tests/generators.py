@@ -137,3 +137,20 @@ def make(name: str, seed: int = 0) -> nn.Module:
             mod.bias.data.uniform_(-0.2, 0.2)
             assert mod.running_mean.numel() == n
     return m.eval()
+
+
+def style_onnx(path, size=None):
+    """A conv net with an image input (of a fixed (W, H) `size`, else free) and a 4-way style_weights input."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.random.rand(3, 3, 3, 3).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("ReduceSum", ["style_weights"], ["s"], keepdims=0),
+         helper.make_node("Mul", ["c", "s"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size[1], size[0]] if size else [1, 3, "h", "w"]),
+         helper.make_tensor_value_info("style_weights", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path

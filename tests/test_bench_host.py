@@ -81,7 +81,8 @@ def test_input_layout_and_size_come_from_the_artifact(swept):
 
 def test_host_sweep_yields_valid_results(swept):
     df, out = swept["df"], swept["out"]
-    assert list(df.columns) == COLUMNS
+    from vst.bench.store import TRUST_COLUMNS
+    assert list(df.columns) == COLUMNS + TRUST_COLUMNS
     # onnx and zoo at two sizes; the fixed-size tflite only at its own, once per LiteRT delegate
     assert len(df) == 2 + 2 + 2
     assert df["cell_id"].is_unique

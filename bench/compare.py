@@ -1,0 +1,150 @@
+"""`vst-bench --compare A B [C...]`: artifacts of any host runtime timed interleaved on the same frames, each
+one's speed as a ratio to the first with a bootstrap interval.
+
+On a shared machine absolute speed moves by 2x within minutes, but two models timed in alternating short blocks
+see the same load: the ratio of their times in one round is steady even when both times are not. So each round
+runs a short block of every artifact (the order rotating from round to round, so that none always follows the
+same neighbour), each round gives one paired ratio, and the figure is the median of those ratios with a
+percentile-bootstrap interval over rounds. Inference only (frames decoded and prepared beforehand), so the ratio
+is the models' and not the decoder's.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vst.bench.artifacts import input_spec
+from vst.bench.stats import bootstrap_ci
+from vst.common.errors import VstError
+
+BLOCK = 5             # inferences per artifact per round: long enough to amortise the switch, short against drift
+MIN_ROUNDS = 8        # the bootstrap needs some rounds whatever the budget
+WARMUP_RUNS = 3
+FRAMES = 8            # distinct frames cycled through (the same ones for every artifact)
+TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
+DEFAULT_SIZE = (480, 320)
+
+
+def _size(arts, size: tuple[int, int] | None) -> tuple[int, int]:
+    fixed = {a.label: input_spec(a).size for a in arts}
+    sizes = {tuple(s) for s in fixed.values() if s}
+    if len(sizes) > 1:
+        raise VstError("--compare needs artifacts of one input size; got " +
+                       ", ".join(f"{k} {s[0]}x{s[1]}" for k, s in fixed.items() if s) +
+                       ": convert them at the same --size")
+    if sizes:
+        (only,) = sizes
+        if size and tuple(size) != only:
+            raise VstError(f"--size {size[0]}x{size[1]}: the artifacts have a fixed {only[0]}x{only[1]} input; "
+                           "leave --size out or convert them at that size")
+        return only
+    return tuple(size) if size else DEFAULT_SIZE
+
+
+def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: float = 30.0,
+            video: str | Path | None = None, threads: int | None = None, bind: dict | None = None,
+            progress: bool = True) -> dict:
+    """Time `specs` interleaved for about `seconds`; returns {size, rounds, block, entries: [...]}, each entry with
+    its median latency and interval and (from the second on) its speed ratio to the first with interval."""
+    from tqdm import tqdm
+    from vst.bench.host import HostModel, reference_ms
+    from vst.bench.sweep import resolve_artifacts
+    from vst.common.images import resize_cover
+    from vst.runtimes.table import DELEGATES
+    from vst.video.codec import decode_frames, paper_clip
+
+    if len(specs) < 2:
+        raise VstError("--compare needs two artifacts at least: the first is the baseline the others are "
+                       "compared to")
+    if seconds <= 0:
+        raise VstError("--seconds must be positive for --compare")
+    arts = resolve_artifacts(specs, bind)
+    for a in arts:
+        if ("host", a.runtime) not in DELEGATES:
+            raise VstError(f"{a.label} is a {a.format} artifact; --compare runs on this machine, which runs "
+                           "LiteRT, ONNX Runtime and PyTorch artifacts only")
+    w, h = _size(arts, size)
+    clip = Path(video) if video else paper_clip()
+    if not clip.exists():
+        raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out")
+    rgb = [resize_cover(f, w, h) for f, _, _ in decode_frames(str(clip), FRAMES)]
+    models = [HostModel(a, w, h, threads, DELEGATES[("host", a.runtime)][0]) for a in arts]
+    inputs = [[m.prepare(f) for f in rgb] for m in models]
+    for m, xs in zip(models, inputs):
+        for i in range(WARMUP_RUNS):
+            m.infer(xs[i % len(xs)])
+    ref_before = reference_ms()
+    times: list[list[list[float]]] = [[] for _ in models]
+    start, r = time.perf_counter(), 0
+    bar = tqdm(desc=f"comparing at {w}x{h}", unit="round", disable=not progress, leave=False,
+               total=None)
+    while r < MIN_ROUNDS or time.perf_counter() - start < seconds:
+        n = len(models)
+        for k in range(n):
+            i = (k + r) % n  # rotate the order: no artifact always runs right after the same one
+            block = []
+            for j in range(BLOCK):
+                x = inputs[i][(r * BLOCK + j) % len(inputs[i])]
+                t0 = time.perf_counter()
+                models[i].infer(x)
+                block.append((time.perf_counter() - t0) * 1e3)
+            times[i].append(block)
+        r += 1
+        bar.update(1)
+        bar.set_postfix_str(f"{time.perf_counter() - start:.0f}/{seconds:.0f} s")
+    bar.close()
+    ref_after = reference_ms()
+    entries = []
+    base = np.array([np.median(b) for b in times[0]])
+    for a, m, t in zip(arts, models, times):
+        per_round = np.array([np.median(b) for b in t])
+        pooled = [x for b in t for x in b]
+        e = {"artifact": a.label, "runtime": m.runtime, "precision": a.info.get("precision"),
+             "delegate_used": m.delegate_used, "latency_ms_median": float(np.median(pooled)),
+             "latency_ms_ci": list(bootstrap_ci(per_round))}
+        if entries:
+            # speed ratio: > 1 means faster than the first artifact; paired round by round
+            ratios = base / per_round
+            lo, hi = bootstrap_ci(ratios)
+            ratio = float(np.median(ratios))
+            half = max(ratio - lo, hi - ratio) / ratio
+            e.update(speed_ratio=ratio, speed_ratio_ci=[lo, hi], resolved=bool(half <= TARGET),
+                     ratio_halfwidth=float(half))
+        entries.append(e)
+    return {"size": f"{w}x{h}", "rounds": r, "block": BLOCK, "seconds": time.perf_counter() - start,
+            "threads": threads, "entries": entries,
+            "drift": float(ref_after / ref_before - 1.0),
+            "frames": {"video": str(clip), "count": len(rgb)}}
+
+
+def format_comparison(res: dict) -> str:
+    """The table vst-bench --compare prints, with a verdict line per ratio."""
+    first = res["entries"][0]["artifact"]
+    lines = [f"interleaved inference at {res['size']}: {res['rounds']} rounds of {res['block']} inferences each "
+             f"per artifact in {res['seconds']:.0f} s; ratios are paired per round, intervals 95% bootstrap",
+             f"{'artifact':34} {'runtime':12} {'prec':5} {'ms median':>10} {'95% CI':>17}  speed vs first"]
+    for e in res["entries"]:
+        lo, hi = e["latency_ms_ci"]
+        row = f"{e['artifact'][:34]:34} {e['runtime']:12} {str(e['precision'] or '-'):5} " \
+              f"{e['latency_ms_median']:10.2f} {f'[{lo:.2f}, {hi:.2f}]':>17}  "
+        if "speed_ratio" in e:
+            l2, h2 = e["speed_ratio_ci"]
+            row += f"{e['speed_ratio']:.3f}x [{l2:.3f}, {h2:.3f}]"
+        else:
+            row += "1 (baseline)"
+        lines.append(row)
+    for e in res["entries"][1:]:
+        if e["resolved"]:
+            lines.append(f"{e['artifact']} vs {first}: {e['speed_ratio']:.3f}x, resolved to "
+                         f"+-{100 * e['ratio_halfwidth']:.1f}%")
+        else:
+            lines.append(f"{e['artifact']} vs {first}: cannot resolve the ratio to +-{100 * TARGET:.0f}% on this "
+                         f"machine now (+-{100 * e['ratio_halfwidth']:.1f}%): it is busy; run with a longer "
+                         "--seconds or when it is quieter")
+    if abs(res["drift"]) > 0.10:
+        lines.append(f"note: this machine's own speed moved by {100 * res['drift']:+.0f}% during the comparison "
+                     "(reference workload); the paired ratios absorb most of it, absolute ms do not")
+    return "\n".join(lines)
