@@ -348,10 +348,12 @@ def fold_affine_into_conv(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
-# Output channels at or under which a full-resolution k x k conv computes its four output parities as one
-# stride-2 conv (conv_output_parities). Measured (vst-bench --profile, t2-01 fp32 at 480x320): XNNPACK runs the
-# table2 decoder's last 9x9 conv, 32 -> 3 channels, at 2.8 GMAC/s against ~110 GMAC/s for the 64-channel 3x3s.
-MAX_PARITY_COUT = 8
+# Output channels at or under which a k x k conv computes its four output parities as one stride-2 conv
+# (conv_output_parities). Measured (vst-bench --profile, t2-01 fp32 at 480x320): XNNPACK runs the table2 decoder's
+# last 9x9 conv, 32 -> 3 channels, at 2.8 GMAC/s against ~110 GMAC/s for the 64-channel 3x3s; one 9x9 conv alone
+# at 480x320 (scripts/bench_parity_convs.py) runs 2.6-5.7x faster with 3 outputs (8, 16, 32 inputs) and
+# 1.05-1.75x faster from 3 inputs to 8, 16 or 32 outputs.
+MAX_PARITY_COUT = 32
 MIN_PARITY_KERNEL = 5
 
 

@@ -222,10 +222,10 @@ def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
             "int8_psnr_vs_reference_db": reps["int8"]["fidelity"]["psnr_db"]}
 
 
-def run_table2(sizes: list[tuple[int, int]], runs: int, work: Path) -> list[dict]:
+def run_table2(sizes: list[tuple[int, int]], runs: int, work: Path, only: list[int] | None = None) -> list[dict]:
     import csv
     with TABLE2.open() as f:
-        ids = [int(r["id"]) for r in csv.DictReader(f)]
+        ids = [int(r["id"]) for r in csv.DictReader(f) if not only or int(r["id"]) in only]
     rows = []
     for w, h in sizes:
         for i in ids:
@@ -267,6 +267,7 @@ def main() -> int:
     p.add_argument("--table2", action="store_true", help="all 15 Table II configurations (table2 variant) at "
                    "--sizes: fp32 and int8 vs ONNX Runtime and the GEMM peak, then the paper-text models")
     p.add_argument("--sizes", default="480x320,320x240", help="with --table2: WxH list")
+    p.add_argument("--configs", help="with --table2: comma list of Table II ids (default: all 15)")
     p.add_argument("--workdir", help="with --table2: keep artifacts here, so a rerun resumes without converting")
     a = p.parse_args()
     t2 = {}
@@ -274,7 +275,8 @@ def main() -> int:
         work = Path(a.workdir or tempfile.mkdtemp(prefix="vst_table2_"))
         work.mkdir(parents=True, exist_ok=True)
         load0 = os.getloadavg()[0]
-        rows = run_table2([parse_size(s) for s in a.sizes.split(",")], a.runs, work)
+        only = [int(i) for i in a.configs.split(",")] if a.configs else None
+        rows = run_table2([parse_size(s) for s in a.sizes.split(",")], a.runs, work, only)
         load = f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, shared machine"
         print_table2(rows, load)
         t2 = {"table2": rows, "table2_load": load}
