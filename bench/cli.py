@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="validate results measured elsewhere and add them to --out instead of measuring")
     p.add_argument("--plots", action="store_true", help="write OUT/fps_vs_params.png and OUT/latency.png")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--profile", metavar="ARTIFACT", help="per-op time of a .tflite on this machine (each op cut out "
+                   "and timed alone through LiteRT + XNNPACK; --threads, default 2)")
+    p.add_argument("--profile-runs", type=int, default=10, help="timed runs per op with --profile (best is kept)")
+    p.add_argument("--top", type=int, default=15, help="ops listed with --profile (largest first)")
+    p.add_argument("--json", help="with --profile: write the whole profile here as JSON")
     return p
 
 
@@ -69,6 +74,8 @@ def _frames(text: str) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
+    if args.profile:
+        return _profile(args)
     from vst.convert.cli import parse_bind
     bind = parse_bind(args.bind)
     if args.compare:
@@ -112,6 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vst.bench.plots import save_plots
         for path in save_plots(out):
             print(f"wrote {path}")
+    return 0
+
+
+def _profile(args) -> int:
+    import json
+    from vst.common.fsutil import atomic_write_text
+    from vst.runtimes.profile import format_table, profile
+    path = Path(args.profile)
+    if path.suffix != ".tflite" or not path.is_file():
+        raise VstError(f"--profile takes a .tflite file; {path} is not one (convert with vst-convert --to tflite)")
+    prof = profile(path, threads=args.threads or 2, runs=args.profile_runs)
+    print(format_table(prof, args.top))
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps(prof, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
+                   "and add the breakdown to the report (as vst-bench --profile)")
     return p
 
 
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{args.quant}{SUFFIX[args.to]}"
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
-                  bind=parse_bind(args.bind))
+                  bind=parse_bind(args.bind), profile=args.profile)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
@@ -90,7 +92,7 @@ def summary(rep: dict) -> str:
     if fid["measured"]:
         lines.append(f"  fidelity: PSNR {fid['psnr_db']} dB, max abs err {fid['max_abs_err']:.2e} vs "
                      f"{fid['reference']} (threshold {fid['threshold_psnr_db']} dB): "
-                     f"{'PASS' if fid['passed'] else 'FAIL'}")
+                     f"{_verdict(fid)}")
     else:
         lines.append(f"  fidelity: {fid.get('note')}")
     if fid.get("qdq_source"):
@@ -100,8 +102,17 @@ def summary(rep: dict) -> str:
     if rep.get("conversion_path"):
         c = rep["conversion_path"]
         lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")
+    if rep.get("profile"):
+        from vst.runtimes.profile import format_table
+        lines.append("  profile: " + format_table(rep["profile"], 8).replace("\n", "\n    "))
     lines.append(f"  report: {report_path(rep['artifact']['path'])}; {rep['timing']['conversion_s']:.1f} s")
     return "\n".join(lines)
+
+
+def _verdict(fid: dict) -> str:
+    if fid["passed"] is None:
+        return f"not gated, {fid['note']}"
+    return "PASS" if fid["passed"] else "FAIL"
 
 
 def entry() -> None:

@@ -348,9 +348,60 @@ def fold_affine_into_conv(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
+# Output channels at or under which a k x k conv computes its four output parities as one stride-2 conv
+# (conv_output_parities). Measured (vst-bench --profile, t2-01 fp32 at 480x320): XNNPACK runs the table2 decoder's
+# last 9x9 conv, 32 -> 3 channels, at 2.8 GMAC/s against ~110 GMAC/s for the 64-channel 3x3s; one 9x9 conv alone
+# at 480x320 (scripts/bench_parity_convs.py) runs 2.6-5.7x faster with 3 outputs (8, 16, 32 inputs) and
+# 1.05-1.75x faster from 3 inputs to 8, 16 or 32 outputs.
+MAX_PARITY_COUT = 32
+MIN_PARITY_KERNEL = 5
+
+
+def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
+    """conv k x k, stride 1, few output channels, even output size  ==>  one stride-2 conv with a (k+1)x(k+1)
+    kernel whose 4*Cout output channels are the four output parities, then DEPTH_TO_SPACE(2).
+
+    Why: a GEMM with N = Cout = 3 wastes most of each XNNPACK micro-kernel tile and loads every input tap for
+    only 3 outputs. Output (2i+a, 2j+b) reads input rows 2i+a .. 2i+a+k-1, i.e. the rows a .. a+k-1 of the
+    (k+1)-row window at stride 2 starting at 2i: the parity's kernel is the original one shifted by (a, b) in a
+    zero (k+1)x(k+1) kernel. Channel (2a+b)*Cout+c then lands at (2i+a, 2j+b) under DEPTH_TO_SPACE (DCR order).
+    ((k+1)/k)^2 more MACs (1.23x for 9x9) in a GEMM four times wider. Exact: the same products, zeros added.
+    """
+    g = graph.copy()
+    count = 0
+    for conv in [n for n in g.nodes if n.op == "conv"]:
+        w = g.consts.get(conv.inputs[1])
+        if w is None or w.ndim != 4:
+            continue
+        cout, cin, kh, kw = w.shape
+        _, _, ho, wo = g.shapes[conv.output]
+        if conv.attrs.get("group", 1) != 1 or tuple(conv.attrs["stride"]) != (1, 1) or \
+                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or min(kh, kw) < MIN_PARITY_KERNEL or \
+                cout > MAX_PARITY_COUT or ho % 2 or wo % 2:
+            continue
+        k2 = np.zeros((4 * cout, cin, kh + 1, kw + 1), np.float32)
+        for a in (0, 1):
+            for b in (0, 1):
+                k2[(2 * a + b) * cout:(2 * a + b + 1) * cout, :, a:a + kh, b:b + kw] = w
+        bias = g.consts[conv.inputs[2]] if len(conv.inputs) > 2 else np.zeros(cout, np.float32)
+        wname, bname = g.fresh(f"{conv.output}__parity_w"), g.fresh(f"{conv.output}__parity_b")
+        g.consts[wname], g.consts[bname] = k2, np.tile(np.asarray(bias, np.float32), 4)
+        mid = g.fresh(f"{conv.output}__parities")
+        g.shapes[mid] = ()
+        _replace(g, conv, [
+            Node("conv", [conv.inputs[0], wname, bname], mid, {"stride": (2, 2), "dilation": (1, 1), "group": 1},
+                 conv.name + "/parities"),
+            Node("depth_to_space", [mid], conv.output, {"block": 2}, conv.name + "/interleave"),
+        ])
+        count += 1
+    g.prune()
+    return g, count
+
+
 REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
     "fold_affine_into_conv": fold_affine_into_conv,
     "nearest_conv_subpixel": nearest_conv_subpixel,
+    "conv_output_parities": conv_output_parities,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
     "instance_norm_rsqrt": instance_norm_rsqrt,
@@ -359,7 +410,7 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
 
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
-    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt",
+    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt",
                "shift_as_depthwise"),
     "coreml": ("fold_affine_into_conv",),
     "onnx": (),

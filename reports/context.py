@@ -63,6 +63,17 @@ def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
     return rows, sorted(measured_cols, key=_column_order)
 
 
+def _profile_rows(prof: dict | None) -> dict | None:
+    """vst-convert --profile: the slowest ops, for the card's small table."""
+    if not prof:
+        return None
+    return {"head": f"whole model {prof['whole_ms']:.2f} ms, sum of ops timed alone {prof['sum_ms']:.2f} ms "
+                    f"({prof['sum_over_whole']:.2f}x), LiteRT + XNNPACK, {prof['threads']} threads, best of {prof['runs']}",
+            "rows": [{"op": r["op"], "name": r["name"], "shape": "x".join(map(str, r["shape"])), "dtype": r["dtype"],
+                      "ms": f"{r['ms']:.3f}", "share": f"{r['share'] * 100:.1f}%"} for r in prof["ops"][:8]],
+            "by_op": ", ".join(f"{k} {v:.2f} ms" for k, v in prof["by_op"].items())}
+
+
 def conversion_card(path: Path, rep: dict) -> dict:
     src, size, fid = rep["source"], rep["size"], rep.get("fidelity") or {}
     xnn = rep.get("xnnpack")
@@ -73,6 +84,8 @@ def conversion_card(path: Path, rep: dict) -> dict:
         psnr = "identical" if fid.get("psnr_db") is None else f"{fid['psnr_db']:.1f} dB"
         fid_text = (f"PSNR {psnr} (threshold {fid.get('threshold_psnr_db')} dB), max |err| "
                     f"{fid.get('max_abs_err', float('nan')):.2g}, {fid.get('images')} real images")
+        if fid.get("passed") is None and fid.get("note"):
+            fid_text += f"; {fid['note']}"
     else:
         fid_text = fid.get("note", "not measured on this host")
     delegates = []
@@ -99,6 +112,7 @@ def conversion_card(path: Path, rep: dict) -> dict:
         "artifact": Path(art.get("path", path.name)).name, "artifact_kb": f"{art.get('bytes', 0) / 1024:.1f}",
         "transposes_before": rep["transposes"]["before"], "transposes_after": rep["transposes"]["after"],
         "xnnpack": xnn_text, "fidelity": fid_text, "fidelity_passed": bool(fid.get("passed", False)),
+        "fidelity_ungated": fid.get("passed", False) is None, "profile": _profile_rows(rep.get("profile")),
         "conversion_s": _fmt((rep.get("timing") or {}).get("conversion_s"), 1),
         "passes": rep.get("passes", []), "delegates": delegates,
         "op_histogram": sorted((rep.get("op_histogram") or {}).items(), key=lambda kv: -kv[1]),

@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_convert.py [--size 480x320] [--runs 30] [--onnx2tf] [--litert-torch]
                                               [--json out.json]
+    .venv/bin/python scripts/bench_convert.py --table2 [--sizes 480x320,320x240] [--workdir DIR] [--runs 20]
 
 Prints ratios (not absolute claims): TFLite (LiteRT + XNNPACK, 2 threads) latency / ONNX Runtime CPU latency
 (2 intra-op threads) on the same static ONNX; int8 vs fp32 throughput and PSNR; TRANSPOSE ops and XNNPACK
@@ -10,6 +11,9 @@ partitions of each artifact; with --litert-torch (the optional extra, `pip insta
 same PyTorch module converted by litert-torch beside ours. Runs are interleaved (A, B, A, B, ...) so that load
 from other processes hits both sides alike; ratios use the best of N runs of each, and the JSON also holds the
 medians.
+With --table2, first the 15 Table II configurations (the shipped table2 variant, random weights) at each size:
+fp32 and int8 artifacts against ONNX Runtime with a 1024x1024 torch matmul (the GEMM peak on the same threads)
+timed in the same interleaved loop; then the paper-text models as before.
 """
 from __future__ import annotations
 
@@ -183,6 +187,75 @@ def int8_fidelity(model: str, w: int, h: int, tmp: Path) -> dict:
     return {"model": model, "size": f"{w}x{h}", **out}
 
 
+TABLE2 = Path(__file__).resolve().parents[1] / "models" / "data" / "kunster_table2.csv"
+
+
+def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
+    """One Table II configuration at one size: fp32 and int8 artifacts (kept in `work`, so a rerun resumes
+    without converting again), ONNX Runtime on the same static ONNX, and the GEMM peak, timed interleaved."""
+    from vst.convert.report import load as load_report, report_path
+    reps = {}
+    for q in ("fp32", "int8"):
+        out = work / f"{name}_{w}x{h}_{q}.tflite"
+        if not report_path(out).is_file():
+            convert(name, to="tflite", quant=q, size=(w, h), out=out, random_weights=True)
+        reps[q] = load_report(report_path(out))
+    x = verify.eval_images(w, h)[:1]
+    xh = verify.to_layout(x, "nhwc")
+    fns = {"ort": ort_runner(static_onnx(name, w, h), x),
+           **{q: tfl_runner((work / f"{name}_{w}x{h}_{q}.tflite").read_bytes(), xh) for q in reps}}
+    import torch
+    torch.set_num_threads(THREADS)
+    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
+    fns["gemm_1024"] = lambda: torch.matmul(a, b)
+    best, med = interleaved(fns, runs)
+    macs = reps["fp32"]["model"]["macs"][f"{w}x{h}"]
+    gflops = 2 * 1024 ** 3 / best["gemm_1024"] / 1e9
+    return {"model": name, "size": f"{w}x{h}", "macs": macs,
+            "ms_median": {k: round(v * 1e3, 2) for k, v in med.items() if k != "gemm_1024"},
+            "ms_best": {k: round(v * 1e3, 2) for k, v in best.items() if k != "gemm_1024"},
+            "fp32_vs_ort": round(med["fp32"] / med["ort"], 3),
+            "int8_speedup": round(med["fp32"] / med["int8"], 3),
+            "gemm_peak_gflops": round(gflops, 1),
+            "fp32_effective_gflops": round(2 * macs / best["fp32"] / 1e9, 1),
+            "partitions": {q: r["xnnpack"]["partitions"] for q, r in reps.items()},
+            "int8_psnr_vs_reference_db": reps["int8"]["fidelity"]["psnr_db"]}
+
+
+def run_table2(sizes: list[tuple[int, int]], runs: int, work: Path, only: list[int] | None = None) -> list[dict]:
+    import csv
+    with TABLE2.open() as f:
+        ids = [int(r["id"]) for r in csv.DictReader(f) if not only or int(r["id"]) in only]
+    rows = []
+    for w, h in sizes:
+        for i in ids:
+            row = table2_cell(f"kunster-t2-{i:02d}", w, h, runs, work)
+            print(f"{row['model']} {row['size']}: fp32 {row['ms_median']['fp32']} ms, ORT {row['ms_median']['ort']} ms, "
+                  f"int8 {row['ms_median']['int8']} ms", flush=True)
+            rows.append(row)
+    return rows
+
+
+def print_table2(rows: list[dict], load: str) -> None:
+    print(f"\n== Table II family, LiteRT + XNNPACK vs ONNX Runtime, {THREADS} threads, median of the interleaved runs "
+          f"({load})")
+    print("| config | size | GMAC | fp32 ms | ORT ms | fp32/ORT [<= 0.8] | int8 ms | int8 speedup [>= 1.5] | "
+          "fp32 GFLOP/s (best) | GEMM peak GFLOP/s | partitions fp32/int8 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['size']} | {r['macs'] / 1e9:.2f} | {r['ms_median']['fp32']} | {r['ms_median']['ort']} | "
+              f"{r['fp32_vs_ort']} | {r['ms_median']['int8']} | {r['int8_speedup']} | {r['fp32_effective_gflops']} | "
+              f"{r['gemm_peak_gflops']} | {r['partitions']['fp32']}/{r['partitions']['int8']} |")
+    peak = max(r["gemm_peak_gflops"] for r in rows)
+    for r in rows:
+        if r["model"] == "kunster-t2-01":
+            print(f"kunster-t2-01 {r['size']} fp32: {r['fp32_effective_gflops']} GFLOP/s effective = "
+                  f"{r['fp32_effective_gflops'] / peak:.2f}x the GEMM peak measured in this run ({peak} GFLOP/s) [>= 0.6]")
+    n = len(rows)
+    print(f"fp32 <= 0.8x ORT: {sum(r['fp32_vs_ort'] <= 0.8 for r in rows)}/{n} cells; "
+          f"int8 >= 1.5x fp32: {sum(r['int8_speedup'] >= 1.5 for r in rows)}/{n} cells")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--size", default="480x320")
@@ -191,12 +264,27 @@ def main() -> int:
     p.add_argument("--litert-torch", action="store_true",
                    help="also convert the same PyTorch module with litert-torch (optional extra)")
     p.add_argument("--json", help="write all figures here")
+    p.add_argument("--table2", action="store_true", help="all 15 Table II configurations (table2 variant) at "
+                   "--sizes: fp32 and int8 vs ONNX Runtime and the GEMM peak, then the paper-text models")
+    p.add_argument("--sizes", default="480x320,320x240", help="with --table2: WxH list")
+    p.add_argument("--configs", help="with --table2: comma list of Table II ids (default: all 15)")
+    p.add_argument("--workdir", help="with --table2: keep artifacts here, so a rerun resumes without converting")
     a = p.parse_args()
+    t2 = {}
+    if a.table2:
+        work = Path(a.workdir or tempfile.mkdtemp(prefix="vst_table2_"))
+        work.mkdir(parents=True, exist_ok=True)
+        load0 = os.getloadavg()[0]
+        only = [int(i) for i in a.configs.split(",")] if a.configs else None
+        rows = run_table2([parse_size(s) for s in a.sizes.split(",")], a.runs, work, only)
+        load = f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, shared machine"
+        print_table2(rows, load)
+        t2 = {"table2": rows, "table2_load": load}
+    w, h = parse_size(a.size)
     with_lt = a.litert_torch and litert_torch_available()
     if a.litert_torch and not with_lt:
         print(LITERT_TORCH_MISSING, flush=True)
-    w, h = parse_size(a.size)
-    rows = {}
+    rows = dict(t2)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         rows["a1"] = bench_model("kunster_a1", "kunster:alpha=1,beta=1,variant=paper-text", w, h, a.runs, tmp,

@@ -52,8 +52,8 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:7] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "reflect_pad_as_slices",
-                         "nearest_as_repeat", "instance_norm_rsqrt"]
+    assert names[:8] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
+                         "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt"]
     assert {"layout", "quantize", "verify"} <= set(names)
     shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
     assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")
@@ -182,3 +182,42 @@ def test_torchscript_exported_program_and_onnx_target(tmp_path):
 def test_zoo_name_with_random_weights_says_so(tmp_path):
     rep = convert(SMALL, to="onnx", size=(W, H), out=tmp_path / "z.onnx", random_weights=True)
     assert rep["source"]["kind"] == "zoo" and rep["source"]["random_weights"] is True
+
+
+def test_profile_times_every_op_of_the_artifact(fp32, tmp_path, capsys):
+    from vst.bench.cli import main
+    from vst.common.cli import run_cli
+    from vst.reports.context import conversion_card
+    from vst.runtimes.profile import profile, summary
+    rep, out = fp32
+    prof = profile(out, threads=1, runs=2)
+    assert len(prof["ops"]) == sum(rep["op_histogram"].values())
+    assert set(prof["by_op"]) == set(rep["op_histogram"]) and all(r["ms"] > 0 for r in prof["ops"])
+    assert sum(r["share"] for r in prof["ops"]) == pytest.approx(1.0, abs=0.01)
+    conv = next(r for r in prof["ops"] if r["op"] == "CONV_2D")
+    assert conv["macs"] > 0 and conv["dtype"] == "float32" and conv["shape"][0] == 1
+    assert prof["whole_ms"] > 0 and prof["sum_over_whole"] > 0
+    small = summary(prof, 5)
+    assert len(small["ops"]) == 5 and small["ops_total"] == len(prof["ops"])
+    report.validate({**rep, "profile": small})
+    card = conversion_card(out, {**rep, "profile": small})
+    assert len(card["profile"]["rows"]) == 5 and "CONV_2D" in card["profile"]["by_op"]
+    assert run_cli(main, ["--profile", str(out), "--profile-runs", "1", "--top", "3",
+                          "--json", str(tmp_path / "p.json")]) == 0
+    assert "sum of ops alone" in capsys.readouterr().out and json.loads((tmp_path / "p.json").read_text())["ops"]
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"x")
+    assert run_cli(main, ["--profile", str(bad)]) == 2
+
+
+def test_random_weights_fidelity_is_reported_not_gated(tmp_path, monkeypatch, capsys):
+    from vst.common.cli import run_cli
+    from vst.convert.cli import main
+    monkeypatch.setitem(verify.THRESHOLDS_DB, "int8", 99.0)   # what int8 of a random alpha=1 kunster meets
+    out = tmp_path / "r8.tflite"
+    assert run_cli(main, [SMALL, "--random-weights", "--quant", "int8", "--size", f"{W}x{H}", "-o", str(out)]) == 0
+    rep = json.loads(report.report_path(out).read_text())
+    fid = rep["fidelity"]
+    assert out.is_file() and fid["passed"] is None and fid["gate_passed_if_trained"] is False
+    assert fid["psnr_db"] < 99 and "random weights" in fid["note"] and "not gated" in capsys.readouterr().out
+    report.validate(rep)

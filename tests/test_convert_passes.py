@@ -142,3 +142,31 @@ def test_nearest_modes_that_are_not_a_repeat_are_recognised():
     assert _nearest_is_repeat("half_pixel", "round_prefer_floor", 2, 80)
     assert not _nearest_is_repeat("tf_half_pixel_for_nn", "round_prefer_ceil", 2, 80)
     assert not _nearest_is_repeat("asymmetric", "ceil", 2, 80)
+
+
+def test_few_channel_convs_become_one_stride2_conv_per_output_parity(kunster9, photos):
+    # table2 beta=1 at alpha 0.25: 9x9 convs 3 -> 8 (first) and 8 -> 3 (last) at full resolution
+    g, res = passes.prove_and_apply(kunster9, "conv_output_parities", photos)
+    assert res.applied and res.detail.startswith("2 site(s)")
+    assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    d2s = [n for n in g.nodes if n.op == "depth_to_space"]
+    assert len(d2s) == 2 and all(n.attrs["block"] == 2 for n in d2s)
+    for n in d2s:
+        conv = g.producer(n.inputs[0])
+        w = g.consts[conv.inputs[1]]
+        assert conv.op == "conv" and tuple(conv.attrs["stride"]) == (2, 2) and w.shape[2:] == (10, 10)
+        assert g.shapes[conv.output][2:] == (H // 2, W // 2) and g.shapes[n.output][1] * 4 == w.shape[0]
+    assert g.output == kunster9.output and g.shapes[g.output] == kunster9.shapes[kunster9.output]
+
+
+def test_parities_leave_odd_outputs_and_wide_convs_alone():
+    from vst.convert.ir import Graph, Node
+    rng = np.random.default_rng(0)
+    attrs = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    for cin, cout, side in ((4, 3, 15), (4, passes.MAX_PARITY_COUT + 1, 16), (4, 3, 16)):
+        w = rng.standard_normal((cout, cin, 3 if side == 16 and cout == 3 else 9, 9)).astype(np.float32)
+        g = Graph("x", "y", (1, cin, side + w.shape[2] - 1, side + 8), [Node("conv", ["x", "w"], "y", attrs, "c")],
+                  {"w": w})
+        g.infer_shapes()
+        _, count = passes.conv_output_parities(g)
+        assert count == 0     # odd output; too many outputs; a 3x9 kernel under MIN_PARITY_KERNEL
