@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="time these artifacts (any host runtime) interleaved on the same frames and print each "
                         "one's speed ratio to the first with a 95%% interval; --seconds is the budget (default 30)")
     p.add_argument("--size", help="WxH for --compare when no artifact fixes its size (default 480x320)")
-    p.add_argument("--json", help="with --compare: also write the figures to this JSON file")
+    p.add_argument("--json", help="with --compare or --profile: also write the figures to this JSON file")
     p.add_argument("--devices-file", help="extra device registry JSON (also $VST_DEVICES)")
     p.add_argument("--import", dest="imports", nargs="+", metavar="RESULT_JSON",
                    help="validate results measured elsewhere and add them to --out instead of measuring")
@@ -52,7 +52,6 @@ def _parser() -> argparse.ArgumentParser:
                    "and timed alone through LiteRT + XNNPACK; --threads, default 2)")
     p.add_argument("--profile-runs", type=int, default=10, help="timed runs per op with --profile (best is kept)")
     p.add_argument("--top", type=int, default=15, help="ops listed with --profile (largest first)")
-    p.add_argument("--json", help="with --profile: write the whole profile here as JSON")
     return p
 
 

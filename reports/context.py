@@ -218,7 +218,7 @@ def summary_rows(inputs: Inputs) -> list[dict]:
             b, (rp, rep) = max(ok, key=lambda item: float(item[0]["fps_e2e"]))
             w, h = (int(x) for x in res.split("x"))
             runner_up = sorted((float(o[0]["fps_e2e"]) for o in ok), reverse=True)[1:2]
-            lo, hi = float(b.get("fps_e2e_ci_low", float("nan"))), float(b.get("fps_e2e_ci_high", float("nan")))
+            lo = float(b.get("fps_e2e_ci_low", float("nan")))
             overlap = bool(runner_up) and not math.isnan(lo) and runner_up[0] >= lo
             row["pick"] = {
                 "artifact": b["artifact"], "model": b["model_name"], "precision": b["precision"],
