@@ -13,3 +13,33 @@ def psnr(ref, got, peak: float = 1.0) -> float:
     b = np.clip(np.asarray(got, dtype=np.float64), 0, peak)
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10 * math.log10(peak * peak / mse)
+
+
+# pytorch-msssim's five scale weights (Wang et al. 2003); small frames use the first scales that fit
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_WIN = 11
+
+
+def ms_ssim(ref, got) -> float:
+    """Mean MS-SSIM (pytorch-msssim, data range 1) of two same-shaped image batches, NCHW floats in [0, 1] or
+    NHWC uint8. Frames too small for five scales (each scale halves; the 11-pixel window must fit the last) use
+    the first scales that fit, weights renormalized."""
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    def nchw(x):
+        t = torch.as_tensor(np.asarray(x))
+        if t.dtype == torch.uint8:
+            t = t.float() / 255.0
+        if t.ndim == 3:
+            t = t[None]
+        if t.shape[-1] == 3 and t.shape[1] != 3:
+            t = t.permute(0, 3, 1, 2)
+        return t.float().clamp(0, 1)
+    a, b = nchw(ref), nchw(got)
+    side = min(a.shape[-2:])
+    scales = max(1, min(5, int(math.floor(math.log2((side - 1) / (_WIN - 1)))) + 1)) if side > _WIN else 0
+    if scales == 0:
+        raise ValueError(f"MS-SSIM needs frames larger than {_WIN} pixels a side, got {side}")
+    w = torch.tensor(MS_SSIM_WEIGHTS[:scales])
+    return float(_ms_ssim(a, b, data_range=1.0, size_average=True, weights=(w / w.sum()).tolist()))
