@@ -15,15 +15,13 @@ def psnr(ref, got, peak: float = 1.0) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(peak * peak / mse)
 
 
-# pytorch-msssim's five scale weights (Wang et al. 2003); small frames use the first scales that fit
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN = 11
 
 
 def ms_ssim(ref, got) -> float:
-    """Mean MS-SSIM (pytorch-msssim, data range 1) of two same-shaped image batches, NCHW floats in [0, 1] or
-    NHWC uint8. Frames too small for five scales (each scale halves; the 11-pixel window must fit the last) use
-    the first scales that fit, weights renormalized."""
+    """Mean MS-SSIM (pytorch-msssim: five scales, Gaussian window, data range 1) of two same-shaped image batches,
+    NCHW floats in [0, 1] or NHWC uint8. The library needs the window to fit the fifth scale (a side over 16 x
+    (window - 1)); frames of 160 pixels or less a side get the largest odd window that fits (at least 3)."""
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
 
@@ -38,8 +36,8 @@ def ms_ssim(ref, got) -> float:
         return t.float().clamp(0, 1)
     a, b = nchw(ref), nchw(got)
     side = min(a.shape[-2:])
-    scales = max(1, min(5, int(math.floor(math.log2((side - 1) / (_WIN - 1)))) + 1)) if side > _WIN else 0
-    if scales == 0:
-        raise ValueError(f"MS-SSIM needs frames larger than {_WIN} pixels a side, got {side}")
-    w = torch.tensor(MS_SSIM_WEIGHTS[:scales])
-    return float(_ms_ssim(a, b, data_range=1.0, size_average=True, weights=(w / w.sum()).tolist()))
+    win = min(_WIN, (side - 1) // 16 + 1)
+    win -= 1 - win % 2
+    if win < 3:
+        raise ValueError(f"MS-SSIM needs frames over 32 pixels a side, got {side}")
+    return float(_ms_ssim(a, b, data_range=1.0, size_average=True, win_size=win))

@@ -54,6 +54,9 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     w, h = stylizer.size
     if w % 2 or h % 2:
         raise VstError(f"frame size {w}x{h} has an odd side; H.264 needs even sides: give --size with even sides")
+    # one blank frame first: a model that is not image-to-image fails here, before any file or progress bar,
+    # and lazy runtime set-up stays out of the timings
+    stylizer(np.zeros((h, w, 3), np.uint8))
     parts = work_dir(out)
     state = {"input": str(src.resolve()), "input_bytes": src.stat().st_size, "input_mtime": src.stat().st_mtime,
              "model": getattr(stylizer, "identity", None) or str(model), "size": [w, h], "keyframes": keyframes,

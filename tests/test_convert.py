@@ -182,3 +182,21 @@ def test_torchscript_exported_program_and_onnx_target(tmp_path):
 def test_zoo_name_with_random_weights_says_so(tmp_path):
     rep = convert(SMALL, to="onnx", size=(W, H), out=tmp_path / "z.onnx", random_weights=True)
     assert rep["source"]["kind"] == "zoo" and rep["source"]["random_weights"] is True
+
+
+def test_temporal_qa_records_the_ratio_to_the_source_and_fails_like_psnr(fp32, ckpt, tmp_path, monkeypatch, capsys):
+    from vst.common.cli import run_cli
+    from vst.convert import temporal
+    from vst.convert.cli import main
+    t = fp32[0]["temporal"]
+    # an fp32 artifact computes what its source computes: the same flicker, to rounding
+    assert t["measured"] and t["passed"] is True and abs(t["ratio"] - 1) < 0.02
+    assert t["error_source"] > 0 and t["clips"] == len(temporal.QA_CLIPS) and t["frames"] == temporal.QA_FRAMES
+    assert fp32[0]["timing"]["temporal_qa_s"] <= fp32[0]["timing"]["conversion_s"]
+    monkeypatch.setattr(temporal, "THRESHOLD_RATIO", 0.5)   # no artifact flickers at half its source: forced failure
+    out = tmp_path / "t.tflite"
+    assert run_cli(main, [str(ckpt), "--size", f"{W}x{H}", "-o", str(out)]) == 1
+    rep = json.loads(report.report_path(out).read_text())
+    report.validate(rep)
+    assert rep["temporal"]["passed"] is False and rep["fidelity"]["passed"]
+    assert "temporal check failed" in capsys.readouterr().err
