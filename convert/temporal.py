@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from vst.convert.report import write_samples
 from vst.metrics.evaluate import synthetic_eval_clips
 from vst.metrics.temporal import temporal_error
 
@@ -38,13 +39,17 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
     from vst.runtimes.stylizer import ArtifactRunner
     runner = ArtifactRunner(artifact)
     e_src, e_art = [], []
-    for c in clips:
+    for i, c in enumerate(clips):
         x = c.frames.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         ref = np.asarray(reference(x))
         if ref.ndim != 4 or ref.shape[1] != 3:
             rec["note"] = "the model's output is not an RGB image: no temporal error"
             return rec
         got = runner(torch.from_numpy(x)).numpy()
+        if i == 0:
+            # the first clip in and out, kept beside the report: vst-report loops it (input | fp32 | int8)
+            rec["clip"] = {"input": list(write_samples(artifact, _names("clip_input", x), x).values()),
+                           "output": list(write_samples(artifact, _names("clip_output", got), got).values())}
         e_src.append(temporal_error(np.clip(ref, 0, 1), c.flow_bwd, c.mask))
         e_art.append(temporal_error(np.clip(got, 0, 1), c.flow_bwd, c.mask))
     es, ea = float(np.mean(e_src)), float(np.mean(e_art))
@@ -56,3 +61,7 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
     elif ratio is not None:
         rec["passed"] = ratio <= THRESHOLD_RATIO
     return rec
+
+
+def _names(prefix: str, frames) -> tuple[str, ...]:
+    return tuple(f"{prefix}_{t:02d}" for t in range(len(frames)))

@@ -15,7 +15,7 @@ from vst.predict.fits import fig6_figure, table2_study
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
-from vst.reports.samples import sample_rows
+from vst.reports.samples import clip_rows, sample_rows
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
              "iPhone 6s 480x320": "fps_iphone6s_480x320", "iPhone 6s 320x240": "fps_iphone6s_320x240"}
@@ -75,7 +75,15 @@ def conversion_card(path: Path, rep: dict) -> dict:
                           "fallbacks": [f"{op} ×{len(nodes)} (at {', '.join(nodes)}): {reason} [{source}]"
                                         for (op, reason, source), nodes in grouped.items()]})
     art = rep.get("artifact") or {}
+    tmp = rep.get("temporal") or {}
+    if tmp.get("measured"):
+        verdict = {True: "", False: " — over the threshold", None: " (not judged)"}[tmp.get("passed")]
+        temporal_text = (f"{tmp['ratio']:.2f}x its source's temporal error (001 eq. 8, threshold "
+                         f"{tmp['threshold_ratio']}x){verdict}")
+    else:
+        temporal_text = tmp.get("note", "not measured (report from before temporal QA)")
     return {
+        "temporal": temporal_text, "temporal_passed": tmp.get("passed") is not False,
         "title": f"{Path(src['name']).name} → {rep['target']} {rep['quant']} {size['width']}x{size['height']}",
         "source": f"{src['kind']} {src['name']}" + (f" ({src['arch']} {src.get('config', {})})" if src.get("arch") else ""),
         "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": rep["quant"],
@@ -152,5 +160,6 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
         "bench_columns": BENCH_COLUMNS, "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
+        "clips": clip_rows(inputs.conversions),
         "environment": host_environment(), "commands": inputs.commands,
     }

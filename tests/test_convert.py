@@ -200,3 +200,23 @@ def test_temporal_qa_records_the_ratio_to_the_source_and_fails_like_psnr(fp32, c
     report.validate(rep)
     assert rep["temporal"]["passed"] is False and rep["fidelity"]["passed"]
     assert "temporal check failed" in capsys.readouterr().err
+
+
+def test_report_loops_the_stored_temporal_clip_and_shows_the_ratio(fp32):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vst.convert import temporal
+    from vst.reports.context import conversion_card
+    from vst.reports.samples import clip_rows
+    rep, out = fp32
+    clip = rep["temporal"]["clip"]
+    assert len(clip["input"]) == len(clip["output"]) == temporal.QA_FRAMES
+    rows = clip_rows([(report.report_path(out), rep)])
+    assert len(rows) == 1 and rows[0]["caption"].startswith("input | fp32 (1.0")
+    gif = Image.open(io.BytesIO(base64.b64decode(rows[0]["uri"].split(",", 1)[1])))
+    assert gif.size == (2 * W, H) and gif.n_frames == temporal.QA_FRAMES      # input | fp32, every frame
+    card = conversion_card(report.report_path(out), rep)
+    assert card["temporal_passed"] and "its source's temporal error" in card["temporal"]
