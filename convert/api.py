@@ -11,7 +11,7 @@ import numpy as np
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
-from vst.convert import delegates, fallback, qdq, report as report_mod, verify
+from vst.convert import delegates, fallback, qdq, report as report_mod, temporal, verify
 from vst.convert.ir import UnsupportedOp
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
@@ -147,6 +147,10 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     outputs = result.pop("outputs", None)
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
         _ungate(result["fidelity"])
+    t_qa = time.perf_counter()
+    result["temporal"] = temporal.temporal_check(reference, out, width, height, runnable=to != "coreml",
+                                                 random_weights=src.random_weights)
+    t_qa = time.perf_counter() - t_qa
 
     if ir_source is not static:
         result["fidelity"]["qdq_source"] = qdq.source_fidelity(sources.reference_fn(src, static)[0](images), ref_out,
@@ -158,7 +162,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         "target": to, "quant": quant, "size": {"width": width, "height": height}, "io_layout": io_layout,
         "passes": [p.as_dict() for p in passes],
         **result,
-        "timing": {"conversion_s": round(time.perf_counter() - t0, 3)},
+        "timing": {"conversion_s": round(time.perf_counter() - t0, 3), "temporal_qa_s": round(t_qa, 3)},
         "tool_versions": report_mod.tool_versions(),
     }
     if outputs is not None and outputs.ndim == 4 and outputs.shape[1] == 3:   # image outputs only

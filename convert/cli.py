@@ -72,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vst-convert: fidelity check failed: PSNR {fid['psnr_db']} dB < {fid['threshold_psnr_db']} dB{where}",
               file=sys.stderr)
         return 1
+    tmp = rep.get("temporal") or {}
+    if tmp.get("passed") is False:
+        print(f"vst-convert: temporal check failed: the artifact's temporal error is {tmp['ratio']}x its source "
+              f"model's (threshold {tmp['threshold_ratio']}x; 001 eq. 8 on clips with exact flow)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -95,6 +100,13 @@ def summary(rep: dict) -> str:
                      f"{_verdict(fid)}")
     else:
         lines.append(f"  fidelity: {fid.get('note')}")
+    tmp = rep.get("temporal")
+    if tmp and tmp["measured"]:
+        verdict = {True: "PASS", False: "FAIL", None: "not judged"}[tmp["passed"]]
+        lines.append(f"  temporal: error {tmp['error_artifact']} vs source {tmp['error_source']} = "
+                     f"{tmp['ratio']}x (threshold {tmp['threshold_ratio']}x): {verdict}")
+    elif tmp:
+        lines.append(f"  temporal: {tmp.get('note')}")
     if fid.get("qdq_source"):
         q = fid["qdq_source"]
         lines.append(f"  vs the QDQ source as given: PSNR {q['psnr_db']} dB "

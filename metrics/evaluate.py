@@ -30,9 +30,11 @@ def _wh(size: int | tuple[int, int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def synthetic_eval_clips(size: int | tuple[int, int] = 128, n_frames: int = 8) -> list[EvalClip]:
+def synthetic_eval_clips(size: int | tuple[int, int] = 128, n_frames: int = 8,
+                         only: tuple[str, ...] | None = None) -> list[EvalClip]:
     """Clips over the held-out photos (never used for training), with exact flow and masks; size is a square
-    side or (W, H), e.g. a converted artifact's fixed input size."""
+    side or (W, H), e.g. a converted artifact's fixed input size; `only` renders just the clips so named
+    (e.g. "coffee-pan")."""
     size = _wh(size)
     photos = held_out_photos()
     names = list(photos)
@@ -40,6 +42,8 @@ def synthetic_eval_clips(size: int | tuple[int, int] = 128, n_frames: int = 8) -
     for i, bg in enumerate(names):
         fg = names[(i + 1) % len(names)]
         for mname, motion in EVAL_MOTIONS.items():
+            if only is not None and f"{bg}-{mname}" not in only:
+                continue
             c = render_clip(photos[bg], size, n_frames, motion, photos[fg])
             clips.append(EvalClip(f"{bg}-{mname}", c.frames, c.flow_bwd, clip_masks(c)))
     return clips

@@ -15,7 +15,7 @@ from vst.predict.fits import fig6_figure, table2_study
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
-from vst.reports.samples import is_trained, sample_rows
+from vst.reports.samples import clip_rows, is_trained, sample_rows
 from vst.bench.stats import DRIFT_LIMIT
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
@@ -159,16 +159,15 @@ def bench_rows(bench: pd.DataFrame) -> list[dict]:
 
 
 def temporal_verdict(rep: dict) -> dict:
-    """The conversion report's temporal record when it has one (added by vst-convert's temporal check; older
-    reports lack it): {'passed': True/False/None, 'text': ...}. Read defensively: only 'passed' is relied on."""
+    """The conversion report's temporal QA record (vst-convert's temporal check; older reports lack it):
+    {'passed': True/False/None, 'text': ...}; None = not judged (random weights) or not measured."""
     t = rep.get("temporal")
-    if not isinstance(t, dict):
-        return {"passed": None, "text": "not measured"}
-    figures = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in t.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)][:3]
+    if not isinstance(t, dict) or not t.get("measured"):
+        return {"passed": None, "text": (t or {}).get("note", "not measured (report from before temporal QA)")}
     passed = t.get("passed") if isinstance(t.get("passed"), bool) else None
-    verdict = {True: "pass", False: "FAIL", None: "no verdict"}[passed]
-    return {"passed": passed, "text": verdict + (f" ({', '.join(figures)})" if figures else "")}
+    verdict = {True: "", False: " — over the threshold", None: " (not judged)"}[passed]
+    return {"passed": passed, "text": f"{t['ratio']:.2f}x its source's temporal error (001 eq. 8, threshold "
+                                      f"{t['threshold_ratio']}x){verdict}"}
 
 
 def _predicted_fps(report_path: Path, w: int, h: int, cache: dict) -> list[str]:
@@ -301,5 +300,6 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "bench_columns": BENCH_COLUMNS, "bench_left": LEFT_COLUMNS,
         "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
+        "clips": clip_rows(inputs.conversions),
         "environment": host_environment(), "commands": inputs.commands,
     }

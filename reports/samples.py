@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from vst.common.images import resize_cover, sample_photos
 from vst.convert.report import read_sample
 from vst.metrics.quality import psnr
-from vst.reports.figures import png_data_uri
+from vst.reports.figures import gif_data_uri, png_data_uri
 
 SAMPLE_PHOTO = "chelsea"
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
@@ -43,4 +45,32 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
                 label += f", {psnr(reference, out, peak=255):.1f} dB vs fp32"
             cells.append({"label": label, "uri": png_data_uri(out)})
         rows.append({"title": f"{Path(name).name} at {w}x{h}", "frames": cells})
+    return rows
+
+
+def clip_rows(conversions: list[tuple[Path, dict]], precisions: tuple[str, ...] = ("fp32", "int8")) -> list[dict]:
+    """One looping clip per (model, size, target) with a stored temporal clip: input | fp32 | int8 side by side,
+    as an embedded animated GIF (plays and loops in any browser, no video codec needed)."""
+    groups: dict[tuple, dict[str, tuple[Path, dict]]] = defaultdict(dict)
+    for path, rep in conversions:
+        if (rep.get("temporal") or {}).get("clip") and rep["quant"] in precisions:
+            key = (rep["source"]["name"], rep["size"]["width"], rep["size"]["height"], rep["target"])
+            groups[key][rep["quant"]] = (path, rep)
+    rows = []
+    for (name, w, h, target), by_quant in sorted(groups.items()):
+        first_path, first = next(iter(by_quant.values()))
+        columns = [[read_sample(first_path, f) for f in first["temporal"]["clip"]["input"]]]
+        labels = ["input"]
+        for q in precisions:
+            if q in by_quant:
+                path, rep = by_quant[q]
+                columns.append([read_sample(path, f) for f in rep["temporal"]["clip"]["output"]])
+                ratio = rep["temporal"].get("ratio")
+                labels.append(f"{q}" + (f" ({ratio:.2f}x source flicker)" if ratio is not None else ""))
+        n = min(len(c) for c in columns)
+        if n == 0 or any(f is None for c in columns for f in c[:n]):
+            continue
+        frames = [np.concatenate([c[t] for c in columns], axis=1) for t in range(n)]
+        rows.append({"title": f"{Path(name).name} at {w}x{h} ({target})", "caption": " | ".join(labels),
+                     "uri": gif_data_uri(frames)})
     return rows

@@ -126,7 +126,7 @@ class ArtifactRunner(Runner):
         return torch.from_numpy(np.stack(outs)).to(x.dtype)
 
 
-ARTIFACT_SUFFIXES = (".tflite",)
+ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc")
 
 
 def load_runner(spec: str) -> Runner:
@@ -144,7 +144,11 @@ def load_runner(spec: str) -> Runner:
                        "(e.g. kunster.a025-s05-stage2), an ONNX file or multistyle26:N")
     path = ref.path
     if path.suffix.lower() == ".onnx":
-        return OnnxRunner(path, ref.style)
+        runner = OnnxRunner(path, ref.style)
+        shape = runner.session.inputs[0].shape
+        if ref.style is None and len(shape) == 4 and shape[3] == 3 and shape[1] != 3:
+            return ArtifactRunner(path)      # an NHWC artifact (vst-convert's default I/O): its own layout
+        return runner
     if ref.style is not None:
         raise VstError(f"{path.name} has no style index, drop ':{ref.style}'")
     if path.suffix.lower() in ARTIFACT_SUFFIXES:

@@ -221,3 +221,41 @@ def test_random_weights_fidelity_is_reported_not_gated(tmp_path, monkeypatch, ca
     assert out.is_file() and fid["passed"] is None and fid["gate_passed_if_trained"] is False
     assert fid["psnr_db"] < 99 and "random weights" in fid["note"] and "not gated" in capsys.readouterr().out
     report.validate(rep)
+
+
+def test_temporal_qa_records_the_ratio_to_the_source_and_fails_like_psnr(fp32, ckpt, tmp_path, monkeypatch, capsys):
+    from vst.common.cli import run_cli
+    from vst.convert import temporal
+    from vst.convert.cli import main
+    t = fp32[0]["temporal"]
+    # an fp32 artifact computes what its source computes: the same flicker, to rounding
+    assert t["measured"] and t["passed"] is True and abs(t["ratio"] - 1) < 0.02
+    assert t["error_source"] > 0 and t["clips"] == len(temporal.QA_CLIPS) and t["frames"] == temporal.QA_FRAMES
+    assert fp32[0]["timing"]["temporal_qa_s"] <= fp32[0]["timing"]["conversion_s"]
+    monkeypatch.setattr(temporal, "THRESHOLD_RATIO", 0.5)   # no artifact flickers at half its source: forced failure
+    out = tmp_path / "t.tflite"
+    assert run_cli(main, [str(ckpt), "--size", f"{W}x{H}", "-o", str(out)]) == 1
+    rep = json.loads(report.report_path(out).read_text())
+    report.validate(rep)
+    assert rep["temporal"]["passed"] is False and rep["fidelity"]["passed"]
+    assert "temporal check failed" in capsys.readouterr().err
+
+
+def test_report_loops_the_stored_temporal_clip_and_shows_the_ratio(fp32):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vst.convert import temporal
+    from vst.reports.context import conversion_card
+    from vst.reports.samples import clip_rows
+    rep, out = fp32
+    clip = rep["temporal"]["clip"]
+    assert len(clip["input"]) == len(clip["output"]) == temporal.QA_FRAMES
+    rows = clip_rows([(report.report_path(out), rep)])
+    assert len(rows) == 1 and rows[0]["caption"].startswith("input | fp32 (1.0")
+    gif = Image.open(io.BytesIO(base64.b64decode(rows[0]["uri"].split(",", 1)[1])))
+    assert gif.size == (2 * W, H) and gif.n_frames == temporal.QA_FRAMES      # input | fp32, every frame
+    card = conversion_card(report.report_path(out), rep)
+    assert card["temporal_passed"] and "its source's temporal error" in card["temporal"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # bottom to top; a package may import any package listed before it
-LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "edge", "bench", "predict", "reports",
-          "pipeline"]
+LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "edge", "bench", "predict",
+          "stylize", "reports", "pipeline"]
 
 
 def imports_of(package: str) -> set[str]:

@@ -96,11 +96,14 @@ def test_eval_command_takes_a_converted_artifact_at_its_own_size(tmp_path):
     ckpt = save_model(create_model("kunster", alpha=0.25, beta=0.5), tmp_path / "m.safetensors")
     art = tmp_path / "m.tflite"
     convert(str(ckpt), to="tflite", size=(48, 32), out=art)
+    onx = tmp_path / "m.onnx"                   # NHWC I/O, vst-convert's default: run in its own layout
+    convert(str(ckpt), to="onnx", size=(48, 32), out=onx)
     out = tmp_path / "r.json"
-    assert main([str(art), str(ckpt), "--frames", "3", "--json", str(out)]) == 0
+    assert main([str(art), str(onx), str(ckpt), "--frames", "3", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["size"] == [48, 32]
     a, c = data["results"][str(art)]["temporal_error"], data["results"][str(ckpt)]["temporal_error"]
     assert a == pytest.approx(c, rel=0.02)
+    assert data["results"][str(onx)]["temporal_error"] == pytest.approx(c, rel=0.02)
     with pytest.raises(Exception, match="takes 48x32"):
         main([str(art), "--size", "64x32", "--frames", "3"])

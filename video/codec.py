@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -36,6 +37,11 @@ class ClipInfo:
     fps: float
     frames: int
     codec: str
+    rate: Fraction | None = None    # exact average frame rate (30000/1001), for writing at the same rate
+
+    @property
+    def fps_fraction(self) -> Fraction:
+        return self.rate or Fraction(self.fps).limit_denominator(1001)
 
 
 def _pan_zoom_frames(size: tuple[int, int], n_frames: int, fps: float) -> Iterator[np.ndarray]:
@@ -93,7 +99,8 @@ def probe(path: str | Path) -> ClipInfo:
             s = c.streams.video[0]
             frames = s.frames or sum(1 for _ in c.demux(s) if _.size)
             return ClipInfo(path, s.codec_context.width, s.codec_context.height, float(s.average_rate or 25),
-                            int(frames), s.codec_context.name)
+                            int(frames), s.codec_context.name,
+                            Fraction(s.average_rate) if s.average_rate else None)
     except (av.error.FFmpegError, OSError) as exc:
         raise VstError(f"{path} is not a readable video ({exc}); give an H.264 MP4/MOV file") from None
 
@@ -118,3 +125,114 @@ def decode_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[
             rgb = frame.to_ndarray(format="rgb24")
             yield rgb, t0, time.perf_counter()
             n += 1
+
+
+def decode_rgb(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(frame index, RGB frame, is a coded key frame (I/IDR)) for every frame from `start`; earlier frames are
+    decoded and dropped (a resumed run skips finished work, not the decoder's)."""
+    try:
+        c = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VstError(f"{path} is not a readable video ({exc}); give an H.264 MP4/MOV file") from None
+    with c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(c.decode(stream)):
+            if i >= start:
+                yield i, frame.to_ndarray(format="rgb24"), bool(frame.key_frame)
+
+
+class H264Writer:
+    """H.264 (yuv420p, MP4) frame by frame at a constant rate, pts = frame index (or given).
+
+    B-frames are off so that decode order equals presentation order: segments written separately can then be
+    joined by copying packets (resumable stylization), with timestamps that only move forward.
+    """
+
+    def __init__(self, path: str | Path, size: tuple[int, int], rate, crf: int = 20, preset: str = "veryfast"):
+        w, h = size
+        if w % 2 or h % 2:
+            raise VstError(f"H.264 with 4:2:0 chroma needs even sides, got {w}x{h}")
+        self.rate = Fraction(rate).limit_denominator(1001 * 1000)
+        self.container = av.open(str(path), "w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=self.rate)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
+        self.stream.time_base = 1 / self.rate
+        self.stream.codec_context.time_base = 1 / self.rate
+        self.stream.options = {"preset": preset, "crf": str(crf), "bf": "0"}
+        self.count = 0
+
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.count if pts is None else pts
+        frame.time_base = 1 / self.rate
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.count += 1
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.close()
+        else:
+            self.container.close()
+
+
+def join_segments(segments: list[Path], out: Path, rate, audio_from: Path | None = None) -> None:
+    """Copy the H.264 packets of `segments` (each starting at pts 0, written by H264Writer at `rate`) into `out`
+    one after another, and the first audio stream of `audio_from` beside them (no re-encoding)."""
+    rate = Fraction(rate)
+    with av.open(str(out), "w", format="mp4") as dst:
+        first = av.open(str(segments[0]))
+        vsrc = first.streams.video[0]
+        vout = dst.add_stream_from_template(vsrc)
+        first.close()
+        src_audio = av.open(str(audio_from)) if audio_from else None
+        aout = None
+        if src_audio is not None and src_audio.streams.audio:
+            aout = dst.add_stream_from_template(src_audio.streams.audio[0])
+
+        def video_packets():
+            offset = 0
+            for seg in segments:
+                with av.open(str(seg)) as c:
+                    s = c.streams.video[0]
+                    # a segment of n frames lasts n frame periods (the last packet's duration is not always set)
+                    tick = 1 / (rate * s.time_base)
+                    n = 0
+                    for p in c.demux(s):
+                        if p.dts is None:
+                            continue   # the demuxer's flush packet
+                        p.pts += round(offset * tick)
+                        p.dts += round(offset * tick)
+                        n += 1
+                        yield p, float(p.pts * s.time_base)
+                    offset += n
+
+        def audio_packets():
+            if aout is None:
+                return
+            s = src_audio.streams.audio[0]
+            for p in src_audio.demux(s):
+                if p.dts is None:
+                    continue
+                yield p, float(p.pts * s.time_base) if p.pts is not None else 0.0
+
+        # merge by time so that the muxer's interleaving queue stays short on long videos
+        streams = [(video_packets(), vout), (audio_packets(), aout)]
+        heads = [next(g, None) for g, _ in streams]
+        while any(h is not None for h in heads):
+            i = min((k for k, h in enumerate(heads) if h is not None), key=lambda k: heads[k][1])
+            packet, _ = heads[i]
+            packet.stream = streams[i][1]
+            dst.mux(packet)
+            heads[i] = next(streams[i][0], None)
+        if src_audio is not None:
+            src_audio.close()

@@ -1,0 +1,60 @@
+"""vst-stylize INPUT -m MODEL -o OUT.mp4 [--keyframes every:K|iframes|change:T] [--side-by-side]"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+from vst.common.cli import parse_size, run_cli
+from vst.stylize.keyframes import FLOWS
+from vst.stylize.video import SEGMENT_FRAMES, stylize_video
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vst-stylize", description="Stylize a video with any model vst takes: "
+                                "frame by frame, or key frames plus optical-flow interpolation (002).")
+    p.add_argument("input", help="video file (anything FFmpeg decodes)")
+    p.add_argument("-m", "--model", required=True,
+                   help="checkpoint, shipped weights (kunster.a025-s05-stage2), model.onnx[:STYLE], multistyle26:N, "
+                        "or a converted .tflite/.onnx artifact (runs at its own size)")
+    p.add_argument("-o", "--out", required=True, help="output .mp4 (H.264, input's frame rate and audio)")
+    p.add_argument("--size", help="WxH for free-size models (default: the input's size, down to multiples of 4); "
+                                  "frames are scaled to cover it and centre-cropped")
+    p.add_argument("--keyframes", metavar="every:K|iframes|change:T",
+                   help="stylize key frames only and warp the rest along optical flow (002 Alg. 1)")
+    p.add_argument("--flow", choices=FLOWS, default="dis", help="optical flow for --keyframes (default dis)")
+    p.add_argument("--side-by-side", action="store_true", help="write input | output")
+    p.add_argument("--segment", type=int, default=SEGMENT_FRAMES,
+                   help=f"frames per resumable segment (default {SEGMENT_FRAMES})")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vst.common.errors import VstError
+    args = build_parser().parse_args(argv)
+    if args.segment < 1:
+        raise VstError(f"--segment must be at least 1, got {args.segment}")
+    stats = stylize_video(args.input, args.model, args.out, size=parse_size(args.size) if args.size else None,
+                          keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    w, h = stats["size"]
+    fps = f"{stats['end_to_end_fps']} fps end to end" if stats["end_to_end_fps"] else "all segments were done"
+    print(f"{stats['output']}: {stats['frames']} frames at {w}x{h}, {stats['fps']:.3g} fps; {fps} "
+          f"({stats['stylized_now']} frames this run, {stats['seconds']:.1f} s)")
+    kf = stats.get("keyframes")
+    if kf and kf["key_frames"]:
+        ms = lambda v: f"{v * 1e3:.1f} ms" if v is not None else "-"  # noqa: E731
+        print(f"  key frames {kf['key_frames']}, interpolated {kf['interpolated_frames']} ({kf['flow']} flow); "
+              f"per frame: stylize {ms(kf['stylize_s_per_frame'])}, interpolate {ms(kf['interpolate_s_per_frame'])} "
+              f"(warp only {ms(kf['warp_only_s_per_frame'])})")
+        if "speedup_measured" in kf:
+            print(f"  speedup {kf['speedup_measured']:.2f}x (warp only {kf['speedup_measured_warp_only']:.2f}x; "
+                  f"002 eq. 6 predicts {kf['speedup_eq6_prediction']:.2f}x)")
+    return 0
+
+
+def entry() -> int:
+    return run_cli(main, resumable=True)

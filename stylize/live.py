@@ -1,0 +1,200 @@
+"""vst-live -m MODEL --source CAMERA_INDEX|FILE: stylize as frames arrive, dropping what the model cannot keep up
+with, and report delivered FPS, drop ratio and capture-to-output latency.
+
+A capture thread publishes frames at the source's pace (a camera's own, a file's rate or --fps) into a one-frame
+slot; the model takes the newest frame when it is free, so a frame overwritten before the model took it is
+dropped (as a phone camera pipeline with a latest-frame policy does). Output goes to a window when a display
+exists, otherwise (or with -o) to an MP4 at the source's rate, each frame at its capture time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from vst.common.cli import parse_size, run_cli
+from vst.common.errors import VstError
+from vst.common.fsutil import atomic_path
+from vst.stylize.frames import LocalStylizer, fit
+from vst.stylize.video import check_output
+from vst.video.codec import H264Writer, decode_rgb, probe
+
+
+class Source:
+    """Frames with their capture times, paced like a camera. `.frames()` yields (index, rgb, t_capture)."""
+
+    def __init__(self, spec: str, fps: float | None):
+        self.spec = spec
+        if spec.isdigit():
+            self.camera = int(spec)
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # a missing camera is our one line
+            try:
+                cap = cv2.VideoCapture(self.camera)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
+            if not cap.isOpened():
+                cap.release()
+                raise VstError(f"camera {self.camera} does not exist or cannot be opened; give another index or a "
+                               "video file")
+            self.cap = cap
+            self.fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
+            self.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        else:
+            self.camera = None
+            path = Path(spec)
+            if not path.is_file():
+                raise VstError(f"source {spec} is neither a camera index nor an existing video file")
+            info = probe(path)
+            if info.frames < 1:
+                raise VstError(f"{spec} holds no video frames; give a video with at least one frame")
+            self.path, self.fps, self.size = path, fps or info.fps, (info.width, info.height)
+        if self.fps <= 0:
+            raise VstError(f"--fps must be positive, got {self.fps}")
+
+    def frames(self):
+        if self.camera is not None:
+            i = 0
+            while True:
+                ok, bgr = self.cap.read()
+                if not ok:
+                    return
+                yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.perf_counter()
+                i += 1
+        t0 = time.perf_counter()
+        for i, rgb, _ in decode_rgb(self.path):
+            due = t0 + i / self.fps
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            yield i, rgb, time.perf_counter()
+
+    def close(self):
+        if self.camera is not None:
+            self.cap.release()
+
+
+def has_display() -> bool:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
+    return bool(gui) and "NONE" not in gui[0].upper()
+
+
+def run_live(stylize, source: Source, seconds: float | None = None, sink=None) -> dict:
+    """Drive `stylize` (RGB -> RGB) from `source`; `sink(index, rgb_out)` receives each delivered frame."""
+    slot: list = [None]
+    cond = threading.Condition()
+    state = {"captured": 0, "dropped": 0, "done": False}
+    stop = threading.Event()
+
+    def capture():
+        try:
+            for item in source.frames():
+                if stop.is_set():
+                    break
+                with cond:
+                    if slot[0] is not None:
+                        state["dropped"] += 1      # the model never took the previous frame
+                    slot[0] = item
+                    state["captured"] += 1
+                    cond.notify()
+        finally:
+            with cond:
+                state["done"] = True
+                cond.notify()
+
+    # warm up first (lazy initialisation of the runtime) so that the figures show the steady state
+    stylize(np.zeros((stylize.size[1], stylize.size[0], 3), np.uint8))
+    th = threading.Thread(target=capture, daemon=True)
+    latencies, delivered = [], 0
+    t_start = time.perf_counter()
+    th.start()
+    try:
+        while True:
+            with cond:
+                while slot[0] is None and not state["done"]:
+                    cond.wait(0.5)
+                if slot[0] is None and state["done"]:
+                    break
+                index, rgb, t_cap = slot[0]
+                slot[0] = None
+            out = stylize(fit(rgb, stylize.size))
+            if sink is not None and sink(index, out) is False:
+                break
+            latencies.append(time.perf_counter() - t_cap)
+            delivered += 1
+            if seconds is not None and time.perf_counter() - t_start >= seconds:
+                break
+    finally:
+        stop.set()
+        th.join(timeout=5)
+        source.close()
+    elapsed = time.perf_counter() - t_start
+    captured = state["captured"]
+    lat = np.array(latencies) * 1e3
+    return {"source_fps": round(source.fps, 3), "captured": captured, "delivered": delivered,
+            "dropped": captured - delivered, "drop_ratio": round((captured - delivered) / captured, 4) if captured else None,
+            "delivered_fps": round(delivered / elapsed, 2) if elapsed > 0 else None,
+            "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
+            "latency_ms_p90": round(float(np.percentile(lat, 90)), 2) if len(lat) else None,
+            "seconds": round(elapsed, 3)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vst-live", description=__doc__.split("\n\n")[0])
+    p.add_argument("-m", "--model", required=True, help="any model vst-stylize takes")
+    p.add_argument("--source", required=True, help="camera index (0) or a video file, paced at its rate or --fps")
+    p.add_argument("--fps", type=float, help="pace a file source at this rate (a camera stand-in: --fps 30)")
+    p.add_argument("--size", help="WxH for free-size models (default: the source's size, down to multiples of 4)")
+    p.add_argument("-o", "--out", help="record to this .mp4 (the default without a display: vst-live.mp4)")
+    p.add_argument("--seconds", type=float, help="stop after this long (a camera runs until q or Ctrl-C)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.seconds is not None and args.seconds <= 0:
+        raise VstError(f"--seconds must be positive, got {args.seconds}")
+    window = has_display() and not args.out
+    out = None if window else Path(args.out or "vst-live.mp4")
+    if out is not None:
+        check_output(out)
+    source = Source(args.source, args.fps)
+    stylize = LocalStylizer(args.model, parse_size(args.size) if args.size else None, source.size)
+    if window:
+        def show(index, rgb):
+            cv2.imshow("vst-live", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            return (cv2.waitKey(1) & 0xFF) != ord("q")
+        try:
+            stats = run_live(stylize, source, args.seconds, show)
+        finally:
+            cv2.destroyAllWindows()
+    else:
+        with atomic_path(out, suffix=".tmp.mp4") as tmp:
+            with H264Writer(tmp, stylize.size, source.fps) as writer:
+                # each delivered frame at its capture index: the recording plays at the source's real timing
+                stats = run_live(stylize, source, args.seconds, lambda i, rgb: writer.write(rgb, pts=i))
+            if stats["delivered"] == 0:
+                raise VstError("no frame was delivered; nothing recorded")
+        stats["recorded"] = str(out)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"{'window' if window else stats['recorded']}: delivered {stats['delivered']} of {stats['captured']} "
+              f"frames at {stats['delivered_fps']} fps (source {stats['source_fps']} fps), drop ratio "
+              f"{stats['drop_ratio']}; capture-to-output latency p50 {stats['latency_ms_p50']} ms, "
+              f"p90 {stats['latency_ms_p90']} ms")
+    return 0
+
+
+def entry() -> int:
+    return run_cli(main)
