@@ -11,6 +11,7 @@ Calibration is done once; each candidate is a re-quantization of the calibrated 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -128,13 +129,19 @@ def layers(float_ops: list[dict], statistics: set[str]) -> dict[str, list[str]]:
     """Ops in execution order cut into layers, each led by a convolution: the conv, its normalization and
     activation, up to the next conv (ops before the first conv join it). Keeping single ops float would
     requantize their output right away; a layer is the unit whose float keeps its noise out of the next conv.
-    Layer name: the name of its convolution's output. Statistics ops are float already and left out."""
+    Layer name: the name of its convolution's output. Statistics ops are float already and left out.
+    Measured (kunster a025 stage 2, 320x240): no single layer kept float lowers the tuning error by more than
+    4% of fp32's, so the unit is a whole layer and the choice greedy over many."""
     out: dict[str, list[str]] = {}
     pending: list[str] = []
     current = None
     for o in float_ops:
         if o["op"] in CONV_OPS:
-            current = o["name"]
+            key = _source_conv(o["name"])
+            if key == current:               # another parity of the same rewritten upsampling conv
+                out[current].append(o["name"])
+                continue
+            current = key
             out[current] = pending + [o["name"]]
             pending = []
         elif o["name"] not in statistics and o["op"] not in _NO_ROUNDING:
@@ -142,6 +149,13 @@ def layers(float_ops: list[dict], statistics: set[str]) -> dict[str, list[str]]:
     if pending and current is not None:
         out[current] += pending
     return out
+
+
+def _source_conv(op_name: str) -> str:
+    """The layer an op's name belongs to: the parity convolutions that nearest_conv_subpixel makes of one
+    upsampling conv (`<conv>/parityRC`) are one layer."""
+    first = op_name.split(";")[-1]
+    return re.sub(r"/parity\d\d.*$", "", first) if "/parity" in first else op_name
 
 
 def precisions(model: bytes) -> list[dict]:

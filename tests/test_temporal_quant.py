@@ -13,9 +13,12 @@ from vst.video.clips import HELD_OUT_PHOTOS
 def test_layers_are_cut_at_convolutions_and_skip_statistics_and_moves():
     ops = [{"name": n, "op": o} for n, o in [("pad0", "CONCATENATION"), ("c1", "CONV_2D"), ("m1", "MEAN"),
                                              ("s1", "SQUARED_DIFFERENCE"), ("r1", "RELU"), ("c2", "CONV_2D"),
-                                             ("a2", "ADD"), ("c3", "TRANSPOSE_CONV"), ("t", "TANH")]]
+                                             ("a2", "ADD"), ("c3", "TRANSPOSE_CONV"), ("t", "TANH"),
+                                             ("b;up/parity00", "CONV_2D"), ("b;up/parity01", "CONV_2D"),
+                                             ("i", "CONCATENATION"), ("r", "RELU")]]
     got = tq.layers(ops, statistics={"s1"})
-    assert got == {"c1": ["c1", "m1", "r1"], "c2": ["c2", "a2"], "c3": ["c3", "t"]}
+    assert got == {"c1": ["c1", "m1", "r1"], "c2": ["c2", "a2"], "c3": ["c3", "t"],
+                   "up": ["b;up/parity00", "b;up/parity01", "r"]}
 
 
 def _fake(sensitive: dict[str, float], base: float, floor: float):
@@ -67,6 +70,6 @@ def test_temporal_int8_records_precisions_and_does_not_raise_the_tuning_error(re
     convs = [r for r in t["per_op"] if r["type"] == "CONV_2D"]
     # every chosen layer's convolution computes in float, every other convolution in int8
     for r in convs:
-        assert (r["precision"] == "float32") == (r["op"] in t["float_layers"]), r
+        assert (r["precision"] == "float32") == (tq._source_conv(r["op"]) in t["float_layers"]), r
     assert rep["fidelity"]["passed"]
     jsonschema.validate(json.loads(report.report_path(out).read_text()), report.schema())
