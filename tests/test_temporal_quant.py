@@ -73,3 +73,12 @@ def test_temporal_int8_records_precisions_and_does_not_raise_the_tuning_error(re
         assert (r["precision"] == "float32") == (tq._source_conv(r["op"]) in t["float_layers"]), r
     assert rep["fidelity"]["passed"]
     jsonschema.validate(json.loads(report.report_path(out).read_text()), report.schema())
+
+
+def test_temporal_asks_for_tflite_int8(tmp_path, capsys):
+    from vst.common.cli import run_cli
+    from vst.convert.cli import main
+    rc = run_cli(main, ["kunster.a025-s05-stage2", "--quant", "fp16", "--temporal", "-o", str(tmp_path / "x.tflite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--temporal applies to --to tflite --quant int8" in err[0]
+    assert not list(tmp_path.iterdir())
