@@ -66,12 +66,13 @@ def _replaceable_mlpackage(path: Path) -> bool:
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
-            profile: bool = False) -> dict:
+            profile: bool = False, temporal: bool = False) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
     `bind` fixes extra model inputs (e.g. {"style_weights": 3} selects style 3 of a multi-style ONNX model).
     `profile` (tflite only) adds the per-op time breakdown on this machine (vst.runtimes.profile) to the report.
+    `temporal` (tflite int8 only): temporal-aware mixed precision (vst.convert.temporal_quant).
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     from vst.convert import onnx_import, sources
@@ -79,6 +80,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     width, height, out = _check_args(to, quant, size, io_layout, out)
     if profile and to != "tflite":
         raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
+    if temporal and (to != "tflite" or quant != "int8"):
+        raise VstError("--temporal applies to --to tflite --quant int8 only")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -138,11 +141,14 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         ref_kind += ", dequantized"
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
+        if temporal:
+            raise VstError(f"--temporal needs the native converter, which refused this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
+        extra = {"temporal": temporal} if to == "tflite" else {}
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
-                      src_transposes, out)
+                      src_transposes, out, **extra)
         result["conversion_path"] = {"produced_by": "native"}
     outputs = result.pop("outputs", None)
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
@@ -194,10 +200,11 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out):
+def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
+                 temporal=False):
     from vst.convert import tflite
-    rep = None
-    if quant == "int8":
+    rep, tq = None, None
+    if quant == "int8" and not temporal:
         rep_layout = [verify.to_layout(b[None], io_layout) for b in calib_batch]
 
         def rep():
@@ -205,7 +212,12 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                 yield [x]
     naive = tflite.to_tflite(graph, "fp32", io_layout=io_layout, layout="nchw")
     before = tflite.histogram(tflite.ops(naive)).get("TRANSPOSE", 0)
-    data = tflite.to_tflite(graph, quant, io_layout=io_layout, layout="nhwc", representative=rep)
+    if temporal:
+        from vst.convert import temporal_quant
+        n, _, h, w = graph.input_shape
+        data, tq = temporal_quant.quantize(graph, io_layout, w, h, THREADS)
+    else:
+        data = tflite.to_tflite(graph, quant, io_layout=io_layout, layout="nhwc", representative=rep)
     ops = tflite.ops(data)
     hist = tflite.histogram(ops)
     after = hist.get("TRANSPOSE", 0)
@@ -215,7 +227,12 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         "fp32": "float32 kept",
         "fp16": "float16 weights (DEQUANTIZE to float32 at load)",
         "int8": f"full-integer int8 ops, float I/O, calibrated on {len(calib_batch) if calib_batch is not None else 0} "
-                "real images; normalization statistics (squared deviations, variances, rsqrt) kept float"}[quant]))
+                "real images; normalization statistics (squared deviations, variances, rsqrt) kept float"}[quant]
+        if tq is None else
+        f"temporal-aware int8: calibrated on {tq['calibration']['frames']} video frames; {len(tq['float_layers'])} of "
+        f"{tq['candidates']} conv layers kept float by measured temporal sensitivity; tuning-clip temporal error "
+        f"{tq['tuning']['ratio_before']}x -> {tq['tuning']['ratio_after']}x fp32 (target "
+        f"{tq['tuning']['target_ratio']}x); normalization statistics float"))
     xnn = tflite.xnnpack_partitions(data, THREADS)
     got = verify.from_layout(tflite.run(data, verify.to_layout(images, io_layout), THREADS), io_layout)
     fid = verify.fidelity(ref_out, got, quant, ref_kind)
@@ -227,7 +244,8 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                                             f"{fid['psnr_db']} dB (threshold {fid['threshold_psnr_db']})"))
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-    return {"op_histogram": hist, "transposes": {"before": before, "after": after},
+    extra = {"quantization": {"temporal": tq}} if tq is not None else {}
+    return {**extra, "op_histogram": hist, "transposes": {"before": before, "after": after},
             "xnnpack": {"delegated_nodes": xnn["delegated_nodes"], "partitions": xnn["partitions"],
                         "total_nodes": xnn["total_nodes"], "threads": THREADS},
             "delegates": {"xnnpack": delegates.xnnpack_verdict(xnn), **delegates.tflite_verdicts(ops)},

@@ -264,34 +264,79 @@ def _interleave(tf, xs: list, axis: int, nm: str):
 def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "nhwc",
               representative: Callable[[], Iterable[list[np.ndarray]]] | None = None) -> bytes:
     """Convert with the TFLite converter: fp32, fp16 (float16 weights) or full-integer int8 (float I/O)."""
+    if quant == "int8":
+        return Int8Quantizer(graph, io_layout, layout, representative).model()
     tf = _tf()
     fn = build_tf_function(graph, io_layout, layout)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     if quant == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif quant == "int8":
-        if representative is None:
-            raise VstError("int8 needs a representative dataset (--calib DIR)")
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     import warnings
     try:
         warnings.filterwarnings("ignore", module="tensorflow")
-        if quant == "int8":
-            # names of the statistics ops, as the float file calls them, to keep them float (see STATS_PREFIX)
-            float_conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
-            keep_float = [o["name"] for o in ops(float_conv.convert()) if STATS_PREFIX + "/" in o["name"]]
-            if keep_float:
-                debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=conv, debug_dataset=representative,
-                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float))
-                return debugger.get_nondebug_quantized_model()
         return conv.convert()
-    except Exception as exc:  # the converter's errors are long MLIR dumps; keep the first useful line
-        first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()), str(exc)[:200])
-        raise VstError(f"TFLite converter failed ({first.strip()[:240]})") from None
+    except VstError:
+        raise
+    except Exception as exc:
+        raise _converter_error(exc) from None
+
+
+def _converter_error(exc: Exception) -> VstError:
+    # the converter's errors are long MLIR dumps; keep the first useful line
+    first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()), str(exc)[:200])
+    return VstError(f"TFLite converter failed ({first.strip()[:240]})")
+
+
+class Int8Quantizer:
+    """Full-integer int8 of `graph`, calibrated once on `representative`; `model(extra)` re-quantizes the
+    calibrated file with the ops named in `extra` kept float too (cheap: no new calibration), for mixed
+    precision (vst.convert.temporal_quant). Normalization statistics are always float (see STATS_PREFIX)."""
+
+    def __init__(self, graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc",
+                 representative: Callable[[], Iterable[list[np.ndarray]]] | None = None):
+        if representative is None:
+            raise VstError("int8 needs a representative dataset (--calib DIR)")
+        tf = _tf()
+        import warnings
+        warnings.filterwarnings("ignore", module="tensorflow")
+        fn = build_tf_function(graph, io_layout, layout)
+        try:
+            self.float_model = tf.lite.TFLiteConverter.from_concrete_functions(
+                [fn.get_concrete_function()], fn).convert()
+            # names of the statistics ops, as the float file calls them, to keep them float
+            self.float_ops = ops(self.float_model)
+            self.statistics = [o["name"] for o in self.float_ops if STATS_PREFIX + "/" in o["name"]]
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            self._plain = None
+            if self.statistics:
+                self._debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=conv, debug_dataset=representative,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=self.statistics))
+            else:
+                self._debugger, self._plain = None, conv
+        except VstError:
+            raise
+        except Exception as exc:
+            raise _converter_error(exc) from None
+
+    def model(self, extra: Iterable[str] = ()) -> bytes:
+        extra = [n for n in extra if n not in self.statistics]
+        try:
+            if self._debugger is None and not extra:
+                return self._plain.convert()
+            if self._debugger is None:
+                raise VstError("keeping chosen ops float needs normalization statistics in the graph")
+            # set the option in place: the options setter would rebuild the numeric-verify debug model
+            self._debugger.options.denylisted_nodes = self.statistics + extra
+            return self._debugger.get_nondebug_quantized_model()
+        except VstError:
+            raise
+        except Exception as exc:
+            raise _converter_error(exc) from None
 
 
 # ---------------------------------------------------------------- inspection with LiteRT (vst.runtimes)

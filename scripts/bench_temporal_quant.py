@@ -1,0 +1,120 @@
+"""Temporal error of TFLite fp32 / fp16 / int8 / int8 --temporal artifacts of the shipped stage-2 models.
+
+Prints: model, size, precision, temporal error (001 eq. 8, held-out synthetic clips with exact flow: photos and
+motions the --temporal pass never tuned on), ratio to fp32, PSNR against the fp32 artifact, latency ratio
+(fp32 median / this median: >1 = faster; sessions of one model and size timed interleaved in one run, LiteRT
+XNNPACK, 2 threads). Conversions are kept in --out and reused, so an interrupted run resumes.
+
+    python scripts/bench_temporal_quant.py --sizes 320x240 480x320 --out bench_tq
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vst.common.cli import parse_size, run_cli
+from vst.common.errors import VstError
+from vst.common.fsutil import atomic_write_text
+from vst.convert.report import report_path
+
+PRECISIONS = {"fp32": ("fp32", False), "fp16": ("fp16", False), "int8": ("int8", False),
+              "int8-temporal": ("int8", True)}
+
+
+def shipped_stage2() -> list[str]:
+    from vst.models.shipped import trained_dir
+    return sorted(p.stem.replace("kunster-", "kunster.", 1) for p in trained_dir().glob("kunster-*-stage2.safetensors"))
+
+
+def artifact(model: str, size: tuple[int, int], prec: str, out: Path) -> Path:
+    from vst.convert.api import convert
+    quant, temporal = PRECISIONS[prec]
+    path = out / f"{model.replace('.', '-')}_{size[0]}x{size[1]}_{prec}.tflite"
+    if not (path.is_file() and report_path(path).is_file()):
+        t0 = time.perf_counter()
+        convert(model, to="tflite", quant=quant, size=size, out=path, temporal=temporal)
+        print(f"  converted {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return path
+
+
+def interleaved_latency(paths: dict[str, Path], rounds: int, threads: int = 2) -> dict[str, float]:
+    """Median ms per artifact, each round running every artifact once in turn (machine load hits all alike)."""
+    from vst.runtimes.session import open_session
+    from vst.runtimes.spec import prepare
+    sessions = {k: open_session(p, threads=threads) for k, p in paths.items()}
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for k, s in sessions.items():
+        w, h = s.input.size
+        inputs[k] = prepare(s.input, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for _ in range(3):
+            s.run(inputs[k])   # warm-up: XNNPACK packs weights on the first runs
+    times = {k: [] for k in sessions}
+    for _ in range(rounds):
+        for k, s in sessions.items():
+            t0 = time.perf_counter()
+            s.run(inputs[k])
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def bench(model: str, size: tuple[int, int], out: Path, frames: int, rounds: int) -> list[dict]:
+    from vst.metrics.evaluate import evaluate, synthetic_eval_clips
+    from vst.runtimes.stylizer import load_runner
+    paths = {prec: artifact(model, size, prec, out) for prec in PRECISIONS}
+    clips = synthetic_eval_clips(size, frames)
+    runners = {prec: load_runner(str(p)) for prec, p in paths.items()}
+    res = evaluate(runners, clips, reference=runners["fp32"])
+    ms = interleaved_latency(paths, rounds)
+    rows = []
+    for prec in PRECISIONS:
+        rep = json.loads(report_path(paths[prec]).read_text())
+        tq = rep.get("quantization", {}).get("temporal")
+        rows.append({"model": model, "size": f"{size[0]}x{size[1]}", "precision": prec,
+                     "temporal_error": res[prec]["temporal_error"],
+                     "ratio_to_fp32": res[prec]["temporal_error"] / res["fp32"]["temporal_error"],
+                     "psnr_vs_fp32": res[prec]["psnr_vs_reference"], "median_ms": ms[prec],
+                     "speedup_vs_fp32": ms["fp32"] / ms[prec],
+                     "float_ops": None if tq is None else f"{tq['float_op_count']}/{tq['op_count']}",
+                     "tuning_ratio": None if tq is None else
+                     f"{tq['tuning']['ratio_before']}->{tq['tuning']['ratio_after']}"})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", help="default: every shipped stage-2 model")
+    p.add_argument("--sizes", nargs="+", default=["320x240", "480x320"])
+    p.add_argument("--out", default="bench_temporal_quant", help="folder for artifacts and results.json")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=40, help="interleaved latency rounds")
+    args = p.parse_args(argv)
+    if args.frames < 2 or args.rounds < 1:
+        raise VstError("--frames must be at least 2 and --rounds at least 1")
+    sizes = [parse_size(s) for s in args.sizes]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for model in args.models or shipped_stage2():
+        for size in sizes:
+            rows += bench(model, size, out, args.frames, args.rounds)
+    hdr = f"{'model':<26} {'size':>8} {'precision':<14} {'E_temp':>8} {'x fp32':>7} {'PSNR/fp32':>9} " \
+          f"{'speed x':>8} {'float ops':>9} {'tuning':>12}"
+    print(hdr)
+    for r in rows:
+        psnr = "inf" if r["psnr_vs_fp32"] == float("inf") else f"{r['psnr_vs_fp32']:.2f}"
+        print(f"{r['model']:<26} {r['size']:>8} {r['precision']:<14} {r['temporal_error']:8.4f} "
+              f"{r['ratio_to_fp32']:7.3f} {psnr:>9} {r['speedup_vs_fp32']:8.2f} {r['float_ops'] or '-':>9} "
+              f"{r['tuning_ratio'] or '-':>12}")
+    atomic_write_text(out / "results.json", json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
