@@ -11,7 +11,8 @@ import numpy as np
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
-from vst.convert import delegates, fallback, qdq, report as report_mod, temporal, verify
+from vst.convert import delegates, fallback, qdq, report as report_mod, verify
+from vst.convert import temporal as temporal_qa
 from vst.convert.ir import UnsupportedOp
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
@@ -154,7 +155,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
         _ungate(result["fidelity"])
     t_qa = time.perf_counter()
-    result["temporal"] = temporal.temporal_check(reference, out, width, height, runnable=to != "coreml",
+    result["temporal"] = temporal_qa.temporal_check(reference, out, width, height, runnable=to != "coreml",
                                                  random_weights=src.random_weights)
     t_qa = time.perf_counter() - t_qa
 
