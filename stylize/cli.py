@@ -14,9 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vst-stylize", description="Stylize a video with any model vst takes: "
                                 "frame by frame, or key frames plus optical-flow interpolation (002).")
     p.add_argument("input", help="video file (anything FFmpeg decodes)")
-    p.add_argument("-m", "--model", required=True,
+    p.add_argument("-m", "--model",
                    help="checkpoint, shipped weights (kunster.a025-s05-stage2), model.onnx[:STYLE], multistyle26:N, "
-                        "or a converted .tflite/.onnx artifact (runs at its own size)")
+                        "or a converted .tflite/.onnx artifact (runs at its own size); with --edge, the local "
+                        "model the edge run is compared with (optional)")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (H.264, input's frame rate and audio)")
     p.add_argument("--size", help="WxH for free-size models (default: the input's size, down to multiples of 4); "
                                   "frames are scaled to cover it and centre-cropped")
@@ -26,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side-by-side", action="store_true", help="write input | output")
     p.add_argument("--segment", type=int, default=SEGMENT_FRAMES,
                    help=f"frames per resumable segment (default {SEGMENT_FRAMES})")
+    p.add_argument("--edge", metavar="URL", help="stylize (key) frames on a vst-edge server, e.g. "
+                                                 "http://127.0.0.1:8500; interpolation stays here")
+    p.add_argument("--edge-delay", type=float, default=0.0, metavar="S",
+                   help="with --edge: add S seconds to every round trip (a network farther than loopback)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
 
@@ -35,8 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.segment < 1:
         raise VstError(f"--segment must be at least 1, got {args.segment}")
+    if not args.model and not args.edge:
+        raise VstError("give the model with -m MODEL (or an edge server with --edge URL)")
+    if args.edge_delay < 0:
+        raise VstError(f"--edge-delay must be 0 or more seconds, got {args.edge_delay}")
     stats = stylize_video(args.input, args.model, args.out, size=parse_size(args.size) if args.size else None,
-                          keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment)
+                          keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment,
+                          edge=args.edge, edge_delay=args.edge_delay)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -50,9 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  key frames {kf['key_frames']}, interpolated {kf['interpolated_frames']} ({kf['flow']} flow); "
               f"per frame: stylize {ms(kf['stylize_s_per_frame'])}, interpolate {ms(kf['interpolate_s_per_frame'])} "
               f"(warp only {ms(kf['warp_only_s_per_frame'])})")
-        if "speedup_measured" in kf:
+        if "speedup_measured" in kf and "edge" not in stats:
             print(f"  speedup {kf['speedup_measured']:.2f}x (warp only {kf['speedup_measured_warp_only']:.2f}x; "
                   f"002 eq. 6 predicts {kf['speedup_eq6_prediction']:.2f}x)")
+    e = stats.get("edge")
+    if e and e.get("frames_sent"):
+        print(f"  edge {e['url']}: {e['frames_sent']} frames sent, round trip {e['round_trip_ms_median']} ms "
+              f"median ({e['round_trip_ms_p90']} ms p90), {e['bytes_up_mean'] / 1024:.0f} KiB up / "
+              f"{e['bytes_down_mean'] / 1024:.0f} KiB down per frame"
+              + (f"; {e['speedup_vs_local']:.2f}x the speed of stylizing every frame here "
+                 f"({e['local_ms_per_frame']} ms a frame)" if "speedup_vs_local" in e else ""))
     return 0
 
 

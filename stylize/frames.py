@@ -35,16 +35,8 @@ class LocalStylizer:
                 raise VstError(f"{model} takes {fixed[0]}x{fixed[1]} frames only; drop --size or convert the "
                                f"model at {size[0]}x{size[1]}")
             self.size = tuple(fixed)
-        elif size is not None:
-            self.size = tuple(size)
-        elif source_size is not None:
-            # a free-size model keeps the video's size, down to the multiple of 4 the two stride-2 layers need
-            self.size = (source_size[0] // 4 * 4, source_size[1] // 4 * 4)
         else:
-            raise InternalError("LocalStylizer needs a size, or the source's size for a free-size model")
-        if min(self.size) < 16:
-            raise VstError(f"frame size {self.size[0]}x{self.size[1]} is too small; give at least 16x16")
-        check_pixels(*self.size)
+            self.size = free_size(size, source_size)
         self._checked = False
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -56,6 +48,47 @@ class LocalStylizer:
                                "image-to-image stylizer")
             self._checked = True
         return (y[0].detach().float().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def free_size(size: tuple[int, int] | None, source_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The frame size for a model that takes any size: the one asked for, else the video's own, down to the
+    multiple of 4 the two stride-2 layers need."""
+    if size is not None:
+        out = (int(size[0]), int(size[1]))
+    elif source_size is not None:
+        out = (source_size[0] // 4 * 4, source_size[1] // 4 * 4)
+    else:
+        raise InternalError("a free-size stylizer needs a size, or the source's size")
+    if min(out) < 16:
+        raise VstError(f"frame size {out[0]}x{out[1]} is too small; give at least 16x16")
+    check_pixels(*out)
+    return out
+
+
+class RemoteStylizer:
+    """Frames stylized by an edge server (`vst-edge serve`, 002 section 3), at a size chosen as for a free-size
+    local model; `exchanges` keeps every round trip for the run's figures."""
+
+    def __init__(self, url: str, size: tuple[int, int] | None = None, source_size: tuple[int, int] | None = None,
+                 delay: float = 0.0):
+        from vst.runtimes.remote import edge_keyframe_stylizer
+        self.edge = edge_keyframe_stylizer(url, delay=delay)
+        self.name = self.identity = f"edge:{self.edge.url}"
+        self.size = free_size(size, source_size)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.edge(rgb)
+
+    def summary(self, skip: int = 1) -> dict:
+        """Round trip and payload per frame (the first exchange, the blank check frame, left out)."""
+        ex = self.edge.history[skip:]
+        if not ex:
+            return {"frames_sent": 0}
+        rtt = np.array([e.seconds for e in ex])
+        return {"frames_sent": len(ex), "round_trip_ms_median": round(float(np.median(rtt)) * 1e3, 2),
+                "round_trip_ms_p90": round(float(np.percentile(rtt, 90)) * 1e3, 2),
+                "bytes_up_mean": int(np.mean([e.bytes_up for e in ex])),
+                "bytes_down_mean": int(np.mean([e.bytes_down for e in ex]))}
 
 
 def fit(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir
-from vst.stylize.frames import LocalStylizer, fit, side_by_side
+from vst.stylize.frames import LocalStylizer, RemoteStylizer, fit, side_by_side
 from vst.stylize.keyframes import KeySchedule, KeyframeInterpolator
 from vst.video.codec import H264Writer, decode_rgb, join_segments, probe
 
@@ -38,10 +38,13 @@ def work_dir(out: Path) -> Path:
 
 def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int, int] | None = None,
                   keyframes: str | None = None, flow: str = "dis", sbs: bool = False,
-                  segment: int = SEGMENT_FRAMES, progress: bool = True, stylizer=None) -> dict:
+                  segment: int = SEGMENT_FRAMES, progress: bool = True, stylizer=None, edge: str | None = None,
+                  edge_delay: float = 0.0) -> dict:
     """Write the stylized `src` to `out` and return what it took (frames, seconds, key-frame timings).
 
-    `stylizer` replaces the local model for key frames (anything RGB -> RGB at `stylizer.size`)."""
+    `stylizer` replaces the local model for key frames (anything RGB -> RGB at `stylizer.size`); `edge` is the
+    URL of a `vst-edge serve` server that stylizes them instead (with `model`, if given, timed here on a few
+    frames for the speedup against stylizing every frame locally)."""
     src, out = Path(src), Path(out)
     check_output(out)
     if not src.is_file():
@@ -50,6 +53,11 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     if info.frames < 1:
         raise VstError(f"{src} holds no video frames; give a video with at least one frame")
     schedule = KeySchedule.parse(keyframes) if keyframes else None
+    local_s_per_frame = None
+    if edge:
+        if model:
+            local_s_per_frame = _local_seconds_per_frame(model, size, (info.width, info.height))
+        stylizer = RemoteStylizer(edge, size, (info.width, info.height), delay=edge_delay)
     stylizer = stylizer or LocalStylizer(model, size, (info.width, info.height))
     w, h = stylizer.size
     if w % 2 or h % 2:
@@ -130,7 +138,24 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
              "seconds": round(elapsed, 3), "end_to_end_fps": round(done / elapsed, 2) if done else None}
     if interp is not None:
         stats["keyframes"] = {"schedule": keyframes, "flow": flow, **interp.timings.summary()}
+    if isinstance(stylizer, RemoteStylizer):
+        stats["edge"] = {"url": stylizer.edge.url, "delay_s": edge_delay, **stylizer.summary()}
+        if local_s_per_frame and done:
+            stats["edge"]["local_ms_per_frame"] = round(local_s_per_frame * 1e3, 2)
+            stats["edge"]["speedup_vs_local"] = round(local_s_per_frame * done / elapsed, 3)
     return stats
+
+
+def _local_seconds_per_frame(model: str, size, source_size, frames: int = 3) -> float:
+    """What stylizing one frame here costs: the baseline the edge run is compared with."""
+    local = LocalStylizer(model, size, source_size)
+    w, h = local.size
+    x = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    local(x)                                   # warm-up (runtime set-up)
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        local(x)
+    return (time.perf_counter() - t0) / frames
 
 
 def output_frames(path: str | Path) -> list[np.ndarray]:

@@ -154,3 +154,24 @@ def test_killed_server_the_client_says_so_and_keeps_finished_frames(clip, tmp_pa
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "does not answer" in lines[0]
     assert len(list(out.iterdir())) == 3
+
+
+def test_vst_stylize_sends_key_frames_to_the_edge_and_interpolates_the_rest(server, clip, tmp_path, capsys):
+    """002's split: with --edge, key frames go to the server and the rest are interpolated here; the output is
+    the same video a local key-frame run writes (PNG is lossless), and the run reports round trips and bytes."""
+    from vst.stylize.cli import main as stylize_main
+    from vst.stylize.video import output_frames
+    remote, local = tmp_path / "edge.mp4", tmp_path / "local.mp4"
+    assert run_cli(stylize_main, [str(clip), "--edge", server.url, "-m", MODEL, "--keyframes", "every:4",
+                                  "-o", str(remote), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["frames"] == 8 and stats["edge"]["frames_sent"] == 2          # frames 0 and 4
+    assert stats["edge"]["bytes_up_mean"] > 0 and stats["edge"]["round_trip_ms_median"] > 0
+    assert stats["edge"]["speedup_vs_local"] > 0
+    assert run_cli(stylize_main, [str(clip), "-m", MODEL, "--keyframes", "every:4", "-o", str(local)]) == 0
+    a, b = output_frames(remote), output_frames(local)
+    assert len(a) == len(b) == 8
+    assert max(np.abs(x.astype(int) - y).mean() for x, y in zip(a, b)) < 1.0
+    out = tmp_path / "down.mp4"
+    assert run_cli(stylize_main, [str(clip), "--edge", "http://127.0.0.1:9", "-o", str(out)]) == 2
+    assert "does not answer" in capsys.readouterr().err and not out.exists()
