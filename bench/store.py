@@ -151,7 +151,11 @@ def _read_index(out_dir: Path) -> tuple[pd.DataFrame, int]:
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends in a newline, else a row cut short
     bad = 1 if tail else 0
-    if not lines or _fields(lines[0]) != COLUMNS:
+    header = _fields(lines[0]) if lines else None
+    if header and header != COLUMNS and header[:2] == COLUMNS[:2]:
+        # an index written by another vst version (other columns): every row is rebuilt from the result files
+        return pd.DataFrame(columns=COLUMNS), len(lines) - 1 + bad
+    if header != COLUMNS:
         raise VstError(f"{index} does not start with the vst-bench header; move it away and run vst-bench "
                        "again (rows are rebuilt from the result files)")
     good = [lines[0]]

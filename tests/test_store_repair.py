@@ -1,6 +1,9 @@
 """Damaged results stores are detected and repaired, never trusted: cut rows, broken cell files, paths that
 lead out of the store, two writers, a disk that fills, truncated videos."""
+import csv
+import io
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -124,3 +127,23 @@ def test_truncated_video_is_not_measured_as_complete(tmp_path, write_video):
     assert probe(cut).frames == 20
     with pytest.raises(VstError, match="truncated"):
         run_host(["kunster-t2-05"], [(32, 32)], tmp_path / "o", protocol=FAST, video=cut, progress=False)
+
+
+def test_index_of_another_vst_version_is_rebuilt_from_the_result_files(tmp_path):
+    """An index whose columns differ (written before a column was added) is not an error: rows come back from the
+    cell JSONs, and the next reconcile rewrites the file with today's columns."""
+    from vst.bench.store import COLUMNS, import_results
+    store = tmp_path / "s"
+    import_results([Path(__file__).parent / "vectors" / "result-litert.json"], store)
+    index = store / INDEX
+    lines = index.read_text().splitlines()
+    old_cols = [c for c in COLUMNS if c != "named_config"]
+    rows = [dict(zip(COLUMNS, next(csv.reader([line])))) for line in lines[1:]]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=old_cols, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    index.write_text(buf.getvalue())
+    df = load_results(store, log=lambda *_: None)
+    assert len(df) == 1 and set(COLUMNS) <= set(df.columns)
+    assert reconcile(store) >= 1 and index.read_text().splitlines()[0].split(",") == COLUMNS
