@@ -103,10 +103,15 @@ def video_frames(path: str | Path, count: int) -> list[np.ndarray]:
     return frames
 
 
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB uint8 HxWx3 image as PNG bytes."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VstError(f"could not encode a {rgb.shape} image as PNG")
+    return buf.tobytes()
+
+
 def save_png(path: str | Path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 HxWx3 image as PNG, atomically."""
     from vst.common.fsutil import atomic_write_bytes
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise VstError(f"could not encode a {rgb.shape} image as PNG for {path}")
-    atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, encode_png(rgb))

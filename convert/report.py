@@ -94,18 +94,14 @@ def samples_dir(artifact: str | Path) -> Path:
 
 def write_samples(artifact: Path, names: tuple[str, ...], outputs_nchw) -> dict[str, str]:
     """Store the artifact's outputs (NCHW [0, 1]) as `<artifact>.samples/<photo>.png`; name -> relative path."""
-    import cv2
     import numpy as np
-    from vst.common.fsutil import atomic_write_bytes
+    from vst.common.images import save_png
     folder = samples_dir(artifact)
     folder.mkdir(exist_ok=True)
     out = {}
     for name, y in zip(names, outputs_nchw):
-        rgb = (np.clip(np.asarray(y, np.float32).transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise RuntimeError("PNG encoding of a sample output failed")
-        atomic_write_bytes(folder / f"{name}.png", buf.tobytes())
+        save_png(folder / f"{name}.png",
+                 (np.clip(np.asarray(y, np.float32).transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8))
         out[name] = f"{folder.name}/{name}.png"
     return out
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 import base64
 import io
 
-import cv2
 import numpy as np
+
+from vst.common.images import encode_png
 
 
 def png_data_uri(rgb: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("could not encode image as PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(rgb)).decode("ascii")
 
 
 def figure_data_uri(fig) -> str:

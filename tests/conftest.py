@@ -38,3 +38,14 @@ def write_video():
         writer.release()
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory):
+    """A small vst checkpoint (kunster alpha=0.25, beta=0.25, paper-text) with fixed random weights."""
+    import torch
+    from vst.models import create_model, save_model
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
+    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
+    return path

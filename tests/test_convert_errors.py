@@ -2,22 +2,13 @@
 import os
 
 import onnx
-import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from vst.common.cli import run_cli
 from vst.convert.cli import main
-from vst.models import create_model, save_model
 
 W, H = 48, 32
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ck") / "m.safetensors"
-    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
-    return path
 
 
 def fails(capsys, tmp_path, args, *needles, out_name="out.tflite"):

@@ -15,16 +15,9 @@ from safetensors.torch import save_file
 from generators import style_onnx
 from vst.common.cli import run_cli
 from vst.common.errors import VstError
-from vst.models import create_model, save_model
+from vst.models import create_model
 
 W, H = 48, 32
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ck") / "m.safetensors"
-    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
-    return path
 
 
 def one_line(capsys, main, args, *needles, rc=2):
