@@ -33,7 +33,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np
 
-from vst.common.cli import parse_size
+from vst.common.cli import parse_size, run_cli
 from vst.convert import convert, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
 from vst.convert.sources import export_onnx, resolve_source
@@ -256,7 +256,7 @@ def print_table2(rows: list[dict], load: str) -> None:
           f"int8 >= 1.5x fp32: {sum(r['int8_speedup'] >= 1.5 for r in rows)}/{n} cells")
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--size", default="480x320")
     p.add_argument("--runs", type=int, default=30)
@@ -269,7 +269,7 @@ def main() -> int:
     p.add_argument("--sizes", default="480x320,320x240", help="with --table2: WxH list")
     p.add_argument("--configs", help="with --table2: comma list of Table II ids (default: all 15)")
     p.add_argument("--workdir", help="with --table2: keep artifacts here, so a rerun resumes without converting")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     t2 = {}
     if a.table2:
         work = Path(a.workdir or tempfile.mkdtemp(prefix="vst_table2_"))
@@ -328,4 +328,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # third-party chatter filtered; -v keeps it

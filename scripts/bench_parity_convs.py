@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vst.common.cli import run_cli  # noqa: E402
 from vst.common.quiet import configure_environment
 
 configure_environment()
@@ -40,10 +41,10 @@ def conv_file(cin: int, cout: int, parity: bool) -> bytes:
     return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=7)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     fns = {f"{ci}->{co} {kind}": _timer(conv_file(ci, co, kind == "parities"), 2)
            for ci, co in PAIRS for kind in ("plain", "parities")}
     best, med = interleaved(fns, a.runs)
@@ -56,4 +57,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))  # third-party chatter filtered; -v keeps it

@@ -21,11 +21,13 @@ absolute times are disturbed by other processes; the speedups are ratios of time
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import time
 import warnings
 from pathlib import Path
 
+from vst.common.cli import run_cli  # noqa: E402
 from vst.common.quiet import configure_environment  # noqa: E402  (before TensorFlow loads)
 
 configure_environment()
@@ -123,12 +125,12 @@ def temporal_ratios(work: Path) -> dict:
     return res
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="vst-bench-video")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--json")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(2)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -161,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))  # third-party chatter filtered; -v keeps it
