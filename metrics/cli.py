@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.scenes or args.flow != "gt") and not args.sintel:
         raise VstError("--scenes and --flow apply to --sintel DIR only")
     runners = {spec: load_runner(spec) for spec in args.models}
-    fixed = {r.size for r in runners.values() if getattr(r, "size", None)}
+    fixed = {r.size for r in runners.values() if r.size}
     if args.sintel:
         return _sintel(args, runners, fixed)
     if args.size:

@@ -34,6 +34,7 @@ class Runner:
     """Callable NCHW [0, 1] float tensor -> NCHW tensor of the same size (no gradient)."""
     name: str = "runner"
     identity: str = ""
+    size: tuple[int, int] | None = None   # (W, H) when the model takes frames of one size only
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -67,8 +68,8 @@ class OnnxRunner(Runner):
             raise VstError(f"{path.name} takes inputs {[i.name for i in inputs]}; vst can drive an image input "
                            "plus an optional style_weights input")
         dims = inputs[0].shape[2:] if len(inputs[0].shape) == 4 else []
-        # (H, W) when the file fixes its input size (a model exported at one size), else None
-        self.fixed = tuple(dims) if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims) else None
+        if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
+            self.size = (dims[1], dims[0])    # a model exported at one size
         self.identity = f"onnx:{_digest(path)}:{style}"
         self.name = path.stem + (f":{style}" if style is not None else "")
 
@@ -77,8 +78,8 @@ class OnnxRunner(Runner):
         # the 26-style network downsamples by 4: reflect-pad, run, crop (as the wheel itself does)
         ph, pw = (-h) % 4, (-w) % 4
         xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if (ph or pw) else x
-        if self.fixed and self.fixed != tuple(xp.shape[-2:]):
-            raise VstError(f"{self.name} takes {self.fixed[1]}x{self.fixed[0]} images only, not {w}x{h}; "
+        if self.size and self.size != (xp.shape[-1], xp.shape[-2]):
+            raise VstError(f"{self.name} takes {self.size[0]}x{self.size[1]} images only, not {w}x{h}; "
                            "use a model exported with a free input size or frames of its size")
         outs = [self.session.run(img[None], self.extra)[0] for img in xp.detach().cpu().float().numpy()]
         return torch.from_numpy(np.stack(outs))[..., :h, :w].to(x.dtype)

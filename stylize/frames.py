@@ -27,9 +27,7 @@ class LocalStylizer:
                  source_size: tuple[int, int] | None = None):
         self.runner = load_runner(model)
         self.name = model
-        fixed = getattr(self.runner, "size", None) or getattr(self.runner, "fixed", None)
-        if fixed is not None and getattr(self.runner, "size", None) is None:
-            fixed = (fixed[1], fixed[0])       # OnnxRunner.fixed is (H, W)
+        fixed = self.runner.size
         if fixed is not None:
             if size is not None and tuple(size) != tuple(fixed):
                 raise VstError(f"{model} takes {fixed[0]}x{fixed[1]} frames only; drop --size or convert the "

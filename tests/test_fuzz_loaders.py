@@ -46,21 +46,14 @@ def test_checkpoint_metadata(tmp_path, header):
 
 
 @FAST
+@pytest.mark.parametrize("loader", ["job", "result"])
 @given(doc=json_values)
-def test_job_documents(tmp_path, doc):
-    from vst.pipeline.job import load_job
-    path = tmp_path / "job.json"
-    path.write_text(json.dumps(doc))
-    only_vst_errors(load_job, path)
-
-
-@FAST
-@given(doc=json_values)
-def test_result_documents(tmp_path, doc):
+def test_json_documents(tmp_path, loader, doc):
     from vst.bench.result import read_result
-    path = tmp_path / "r.json"
+    from vst.pipeline.job import load_job
+    path = tmp_path / f"{loader}.json"
     path.write_text(json.dumps(doc))
-    only_vst_errors(read_result, path)
+    only_vst_errors({"job": load_job, "result": read_result}[loader], path)
 
 
 @FAST
