@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vst.common.fsutil import sha256_of
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.runtimes.spec import TensorSpec, image_spec
 from vst.runtimes.table import FORMATS, runtimes_on
 
@@ -110,7 +110,7 @@ def model_info(art: Artifact) -> dict[str, Any]:
 
 
 def damaged_artifact(path: Path, exc: BaseException) -> VstError:
-    said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    said = first_line(exc, 120)
     return VstError(f"{path} is truncated or not a model of its type ({said}); convert it again with vst-convert")
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 
 TRUST_HINT = "only if you trust the file, pass --trust-pickle (it runs the file's code)"
 
@@ -119,6 +119,5 @@ def _export_load(path: Path):
     except PickledCodeRefused:
         raise
     except Exception as exc:  # torch raises many types for damaged archives
-        text = str(exc).strip().splitlines()
-        raise VstError(f"{path} is a damaged ExportedProgram archive ({(text[0] if text else type(exc).__name__)[:160]})"
+        raise VstError(f"{path} is a damaged ExportedProgram archive ({first_line(exc, 160)})"
                        "; re-export it with torch.export.save") from None

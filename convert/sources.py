@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.common.fsutil import sha256_of
 
 
@@ -118,7 +118,7 @@ def _torchscript(path: Path) -> Source:
     try:
         m = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError variants for damaged archives
-        raise VstError(f"{path} is a damaged TorchScript archive ({_first(exc)})") from None
+        raise VstError(f"{path} is a damaged TorchScript archive ({first_line(exc, 160)})") from None
     return Source("torchscript", str(path), module=m.eval())
 
 
@@ -132,7 +132,7 @@ def _onnx(path: Path) -> Source:
     import onnx
     def not_a_model(exc: Exception) -> VstError:
         return VstError(f"{path} is not a vst checkpoint, TorchScript, ExportedProgram or ONNX file, or it is "
-                        f"truncated ({_first(exc)[:120]})")
+                        f"truncated ({first_line(exc, 160)[:120]})")
 
     try:
         m = onnx.load(str(path), load_external_data=False)
@@ -190,11 +190,6 @@ def _load_external_data(model, path: Path) -> None:
         load_external_data_for_model(model, str(path.parent.resolve()))
 
 
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
-
-
 def check_size(source: Source, width: int, height: int) -> None:
     from vst.models import check_input_size
     if source.arch is not None:
@@ -225,7 +220,7 @@ def export_onnx(source: Source, width: int, height: int) -> Any:
         except VstError:
             raise
         except Exception as exc:  # exporter failures come in many types; name the first line
-            raise VstError(f"torch -> ONNX export failed at {width}x{height} ({_first(exc)})") from None
+            raise VstError(f"torch -> ONNX export failed at {width}x{height} ({first_line(exc, 160)})") from None
 
 
 def reference_fn(source: Source, onnx_static: Any) -> tuple[Callable[[np.ndarray], np.ndarray], str]:

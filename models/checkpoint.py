@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.common.fsutil import atomic_path
 from vst.models.registry import create_model, resolve
 from vst.models.stylizer import Stylizer
@@ -42,7 +42,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise VstError(f"{path} is truncated or not a safetensors file ({_first_line(exc)}); "
+        raise VstError(f"{path} is truncated or not a safetensors file ({first_line(exc)}); "
                        "re-save it with vst.models.save_model") from None
     if meta.get("format") != FORMAT:
         raise VstError(f"{path} is a safetensors file but not a vst checkpoint (no '{FORMAT}' metadata); "
@@ -76,7 +76,7 @@ def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = F
         try:
             state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise VstError(f"{path} is truncated or damaged ({_first_line(exc)})") from None
+            raise VstError(f"{path} is truncated or damaged ({first_line(exc)})") from None
     if arch is not None and meta["arch"] != resolve(arch)[0]:
         raise VstError(f"{path} holds a {meta['arch']!r} model, not {arch!r}; pass a {arch} checkpoint")
     model = create_model(meta["arch"], **meta["config"])
@@ -91,7 +91,7 @@ def load_model(path: str | Path, arch: str | None = None, allow_pickle: bool = F
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise VstError(f"{path}: weights do not fit {meta['arch']} {meta['config']} "
-                       f"({_first_line(exc)}); the file is damaged or mislabelled") from None
+                       f"({first_line(exc)}); the file is damaged or mislabelled") from None
     model.checkpoint_extra = meta.get("extra", {})
     return model.eval()
 
@@ -100,12 +100,12 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> tuple[dict, dict]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
-        raise VstError(f"{path} carries pickled code ({_first_line(exc)[:120]}); refusing to run it. "
+        raise VstError(f"{path} carries pickled code ({first_line(exc)[:120]}); refusing to run it. "
                        "Re-save it with vst.models.save_model; only if you trust the file, load it with allow_pickle=True "
                        "(vst-convert and vst-zoo: --trust-pickle)") from None
     except (RuntimeError, EOFError, OSError, ValueError, SafetensorError) as exc:
         # torch.load reads a file named .safetensors with safetensors, whatever its bytes are
-        raise VstError(f"{path} is truncated or not a torch file ({_first_line(exc)[:160]})") from None
+        raise VstError(f"{path} is truncated or not a torch file ({first_line(exc)[:160]})") from None
     if isinstance(obj, Stylizer):
         return {"arch": obj.arch, "config": obj.config}, obj.state_dict()
     if not (isinstance(obj, dict) and {"arch", "config", "state_dict"} <= set(obj)):
@@ -121,8 +121,3 @@ def _existing(path: str | Path) -> Path:
     if not path.is_file():
         raise VstError(f"checkpoint {path} does not exist; give the path of a file written by vst.models.save_model")
     return path
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

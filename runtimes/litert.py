@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.runtimes.delegation import Delegation, litert_delegation
 from vst.runtimes.spec import TensorSpec, image_spec
 
@@ -26,7 +26,7 @@ def _interpreter(model: str | Path | bytes, threads: int | None, delegate: str, 
                                experimental_preserve_all_tensors=preserve)
     except (ValueError, RuntimeError) as exc:
         what = "the model" if "model_content" in source else str(model)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        first = first_line(exc, 160)
         raise VstError(f"{what} is truncated or not a loadable TFLite model ({first}); convert it again with "
                        "vst-convert") from None
 

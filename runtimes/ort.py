@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.runtimes.delegation import Delegation
 from vst.runtimes.spec import TensorSpec, image_spec
 
@@ -34,7 +34,7 @@ class OrtSession:
             self.sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,
                 ort_errors.NotImplemented) as exc:  # the file's fault, not vst's
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            first = first_line(exc, 160)
             raise VstError(f"{what} is truncated or not a loadable ONNX model ({first}); convert it again with "
                            "vst-convert") from None
         self.inputs = self.sess.get_inputs()
