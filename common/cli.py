@@ -2,6 +2,7 @@
 argument forms every vst command shares (WxH sizes, NAME=VALUE settings)."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -33,6 +34,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         print(f"{prog}: internal error (a bug in vst, not in your input; please report it with the command "
               f"line): {exc}", file=sys.stderr)
         return 70
+    except BrokenPipeError:
+        # the reader went away (`vst-predict --loo | head`): nothing is left to say to it. Python's documented
+        # remedy: point stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; " + ("finished results are kept, run the same command again to resume."
                                           if resumable else "outputs are written only on success: run it again."),

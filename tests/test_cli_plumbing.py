@@ -55,3 +55,18 @@ def test_verbose_flag_is_taken_by_every_command(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["vst-x", "-v", "a", "--verbose"])
     assert run_cli(lambda argv: seen.append(list(argv)) or 0) == 0
     assert seen == [["a"]]
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    # `vst-predict --loo | head -1`: the pipe closes while the command still prints
+    import subprocess
+    code = ("import sys; from vst.common.cli import run_cli\n"
+            "def main(args):\n"
+            "    for i in range(100000): print('row', i)\n"
+            "sys.exit(run_cli(main))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
