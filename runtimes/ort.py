@@ -16,11 +16,15 @@ ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
 class OrtSession:
     runtime = "onnxruntime"
 
-    def __init__(self, model, threads: int | None = 2, image_input: bool = True):
+    def __init__(self, model, threads: int | None = 2, image_input: bool = True, optimize: bool = True):
         """model: a path, serialized bytes or an onnx.ModelProto. image_input=False skips the image-input
-        check for models whose first input is not an image (the caller feeds every input by name)."""
+        check for models whose first input is not an image (the caller feeds every input by name).
+        optimize=False disables ONNX Runtime's graph optimizations: a QDQ file then runs with ONNX's reference
+        semantics (each QuantizeLinear/DequantizeLinear computed as written) instead of fused int8 kernels."""
         import onnxruntime as ort
         opts = ort.SessionOptions()
+        if not optimize:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
