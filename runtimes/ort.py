@@ -50,6 +50,11 @@ class OrtSession:
         self.version = ort.__version__
         self.delegation = Delegation("onnxruntime", "cpu", detail=self.sess.get_providers()[0])
 
+    def extra_inputs(self) -> dict[str, tuple[int, ...]]:
+        """Inputs besides the image, name -> shape (free dims as -1)."""
+        return {i.name: tuple(d if isinstance(d, int) else -1 for d in i.shape) for i in self.inputs
+                if i.name != self.input.name}
+
     def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
         return self.sess.run(None, {self.input.name: x, **(feeds or {})})[0]
 
