@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
     p.add_argument("--qdq", choices=("keep", "float"), default=None,
                    help="QDQ sources: keep the source's int8 activation rounding as float ops with its own scales "
-                        "(default for fp32/fp16), or drop it (float; default for int8, which re-quantizes)")
+                        "(default for tflite fp32/fp16), or drop it (float; default for int8, which re-quantizes, and other targets)")
     p.add_argument("--temporal", action="store_true",
                    help="with --to tflite --quant int8: keep float the ops whose int8 noise makes video flicker, "
                         "chosen by a measured temporal-sensitivity pass (slower conversion)")
