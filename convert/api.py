@@ -20,6 +20,7 @@ from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, RE
 
 TARGETS = tuple(TARGET_TABLE)
 QUANTS = PRECISIONS
+QDQ_FORMS = ("keep", "float")
 SUFFIX = {t: spec["suffix"] for t, spec in TARGET_TABLE.items()}
 THREADS = 2
 
@@ -67,13 +68,16 @@ def _replaceable_mlpackage(path: Path) -> bool:
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
-            profile: bool = False, temporal: bool = False) -> dict:
+            profile: bool = False, temporal: bool = False, qdq_form: str | None = None) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
     `bind` fixes extra model inputs (e.g. {"style_weights": 3} selects style 3 of a multi-style ONNX model).
     `profile` (tflite only) adds the per-op time breakdown on this machine (vst.runtimes.profile) to the report.
     `temporal` (tflite int8 only): temporal-aware mixed precision (vst.convert.temporal_quant).
+    `qdq_form` (QDQ sources): "keep" reproduces the source's activation rounding with its own scales (default
+    for TFLite fp32/fp16), "float" drops it (default for int8, which re-quantizes with its own calibration, and
+    for the other targets).
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     from vst.convert import onnx_import, sources
@@ -83,6 +87,11 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
     if temporal and (to != "tflite" or quant != "int8"):
         raise VstError("--temporal applies to --to tflite --quant int8 only")
+    if qdq_form not in (None, *QDQ_FORMS):
+        raise VstError(f"unknown --qdq {qdq_form!r}; use one of {', '.join(QDQ_FORMS)}")
+    if qdq_form == "keep" and quant == "int8":
+        raise VstError("--qdq keep makes float artifacts that round like the QDQ source; --quant int8 re-quantizes "
+                       "the float form with its own calibration: drop --qdq keep or use --quant fp32")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -105,8 +114,13 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                              f"1x3x{height}x{width}{nhwc_note}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
                              f"{n_before} -> {len(static.graph.node)} nodes"))
     ir_source = static          # the graph the IR is built from: the source, made float if it is QDQ
+    qres = None
     if qdq.has_qdq(static):
-        ir_source, qres = qdq.to_float(static)
+        # kept by default where it is verified to reproduce the file (TFLite fp32/fp16: 57.6 dB at 128x128 against
+        # the reference semantics); ONNX Runtime runs a Div/Round graph with its own rewrites (36 dB), so ONNX
+        # artifacts stay float unless asked
+        default = "keep" if to == "tflite" and quant != "int8" else "float"
+        ir_source, qres = qdq.to_float(static, keep=(qdq_form or default) == "keep")
         ir_source = onnx_import.slim(ir_source)
         passes.append(PassResult("dequantize", True, qres.detail()))   # listed only for QDQ sources
     images = verify.eval_images(width, height)
@@ -136,10 +150,16 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
 
     # a QDQ source is verified against its float form (what the artifact computes); what dropping the source's
     # activation rounding costs is measured against the QDQ file itself below
-    reference, ref_kind = sources.reference_fn(src, ir_source)
+    if qres is not None and qres.kept:
+        # the kept form claims the QDQ file's own semantics: verified against them (ONNX Runtime with graph
+        # optimizations off computes each pair as written; its fused int8 kernels are reported beside)
+        reference, ref_kind = sources.reference_fn(src, static, optimize=False)
+        ref_kind += ", QDQ file as given: activation rounding kept"
+    else:
+        reference, ref_kind = sources.reference_fn(src, ir_source)
+        if qres is not None:
+            ref_kind += ", dequantized"
     ref_out = reference(images)
-    if ir_source is not static:
-        ref_kind += ", dequantized"
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
         if temporal:
@@ -159,9 +179,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                                                  random_weights=src.random_weights)
     t_qa = time.perf_counter() - t_qa
 
-    if ir_source is not static:
-        result["fidelity"]["qdq_source"] = qdq.source_fidelity(sources.reference_fn(src, static)[0](images), ref_out,
-                                                               out, to, io_layout, images)
+    if qres is not None:
+        result["fidelity"]["qdq_source"] = qdq.source_fidelity(static, qres, outputs, images)
     rep = {
         "schema_version": 1,
         "source": src.describe(),

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-pickle", action="store_true", help="unpickle torch files fully (runs their code)")
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
+    p.add_argument("--qdq", choices=("keep", "float"), default=None,
+                   help="QDQ sources: keep the source's int8 activation rounding as float ops with its own scales "
+                        "(default for tflite fp32/fp16), or drop it (float; default for int8, which re-quantizes, and other targets)")
     p.add_argument("--temporal", action="store_true",
                    help="with --to tflite --quant int8: keep float the ops whose int8 noise makes video flicker, "
                         "chosen by a measured temporal-sensitivity pass (slower conversion)")
@@ -64,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{tag}{SUFFIX[args.to]}"
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
-                  bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal)
+                  bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,
+                  qdq_form=args.qdq)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
@@ -113,8 +117,10 @@ def summary(rep: dict) -> str:
         lines.append(f"  temporal: {tmp.get('note')}")
     if fid.get("qdq_source"):
         q = fid["qdq_source"]
-        lines.append(f"  vs the QDQ source as given: PSNR {q['psnr_db']} dB "
-                     f"(its float form: {q['float_graph_psnr_db']} dB)")
+        lines.append(f"  QDQ source, rounding {q['form']}: PSNR {q['psnr_db']} dB vs ONNX Runtime (int8 kernels), "
+                     f"{q['reference_semantics_psnr_db']} dB vs its reference semantics, {q['float_form_psnr_db']} dB "
+                     f"vs the float form (float form: {q['float_graph_psnr_db']} / "
+                     f"{q['float_graph_reference_psnr_db']} dB)")
     if rep.get("conversion_path"):
         c = rep["conversion_path"]
         lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")

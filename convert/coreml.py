@@ -115,7 +115,7 @@ def build_program(graph: Graph, image_io: bool):
                 y = mb.inverse(x=x, epsilon=0.0, name=nm)
             elif op == "neg":
                 y = mb.mul(x=x, y=np.float32(-1.0), name=nm)
-            elif op in ("relu", "sigmoid", "tanh", "sqrt", "exp", "abs"):
+            elif op in ("relu", "sigmoid", "tanh", "sqrt", "exp", "abs", "round"):
                 y = getattr(mb, op)(x=x, name=nm)
             else:
                 raise VstError(f"op {op} (node {node.name!r}) cannot be converted to coreml")

@@ -14,7 +14,7 @@ import numpy as np
 
 from vst.common.errors import InternalError, VstError
 
-UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs", "hard_swish"}
+UNARY = {"relu", "sigmoid", "tanh", "sqrt", "rsqrt", "reciprocal", "neg", "exp", "abs", "hard_swish", "round"}
 BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
 # Ops the emitters know; anything else is refused at import with the op's name.
 OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "interleave", "slice",
@@ -152,7 +152,8 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
         elif op in UNARY:
             y = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "sqrt": torch.sqrt,
                  "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "neg": torch.neg, "exp": torch.exp,
-                 "abs": torch.abs, "hard_swish": F.hardswish}[op](ins[0])
+                 "abs": torch.abs, "hard_swish": F.hardswish,
+                 "round": torch.round}[op](ins[0])   # half to even, as ONNX Round
         elif op in BINARY:
             y = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
                  "max": torch.maximum, "min": torch.minimum}[op](ins[0], ins[1])

@@ -11,7 +11,7 @@ from vst.common.errors import VstError
 from vst.convert.ir import Graph, Node, UnsupportedOp
 
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Sqrt": "sqrt", "Reciprocal": "reciprocal",
-          "Neg": "neg", "Exp": "exp", "Abs": "abs"}
+          "Neg": "neg", "Exp": "exp", "Abs": "abs", "Round": "round"}
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
 
 

@@ -1,15 +1,23 @@
 """QDQ ONNX (QuantizeLinear/DequantizeLinear pairs, as ONNX Runtime's and tf2onnx's quantizers write) -> float.
 
 The import works on float graphs: quantized weights are dequantized into float constants (exactly what
-DequantizeLinear computes), and activation fake-quantization is dropped. The float graph therefore differs
-from the QDQ source by the activation rounding the source simulates; the fidelity check measures that against
-ONNX Runtime running the QDQ file as it came. A --quant int8 artifact is re-quantized by the target's own
-calibration, not with the source's scales.
+DequantizeLinear computes). Activation fake-quantization is either kept (`keep=True`, the default for fp32 and
+fp16 artifacts) or dropped:
+
+- kept: each activation QuantizeLinear -> DequantizeLinear pair becomes the float ops that compute it,
+  clip(round(x / scale), qmin - zp, qmax - zp) * scale (Div, Round, Clip, Mul: ONNX rounds half to even, and so
+  do torch.round, TF's Round and LiteRT's ROUND), with the source's own scales and zero points, so the artifact
+  reproduces the source's activation rounding (ONNX's reference semantics of the QDQ file);
+- dropped: the graph computes in float where the source simulated int8 activations. A --quant int8 artifact
+  is made from this form, re-quantized by the target's own calibration, not with the source's scales.
+
+Fidelity is measured against ONNX Runtime running the QDQ file as it came, both with its default graph
+optimizations (which fuse the pairs into int8 kernels with their own requantization arithmetic) and with them
+disabled (the reference semantics), see source_fidelity.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -23,12 +31,21 @@ Q, DQ = "QuantizeLinear", "DequantizeLinear"
 @dataclass
 class QdqResult:
     weights: int = 0          # DequantizeLinear of constants folded into float constants
-    activations: int = 0      # Q/DQ nodes on activations dropped
+    activations: int = 0      # Q/DQ nodes on activations dropped, or kept as float rounding ops
+    kept: bool = False
+
+    @property
+    def form(self) -> str:
+        return "kept" if self.kept else "float"
 
     def detail(self) -> str:
-        return (f"QDQ source made float: {self.weights} quantized constant(s) dequantized, {self.activations} "
-                "activation Quantize/DequantizeLinear node(s) dropped (the artifact computes in float where the "
-                "source simulated int8 activations)")
+        head = f"QDQ source made float: {self.weights} quantized constant(s) dequantized, "
+        if self.kept:
+            return head + (f"{self.activations} activation Quantize/DequantizeLinear node(s) kept as float rounding "
+                           "(Div, Round, Clip, Mul with the source's scales and zero points: the artifact reproduces "
+                           "the source's int8 activation rounding)")
+        return head + (f"{self.activations} activation Quantize/DequantizeLinear node(s) dropped (the artifact "
+                       "computes in float where the source simulated int8 activations)")
 
 
 def _const_map(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -51,12 +68,42 @@ def has_qdq(model: onnx.ModelProto) -> bool:
     return any(n.op_type in (Q, DQ) for n in model.graph.node)
 
 
-def to_float(model: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqResult]:
-    """A float copy of a QDQ model (see the module docstring); the graph's outputs keep their names."""
+_MOVES_ONLY = {"Transpose", "Pad", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Slice", "Flatten"}
+_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255)}
+
+
+def _rounding_nodes(n: onnx.NodeProto, consts: dict, new_inits: list) -> list[onnx.NodeProto]:
+    """An activation QuantizeLinear as float ops computing its QuantizeLinear -> DequantizeLinear value, written
+    to the Q node's output name (its DequantizeLinear consumers then read it directly)."""
+    scale = np.asarray(consts[n.input[1]], np.float32)
+    zp = consts[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros((), np.uint8)
+    if scale.size != 1 or np.asarray(zp).size != 1:
+        raise VstError(f"QuantizeLinear {n.name!r} quantizes an activation per channel; keeping its rounding is "
+                       "not supported: convert with --qdq float")
+    lo, hi = _RANGE.get(onnx.helper.np_dtype_to_tensor_dtype(np.asarray(zp).dtype), (None, None))
+    if lo is None:
+        raise VstError(f"QuantizeLinear {n.name!r} quantizes to {np.asarray(zp).dtype}; keeping its rounding "
+                       "takes int8/uint8 only: convert with --qdq float")
+    z = int(np.asarray(zp).reshape(()))
+    base, y = n.output[0], n.output[0]
+    names = {k: f"{base}/fq_{k}" for k in ("scale", "lo", "hi")}
+    for k, v in (("scale", scale.reshape(())), ("lo", np.float32(lo - z)), ("hi", np.float32(hi - z))):
+        new_inits.append(numpy_helper.from_array(np.asarray(v, np.float32), names[k]))
+    mk = onnx.helper.make_node
+    return [mk("Div", [n.input[0], names["scale"]], [f"{base}/fq_div"], name=f"{n.name}/fq_div"),
+            mk("Round", [f"{base}/fq_div"], [f"{base}/fq_round"], name=f"{n.name}/fq_round"),
+            mk("Clip", [f"{base}/fq_round", names["lo"], names["hi"]], [f"{base}/fq_clip"], name=f"{n.name}/fq_clip"),
+            mk("Mul", [f"{base}/fq_clip", names["scale"]], [y], name=f"{n.name}/fq_mul")]
+
+
+def to_float(model: onnx.ModelProto, keep: bool = False) -> tuple[onnx.ModelProto, QdqResult]:
+    """A float copy of a QDQ model (see the module docstring); the graph's outputs keep their names. With
+    `keep`, activation rounding is kept as float ops with the source's scales and zero points."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     g = model.graph
     consts = _const_map(model)
-    res = QdqResult()
+    res = QdqResult(kept=keep)
+    q_scale: dict[str, float] = {}
     rename: dict[str, str] = {}
     kept, new_inits = [], []
 
@@ -69,6 +116,9 @@ def to_float(model: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqResult]:
         n.input[:] = [src(i) for i in n.input]
         if n.op_type not in (Q, DQ) and not (n.input and all(i in consts for i in n.input if i)):
             kept.append(n)
+            if n.op_type in _MOVES_ONLY and n.input[0] in q_scale:
+                # tf2onnx pads and transposes the int8 tensor between a pair: the value stays on the same grid
+                q_scale[n.output[0]] = q_scale[n.input[0]]
             continue
         x = n.input[0]
         if all(i in consts for i in n.input if i):
@@ -78,7 +128,17 @@ def to_float(model: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqResult]:
                 consts[name] = value
                 new_inits.append(numpy_helper.from_array(np.asarray(value), name))
             res.weights += n.op_type == DQ
+        elif keep and n.op_type == Q:
+            kept.extend(_rounding_nodes(n, consts, new_inits))
+            q_scale[n.output[0]] = float(np.asarray(consts[n.input[1]]).ravel()[0])
+            res.activations += 1
         else:
+            if keep and n.op_type == DQ and (x not in q_scale or n.input[1] not in consts
+                                             or float(np.asarray(consts[n.input[1]]).ravel()[0]) != q_scale[x]):
+                # a DequantizeLinear of a tensor the graph receives quantized, or with another scale than its
+                # QuantizeLinear's: the pair is not a plain rounding of a float activation
+                raise VstError(f"DequantizeLinear {n.name!r} does not follow a QuantizeLinear of the same scale; "
+                               "keeping the source's rounding is not supported for it: convert with --qdq float")
             rename[n.output[0]] = x
             res.activations += 1
     outputs = {o.name for o in g.output}
@@ -97,22 +157,30 @@ def to_float(model: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqResult]:
     return model, res
 
 
-def source_fidelity(qdq_out: np.ndarray, float_out: np.ndarray, artifact: Path, target: str, io_layout: str,
-                    images: np.ndarray) -> dict:
-    """The artifact against ONNX Runtime running the QDQ source as it came, and how far the source's float form
-    already is from it (the part no converter keeping float activations can recover)."""
+def source_fidelity(static: onnx.ModelProto, res: QdqResult, got: np.ndarray | None, images: np.ndarray) -> dict:
+    """The artifact's outputs `got` (NCHW, None where they cannot be computed here) against ONNX Runtime running
+    the QDQ source as it came, two ways: with its default graph optimizations (int8 QLinear kernels fused from
+    the pairs: how ONNX Runtime deploys the file) and with them disabled (ONNX's reference semantics of every
+    QuantizeLinear/DequantizeLinear: what the file means); and against the source's float form (activation
+    pairs dropped). The float form's own scores say what dropping the rounding costs any float artifact."""
     from vst.convert import verify
-    row = {"reference": "onnxruntime (QDQ source ONNX as given)",
-           "float_graph_psnr_db": verify._finite(verify.compare(qdq_out, float_out)["psnr_db"])}
-    if target == "tflite":
-        from vst.convert import tflite
-        got = tflite.run(Path(artifact).read_bytes(), verify.to_layout(images, io_layout))
-    elif target == "onnx":
-        from vst.convert import onnx_export
-        got = onnx_export.run(onnx.load(str(artifact)), verify.to_layout(images, io_layout))
-    else:
-        row["psnr_db"] = None
+    from vst.convert.onnx_import import slim
+    from vst.runtimes.ort import OrtSession
+
+    def db(ref, out):
+        return verify._finite(verify.compare(ref, out)["psnr_db"])
+    refs = {"ort_default": OrtSession(static, threads=None).run_batch(images),
+            "ort_reference": OrtSession(static, threads=None, optimize=False).run_batch(images),
+            "float_form": OrtSession(slim(to_float(static)[0]), threads=None).run_batch(images)}
+    row = {"form": res.form,
+           "reference": "onnxruntime (QDQ source ONNX as given, default optimizations: fused int8 kernels)",
+           "ort_default_vs_reference_psnr_db": db(refs["ort_reference"], refs["ort_default"]),
+           "float_graph_psnr_db": db(refs["ort_default"], refs["float_form"]),
+           "float_graph_reference_psnr_db": db(refs["ort_reference"], refs["float_form"])}
+    if got is None:
+        row.update(psnr_db=None, reference_semantics_psnr_db=None, float_form_psnr_db=None)
         return row
-    cmp = verify.compare(qdq_out, verify.from_layout(got, io_layout))
-    row.update(psnr_db=verify._finite(cmp["psnr_db"]), max_abs_err=cmp["max_abs_err"])
+    cmp = verify.compare(refs["ort_default"], got)
+    row.update(psnr_db=verify._finite(cmp["psnr_db"]), max_abs_err=cmp["max_abs_err"],
+               reference_semantics_psnr_db=db(refs["ort_reference"], got), float_form_psnr_db=db(refs["float_form"], got))
     return row

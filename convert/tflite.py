@@ -134,7 +134,7 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
             else:
                 fn_ = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh, "sqrt": tf.sqrt,
                        "rsqrt": tf.math.rsqrt, "reciprocal": tf.math.reciprocal, "neg": tf.negative, "exp": tf.exp,
-                       "abs": tf.abs}.get(op)
+                       "abs": tf.abs, "round": tf.round}.get(op)
                 if fn_ is None:
                     raise VstError(f"op {op} (node {node.name!r}) cannot be converted to tflite")
                 y = fn_(x, name=nm)

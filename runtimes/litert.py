@@ -37,7 +37,10 @@ class LiteRTSession:
     def __init__(self, model: str | Path | bytes, threads: int | None = 2, delegate: str = "xnnpack",
                  size: tuple[int, int] | None = None, preserve: bool = False):
         self.it = _interpreter(model, threads, delegate, preserve)
-        d = self.it.get_input_details()[0]
+        details = self.it.get_input_details()
+        # the image is the largest input; others (a style vector, say) are fed by name through run(x, feeds)
+        d = max(details, key=lambda t: int(np.prod(t["shape"])))
+        self._extra = {t["name"]: t for t in details if t["index"] != d["index"]}
         what = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
         spec = image_spec(d["name"], [int(x) for x in d["shape_signature"]], np.dtype(d["dtype"]).name, what)
         if spec.size is None and size is not None:
@@ -60,8 +63,18 @@ class LiteRTSession:
         except (AttributeError, RuntimeError):
             return Delegation("litert", requested, detail=f"{requested} (requested; LiteRT did not report its nodes)")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def extra_inputs(self) -> dict[str, tuple[int, ...]]:
+        """Inputs besides the image, name -> shape."""
+        return {k: tuple(int(v) for v in t["shape"]) for k, t in self._extra.items()}
+
+    def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
         self.it.set_tensor(self._in, x)
+        for name, value in (feeds or {}).items():
+            if name not in self._extra:
+                raise VstError(f"the model has no input {name!r}; it takes {', '.join(self._extra) or 'none'} "
+                               "besides the image")
+            t = self._extra[name]
+            self.it.set_tensor(t["index"], np.asarray(value, dtype=t["dtype"]).reshape(t["shape"]))
         self.it.invoke()
         return self.it.get_tensor(self._out)
 

@@ -16,11 +16,15 @@ ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
 class OrtSession:
     runtime = "onnxruntime"
 
-    def __init__(self, model, threads: int | None = 2, image_input: bool = True):
+    def __init__(self, model, threads: int | None = 2, image_input: bool = True, optimize: bool = True):
         """model: a path, serialized bytes or an onnx.ModelProto. image_input=False skips the image-input
-        check for models whose first input is not an image (the caller feeds every input by name)."""
+        check for models whose first input is not an image (the caller feeds every input by name).
+        optimize=False disables ONNX Runtime's graph optimizations: a QDQ file then runs with ONNX's reference
+        semantics (each QuantizeLinear/DequantizeLinear computed as written) instead of fused int8 kernels."""
         import onnxruntime as ort
         opts = ort.SessionOptions()
+        if not optimize:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
@@ -45,6 +49,11 @@ class OrtSession:
         self.output_quant = (0.0, 0)
         self.version = ort.__version__
         self.delegation = Delegation("onnxruntime", "cpu", detail=self.sess.get_providers()[0])
+
+    def extra_inputs(self) -> dict[str, tuple[int, ...]]:
+        """Inputs besides the image, name -> shape (free dims as -1)."""
+        return {i.name: tuple(d if isinstance(d, int) else -1 for d in i.shape) for i in self.inputs
+                if i.name != self.input.name}
 
     def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
         return self.sess.run(None, {self.input.name: x, **(feeds or {})})[0]

@@ -31,6 +31,9 @@ class TorchSession:
         self.version = torch.__version__
         self.delegation = Delegation("pytorch", "eager", detail=f"eager ({torch.get_num_threads()} threads)")
 
+    def extra_inputs(self) -> dict:
+        return {}
+
     def run(self, x) -> np.ndarray:
         with self.torch.inference_mode():
             t = x if isinstance(x, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(x))

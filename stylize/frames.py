@@ -23,10 +23,12 @@ class FrameStylizer(Protocol):
 class LocalStylizer:
     """A model on this machine (any name load_runner takes) at one frame size."""
 
-    def __init__(self, model: str, size: tuple[int, int] | None = None,
-                 source_size: tuple[int, int] | None = None):
-        self.runner = load_runner(model)
-        self.name = model
+    def __init__(self, model: str | None, size: tuple[int, int] | None = None,
+                 source_size: tuple[int, int] | None = None, style: str | None = None, predict: str | None = None):
+        self.runner = load_runner(model, style, predict)
+        # the resume manifest must change with the style image, not only with the model name
+        self.identity = self.runner.identity if style else None
+        self.name = model or self.runner.name
         fixed = self.runner.size
         if fixed is not None:
             if size is not None and tuple(size) != tuple(fixed):
