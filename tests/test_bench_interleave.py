@@ -124,3 +124,24 @@ def test_phone_sweeps_stay_cell_by_cell(tmp_path, monkeypatch):
     assert Recorder.launched == [p["cell_id"] for p, _ in cells]
     df = load_results(tmp_path / "o")
     assert list(df["interleaved_cells"]) == [1, 1] and list(df["repeats"]) == [3, 3]
+
+
+def test_one_cell_left_still_uses_its_kept_repeats(tmp_path, clip, monkeypatch):
+    """Resumed with a shorter command (one of the cells): its kept repeats are not thrown away."""
+    out, real, calls = tmp_path / "o", HostCell.repeat, []
+
+    def dies_at_the_third(self, index):
+        calls.append((self.plan["input"]["width"], index))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, index)
+
+    monkeypatch.setattr(HostCell, "repeat", dies_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_host(["kunster-t2-05"], SIZES, out, protocol=PROTO, video=clip, progress=False, log=lambda *_: None)
+    calls.clear()
+    monkeypatch.setattr(HostCell, "repeat", lambda self, index: (calls.append(index), real(self, index))[1])
+    df = run_host(["kunster-t2-05"], SIZES[:1], out, protocol=PROTO, video=clip, progress=False,
+                  log=lambda *_: None)
+    assert calls == [1, 2] and list(df["resolution"]) == ["32x32"]
+    assert load_result(out, df.iloc[0])["interleaving"]["sessions"] == 2
