@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="repeats per cell (default 5: MLPerf's replicability "
                    "rule needs 5 runs within 5%%)")
     p.add_argument("--cooldown", type=float, default=2.0, help="idle seconds before each repeat")
+    p.add_argument("--sequential", action="store_true",
+                   help="host: run each cell's repeats back to back; by default the cells of a sweep take turns, "
+                        "repeat r of every cell before repeat r+1, so that a busy minute falls on all of them")
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a multi-input ONNX model's extra input, e.g. style_weights=3 (an index: one-hot) "
                         "or a JSON list; repeatable")
@@ -107,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None
         df = run_sweep(args.device, args.model, parse_resolutions(args.resolutions), out, proto, args.video,
-                       delegates, args.devices_file, progress=not args.no_progress, bind=bind)
+                       delegates, args.devices_file, progress=not args.no_progress, bind=bind,
+                       interleave=not args.sequential)
         cols = ["device", "artifact", "resolution", "delegate_used", "fps_e2e", "fps_inference",
                 "fps_inference_ci_low", "fps_inference_ci_high", "inference_ms_median", "e2e_over_inference",
                 "replicability", "drift"]

@@ -155,10 +155,10 @@ def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | N
     return {"frames": len(rec["e2e_ms"]), "wall_s": end - start, **rec}
 
 
-def _prepared_frames(model: HostModel, path: str, count: int) -> list:
-    """Model inputs for the pure-inference phase: the clip's first frames, as many as fit PREPARED_BYTES."""
+def _prepared_frames(model: HostModel, path: str, count: int, budget: int = PREPARED_BYTES) -> list:
+    """Model inputs for the pure-inference phase: the clip's first frames, as many as fit `budget` bytes."""
     per_frame = model.width * model.height * 3 * (1 if model.dtype in ("uint8", "int8") else 4)
-    keep = max(1, min(count, PREPARED_BYTES // per_frame))
+    keep = max(1, min(count, budget // per_frame))
     return [model.prepare(resize_cover(rgb, model.width, model.height)) for rgb, _, _ in decode_frames(path, keep)]
 
 
@@ -179,60 +179,84 @@ def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float 
     return {"frames": len(samples), "wall_s": end - start, "inference_ms": samples}
 
 
-def execute_plan(plan: dict, art: Artifact, run_id: str, tick=None) -> dict:
-    """Run one validated plan on this machine; the result still goes through check_result before storing.
-    tick(), when given, is called after every measured frame (a progress bar inside the cell)."""
-    runtime = plan["runtime"]
-    if runtime not in HOST_DELEGATES:
-        raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
-                       "use --device with an iPhone name")
-    if plan["delegate"] not in HOST_DELEGATES[runtime]:
-        raise VstError(f"{runtime} on the host takes delegate {' or '.join(HOST_DELEGATES[runtime])}, "
-                       f"not {plan['delegate']}")
-    spec = input_spec(art)
-    w, h = plan["input"]["width"], plan["input"]["height"]
-    if spec.size and spec.size != (w, h):
-        raise VstError(f"{art.label} has a fixed {spec.size[0]}x{spec.size[1]} input; plan asks for {w}x{h}")
-    clip = plan["frame_source"]["path"]
-    started, thermal0, battery0 = _now(), _thermal(), _battery()
-    ref_before = reference_ms()
+class HostCell:
+    """One cell measured in steps, so that a sweep can interleave the repeats of many cells (round-robin):
+    `HostCell(...)` loads and warms the model up, `repeat(i)` measures repeat i (cooldown, end to end, inference
+    only), `result(...)` assembles the result document. `budget` bounds the bytes of prepared inference-only
+    inputs this cell keeps (cells open together share PREPARED_BYTES)."""
 
-    t0 = time.perf_counter()
-    model = HostModel(art, w, h, plan["threads"], plan["delegate"])
-    load_ms = (time.perf_counter() - t0) * 1e3
+    def __init__(self, plan: dict, art: Artifact, tick=None, budget: int = PREPARED_BYTES):
+        runtime = plan["runtime"]
+        if runtime not in HOST_DELEGATES:
+            raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
+                           "use --device with an iPhone name")
+        if plan["delegate"] not in HOST_DELEGATES[runtime]:
+            raise VstError(f"{runtime} on the host takes delegate {' or '.join(HOST_DELEGATES[runtime])}, "
+                           f"not {plan['delegate']}")
+        spec = input_spec(art)
+        w, h = plan["input"]["width"], plan["input"]["height"]
+        if spec.size and spec.size != (w, h):
+            raise VstError(f"{art.label} has a fixed {spec.size[0]}x{spec.size[1]} input; plan asks for {w}x{h}")
+        self.plan, self.art, self.tick = plan, art, tick
+        self.clip = plan["frame_source"]["path"]
+        self.started, self.thermal0, self.battery0 = _now(), _thermal(), _battery()
 
-    warm_inputs = _prepared_frames(model, clip, max(1, min(plan["warmup"]["frames"] or 1, 32)))
-    t0 = time.perf_counter()
-    model.infer(warm_inputs[0])
-    first_ms = (time.perf_counter() - t0) * 1e3
-    done, w0 = 1, time.perf_counter()
-    while done < plan["warmup"]["frames"] or time.perf_counter() - w0 < plan["warmup"]["seconds"]:
-        model.infer(warm_inputs[done % len(warm_inputs)])
-        done += 1
+        t0 = time.perf_counter()
+        self.model = model = HostModel(art, w, h, plan["threads"], plan["delegate"])
+        self.load_ms = (time.perf_counter() - t0) * 1e3
 
-    limit, seconds = plan["measure"]["frames"], plan["measure"]["seconds"]
-    inputs = _prepared_frames(model, clip, limit or plan["frame_source"].get("frames") or 10 ** 9)
-    repeats = []
-    for r in range(plan["repeats"]):
+        warm_inputs = _prepared_frames(model, self.clip, max(1, min(plan["warmup"]["frames"] or 1, 32)))
+        t0 = time.perf_counter()
+        model.infer(warm_inputs[0])
+        self.first_ms = (time.perf_counter() - t0) * 1e3
+        done, w0 = 1, time.perf_counter()
+        while done < plan["warmup"]["frames"] or time.perf_counter() - w0 < plan["warmup"]["seconds"]:
+            model.infer(warm_inputs[done % len(warm_inputs)])
+            done += 1
+        limit = plan["measure"]["frames"]
+        self.inputs = _prepared_frames(model, self.clip, limit or plan["frame_source"].get("frames") or 10 ** 9,
+                                       budget)
+
+    def repeat(self, index: int) -> dict:
+        plan, clip = self.plan, self.clip
+        limit, seconds = plan["measure"]["frames"], plan["measure"]["seconds"]
         time.sleep(plan["cooldown_s"])
-        e2e = _pipeline(model, clip, limit, seconds, tick)
+        e2e = _pipeline(self.model, clip, limit, seconds, self.tick)
         announced = plan["frame_source"].get("frames")
         expected = min(limit, announced) if limit and announced else (limit or announced)
         if seconds is None and expected and e2e["frames"] < expected:
             # a clip cut short (a copy interrupted, a disk that filled) must not pass for a complete measurement
             raise VstError(f"{clip} decoded only {e2e['frames']} of the {expected} frames its header announces; "
                            "it is truncated: give a complete video")
-        inf = _inference_only(model, inputs, e2e["frames"], None, tick)
-        repeats.append({"index": r, "e2e": e2e, "inference": inf})
+        inf = _inference_only(self.model, self.inputs, e2e["frames"], None, self.tick)
+        return {"index": index, "e2e": e2e, "inference": inf}
 
-    env = {"device": plan["device"], "platform": "host", "hardware": cpu_name(), "chip": platform.machine(),
-           "os": platform.platform(), "runtime": runtime, "runtime_version": model.runtime_version,
-           "delegate_requested": plan["delegate"], "delegate_used": model.delegate_used,
-           "threads": plan["threads"], "thermal_start": thermal0, "thermal_end": _thermal(),
-           "battery_start": battery0, "battery_end": _battery(),
-           "harness": f"vst.bench.host (python {platform.python_version()}, {os.cpu_count()} cpus)"}
-    return {"schema": "vst-bench-result/1", "plan": plan, "run_id": run_id, "started_at": started,
-            "finished_at": _now(), "environment": env,
-            "input": {"width": w, "height": h, "layout": model.layout, "dtype": model.dtype},
-            "load_ms": load_ms, "first_inference_ms": first_ms, "repeats": repeats,
-            "host_reference": {"workload": REFERENCE_WORKLOAD, "before_ms": ref_before, "after_ms": reference_ms()}}
+    def result(self, run_id: str, repeats: list, reference: tuple[float, float], started: str | None = None,
+               load_ms: float | None = None, first_ms: float | None = None, thermal0=None, battery0=None) -> dict:
+        """The result document; the keyword arguments carry what an earlier session measured when a cell's
+        repeats were spread over runs of the command (an interrupted sweep resumed)."""
+        plan, model = self.plan, self.model
+        env = {"device": plan["device"], "platform": "host", "hardware": cpu_name(), "chip": platform.machine(),
+               "os": platform.platform(), "runtime": plan["runtime"], "runtime_version": model.runtime_version,
+               "delegate_requested": plan["delegate"], "delegate_used": model.delegate_used,
+               "threads": plan["threads"], "thermal_start": thermal0 if started else self.thermal0,
+               "thermal_end": _thermal(), "battery_start": battery0 if started else self.battery0,
+               "battery_end": _battery(),
+               "harness": f"vst.bench.host (python {platform.python_version()}, {os.cpu_count()} cpus)"}
+        return {"schema": "vst-bench-result/1", "plan": plan, "run_id": run_id, "started_at": started or self.started,
+                "finished_at": _now(), "environment": env,
+                "input": {"width": model.width, "height": model.height, "layout": model.layout, "dtype": model.dtype},
+                "load_ms": self.load_ms if load_ms is None else load_ms,
+                "first_inference_ms": self.first_ms if first_ms is None else first_ms, "repeats": repeats,
+                "host_reference": {"workload": REFERENCE_WORKLOAD, "before_ms": reference[0],
+                                   "after_ms": reference[1]}}
+
+
+def execute_plan(plan: dict, art: Artifact, run_id: str, tick=None) -> dict:
+    """Run one validated plan on this machine, its repeats one after another; the result still goes through
+    check_result before storing. tick(), when given, is called after every measured frame (a progress bar
+    inside the cell)."""
+    ref_before = reference_ms()
+    cell = HostCell(plan, art, tick)
+    repeats = [cell.repeat(r) for r in range(plan["repeats"])]
+    return cell.result(run_id, repeats, (ref_before, reference_ms()))

@@ -19,7 +19,10 @@ PUBLISHED = {"iphone11pro": "iPhone 11 Pro", "iphone6s": "iPhone 6s"}
 
 
 def _resolutions(df: pd.DataFrame, reference: bool) -> list[str]:
-    res = list(dict.fromkeys(df["resolution"])) if len(df) else []
+    # largest input first, as 000's tables; not the order cells happened to finish in (interleaved sweeps
+    # finish them all in the last round)
+    res = sorted(dict.fromkeys(df["resolution"]), key=lambda r: -int(r.split("x")[0]) * int(r.split("x")[1])) \
+        if len(df) else []
     if reference:
         res += [r for r in ("480x320", "320x240") if r not in res]
     return res

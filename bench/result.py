@@ -13,8 +13,9 @@ from vst.bench.stats import summarize_result, trust_figures
 from vst.common.errors import VstError
 
 
-def check_result(result: dict, what: str = "result") -> dict:
-    """Validate `result` (schema, sample counts, cell id); return it with vst's summary attached."""
+def check_result(result: dict, what: str = "result", partial: bool = False) -> dict:
+    """Validate `result` (schema, sample counts, cell id); return it with vst's summary attached. partial=True
+    accepts fewer repeats than planned (a cell in progress, kept between rounds of an interleaved sweep)."""
     validate("result", result, what)
     plan = result["plan"]
     if cell_id(plan) != plan["cell_id"]:
@@ -22,7 +23,7 @@ def check_result(result: dict, what: str = "result") -> dict:
                        "the plan was edited after it was made; rerun the cell")
     if result["environment"]["runtime"] != plan["runtime"]:
         raise VstError(f"{what}: ran on {result['environment']['runtime']} but the plan asked for {plan['runtime']}")
-    if len(result["repeats"]) != plan["repeats"]:
+    if len(result["repeats"]) != plan["repeats"] and not (partial and len(result["repeats"]) < plan["repeats"]):
         raise VstError(f"{what}: {len(result['repeats'])} repeats recorded, the plan asked for {plan['repeats']}")
     for rep in result["repeats"]:
         e2e, inf = rep["e2e"], rep["inference"]

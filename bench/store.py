@@ -250,7 +250,7 @@ def load_results(out_dir: str | Path, history: bool = False, log=_stderr) -> pd.
 
 
 TRUST_COLUMNS = ["fps_e2e_ci_low", "fps_e2e_ci_high", "fps_inference_ci_low", "fps_inference_ci_high",
-                 "replicability", "drift"]
+                 "replicability", "drift", "interleaved_cells"]
 
 
 def _trust_columns(df: pd.DataFrame, results: dict[str, dict]) -> dict[str, list]:
@@ -264,6 +264,8 @@ def _trust_columns(df: pd.DataFrame, results: dict[str, dict]) -> dict[str, list
             cols[f"{kind}_ci_high"].append(hi)
         cols["replicability"].append(s["replicability"])
         cols["drift"].append(s["drift"])
+        # how many cells took turns with this one (round-robin repeats); 1: it ran alone or back to back
+        cols["interleaved_cells"].append(len((results[cell].get("interleaving") or {}).get("cells") or ()) or 1)
     return cols
 
 

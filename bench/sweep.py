@@ -113,8 +113,10 @@ def resolve_artifacts(specs: Sequence[str], bind: dict | None = None) -> list[Ar
 def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple[int, int]] = PAPER_RESOLUTIONS,
               out_dir: str | Path = "bench_results", protocol: Protocol | None = None, video: str | Path | None = None,
               delegates: Sequence[str] | None = None, devices_file: str | Path | None = None,
-              progress: bool = True, log=print, bind: dict | None = None) -> pd.DataFrame:
-    """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill."""
+              progress: bool = True, log=print, bind: dict | None = None, interleave: bool = True) -> pd.DataFrame:
+    """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill.
+    On the host the cells take turns repeat by repeat (interleave=False: each cell's repeats back to back);
+    phone drivers run a whole cell per launch of the app, so phone sweeps stay cell by cell."""
     protocol = protocol or Protocol()
     out_dir = Path(out_dir)
     dev = resolve_device(device, load_registry(devices_file))
@@ -126,16 +128,29 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
     for art in arts:
         fixed = input_spec(art).size
         others = [f"{w}x{h}" for w, h in resolutions if (w, h) != tuple(fixed or ())]
-        if fixed and others:
+        # said when none of the sizes asked for applies: a job converting one artifact per size asks for all
+        # its sizes, and each artifact running at its own one is what it meant
+        if fixed and len(others) == len(resolutions):
             log(f"{art.label} has a fixed {fixed[0]}x{fixed[1]} input: it runs at that size only, not at "
                 f"{', '.join(others)} (convert it at another --size for those)")
     # everything is validated: only now may --out be created
     with store_lock(out_dir):
-        return _measure(dev, cells, clip, out_dir, progress, log)
+        return _measure(dev, cells, clip, out_dir, progress, log, interleave)
+
+
+def _say(write, row: dict) -> None:
+    """The line printed as each cell is stored."""
+    lo, hi = row["fps_inference_ci"]
+    ci = f" [95% CI {lo:.1f}-{hi:.1f}]" if lo == lo and hi == hi else ""  # NaN under 3 repeats
+    drift = f", machine drift {100 * row['drift']:+.0f}%" if row.get("drift") is not None else ""
+    write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
+          f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference{ci}; "
+          f"{row['replicability']} (repeat spread {100 * row['repeat_spread']:.0f}%){drift}")
 
 
 def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_dir: Path, progress: bool,
-             log) -> pd.DataFrame:
+             log, interleave: bool = True) -> pd.DataFrame:
+    from vst.bench.interleave import measure_interleaved, partial_path
     done, damaged = scan_results(out_dir)
     for cell, why in damaged.items():
         log(f"measuring cell {cell} again: its result file is damaged ({why})")
@@ -144,8 +159,15 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
     todo = [(p, a) for p, a in cells if p["cell_id"] not in done]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already measured in {out_dir}")
+    for cell in done:  # repeats kept for a cell that has since been stored
+        partial_path(out_dir, cell).unlink(missing_ok=True)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
     driver = _driver(dev)
+    kept = any(partial_path(out_dir, p["cell_id"]).exists() for p, _ in todo)
+    # one cell left with repeats kept from an interrupted interleaved run also goes this way: they are not lost
+    if driver is None and interleave and (len(todo) > 1 or kept) and any(p["repeats"] > 1 for p, _ in todo):
+        measure_interleaved(todo, out_dir, run_id, progress, log, lambda row: _say(tqdm.write, row))
+        return load_results(out_dir)
     if driver and todo:
         driver.prepare()
     bar = tqdm(todo, desc=f"vst-bench {dev.name}", unit="cell", disable=not progress, position=0)
@@ -162,13 +184,8 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
             with tempfile.TemporaryDirectory() as work:
                 result = driver.run_cell(plan, art.path, clip, Path(work))
                 result["run_id"] = run_id
-        row = save_result(out_dir, result)
-        lo, hi = row["fps_inference_ci"]
-        ci = f" [95% CI {lo:.1f}-{hi:.1f}]" if lo == lo and hi == hi else ""  # NaN under 3 repeats
-        drift = f", machine drift {100 * row['drift']:+.0f}%" if row.get("drift") is not None else ""
-        bar.write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
-                  f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference{ci}; "
-                  f"{row['replicability']} (repeat spread {100 * row['repeat_spread']:.0f}%){drift}")
+        _say(bar.write, save_result(out_dir, result))
+        partial_path(out_dir, plan["cell_id"]).unlink(missing_ok=True)  # an interleaved run's, now superseded
     return load_results(out_dir)
 
 

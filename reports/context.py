@@ -121,7 +121,7 @@ def conversion_card(path: Path, rep: dict) -> dict:
 
 BENCH_COLUMNS = ["model", "device", "runtime", "precision", "resolution", "delegate used",
                  "FPS end to end [95% CI]", "FPS inference only [95% CI]", "inference ms median", "inference ms p90",
-                 "e2e / inference", "replicability (MLPerf: 5 runs within 5%)", "machine drift"]
+                 "e2e / inference", "repeats taken", "replicability (MLPerf: 5 runs within 5%)", "machine drift"]
 LEFT_COLUMNS = 6
 
 
@@ -139,6 +139,13 @@ def _drift(v) -> str:
     return "—" if math.isnan(v) else f"{100 * v:+.0f}%" + (" !" if abs(v) > DRIFT_LIMIT else "")
 
 
+def _taken(b: pd.Series) -> str:
+    """How a cell's repeats were spread in time: in turns with the other cells of its sweep, or back to back."""
+    n = b.get("interleaved_cells")
+    n = 1 if n is None or n != n else int(n)  # absent or NaN: a store read before the column existed
+    return f"{int(b['repeats'])}, in turns with {n - 1} other cell(s)" if n > 1 else f"{int(b['repeats'])}, back to back"
+
+
 def bench_rows(bench: pd.DataFrame) -> list[dict]:
     rows = []
     ordered = bench.sort_values(["resolution", "device", "model_name", "runtime", "precision"], na_position="last")
@@ -152,6 +159,7 @@ def bench_rows(bench: pd.DataFrame) -> list[dict]:
             "inference ms median": _fmt(float(b["inference_ms_median"]), 2),
             "inference ms p90": _fmt(float(b["inference_ms_p90"]), 2),
             "e2e / inference": _fmt(float(b["e2e_over_inference"]), 2),
+            "repeats taken": _taken(b),
             "replicability (MLPerf: 5 runs within 5%)": f"{verdict} (spread {100 * float(b['repeat_spread']):.0f}%)",
             "machine drift": _drift(b.get("drift")),
             "_class": {"replicates": "ok", "unsteady": "bad"}.get(verdict, "warn")})

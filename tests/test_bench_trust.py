@@ -101,6 +101,11 @@ def test_fixed_size_artifact_says_resolutions_do_not_apply(tmp_path, clip):
                   video=clip, progress=False, log=said.append, bind={"style_weights": 0})
     assert list(df["resolution"]) == ["32x24"]
     assert any("fixed 32x24 input" in s and "48x32" in s for s in said)
+    # its own size among those asked for (a job converting one artifact per size): nothing to say
+    said.clear()
+    run_host([str(art)], [(32, 24), (48, 32)], tmp_path / "o", protocol=Protocol(1, 0.0, 2, None, 1, 0.0, 1),
+             video=clip, progress=False, log=said.append, bind={"style_weights": 0})
+    assert not any("fixed 32x24 input" in s for s in said), said
 
 
 def test_compare_interleaves_and_reports_paired_ratios(tmp_path, clip, styled):
