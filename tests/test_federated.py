@@ -109,6 +109,9 @@ def test_resume_continues_after_the_last_finished_round(tmp_path, monkeypatch):
     calls.clear()
     hist = train_federated(recipe, clients=2, rounds=3, out=out, **quiet)  # done already: nothing runs
     assert calls == [] and [r["round"] for r in hist.rounds] == [0, 1, 2, 3]
+    hist = train_federated(recipe, clients=2, rounds=4, out=out, **quiet)  # a larger --rounds extends it
+    assert [c[0] for c in calls] == [4] and [r["round"] for r in hist.rounds] == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(calls[0][1][next(iter(a))], a[next(iter(a))].numpy())  # from round 3's weights
 
 
 def test_damaged_state_starts_over(tmp_path, monkeypatch):

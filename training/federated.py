@@ -25,7 +25,7 @@ import torch
 
 from vst.common.errors import InternalError, VstError, first_line
 from vst.common.fsutil import atomic_path
-from vst.models import create_model, read_metadata, save_model
+from vst.models import create_model, load_model, read_metadata, save_model
 from vst.runtimes.stylizer import load_runner
 from vst.training.data import photo_crops
 from vst.training.loop import (Objective, Recipe, _check_settings, _initial_model, _teacher_outputs, build_dataset,
@@ -141,6 +141,21 @@ def _load_fed_state(path: Path, log) -> dict | None:
     return None
 
 
+def _finished_run(out: Path, key: dict) -> dict | None:
+    """`out` as a resumable state when it is the result of a federated run with these settings, else None."""
+    if not out.is_file():
+        return None
+    try:
+        meta = read_metadata(out)["extra"]
+    except VstError:
+        return None
+    fed = meta.get("federated", {})
+    if {"recipe": meta.get("recipe"), "clients": fed.get("clients"), "eval_crops": fed.get("eval_crops")} != key:
+        return None
+    return {"key": json.dumps(key), "rounds_done": fed["rounds"], "history": json.dumps(fed["history"]),
+            "weights": load_model(out).state_dict()}
+
+
 def _differences(saved: dict, key: dict) -> str:
     diff = [f"--{k.replace('_', '-')} {saved[k]} here {key[k]}" for k in ("clients", "eval_crops")
             if saved.get(k) != key[k]]
@@ -168,20 +183,16 @@ def train_federated(recipe: Recipe, clients: int, rounds: int, out: str | Path, 
     shards(recipe.crops, clients, recipe.seed)  # bad --federated / --crops fail here, before any data is built
     key = _run_key(recipe, clients, eval_crops)
     history = FedHistory(clients)
-    if out.is_file():
-        try:
-            meta = read_metadata(out)["extra"]
-        except VstError:
-            meta = {}
-        fed = meta.get("federated", {})
-        if (meta.get("recipe") == key["recipe"] and fed.get("clients") == clients and fed.get("rounds") == rounds
-                and fed.get("eval_crops") == eval_crops):
-            log(f"{out} already holds this federated run's result; nothing to do")
-            history.rounds = fed["history"]
-            return history
     torch.set_num_threads(threads)
     spath = state_path(out)
     state = _load_fed_state(spath, log)
+    finished = _finished_run(out, key)
+    if finished is not None and finished["rounds_done"] == rounds:
+        log(f"{out} already holds this federated run's result; nothing to do")
+        history.rounds = json.loads(finished["history"])
+        return history
+    if state is None and finished is not None and finished["rounds_done"] < rounds:
+        state = finished  # a larger --rounds extends the finished run
     if state is not None:
         saved = json.loads(state["key"])
         if saved != key:
