@@ -145,23 +145,24 @@ def _delay_name(delay: float) -> str:
 
 def table(rows: list[dict], model: str) -> str:
     """002 Table 5's layout (a row per resolution, a latency column per server: here per injected delay), then
-    the round trips, the server's time and the rest of eq. 6 in the same row."""
+    the round trips with the server's share in brackets and the rest of eq. 6 in the same row."""
     if not rows:
         return ""
     delays = list(dict.fromkeys(r["delay_s"] for r in rows))
     by = {(r["resolution"], r["delay_s"]): r for r in rows}
     first = rows[0]
     head = (["Resolution"] + [f"network, {_delay_name(d)} (s)" for d in delays]
-            + [f"round trip, {_delay_name(d)} (s)" for d in delays]
-            + ["of which server (s)", "KiB up / down", "local stylize (s)", "interpolate (s)"]
+            + [f"round trip (server), {_delay_name(d)} (s)" for d in delays]
+            + ["KiB up / down", "local stylize (s)", "interpolate (s)"]
             + [f"speedup eq. 6, K={first['interval']}, {_delay_name(d)}" for d in delays])
     lines = [f"Latency (in seconds) of sending one frame to the edge server: {model}, {first['format']}, "
              f"median of {first['frames']} frames, {first['threads']} torch threads per side",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for res in dict.fromkeys(r["resolution"] for r in rows):
         rs = [by[(res, d)] for d in delays]
-        cells = ([res] + [f"{r['network_s']:.4f}" for r in rs] + [f"{r['edge_round_trip_s']:.3f}" for r in rs]
-                 + [f"{rs[0]['server_s']:.3f}", f"{rs[0]['bytes_up'] / 1024:.0f} / {rs[0]['bytes_down'] / 1024:.0f}",
+        cells = ([res] + [f"{r['network_s']:.4f}" for r in rs]
+                 + [f"{r['edge_round_trip_s']:.3f} ({r['server_s']:.3f})" for r in rs]
+                 + [f"{rs[0]['bytes_up'] / 1024:.0f} / {rs[0]['bytes_down'] / 1024:.0f}",
                     f"{rs[0]['local_stylize_s']:.3f}", f"{rs[0]['interpolate_s']:.3f}"]
                  + [f"{r['speedup_eq6']:.1f}" for r in rs])
         lines.append("| " + " | ".join(cells) + " |")
