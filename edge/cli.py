@@ -3,7 +3,7 @@ round trip per resolution the way 002 Table 5 lays it out.
 
   vst-edge serve -m kunster.a025-s05-stage2 [--host 127.0.0.1 --port 8500]
   vst-edge stylize http://127.0.0.1:8500 --input clip.mp4 --out frames/ [--frames N --size WxH]
-  vst-edge bench -m kunster.a025-s05-stage2 [--resolutions 512x256,...] [--delay 0.02]
+  vst-edge bench -m kunster.a025-s05-stage2 [--resolutions 512x256,...] [--delay 0,0.03] [--out t.json]
 """
 from __future__ import annotations
 
@@ -69,7 +69,11 @@ def cmd_stylize(args) -> int:
 def cmd_bench(args) -> int:
     from vst.edge.bench import run_bench
     sizes = [parse_size(s) for s in args.resolutions.split(",") if s.strip()]
-    run_bench(args.model, sizes, frames=args.frames, delay=args.delay, fmt=args.format, interval=args.interval,
+    try:
+        delays = [float(d) for d in args.delay.split(",") if d.strip()]
+    except ValueError:
+        raise VstError(f"--delay {args.delay!r} is not a comma-separated list of seconds (e.g. 0,0.03)") from None
+    run_bench(args.model, sizes, frames=args.frames, delays=delays, fmt=args.format, interval=args.interval,
               out=Path(args.out) if args.out else None, url=args.url, threads=args.threads)
     return 0
 
@@ -107,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--url", help="use this running server instead of starting one on loopback")
     b.add_argument("--resolutions", default="512x256,768x384,1024x512,1920x1080")
     b.add_argument("--frames", type=int, default=10, help="frames per resolution")
-    b.add_argument("--delay", type=float, default=0.0, help="seconds added to every round trip (a farther edge)")
+    b.add_argument("--delay", default="0", help="seconds added to every round trip (a farther edge); a list "
+                                                "such as 0,0.03 measures each, one column per delay")
     b.add_argument("--interval", type=int, default=10, help="key-frame interval for the eq. 6 speedup")
     b.add_argument("--format", choices=("png", "jpeg"), default="png")
     b.add_argument("--threads", type=int, default=2)

@@ -175,3 +175,25 @@ def test_vst_stylize_sends_key_frames_to_the_edge_and_interpolates_the_rest(serv
     out = tmp_path / "down.mp4"
     assert run_cli(stylize_main, [str(clip), "--edge", "http://127.0.0.1:9", "-o", str(out)]) == 2
     assert "does not answer" in capsys.readouterr().err and not out.exists()
+
+
+def test_bench_prints_one_table5_row_per_resolution(server, tmp_path, capsys):
+    from vst.edge.bench import run_bench
+    out = tmp_path / "t5.json"
+    rows = run_bench(MODEL, [(64, 48), (96, 64)], frames=2, delays=[0.0, 0.05], url=server.url, threads=1,
+                     out=out, log=lambda s: None)
+    assert [(r["resolution"], r["delay_s"]) for r in rows] == [("64x48", 0.0), ("64x48", 0.05),
+                                                               ("96x64", 0.0), ("96x64", 0.05)]
+    for r in rows:
+        assert r["network_s"] >= r["delay_s"] and r["edge_round_trip_s"] >= r["server_s"] + r["delay_s"]
+        assert r["bytes_up"] > 0 and r["bytes_down"] > 0 and r["speedup_eq6"] > 0
+    assert json.loads(out.read_text())["rows"] == rows
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].startswith("| Resolution | network, loopback (s) | network, loopback + 50 ms (s) |")
+    assert [line.split(" | ")[0] for line in lines[3:]] == ["| 64x48", "| 96x64"]  # one row per resolution
+
+
+def test_bench_refuses_a_bad_delay_list(capsys):
+    from vst.edge.cli import main
+    assert run_cli(main, ["bench", "-m", MODEL, "--delay", "0,fast"]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

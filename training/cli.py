@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--federated", type=int, metavar="N",
                    help="train N edge clients on disjoint shards and average them each round on Flower (002 Alg. 2); "
                         "--steps is then the local steps per client per round")
-    p.add_argument("--rounds", type=int, default=5, help="--federated: averaging rounds")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="--federated: averaging rounds (saved after each beside --out; a rerun continues, a larger "
+                        "--rounds extends)")
     p.add_argument("--eval-crops", type=int, default=16,
                    help="--federated: held-out crops the averaged model's loss is measured on after each round")
     p.add_argument("--threads", type=int, default=1,

@@ -14,6 +14,7 @@ history answers 002 Fig. 7's question: loss against images trained per edge, for
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vst.common.errors import VstError
-from vst.models import create_model, save_model
+from vst.common.errors import InternalError, VstError, first_line
+from vst.common.fsutil import atomic_path
+from vst.models import create_model, load_model, read_metadata, save_model
 from vst.runtimes.stylizer import load_runner
 from vst.training.data import photo_crops
 from vst.training.loop import (Objective, Recipe, _check_settings, _initial_model, _teacher_outputs, build_dataset,
@@ -109,15 +111,67 @@ def local_round(recipe: Recipe, setup: _Setup, weights: dict[str, np.ndarray], c
     for _ in range(steps):
         loss, _ = train_step(recipe, model, setup.objective, setup.data, opt, gen, setup.n_items,
                              pool=setup.shards[client])
-        losses.append(float(loss))
+        losses.append(loss.item())
     return _arrays(model), float(np.mean(losses))
+
+
+def state_path(out: Path) -> Path:
+    """The resumable state of a federated run, beside its output (removed once the output is written)."""
+    return out.with_name(out.name + ".fedstate.pt")
+
+
+def _run_key(recipe: Recipe, clients: int, eval_crops: int) -> dict:
+    # --rounds is not part of it: rounds 1..k come out the same whatever the total, so a larger --rounds extends
+    return {"recipe": recipe.to_json(), "clients": clients, "eval_crops": eval_crops}
+
+
+def _load_fed_state(path: Path, log) -> dict | None:
+    """The saved state, or None (start over) when there is none or it is damaged: a broken file must not stop
+    every rerun."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and {"key", "rounds_done", "weights", "history"} <= set(state):
+            return state
+        why = "missing entries"
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+        why = first_line(exc, 120)
+    log(f"warning: {path} is damaged ({why}); starting from round 0")
+    return None
+
+
+def _finished_run(out: Path, key: dict) -> dict | None:
+    """`out` as a resumable state when it is the result of a federated run with these settings, else None."""
+    if not out.is_file():
+        return None
+    try:
+        meta = read_metadata(out)["extra"]
+    except VstError:
+        return None
+    fed = meta.get("federated", {})
+    if {"recipe": meta.get("recipe"), "clients": fed.get("clients"), "eval_crops": fed.get("eval_crops")} != key:
+        return None
+    return {"key": json.dumps(key), "rounds_done": fed["rounds"], "history": json.dumps(fed["history"]),
+            "weights": load_model(out).state_dict()}
+
+
+def _differences(saved: dict, key: dict) -> str:
+    diff = [f"--{k.replace('_', '-')} {saved[k]} here {key[k]}" for k in ("clients", "eval_crops")
+            if saved.get(k) != key[k]]
+    a, b = saved.get("recipe", {}), key["recipe"]
+    diff += [f"{k} {a.get(k)!r} here {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return ", ".join(diff[:4]) + (", ..." if len(diff) > 4 else "")
 
 
 def train_federated(recipe: Recipe, clients: int, rounds: int, out: str | Path, eval_crops: int = 16,
                     threads: int = 1, keep_weights: bool = False,
                     log: Callable[[str], None] = lambda s: print(s, flush=True)) -> FedHistory:
     """Run `rounds` FedAvg rounds over `clients` simulated edges (recipe.steps local steps each per round) on
-    Flower's simulation engine; write the cloud model to `out` with the history in its metadata."""
+    Flower's simulation engine; write the cloud model to `out` with the history in its metadata.
+
+    After every round the cloud weights and the history are saved atomically beside `out` (state_path); the
+    same call again continues after the last finished round, and refuses if its settings differ."""
     out = Path(out)
     _check_settings(recipe, out, threads, 1)
     if recipe.stage != 1:
@@ -126,33 +180,68 @@ def train_federated(recipe: Recipe, clients: int, rounds: int, out: str | Path, 
         raise VstError("--federated distills a teacher: add --teacher multistyle26:N")
     if rounds < 1 or eval_crops < 1:
         raise VstError(f"--rounds and --eval-crops must be at least 1, got {rounds} and {eval_crops}")
+    shards(recipe.crops, clients, recipe.seed)  # bad --federated / --crops fail here, before any data is built
+    key = _run_key(recipe, clients, eval_crops)
+    history = FedHistory(clients)
     torch.set_num_threads(threads)
+    spath = state_path(out)
+    state = _load_fed_state(spath, log)
+    finished = _finished_run(out, key)
+    if finished is not None and finished["rounds_done"] == rounds:
+        log(f"{out} already holds this federated run's result; nothing to do")
+        history.rounds = json.loads(finished["history"])
+        return history
+    if state is None and finished is not None and finished["rounds_done"] < rounds:
+        state = finished  # a larger --rounds extends the finished run
+    if state is not None:
+        saved = json.loads(state["key"])
+        if saved != key:
+            raise VstError(f"{spath} holds a federated run with other settings ({_differences(saved, key)}); "
+                           "rerun with those or delete that file to start over")
+        if state["rounds_done"] > rounds:
+            raise VstError(f"{spath} already has {state['rounds_done']} rounds; --rounds {rounds} is fewer: "
+                           f"pass --rounds {state['rounds_done']} or more, or delete that file")
     setup = _Setup.get(recipe, clients, eval_crops)
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)
         model = _initial_model(recipe)
-    history = FedHistory(clients)
     per_round = recipe.steps * recipe.batch
-    log(f"federated: {clients} clients x {len(setup.shards[0])} crops, {rounds} rounds of {recipe.steps} steps "
-        f"(batch {recipe.batch}), held-out loss on {eval_crops} crops; round 0 loss "
-        f"{held_out_loss(setup, model):.5f}")
-    history.rounds.append({"round": 0, "images_per_edge": 0, "train_loss": None,
-                           "heldout_loss": held_out_loss(setup, model)})
+    if state is None:
+        done, weights = 0, _arrays(model)
+        history.rounds.append({"round": 0, "images_per_edge": 0, "train_loss": None,
+                               "heldout_loss": held_out_loss(setup, model)})
+    else:
+        done = int(state["rounds_done"])
+        weights = {k: v.numpy() for k, v in state["weights"].items()}
+        history.rounds = json.loads(state["history"])
+        log(f"resuming after round {done} from {spath}")
+    log(f"federated: {clients} clients x {len(setup.shards[0])} crops, rounds {done + 1}..{rounds} of "
+        f"{recipe.steps} steps (batch {recipe.batch}), held-out loss on {eval_crops} crops; round {done} loss "
+        f"{history.rounds[-1]['heldout_loss']:.5f}")
     t0 = time.time()
 
-    from vst.training.flower import run_flower
-    final = run_flower(recipe, setup_args=(clients, eval_crops), clients=clients, rounds=rounds,
-                       initial=_arrays(model), history=history, keep_weights=keep_weights,
-                       evaluate=lambda rnd, arrays: _evaluate(setup, recipe, arrays),
-                       on_round=lambda r: log(f"round {r['round']}/{rounds}: images per edge "
-                                              f"{r['images_per_edge']}, client train loss {r['train_loss']:.5f}, "
-                                              f"held-out loss {r['heldout_loss']:.5f} ({time.time() - t0:.0f}s)"),
-                       per_round=per_round)
-    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in final.items()})
+    def finished_round(row: dict, arrays: dict[str, np.ndarray]) -> None:
+        history.rounds.append(row)
+        with atomic_path(spath, suffix=".pt.tmp") as tmp:
+            torch.save({"key": json.dumps(key), "rounds_done": row["round"], "history": json.dumps(history.rounds),
+                        "weights": {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}}, str(tmp))
+        log(f"round {row['round']}/{rounds}: images per edge {row['images_per_edge']}, client train loss "
+            f"{row['train_loss']:.5f}, held-out loss {row['heldout_loss']:.5f} ({time.time() - t0:.0f}s)")
+
+    if done < rounds:
+        from vst.training import flower
+        weights = flower.run_flower(recipe, setup_args=(clients, eval_crops), clients=clients, first_round=done + 1,
+                                    rounds=rounds, initial=weights, history=history, keep_weights=keep_weights,
+                                    evaluate=lambda arrays: _evaluate(setup, recipe, arrays),
+                                    on_round=finished_round, per_round=per_round)
+    if len(history.rounds) != rounds + 1:
+        raise InternalError(f"federated history has {len(history.rounds)} rows after {rounds} rounds")
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
     model.eval()
     save_model(model, out, metadata={"recipe": recipe.to_json(), "stage": 1, "teacher": recipe.teacher,
-                                     "federated": {"clients": clients, "rounds": rounds,
+                                     "federated": {"clients": clients, "rounds": rounds, "eval_crops": eval_crops,
                                                    "steps_per_round": recipe.steps, "history": history.rounds}})
+    spath.unlink(missing_ok=True)  # the output holds the result now; a rerun sees it and skips
     log(f"wrote {out}")
     return history
 

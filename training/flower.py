@@ -26,8 +26,11 @@ def _dict(record) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in record.items()}
 
 
-def run_flower(recipe, setup_args, clients: int, rounds: int, initial: dict[str, np.ndarray], history,
-               keep_weights: bool, evaluate: Callable, on_round: Callable, per_round: int) -> dict[str, np.ndarray]:
+def run_flower(recipe, setup_args, clients: int, first_round: int, rounds: int, initial: dict[str, np.ndarray],
+               history, keep_weights: bool, evaluate: Callable, on_round: Callable,
+               per_round: int) -> dict[str, np.ndarray]:
+    """Rounds first_round..rounds from the cloud weights `initial`; evaluate(arrays) -> held-out loss and
+    on_round(row, arrays) are called in this process after each round. Returns the last round's weights."""
     try:
         from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
         from flwr.clientapp import ClientApp
@@ -39,6 +42,9 @@ def run_flower(recipe, setup_args, clients: int, rounds: int, initial: dict[str,
                        "install it: pip install 'flwr[simulation]'") from None
 
     steps = recipe.steps
+    # Flower numbers the rounds of this run from 1; the clients add the offset so that a resumed run draws the
+    # same batches in round k as an uninterrupted one
+    offset = first_round - 1
     recipe_json = recipe.to_json()
 
     client_app = ClientApp()
@@ -51,8 +57,9 @@ def run_flower(recipe, setup_args, clients: int, rounds: int, initial: dict[str,
         r = Recipe.from_json(recipe_json)
         setup = _Setup.get(r, *setup_args)
         client = int(context.node_config["partition-id"])
+        config = msg.content["config"]
         weights, loss = local_round(r, setup, _dict(msg.content["arrays"]), client,
-                                    int(msg.content["config"]["server-round"]), steps)
+                                    int(config["server-round"]) + int(config["round-offset"]), steps)
         metrics = MetricRecord({"train_loss": loss, "num-examples": len(setup.shards[client]),
                                 "client": client})
         return Message(RecordDict({"arrays": _records(weights), "metrics": metrics}), reply_to=msg)
@@ -80,19 +87,19 @@ def run_flower(recipe, setup_args, clients: int, rounds: int, initial: dict[str,
     def central_eval(server_round: int, arrays: ArrayRecord):
         if server_round == 0:
             return None  # the caller measured the initial model already
-        loss = evaluate(server_round, _dict(arrays))
-        row = {"round": server_round, "images_per_edge": server_round * per_round,
+        weights = _dict(arrays)
+        loss = evaluate(weights)
+        row = {"round": server_round + offset, "images_per_edge": (server_round + offset) * per_round,
                "train_loss": strategy.last_train_loss, "heldout_loss": loss}
-        history.rounds.append(row)
-        on_round(row)
+        on_round(row, weights)
         return MetricRecord({"heldout_loss": loss})
 
     server_app = ServerApp()
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        result = strategy.start(grid=grid, initial_arrays=_records(initial), num_rounds=rounds,
-                                train_config=ConfigRecord({}), evaluate_fn=central_eval)
+        result = strategy.start(grid=grid, initial_arrays=_records(initial), num_rounds=rounds - offset,
+                                train_config=ConfigRecord({"round-offset": offset}), evaluate_fn=central_eval)
         final.update(_dict(result.arrays))
 
     # one CPU per client actor: a 2-core machine still runs N clients, in turns
@@ -100,6 +107,6 @@ def run_flower(recipe, setup_args, clients: int, rounds: int, initial: dict[str,
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                    "init_args": {"num_cpus": 1, "logging_level": "error",
                                                  "log_to_driver": False}})
-    if len(history.rounds) != rounds + 1 or not final:
+    if not history.rounds or history.rounds[-1]["round"] != rounds or not final:
         raise VstError("Flower's simulation ended before all rounds finished; run with -v to see its log")
     return final
