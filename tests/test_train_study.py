@@ -1,7 +1,6 @@
 """vst-train --study at tiny scale: records match the schema and the weights, a rerun redoes only what is missing,
 the report shows the section with FPS beside it, and bad input is one line."""
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -83,3 +82,15 @@ def test_study_bad_input_is_one_line(tmp_path):
     with pytest.raises(VstError, match="does not exist"):
         load_study(tmp_path / "nothing")
     assert not (tmp_path / "s").exists()
+
+
+def test_job_key_study_is_checked_before_any_work(tmp_path):
+    from vst.pipeline.job import load_job, run_job
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps({"models": ["kunster-t2-15"], "resolutions": ["64x64"],
+                                "conversions": [{"to": "tflite", "quant": "fp32"}], "study": str(tmp_path / "none")}))
+    job = load_job(path)
+    assert job["study"] == str(tmp_path / "none")
+    with pytest.raises(VstError, match="vst-train --study table2"):
+        run_job(job, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
