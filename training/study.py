@@ -188,9 +188,10 @@ def _teacher_record(out: Path, teacher: str, settings: dict, log) -> dict:
             pass
     log(f"measuring the teacher {teacher} on the held-out material")
     clips = synthetic_eval_clips(settings["eval_size"], settings["eval_frames"])
-    res = evaluate({"teacher": load_runner(teacher)}, clips)
+    runner = load_runner(teacher)
+    res = evaluate({"teacher": runner}, clips)
     photo = _eval_photos(settings["eval_size"])[GRID_PHOTO]
-    out_img = stylize_frames(load_runner(teacher), photo[None])[0]
+    out_img = stylize_frames(runner, photo[None])[0]
     save_png(out / "samples" / "teacher.png", (out_img.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
     save_png(out / "samples" / "input.png", photo)
     rec = {"name": teacher, "temporal_error": res["teacher"]["temporal_error"],
