@@ -100,6 +100,9 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     art_dir, bench_dir = out / "artifacts", out / "bench"
     models = [resolve_model(m) for m in job["models"]]
     sizes = [parse_size(r) for r in job["resolutions"]]
+    if job.get("study"):
+        from vst.training.study import load_study
+        load_study(job["study"])  # a missing study fails before any conversion, not after the benchmark
     ensure_writable_dir(art_dir)  # only once the job is known to be valid: a bad job leaves no folders
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
     commands = [f"vst-run --out {shlex.quote(str(out))}"]
@@ -137,10 +140,12 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     t_bench = time.perf_counter() - t1
 
     report = out / "report.html"
-    commands.append(f"vst-report {shlex.quote(str(art_dir))} {shlex.quote(str(bench_dir))} -o {shlex.quote(str(report))}")
+    studies = [job["study"]] if job.get("study") else []
+    commands.append(f"vst-report {shlex.quote(str(art_dir))} {shlex.quote(str(bench_dir))} -o {shlex.quote(str(report))}"
+                    + "".join(f" --study {shlex.quote(str(d))}" for d in studies))
     atomic_write_text(out / "commands.txt", "\n".join(commands) + "\n")
     t2 = time.perf_counter()
-    build_report([out], report, job.get("title", "vst report"))
+    build_report([out], report, job.get("title", "vst report"), studies)
     print(f"timing: convert {t_convert:.0f} s, bench {t_bench:.0f} s, report {time.perf_counter() - t2:.0f} s",
           file=sys.stderr)
     return report

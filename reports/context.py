@@ -15,6 +15,7 @@ from vst.predict.fits import fig6_figure, table2_study
 from vst.reports.collect import Inputs
 from vst.reports.environment import host_environment
 from vst.reports.figures import figure_data_uri
+from vst.reports.study import study_section
 from vst.reports.samples import clip_rows, is_trained, sample_rows
 from vst.bench.stats import DRIFT_LIMIT
 
@@ -283,7 +284,7 @@ def table2_report(bench: pd.DataFrame) -> dict | None:
             "spearman": [{**c, "rho": f"{c['rho']:.2f}", "p": f"{c['p']:.2g}"} for c in study["spearman"]]}
 
 
-def build_context(inputs: Inputs, title: str = "vst report") -> dict:
+def build_context(inputs: Inputs, title: str = "vst report", studies: tuple = ()) -> dict:
     notices = []
     if any(rep["source"].get("random_weights") for _, rep in inputs.conversions):
         notices.append("Some artifacts were converted from random weights (marked below): their speed and op "
@@ -309,5 +310,6 @@ def build_context(inputs: Inputs, title: str = "vst report") -> dict:
         "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
         "clips": clip_rows(inputs.conversions),
+        "studies": [study_section(d, inputs.bench, {r["name"]: r["measured"] for r in zoo}) for d in studies],
         "environment": host_environment(), "commands": inputs.commands,
     }

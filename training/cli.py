@@ -9,6 +9,10 @@ from vst.common.cli import parse_assignments, run_cli
 from vst.common.errors import VstError
 from vst.training.loop import FORM_CHOICES, Recipe, train
 from vst.training.presets import preset, preset_names, preset_values
+from vst.training.study import STUDIES
+
+# --study's short schedule: 15 configurations in about 30 min on a quiet 2-core CPU (docs/training.md)
+STUDY_DEFAULTS = {"size": 64, "steps": 500}
 
 
 def _config(pairs: list[str]) -> dict:
@@ -48,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-image", help="style painting for perceptual losses")
     p.add_argument("--photos", help="stage 1: folder of training images (default: package photos)")
     p.add_argument("--videos", help="stage 2: folder of training videos (default: synthetic clips, exact flow)")
-    p.add_argument("--size", type=int, help=f"square training side (default {d.size})")
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--size", type=int, help=f"square training side (default {d.size}; with --study "
+                                            f"{STUDY_DEFAULTS['size']})")
+    p.add_argument("--steps", type=int, help=f"default {d.steps}; with --study {STUDY_DEFAULTS['steps']}")
     p.add_argument("--batch", type=int, help=f"default {d.batch}")
     p.add_argument("--lr", type=float, help=f"default {d.lr:g}")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -74,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "--rounds extends)")
     p.add_argument("--eval-crops", type=int, default=16,
                    help="--federated: held-out crops the averaged model's loss is measured on after each round")
+    p.add_argument("--study", choices=STUDIES,
+                   help="000 Fig. 8: distil every Table II configuration from --teacher with one short stage-1 "
+                        "recipe and measure each (PSNR vs teacher, temporal error); --out is then a folder "
+                        "(study.json, grid.png, weights); rerunning trains only configurations without a record")
+    p.add_argument("--configs", help="--study: comma-separated Table II ids or names (default: all 15)")
+    p.add_argument("--eval-size", type=int, default=128, help="--study: side of the held-out photos and clips")
+    p.add_argument("--eval-frames", type=int, default=6, help="--study: frames per held-out clip")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: small models gain little from more, and shared cores thrash)")
     return p
@@ -93,7 +105,8 @@ def _gaps(text: str) -> list[int]:
 def recipe_from_args(args) -> Recipe:
     """Flags given > the preset's values > Recipe defaults (and STAGE2_DEFAULTS without a preset)."""
     r = Recipe(stage=args.stage, config=_config(args.config), init=args.init,
-               teacher=args.teacher, vgg=args.vgg, style_image=args.style_image, steps=args.steps,
+               teacher=args.teacher, vgg=args.vgg, style_image=args.style_image,
+               steps=Recipe().steps if args.steps is None else args.steps,
                seed=args.seed, photos=args.photos, videos=args.videos,
                crops=args.crops, clips=args.clips, clip_frames=args.clip_frames,
                noise_fraction=args.noise_fraction, noise_amplitude=args.noise_amplitude)
@@ -120,8 +133,34 @@ def recipe_from_args(args) -> Recipe:
     return r
 
 
+def _config_names(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        names.append(f"kunster-t2-{int(item):02d}" if item.isdigit() else item)
+    return names
+
+
+def _study(args) -> int:
+    from vst.training.study import run_study
+    flags = [f"--{f.replace('_', '-')}" for f in ("preset", "model", "init", "vgg", "style_image", "federated")
+             if getattr(args, f) is not None] + (["--set"] if args.config else []) + (["--stage"] if args.stage != 1 else [])
+    if flags:
+        raise VstError("--study uses one stage-1 distillation recipe for every configuration; drop "
+                       + ", ".join(flags))
+    d = STUDY_DEFAULTS
+    run_study(args.study, args.teacher, args.out, configs=_config_names(args.configs),
+              size=args.size or d["size"], steps=d["steps"] if args.steps is None else args.steps,
+              crops=args.crops, seed=args.seed,
+              eval_size=args.eval_size, eval_frames=args.eval_frames, threads=args.threads)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.study:
+        return _study(args)
     recipe = recipe_from_args(args)
     if args.federated is not None:
         from vst.training.federated import train_federated
