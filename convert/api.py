@@ -13,7 +13,7 @@ from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
 from vst.convert import delegates, fallback, qdq, report as report_mod, verify
 from vst.convert import temporal as temporal_qa
-from vst.convert.ir import UnsupportedOp
+from vst.convert.ir import UnsupportedOp, input_name
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
                                  PassResult, prove_and_apply)
@@ -120,7 +120,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     nhwc_src = src.module is None and onnx_import.image_input(onnx_raw)[1] == "nhwc"
     # where each kept input's verification value came from, and how the artifact lays it out
     inputs = [{"name": onnx_import.image_input(onnx_raw)[0].name, "role": "image"}] + [
-        {"name": k, "role": "kept", "shape": list(v.shape[1:]), "layout": "source's (NHWC)" if nhwc_src else "source's",
+        {"name": k, "role": "kept", "artifact_name": input_name(k), "shape": list(v.shape[1:]),
+         "layout": "source's (NHWC)" if nhwc_src else "source's",
          "verified_with": f"the first of {len(v)} --bind value(s)" if k in given else
          "a seeded standard-normal draw (no --bind value)",
          **({"calibrated_with": f"{len(v)} value(s), cycled with the images"} if quant == "int8" else {})}

@@ -22,6 +22,12 @@ OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resiz
                         "depth_to_space"}
 
 
+def input_name(name: str) -> str:
+    """The name a kept input has in a TFLite artifact (the converter takes [A-Za-z0-9_] signature names)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
 class UnsupportedOp(VstError):
     """The native emitters cannot take this graph (an op, or an op's form); another path may (convert/fallback)."""
 

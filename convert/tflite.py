@@ -14,7 +14,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.quiet import configure_environment
-from vst.convert.ir import BINARY, Graph, UnsupportedOp
+from vst.convert.ir import BINARY, Graph, UnsupportedOp, input_name
 
 configure_environment()
 
@@ -153,11 +153,6 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
         return tf.identity(out, name="stylized")
 
     return fn
-
-
-def input_name(name: str) -> str:
-    """The name a kept input has in the TFLite file (the converter takes [A-Za-z0-9_] signature names)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 def feeds_for(graph: Graph, io_layout: str, values: dict | None = None) -> dict[str, np.ndarray]:
