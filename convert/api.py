@@ -95,6 +95,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if qdq_form == "keep" and quant == "int8":
         raise VstError("--qdq keep makes float artifacts that round like the QDQ source; --quant int8 re-quantizes "
                        "the float form with its own calibration: drop --qdq keep or use --quant fp32")
+    if keep_inputs and temporal:
+        raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
     if keep_inputs and to != "tflite":
         raise VstError(f"--keep-input makes TFLite artifacts with more than one input; --to {to} takes the image "
                        "only: bind the input instead (--bind NAME=FILE.npy)")
@@ -179,7 +181,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     ref_out = reference(images)
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
-        if temporal or kept:
+        if temporal or kept:     # never both (refused above)
             raise VstError(f"--{'temporal' if temporal else 'keep-input'} needs the native converter, which refused "
                            f"this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
@@ -265,8 +267,6 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                 yield [x, *f]
     naive = tflite.to_tflite(graph, "fp32", io_layout=io_layout, layout="nchw")
     before = tflite.histogram(tflite.ops(naive)).get("TRANSPOSE", 0)
-    if temporal and graph.extra:
-        raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
     if temporal:
         from vst.convert import temporal_quant
         n, _, h, w = graph.input_shape

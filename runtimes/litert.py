@@ -70,10 +70,10 @@ class LiteRTSession:
     def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
         self.it.set_tensor(self._in, x)
         for name, value in (feeds or {}).items():
-            t = self._extra.get(name) or self._extra.get(f"serving_default_{name}:0")   # the converter's naming
-            if t is None:
+            if name not in self._extra:
                 raise VstError(f"the model has no input {name!r}; it takes {', '.join(self._extra) or 'none'} "
                                "besides the image")
+            t = self._extra[name]
             self.it.set_tensor(t["index"], np.asarray(value, dtype=t["dtype"]).reshape(t["shape"]))
         self.it.invoke()
         return self.it.get_tensor(self._out)

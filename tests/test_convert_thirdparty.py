@@ -248,6 +248,8 @@ def test_bad_keep_input_is_one_line(tmp_path, capsys):
     for args, needle in (([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--to", "onnx"], "--to onnx"),
                          ([str(_models() / TRANSFORM), "--keep-input", "nope"], "mobilenet_conv/Conv/BiasAdd"),
                          ([str(multistyle), "--keep-input", "style_weights"], "4-D"),
+                         ([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--quant", "int8", "--temporal"],
+                          "--temporal with --keep-input"),
                          ([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--bind",
                            f"{BOTTLENECK}={tmp_path / 'none.npy'}"], "none.npy")):
         out = tmp_path / ("t.onnx" if "onnx" in args else "t.tflite")
