@@ -13,7 +13,7 @@ from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
 from vst.convert import delegates, fallback, qdq, report as report_mod, verify
 from vst.convert import temporal as temporal_qa
-from vst.convert.ir import UnsupportedOp
+from vst.convert.ir import UnsupportedOp, input_name
 from vst.runtimes.table import LAYOUTS, PRECISIONS, TARGETS as TARGET_TABLE
 from vst.convert.passes import (NOT_NEEDED, QUANT_NOT_NEEDED, QUANT_REWRITES, REWRITES, TARGET_REWRITES,
                                  PassResult, prove_and_apply)
@@ -68,7 +68,8 @@ def _replaceable_mlpackage(path: Path) -> bool:
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
-            profile: bool = False, temporal: bool = False, qdq_form: str | None = None) -> dict:
+            profile: bool = False, temporal: bool = False, qdq_form: str | None = None,
+            keep_inputs: tuple[str, ...] = ()) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
@@ -78,6 +79,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     `qdq_form` (QDQ sources): "keep" reproduces the source's activation rounding with its own scales (default
     for TFLite fp32/fp16), "float" drops it (default for int8, which re-quantizes with its own calibration, and
     for the other targets).
+    `keep_inputs` (tflite): extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
+    a `bind` value given for one is its verification value only.
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     from vst.convert import onnx_import, sources
@@ -92,6 +95,11 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if qdq_form == "keep" and quant == "int8":
         raise VstError("--qdq keep makes float artifacts that round like the QDQ source; --quant int8 re-quantizes "
                        "the float form with its own calibration: drop --qdq keep or use --quant fp32")
+    if keep_inputs and temporal:
+        raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
+    if keep_inputs and to != "tflite":
+        raise VstError(f"--keep-input makes TFLite artifacts with more than one input; --to {to} takes the image "
+                       "only: bind the input instead (--bind NAME=FILE.npy)")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -104,11 +112,22 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     onnx_raw = sources.export_onnx(src, width, height)
     if src.style is not None:
         bind = {"style_weights": src.style, **(bind or {})}
-    static, bound = onnx_import.bind_and_fix(onnx_raw, width, height, bind)
+    bind, given = dict(bind or {}), set(bind or {})
+    kept_all = onnx_import.kept_samples(onnx_raw, keep_inputs, bind)     # takes their --bind values off `bind`
+    kept = {k: v[0] for k, v in kept_all.items()}      # the verification value of each kept input
+    static, bound = onnx_import.bind_and_fix(onnx_raw, width, height, bind, keep=kept)
     src.bound_inputs = bound
     n_before = len(static.graph.node)
     static = onnx_import.slim(static)
     nhwc_src = src.module is None and onnx_import.image_input(onnx_raw)[1] == "nhwc"
+    # where each kept input's verification value came from, and how the artifact lays it out
+    inputs = [{"name": onnx_import.image_input(onnx_raw)[0].name, "role": "image"}] + [
+        {"name": k, "role": "kept", "artifact_name": input_name(k), "shape": list(v.shape[1:]),
+         "layout": "source's (NHWC)" if nhwc_src else "source's",
+         "verified_with": f"the first of {len(v)} --bind value(s)" if k in given else
+         "a seeded standard-normal draw (no --bind value)",
+         **({"calibrated_with": f"{len(v)} value(s), cycled with the images"} if quant == "int8" else {})}
+        for k, v in kept_all.items()]
     nhwc_note = " (NHWC source: NCHW transposes added at its ends)" if nhwc_src else ""
     passes.append(PassResult("export", True, f"{'torch.onnx (dynamo) at ' if src.module is not None else 'ONNX file fixed at '}"
                              f"1x3x{height}x{width}{nhwc_note}{', bound ' + ', '.join(bound) if bound else ''}; onnxslim: "
@@ -125,7 +144,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         passes.append(PassResult("dequantize", True, qres.detail()))   # listed only for QDQ sources
     images = verify.eval_images(width, height)
     try:
-        graph, refusal = onnx_import.to_ir(ir_source, to), None
+        graph, refusal = onnx_import.to_ir(ir_source, to, kept_all, nhwc_src), None
     except UnsupportedOp as exc:
         if to != "tflite":
             raise
@@ -153,21 +172,24 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if qres is not None and qres.kept:
         # the kept form claims the QDQ file's own semantics: verified against them (ONNX Runtime with graph
         # optimizations off computes each pair as written; its fused int8 kernels are reported beside)
-        reference, ref_kind = sources.reference_fn(src, static, optimize=False)
+        reference, ref_kind = sources.reference_fn(src, static, optimize=False, feeds=kept)
         ref_kind += ", QDQ file as given: activation rounding kept"
     else:
-        reference, ref_kind = sources.reference_fn(src, ir_source)
+        reference, ref_kind = sources.reference_fn(src, ir_source, feeds=kept)
         if qres is not None:
             ref_kind += ", dequantized"
     ref_out = reference(images)
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
-        if temporal:
-            raise VstError(f"--temporal needs the native converter, which refused this model ({refusal})")
+        if temporal or kept:     # never both (refused above)
+            raise VstError(f"--{'temporal' if temporal else 'keep-input'} needs the native converter, which refused "
+                           f"this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
         extra = {"temporal": temporal} if to == "tflite" else {}
+        if to == "tflite":    # each kept input's values, stacked, in the IR's NCHW
+            extra["kept"] = {k: v.transpose(0, 1, 4, 2, 3) if nhwc_src else v for k, v in kept_all.items()}
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
                       src_transposes, out, **extra)
         result["conversion_path"] = {"produced_by": "native"}
@@ -176,16 +198,18 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         _ungate(result["fidelity"])
     t_qa = time.perf_counter()
     result["temporal"] = temporal_qa.temporal_check(reference, out, width, height, runnable=to != "coreml",
-                                                 random_weights=src.random_weights)
+                                                 random_weights=src.random_weights,
+                                                 feeds=_tflite().feeds_for(graph, io_layout) if kept else None)
     t_qa = time.perf_counter() - t_qa
 
     if qres is not None:
-        result["fidelity"]["qdq_source"] = qdq.source_fidelity(static, qres, outputs, images)
+        result["fidelity"]["qdq_source"] = qdq.source_fidelity(static, qres, outputs, images, feeds=kept)
     rep = {
         "schema_version": 1,
         "source": src.describe(),
         "model": src.model_record(width, height, static),
         "target": to, "quant": quant, "size": {"width": width, "height": height}, "io_layout": io_layout,
+        "inputs": inputs,
         "passes": [p.as_dict() for p in passes],
         **result,
         "timing": {"conversion_s": round(time.perf_counter() - t0, 3), "temporal_qa_s": round(t_qa, 3)},
@@ -202,6 +226,11 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from, "used": quant == "int8"}
     report_mod.write(rep, out)
     return rep
+
+
+def _tflite():
+    from vst.convert import tflite      # TensorFlow loads on first use only
+    return tflite
 
 
 def _ungate(fid: dict) -> None:
@@ -221,15 +250,21 @@ def _size(path: Path) -> int:
 
 
 def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
-                 temporal=False):
+                 temporal=False, kept=None):
     from vst.convert import tflite
     rep, tq = None, None
+    feeds = tflite.feeds_for(graph, io_layout)     # kept inputs: their verification values
     if quant == "int8" and not temporal:
         rep_layout = [verify.to_layout(b[None], io_layout) for b in calib_batch]
 
+        # every input in the converter's order (image first); kept inputs cycle through their values (the
+        # activations after a style input span what all the given styles make, not one style's range)
+        calib_feeds = [list(tflite.feeds_for(graph, io_layout, {k: v[i % len(v)] for k, v in (kept or {}).items()})
+                            .values()) for i in range(len(rep_layout))]
+
         def rep():
-            for x in rep_layout:
-                yield [x]
+            for x, f in zip(rep_layout, calib_feeds):
+                yield [x, *f]
     naive = tflite.to_tflite(graph, "fp32", io_layout=io_layout, layout="nchw")
     before = tflite.histogram(tflite.ops(naive)).get("TRANSPOSE", 0)
     if temporal:
@@ -254,10 +289,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         f"{tq['tuning']['ratio_before']}x -> {tq['tuning']['ratio_after']}x fp32 (target "
         f"{tq['tuning']['target_ratio']}x); normalization statistics float"))
     xnn = tflite.xnnpack_partitions(data, THREADS)
-    got = verify.from_layout(tflite.run(data, verify.to_layout(images, io_layout), THREADS), io_layout)
+    got = verify.from_layout(tflite.run(data, verify.to_layout(images, io_layout), THREADS, feeds), io_layout)
     fid = verify.fidelity(ref_out, got, quant, ref_kind)
     if not fid["passed"]:
-        rows = verify.first_divergence(graph, data, images[0], io_layout, fid["threshold_psnr_db"])
+        rows = verify.first_divergence(graph, data, images[0], io_layout, fid["threshold_psnr_db"], feeds)
         fid["per_layer"] = rows
         fid["first_divergence"] = next((r for r in rows if r["below_threshold"]), None)
     passes.append(PassResult("verify", True, f"LiteRT vs {ref_kind} on {len(images)} photos: PSNR "

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-pickle", action="store_true", help="unpickle torch files fully (runs their code)")
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
+    p.add_argument("--keep-input", action="append", default=[], metavar="NAME",
+                   help="tflite: keep this extra model input (e.g. Magenta's style bottleneck) as a second artifact "
+                        "input instead of binding it; a --bind value for it is used for verification only")
     p.add_argument("--qdq", choices=("keep", "float"), default=None,
                    help="QDQ sources: keep the source's int8 activation rounding as float ops with its own scales "
                         "(default for tflite fp32/fp16), or drop it (float; default for int8, which re-quantizes, and other targets)")
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,
-                  qdq_form=args.qdq)
+                  qdq_form=args.qdq, keep_inputs=tuple(args.keep_input))
     if args.json:
         print(json.dumps(rep, indent=2))
     else:

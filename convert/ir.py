@@ -22,6 +22,12 @@ OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resiz
                         "depth_to_space"}
 
 
+def input_name(name: str) -> str:
+    """The name a kept input has in a TFLite artifact (the converter takes [A-Za-z0-9_] signature names)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
 class UnsupportedOp(VstError):
     """The native emitters cannot take this graph (an op, or an op's form); another path may (convert/fallback)."""
 
@@ -37,17 +43,20 @@ class Node:
 
 @dataclass
 class Graph:
-    """One image input and one image output (extra source inputs are bound to constants at import)."""
+    """One image input and one image output. Extra source inputs are bound to constants at import, or kept
+    (`extra`: name -> a sample value, logical NCHW, fed wherever the graph runs without an explicit feed, so
+    rewrites are proven and artifacts verified on it)."""
     input: str
     output: str
     input_shape: tuple[int, int, int, int]            # N, C, H, W
     nodes: list[Node]
     consts: dict[str, np.ndarray]
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def copy(self) -> "Graph":
         return Graph(self.input, self.output, self.input_shape, copy.deepcopy(self.nodes), dict(self.consts),
-                     dict(self.shapes))
+                     dict(self.shapes), dict(self.extra))
 
     def histogram(self) -> dict[str, int]:
         from vst.convert.report import op_histogram
@@ -63,6 +72,9 @@ class Graph:
                 needed.update(n.inputs)
         self.nodes = kept[::-1]
         self.consts = {k: v for k, v in self.consts.items() if k in needed}
+        unused = [k for k in self.extra if k not in needed]
+        if unused:
+            raise VstError(f"kept input(s) {', '.join(unused)} do not reach the output; bind them instead")
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
@@ -71,7 +83,7 @@ class Graph:
         return next((n for n in self.nodes if n.output == name), None)
 
     def fresh(self, base: str) -> str:
-        taken = {n.output for n in self.nodes} | set(self.consts) | set(self.shapes) | {self.input}
+        taken = {n.output for n in self.nodes} | set(self.consts) | set(self.shapes) | {self.input} | set(self.extra)
         i = 0
         while f"{base}_{i}" in taken:
             i += 1
@@ -89,12 +101,16 @@ def _t(arr: np.ndarray, device):
     return torch.from_numpy(np.array(arr, dtype=np.float32)).to(device)
 
 
-def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
-    """Reference executor (PyTorch, NCHW, float32). `record` gets shapes; with keep=True it gets the tensors."""
+def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, feeds: dict | None = None):
+    """Reference executor (PyTorch, NCHW, float32). `record` gets shapes; with keep=True it gets the tensors.
+    `feeds` gives kept inputs (graph.extra) by name; those not given take their sample value."""
     import torch
     import torch.nn.functional as F
     env = {graph.input: x}
     dev = x.device
+    for k, v in graph.extra.items():
+        f = (feeds or {}).get(k)
+        env[k] = f if isinstance(f, torch.Tensor) else _t(v if f is None else f, dev)
 
     def val(name):
         if name in env:
@@ -164,6 +180,7 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False):
             record[n.output] = y if keep else tuple(y.shape)
     if record is not None and not keep:
         record[graph.input] = tuple(x.shape)
+        record.update({k: tuple(env[k].shape) for k in graph.extra})
     return env[graph.output]
 
 

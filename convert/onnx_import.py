@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.convert.ir import Graph, Node, UnsupportedOp
 
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Sqrt": "sqrt", "Reciprocal": "reciprocal",
@@ -35,15 +35,22 @@ def image_input(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, str]:
                    "vst-convert takes image-to-image stylizers")
 
 
+def _read_npy(name: str, path: str) -> np.ndarray:
+    try:
+        value = np.load(path, allow_pickle=False).astype(np.float32).ravel()
+    except (OSError, ValueError, TypeError) as exc:
+        raise VstError(f"--bind {name}: cannot read {path} as a .npy array of numbers ({str(exc)[:120]})") from None
+    if not np.isfinite(value).all():
+        raise VstError(f"--bind {name}: {path} holds values that are not finite numbers")
+    return value
+
+
 def bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
     """A --bind value for an input of shape `dims`: an index (one-hot) for a 1-D input, or numbers of that shape."""
     fix = f"give an index 0..{dims[0] - 1} or a list of {int(np.prod(dims))} numbers" if len(dims) == 1 else \
         f"give {int(np.prod(dims))} numbers of shape {dims}"
     if isinstance(raw, str) and raw.endswith(".npy"):   # a style bottleneck computed elsewhere, say
-        try:
-            raw = np.load(raw, allow_pickle=False).astype(np.float32).ravel().tolist()
-        except (OSError, ValueError) as exc:
-            raise VstError(f"--bind {name}: cannot read {raw} as a .npy array ({str(exc)[:120]})") from None
+        raw = _read_npy(name, raw).tolist()
     if isinstance(raw, bool) or not isinstance(raw, (int, float, list)):
         raise VstError(f"--bind {name}: {raw!r} is not a number or a list of numbers; {fix}")
     try:
@@ -61,9 +68,46 @@ def bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
     return value
 
 
+NHWC_PERM = (0, 2, 3, 1)     # an NHWC source's 4-D tensor = the IR's NCHW tensor transposed by this
+
+
+def kept_samples(model: onnx.ModelProto, keep, bind: dict[str, Any] | None) -> dict[str, np.ndarray]:
+    """Values for each input kept in the artifact (`--keep-input NAME`), stacked [N, *shape]: its `--bind`
+    value(s) when given (popped from `bind`: they then bind nothing; a .npy file may stack N values), else one
+    seeded standard-normal draw. The first value verifies the artifact; int8 calibration cycles through all.
+    Shapes must be static; only 4-D inputs can be kept (the emitters keep every activation 4-D)."""
+    img, _ = image_input(model)
+    inits = {i.name for i in model.graph.initializer}
+    inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
+              if i.name not in inits and i.name != img.name}
+    out = {}
+    for k, name in enumerate(keep):
+        if name not in inputs:
+            raise VstError(f"--keep-input {name}: the model has no such input; it takes "
+                           f"{', '.join(inputs) or 'no extra inputs'} besides the image {img.name!r}")
+        dims = inputs[name]
+        if len(dims) != 4 or any(v <= 0 for v in dims):
+            raise VstError(f"--keep-input {name}: its shape {dims} is not a static 4-D shape; only those can be "
+                           "artifact inputs: bind it instead (--bind NAME=VALUE)")
+        raw = bind.pop(name) if bind and name in bind else None
+        if isinstance(raw, str) and raw.endswith(".npy"):
+            # a stack of N values (N style bottlenecks, say): the first verifies, all calibrate int8
+            value = _read_npy(name, raw)
+            if not value.size or value.size % int(np.prod(dims)):
+                raise VstError(f"--bind {name}: {raw} holds {value.size} numbers, not a multiple of the input's "
+                               f"{int(np.prod(dims))} (shape {dims})")
+            out[name] = value.reshape(-1, *dims)
+        elif raw is not None:
+            out[name] = bind_value(name, raw, dims).reshape(1, *dims)
+        else:
+            out[name] = np.random.default_rng(k).standard_normal((1, *dims)).astype(np.float32)
+    return out
+
+
 def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
-                 bind: dict[str, Any] | None = None) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Give the image input a static 1x3xHxW shape and turn every other input into a constant.
+                 bind: dict[str, Any] | None = None, keep=()) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Give the image input a static 1x3xHxW shape and turn every other input into a constant, except those
+    named in `keep` (they stay inputs, after the image, in the source's own layout).
 
     Extra inputs (a style-mixing vector, say) are bound from `bind`; a 1-D input not in `bind` becomes a
     one-hot vector selecting its first entry, which the report states.
@@ -73,7 +117,7 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
     bind = dict(bind or {})
     bound: dict[str, Any] = {}
     inits = {i.name for i in model.graph.initializer}
-    keep = []
+    kept = []
     for inp in model.graph.input:
         if inp.name in inits:
             continue
@@ -82,7 +126,10 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
             for d, v in zip(dims, (1, 3, height, width) if layout == "nchw" else (1, height, width, 3)):
                 d.ClearField("dim_param")
                 d.dim_value = v
-            keep.append(inp)
+            kept.insert(0, inp)
+            continue
+        if inp.name in keep:
+            kept.append(inp)
             continue
         dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
         if any(v <= 0 for v in dims):
@@ -92,7 +139,8 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
         elif len(dims) == 1:
             value = np.eye(dims[0], dtype=np.float32)[0]
         else:
-            raise VstError(f"ONNX input {inp.name!r} (shape {dims}) is not an image; bind it to a value")
+            raise VstError(f"ONNX input {inp.name!r} (shape {dims}) is not an image; bind it to a value "
+                           f"(--bind {inp.name}=FILE.npy) or keep it as an artifact input (--keep-input {inp.name})")
         value = value.reshape(dims)
         bound[inp.name] = value.tolist() if value.size <= 64 else f"array{list(value.shape)}"
         model.graph.initializer.append(numpy_helper.from_array(value, inp.name))
@@ -101,7 +149,7 @@ def bind_and_fix(model: onnx.ModelProto, width: int, height: int,
         raise VstError(f"--bind {', '.join(sorted(bind))}: the model has no such input; it takes "
                        f"{', '.join(extra) or 'no extra inputs'} besides the image {img.name!r}")
     del model.graph.input[:]
-    model.graph.input.extend(keep)
+    model.graph.input.extend(kept)
     for out in model.graph.output:
         out.type.tensor_type.ClearField("shape")
     if layout == "nhwc":
@@ -178,8 +226,11 @@ def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int, n_in: int) -> b
 IDENTITY = (0, 1, 2, 3)
 
 
-def to_ir(model: onnx.ModelProto, target: str) -> Graph:
+def to_ir(model: onnx.ModelProto, target: str, kept: dict[str, np.ndarray] | None = None,
+          nhwc: bool = False) -> Graph:
     """Map a static, folded ONNX graph to the IR; an op outside the IR is refused with its name and the target.
+    `kept`: the inputs besides the image with their verification values, as the source lays them out (NHWC
+    for an `nhwc` source: tracked as a permutation of an NCHW IR input, like its transposes).
 
     Transposes (and reshapes that only move unit axes) are not ops here: each ONNX tensor is tracked as a
     permutation of an IR tensor (onnx = ir.transpose(perm)), elementwise ops, pads, concats and means follow the
@@ -199,6 +250,14 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
     nodes: list[Node] = []
     alias: dict[str, str] = {}
     perm: dict[str, tuple[int, ...]] = {}
+    extra: dict[str, np.ndarray] = {}
+    for i in g.input[1:]:
+        if i.name not in (kept or {}):
+            raise InternalError(f"ONNX input {i.name!r} is neither the image nor a kept input")
+        q = NHWC_PERM if nhwc else IDENTITY
+        first = np.asarray(kept[i.name], np.float32)[0]       # kept values come stacked [N, *shape]
+        extra[i.name] = np.ascontiguousarray(first.transpose(np.argsort(q)))
+        perm[i.name] = q
     n_uses: dict[str, int] = {}
     for n in g.node:
         for i in n.input:
@@ -389,7 +448,8 @@ def to_ir(model: onnx.ModelProto, target: str) -> Graph:
         raise UnsupportedOp(f"the ONNX output {out_name!r} is a transposed tensor (permutation {perm[out_name]}); "
                             f"cannot convert to {target}")
     graph = Graph(inp.name, name(out_name), shape, nodes,
-                  {k: np.asarray(v, dtype=np.float32) for k, v in consts.items() if np.asarray(v).dtype.kind in "fiub"})
+                  {k: np.asarray(v, dtype=np.float32) for k, v in consts.items() if np.asarray(v).dtype.kind in "fiub"},
+                  extra=extra)
     graph.prune()
     try:
         graph.infer_shapes()

@@ -157,7 +157,8 @@ def to_float(model: onnx.ModelProto, keep: bool = False) -> tuple[onnx.ModelProt
     return model, res
 
 
-def source_fidelity(static: onnx.ModelProto, res: QdqResult, got: np.ndarray | None, images: np.ndarray) -> dict:
+def source_fidelity(static: onnx.ModelProto, res: QdqResult, got: np.ndarray | None, images: np.ndarray,
+                    feeds: dict | None = None) -> dict:
     """The artifact's outputs `got` (NCHW, None where they cannot be computed here) against ONNX Runtime running
     the QDQ source as it came, two ways: with its default graph optimizations (int8 QLinear kernels fused from
     the pairs: how ONNX Runtime deploys the file) and with them disabled (ONNX's reference semantics of every
@@ -169,9 +170,9 @@ def source_fidelity(static: onnx.ModelProto, res: QdqResult, got: np.ndarray | N
 
     def db(ref, out):
         return verify._finite(verify.compare(ref, out)["psnr_db"])
-    refs = {"ort_default": OrtSession(static, threads=None).run_batch(images),
-            "ort_reference": OrtSession(static, threads=None, optimize=False).run_batch(images),
-            "float_form": OrtSession(slim(to_float(static)[0]), threads=None).run_batch(images)}
+    refs = {"ort_default": OrtSession(static, threads=None).run_batch(images, feeds),
+            "ort_reference": OrtSession(static, threads=None, optimize=False).run_batch(images, feeds),
+            "float_form": OrtSession(slim(to_float(static)[0]), threads=None).run_batch(images, feeds)}
     row = {"form": res.form,
            "reference": "onnxruntime (QDQ source ONNX as given, default optimizations: fused int8 kernels)",
            "ort_default_vs_reference_psnr_db": db(refs["ort_reference"], refs["ort_default"]),

@@ -223,12 +223,14 @@ def export_onnx(source: Source, width: int, height: int) -> Any:
             raise VstError(f"torch -> ONNX export failed at {width}x{height} ({first_line(exc, 160)})") from None
 
 
-def reference_fn(source: Source, onnx_static: Any, optimize: bool = True) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+def reference_fn(source: Source, onnx_static: Any, optimize: bool = True,
+                 feeds: dict | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """The model fidelity is measured against: PyTorch for torch sources, ONNX Runtime for ONNX files
-    (optimize=False: ONNX's reference semantics, each QDQ pair computed as written)."""
+    (optimize=False: ONNX's reference semantics, each QDQ pair computed as written); `feeds`: kept inputs."""
     if source.module is not None:
         from vst.runtimes.pytorch import TorchSession
         return TorchSession(source.module).run_batch, "pytorch"
     from vst.runtimes.ort import OrtSession
-    return (OrtSession(onnx_static, threads=None, optimize=optimize).run_batch,
+    sess = OrtSession(onnx_static, threads=None, optimize=optimize)
+    return (lambda batch: sess.run_batch(batch, feeds),
             "onnxruntime (source ONNX)" if optimize else "onnxruntime (source ONNX, graph optimizations off)")

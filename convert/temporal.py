@@ -25,7 +25,7 @@ QA_CLIPS = ("coffee-pan", "grace_hopper-zoom")
 
 
 def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path, width: int, height: int,
-                   runnable: bool, random_weights: bool) -> dict:
+                   runnable: bool, random_weights: bool, feeds: dict | None = None) -> dict:
     """The "temporal" record of a conversion report. `reference` maps an NCHW float batch to the source model's
     outputs (the fidelity reference); the artifact runs through vst.runtimes at its fixed size and layout."""
     clips = synthetic_eval_clips((width, height), QA_FRAMES, only=QA_CLIPS)
@@ -36,7 +36,7 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
         rec["note"] = "the artifact cannot run on this host (Core ML predicts only on macOS)"
         return rec
     from vst.runtimes.stylizer import ArtifactRunner
-    runner = ArtifactRunner(artifact)
+    runner = ArtifactRunner(artifact, feeds=feeds)     # feeds: kept inputs, the values `reference` runs with
     e_src, e_art = [], []
     for i, c in enumerate(clips):
         x = c.frames.astype(np.float32).transpose(0, 3, 1, 2) / 255.0

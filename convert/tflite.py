@@ -14,7 +14,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.quiet import configure_environment
-from vst.convert.ir import BINARY, Graph, UnsupportedOp
+from vst.convert.ir import BINARY, Graph, UnsupportedOp, input_name
 
 configure_environment()
 
@@ -59,12 +59,20 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
 
     float_stats = statistics_nodes(graph)
 
-    @tf.function(input_signature=[tf.TensorSpec(in_shape, tf.float32, name="image")], autograph=False)
-    def fn(image):
+    # kept inputs (a style bottleneck, say) follow the image; 4-D ones laid out like the activations
+    extra = [(k, list(v.transpose(0, 2, 3, 1).shape if io_layout == "nhwc" else v.shape))
+             for k, v in graph.extra.items()]
+    specs = [tf.TensorSpec(in_shape, tf.float32, name="image")] + \
+        [tf.TensorSpec(shp, tf.float32, name=input_name(k)) for k, shp in extra]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def fn(image, *kept):
         x = image
         if io_layout != layout:
             x = tf.transpose(x, [0, 2, 3, 1] if layout == "nhwc" else [0, 3, 1, 2])
         env = {graph.input: x}
+        for (k, _), t in zip(extra, kept):
+            env[k] = t if io_layout == layout else tf.transpose(t, [0, 2, 3, 1] if layout == "nhwc" else [0, 3, 1, 2])
 
         def val(name):
             return env[name] if name in env else cval(name)
@@ -145,6 +153,15 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
         return tf.identity(out, name="stylized")
 
     return fn
+
+
+def feeds_for(graph: Graph, io_layout: str, values: dict | None = None) -> dict[str, np.ndarray]:
+    """Kept inputs by their TFLite names, in the artifact's I/O layout: `values` (IR layout) or the samples."""
+    out = {}
+    for k, v in graph.extra.items():
+        v = np.asarray((values or {}).get(k, v), np.float32)
+        out[input_name(k)] = v.transpose(0, 2, 3, 1) if io_layout == "nhwc" else v
+    return out
 
 
 def _is_square(node) -> bool:
@@ -359,16 +376,17 @@ def xnnpack_partitions(model: bytes, threads: int = 2) -> dict:
             "not_delegated": d.not_delegated}
 
 
-def run(model: bytes, batch: np.ndarray, threads: int = 2) -> np.ndarray:
-    """Run image by image (the artifact has batch 1); batch and result in the artifact's I/O layout."""
+def run(model: bytes, batch: np.ndarray, threads: int = 2, feeds: dict | None = None) -> np.ndarray:
+    """Run image by image (the artifact has batch 1); batch and result in the artifact's I/O layout; `feeds`:
+    kept inputs by name (feeds_for)."""
     from vst.runtimes.litert import LiteRTSession
     sess = LiteRTSession(model, threads=threads)
-    return np.stack([sess.run(img[None].astype(np.float32))[0].copy() for img in batch])
+    return np.stack([sess.run(img[None].astype(np.float32), feeds)[0].copy() for img in batch])
 
 
-def intermediates(model: bytes, image: np.ndarray) -> dict[str, np.ndarray]:
+def intermediates(model: bytes, image: np.ndarray, feeds: dict | None = None) -> dict[str, np.ndarray]:
     """Every float (or dequantized int8) tensor after one run, by tensor name, for per-layer comparison."""
     from vst.runtimes.litert import LiteRTSession
     sess = LiteRTSession(model, threads=1, delegate="none", preserve=True)
-    sess.run(image[None].astype(np.float32))
+    sess.run(image[None].astype(np.float32), feeds)
     return sess.tensors()

@@ -79,7 +79,8 @@ def _finite(v: float) -> float | None:
     return None if v == float("inf") else round(v, 3)
 
 
-def first_divergence(graph, model: bytes, image_nchw: np.ndarray, io_layout: str, threshold_db: float) -> list[dict]:
+def first_divergence(graph, model: bytes, image_nchw: np.ndarray, io_layout: str, threshold_db: float,
+                     feeds: dict | None = None) -> list[dict]:
     """Per-layer comparison: each IR tensor the TFLite file still has (matched by op name), in graph order,
     with its PSNR against the reference executor; the first one under the threshold is where error starts."""
     import torch
@@ -88,7 +89,7 @@ def first_divergence(graph, model: bytes, image_nchw: np.ndarray, io_layout: str
     ref: dict = {}
     with torch.no_grad():
         run_graph(graph, torch.from_numpy(image_nchw[None]), record=ref, keep=True)
-    got = tflite.intermediates(model, to_layout(image_nchw[None], io_layout)[0])
+    got = tflite.intermediates(model, to_layout(image_nchw[None], io_layout)[0], feeds)
     rows = []
     for node in graph.nodes:
         key = tflite._safe(node.name or node.output)

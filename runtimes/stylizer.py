@@ -108,9 +108,11 @@ class TorchRunner(Runner):
 class ArtifactRunner(Runner):
     """A converted artifact (.tflite, or .onnx written by vst-convert) at its own fixed size and layout."""
 
-    def __init__(self, path: str | Path, threads: int = 2):
+    def __init__(self, path: str | Path, threads: int = 2, feeds: dict | None = None):
+        """`feeds`: values of the inputs besides the image, by name (an artifact that kept a style input)."""
         from vst.runtimes.session import open_session
         self.path = Path(path)
+        self.feeds = feeds
         self.session = open_session(self.path, threads=threads)
         self.spec = self.session.input
         self.identity = f"{self.session.runtime}:{_digest(self.path)}"
@@ -129,7 +131,8 @@ class ArtifactRunner(Runner):
         # frames come from uint8 video, so going back to uint8 loses nothing; prepare() then applies the
         # artifact's own layout, dtype and input quantization
         for img in (x.detach().cpu().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy():
-            y = to_float(self.session.run(prepare(self.spec, img.transpose(1, 2, 0))), self.session.output_quant)
+            y = to_float(self.session.run(prepare(self.spec, img.transpose(1, 2, 0)), self.feeds),
+                         self.session.output_quant)
             outs.append(y[0] if y.shape[1] == 3 else y[0].transpose(2, 0, 1))
         return torch.from_numpy(np.stack(outs)).to(x.dtype)
 
