@@ -67,13 +67,14 @@ def _replaceable_mlpackage(path: Path) -> bool:
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
-            profile: bool = False, temporal: bool = False) -> dict:
+            profile: bool = False, temporal: bool = False, dynamic: bool = False) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
     `bind` fixes extra model inputs (e.g. {"style_weights": 3} selects style 3 of a multi-style ONNX model).
     `profile` (tflite only) adds the per-op time breakdown on this machine (vst.runtimes.profile) to the report.
     `temporal` (tflite int8 only): temporal-aware mixed precision (vst.convert.temporal_quant).
+    `dynamic` (tflite int8 only): dynamic-range int8, int8 weights and activations quantized per frame at run time.
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     from vst.convert import onnx_import, sources
@@ -83,6 +84,10 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
     if temporal and (to != "tflite" or quant != "int8"):
         raise VstError("--temporal applies to --to tflite --quant int8 only")
+    if dynamic and (to != "tflite" or quant != "int8"):
+        raise VstError("--dynamic applies to --to tflite --quant int8 only")
+    if dynamic and temporal:
+        raise VstError("--dynamic and --temporal are two int8 methods; choose one")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -142,12 +147,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         ref_kind += ", dequantized"
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
-        if temporal:
-            raise VstError(f"--temporal needs the native converter, which refused this model ({refusal})")
+        if temporal or dynamic:
+            raise VstError(f"--{'temporal' if temporal else 'dynamic'} needs the native converter, which refused this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
-        extra = {"temporal": temporal} if to == "tflite" else {}
+        extra = {"temporal": temporal, "dynamic": dynamic} if to == "tflite" else {}
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
                       src_transposes, out, **extra)
         result["conversion_path"] = {"produced_by": "native"}
@@ -180,7 +185,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         from vst.runtimes.profile import profile as profile_ops, summary
         rep["profile"] = summary(profile_ops(out, threads=THREADS))
     if calib_from:
-        rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from, "used": quant == "int8"}
+        rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from,
+                              "used": quant == "int8" and not dynamic and not temporal}
     report_mod.write(rep, out)
     return rep
 
@@ -202,10 +208,10 @@ def _size(path: Path) -> int:
 
 
 def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
-                 temporal=False):
+                 temporal=False, dynamic=False):
     from vst.convert import tflite
-    rep, tq = None, None
-    if quant == "int8" and not temporal:
+    rep, tq, dq = None, None, None
+    if quant == "int8" and not temporal and not dynamic:
         rep_layout = [verify.to_layout(b[None], io_layout) for b in calib_batch]
 
         def rep():
@@ -217,6 +223,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         from vst.convert import temporal_quant
         n, _, h, w = graph.input_shape
         data, tq = temporal_quant.quantize(graph, io_layout, w, h, THREADS)
+    elif dynamic:
+        from vst.convert import temporal_quant
+        data = tflite.to_tflite(graph, "int8", io_layout=io_layout, layout="nhwc", dynamic=True)
+        dq = temporal_quant.dynamic_record(data)
     else:
         data = tflite.to_tflite(graph, quant, io_layout=io_layout, layout="nhwc", representative=rep)
     ops = tflite.ops(data)
@@ -229,7 +239,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         "fp16": "float16 weights (DEQUANTIZE to float32 at load)",
         "int8": f"full-integer int8 ops, float I/O, calibrated on {len(calib_batch) if calib_batch is not None else 0} "
                 "real images; normalization statistics (squared deviations, variances, rsqrt) kept float"}[quant]
-        if tq is None else
+        if tq is None and dq is None else
+        f"dynamic-range int8: {dq['int8_weight_ops']} of {dq['conv_ops']} convolutions with int8 per-channel weights, "
+        "activations quantized per frame at run time (no calibration); normalization float"
+        if dq is not None else
         f"temporal-aware int8: calibrated on {tq['calibration']['frames']} video frames; {len(tq['float_layers'])} of "
         f"{tq['candidates']} conv layers kept float by measured temporal sensitivity; tuning-clip temporal error "
         f"{tq['tuning']['ratio_before']}x -> {tq['tuning']['ratio_after']}x fp32 (target "
@@ -245,7 +258,8 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                                             f"{fid['psnr_db']} dB (threshold {fid['threshold_psnr_db']})"))
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-    extra = {"quantization": {"temporal": tq}} if tq is not None else {}
+    extra = {"quantization": {"temporal": tq}} if tq is not None else \
+        {"quantization": {"dynamic": dq}} if dq is not None else {}
     return {**extra, "op_histogram": hist, "transposes": {"before": before, "after": after},
             "xnnpack": {"delegated_nodes": xnn["delegated_nodes"], "partitions": xnn["partitions"],
                         "total_nodes": xnn["total_nodes"], "threads": THREADS},
