@@ -88,6 +88,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         raise VstError("--dynamic applies to --to tflite --quant int8 only")
     if dynamic and temporal:
         raise VstError("--dynamic and --temporal are two int8 methods; choose one")
+    if dynamic and calib is not None:
+        raise VstError("--dynamic quantizes activations at run time from each frame and takes no --calib; drop it")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -148,7 +150,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
         if temporal or dynamic:
-            raise VstError(f"--{'temporal' if temporal else 'dynamic'} needs the native converter, which refused this model ({refusal})")
+            flag = "--temporal" if temporal else "--dynamic"
+            raise VstError(f"{flag} needs the native converter, which refused this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]

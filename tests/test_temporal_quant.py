@@ -132,7 +132,8 @@ def test_dynamic_asks_for_tflite_int8_and_excludes_temporal(tmp_path, capsys):
     from vst.common.cli import run_cli
     from vst.convert.cli import main
     for args, msg in ((["--quant", "fp16", "--dynamic"], "--dynamic applies to --to tflite --quant int8"),
-                      (["--quant", "int8", "--dynamic", "--temporal"], "choose one")):
+                      (["--quant", "int8", "--dynamic", "--temporal"], "choose one"),
+                      (["--quant", "int8", "--dynamic", "--calib", str(tmp_path)], "takes no --calib")):
         rc = run_cli(main, ["kunster.a025-s05-stage2", *args, "-o", str(tmp_path / "x.tflite")])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and msg in err[0], err
