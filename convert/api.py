@@ -69,7 +69,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
             profile: bool = False, temporal: bool = False, qdq_form: str | None = None,
-            keep_inputs: tuple[str, ...] = ()) -> dict:
+            keep_inputs: tuple[str, ...] = (), dynamic: bool = False) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
@@ -81,6 +81,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     for the other targets).
     `keep_inputs` (tflite): extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
     a `bind` value given for one is its verification value only.
+    `dynamic` (tflite int8 only): dynamic-range int8, int8 weights and activations quantized per frame at run time.
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     from vst.convert import onnx_import, sources
@@ -100,6 +101,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if keep_inputs and to != "tflite":
         raise VstError(f"--keep-input makes TFLite artifacts with more than one input; --to {to} takes the image "
                        "only: bind the input instead (--bind NAME=FILE.npy)")
+    if dynamic and (to != "tflite" or quant != "int8"):
+        raise VstError("--dynamic applies to --to tflite --quant int8 only")
+    if dynamic and temporal:
+        raise VstError("--dynamic and --temporal are two int8 methods; choose one")
+    if dynamic and calib is not None:
+        raise VstError("--dynamic quantizes activations at run time from each frame and takes no --calib; drop it")
     calib_batch, calib_from = None, None
     if calib is not None or quant == "int8":
         calib_batch, calib_from = verify.calibration_images(calib, width, height)
@@ -181,13 +188,13 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     ref_out = reference(images)
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
     if graph is None:
-        if temporal or kept:     # never both (refused above)
-            raise VstError(f"--{'temporal' if temporal else 'keep-input'} needs the native converter, which refused "
-                           f"this model ({refusal})")
+        if temporal or kept or dynamic:     # temporal and kept never both (refused above)
+            flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
+            raise VstError(f"{flag} needs the native converter, which refused this model ({refusal})")
         result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
-        extra = {"temporal": temporal} if to == "tflite" else {}
+        extra = {"temporal": temporal, "dynamic": dynamic} if to == "tflite" else {}
         if to == "tflite":    # each kept input's values, stacked, in the IR's NCHW
             extra["kept"] = {k: v.transpose(0, 1, 4, 2, 3) if nhwc_src else v for k, v in kept_all.items()}
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
@@ -223,7 +230,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         from vst.runtimes.profile import profile as profile_ops, summary
         rep["profile"] = summary(profile_ops(out, threads=THREADS))
     if calib_from:
-        rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from, "used": quant == "int8"}
+        rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from,
+                              "used": quant == "int8" and not dynamic and not temporal}
     report_mod.write(rep, out)
     return rep
 
@@ -250,11 +258,11 @@ def _size(path: Path) -> int:
 
 
 def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
-                 temporal=False, kept=None):
+                 temporal=False, dynamic=False, kept=None):
     from vst.convert import tflite
-    rep, tq = None, None
+    rep, tq, dq = None, None, None
     feeds = tflite.feeds_for(graph, io_layout)     # kept inputs: their verification values
-    if quant == "int8" and not temporal:
+    if quant == "int8" and not temporal and not dynamic:
         rep_layout = [verify.to_layout(b[None], io_layout) for b in calib_batch]
 
         # every input in the converter's order (image first); kept inputs cycle through their values (the
@@ -271,6 +279,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         from vst.convert import temporal_quant
         n, _, h, w = graph.input_shape
         data, tq = temporal_quant.quantize(graph, io_layout, w, h, THREADS)
+    elif dynamic:
+        from vst.convert import temporal_quant
+        data = tflite.to_tflite(graph, "int8", io_layout=io_layout, layout="nhwc", dynamic=True)
+        dq = temporal_quant.dynamic_record(data)
     else:
         data = tflite.to_tflite(graph, quant, io_layout=io_layout, layout="nhwc", representative=rep)
     ops = tflite.ops(data)
@@ -283,7 +295,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         "fp16": "float16 weights (DEQUANTIZE to float32 at load)",
         "int8": f"full-integer int8 ops, float I/O, calibrated on {len(calib_batch) if calib_batch is not None else 0} "
                 "real images; normalization statistics (squared deviations, variances, rsqrt) kept float"}[quant]
-        if tq is None else
+        if tq is None and dq is None else
+        f"dynamic-range int8: {dq['int8_weight_ops']} of {dq['conv_ops']} convolutions with int8 per-channel weights, "
+        "activations quantized per frame at run time (no calibration); normalization float"
+        if dq is not None else
         f"temporal-aware int8: calibrated on {tq['calibration']['frames']} video frames; {len(tq['float_layers'])} of "
         f"{tq['candidates']} conv layers kept float by measured temporal sensitivity; tuning-clip temporal error "
         f"{tq['tuning']['ratio_before']}x -> {tq['tuning']['ratio_after']}x fp32 (target "
@@ -299,7 +314,8 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                                             f"{fid['psnr_db']} dB (threshold {fid['threshold_psnr_db']})"))
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
-    extra = {"quantization": {"temporal": tq}} if tq is not None else {}
+    extra = {"quantization": {"temporal": tq}} if tq is not None else \
+        {"quantization": {"dynamic": dq}} if dq is not None else {}
     return {**extra, "op_histogram": hist, "transposes": {"before": before, "after": after},
             "xnnpack": {"delegated_nodes": xnn["delegated_nodes"], "partitions": xnn["partitions"],
                         "total_nodes": xnn["total_nodes"], "threads": THREADS},

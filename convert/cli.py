@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal", action="store_true",
                    help="with --to tflite --quant int8: keep float the ops whose int8 noise makes video flicker, "
                         "chosen by a measured temporal-sensitivity pass (slower conversion)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="with --to tflite --quant int8: int8 weights, activations quantized per frame at run time "
+                        "(dynamic range; no calibration): keeps video as stable as fp32 (docs/quantization.md)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
                    "and add the breakdown to the report (as vst-bench --profile)")
@@ -66,12 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from vst.convert.api import SUFFIX, convert
     w, h = args.size
-    tag = args.quant + ("-temporal" if args.temporal else "")
+    tag = args.quant + ("-temporal" if args.temporal else "") + ("-dynamic" if args.dynamic else "")
     out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{tag}{SUFFIX[args.to]}"
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,
-                  qdq_form=args.qdq, keep_inputs=tuple(args.keep_input))
+                  qdq_form=args.qdq, keep_inputs=tuple(args.keep_input),
+                  dynamic=args.dynamic)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:

@@ -31,6 +31,7 @@ TUNE_MOTIONS = {"drift": Motion(zoom=(1.15, 1.0), pan=(-0.12, 0.1), layer_speed=
 TUNE_FRAMES = 6
 TARGET_RATIO = 1.05          # temporal error of the int8 file / fp32's, on the tuning clips
 MAX_FLOAT_FRACTION = 0.5     # never keep more than this share of the layers float
+CLIP_RANGES = True           # activation ranges: MSE-optimal clipping (tflite.mse_range) instead of min/max
 assert not set(TUNE_PHOTOS) & set(HELD_OUT_PHOTOS)
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def quantize(graph, io_layout: str, width: int, height: int, threads: int = 2) -
             yield [x]
 
     q = tflite.Int8Quantizer(graph, io_layout, "nhwc", rep)
+    clipped = q.clip_ranges(rep_layout) if CLIP_RANGES else None
     groups = layers(q.float_ops, set(q.statistics))
     candidates = list(groups)
 
@@ -196,8 +198,21 @@ def quantize(graph, io_layout: str, width: int, height: int, threads: int = 2) -
     rec = {"method": "video-frame calibration + greedy float ops by measured temporal sensitivity",
            "calibration": {"frames": int(len(frames)), "from": f"synthetic clips over {', '.join(TUNE_PHOTOS)} "
                                                              f"({', '.join(TUNE_MOTIONS)})"},
+           "activation_ranges": {"method": "mse-optimal clipping of calibrated min/max", **clipped}
+           if clipped else {"method": "calibrated min/max"},
            "tuning_clips": {"photos": list(TUNE_PHOTOS), "motions": list(TUNE_MOTIONS), "frames": TUNE_FRAMES},
            **choice.as_dict(),
            "float_op_count": sum(r["precision"] == "float32" for r in per_op), "op_count": len(per_op),
            "per_op": per_op}
     return data, rec
+
+
+def dynamic_record(model: bytes) -> dict:
+    """Report record of a dynamic-range int8 file (`vst-convert --quant int8 --dynamic`): which ops hold int8
+    weights (the converter leaves float the convolutions with few weights), every op's precision."""
+    per_op = [{**r, "precision": "int8-weights" if r["precision"] == "int8" else r["precision"]}
+              for r in precisions(model)]
+    convs = [r for r in per_op if r["type"] in CONV_OPS]
+    return {"method": "dynamic-range int8: int8 per-channel weights, activations quantized per frame at run time",
+            "conv_ops": len(convs), "int8_weight_ops": sum(r["precision"] == "int8-weights" for r in convs),
+            "per_op": per_op}

@@ -1,4 +1,4 @@
-"""Temporal error of TFLite fp32 / fp16 / int8 / int8 --temporal artifacts of the shipped stage-2 models.
+"""Temporal error of TFLite fp32 / fp16 / int8 / int8 --temporal / int8 --dynamic artifacts of the shipped stage-2 models.
 
 Prints: model, size, precision, temporal error (001 eq. 8, held-out synthetic clips with exact flow: photos and
 motions the --temporal pass never tuned on), ratio to fp32, PSNR against the fp32 artifact, latency ratio
@@ -6,6 +6,7 @@ motions the --temporal pass never tuned on), ratio to fp32, PSNR against the fp3
 XNNPACK, 2 threads). Conversions are kept in --out and reused, so an interrupted run resumes.
 
     python scripts/bench_temporal_quant.py --sizes 320x240 480x320 --out bench_tq
+    python scripts/bench_temporal_quant.py --precisions int8 int8-dynamic --sizes 320x240   # a subset
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.convert.report import report_path
 
-PRECISIONS = {"fp32": ("fp32", False), "fp16": ("fp16", False), "int8": ("int8", False),
-              "int8-temporal": ("int8", True)}
+PRECISIONS = {"fp32": ("fp32", {}), "fp16": ("fp16", {}), "int8": ("int8", {}),
+              "int8-temporal": ("int8", {"temporal": True}), "int8-dynamic": ("int8", {"dynamic": True})}
 
 
 def shipped_stage2() -> list[str]:
@@ -34,11 +35,11 @@ def shipped_stage2() -> list[str]:
 
 def artifact(model: str, size: tuple[int, int], prec: str, out: Path) -> Path:
     from vst.convert.api import convert
-    quant, temporal = PRECISIONS[prec]
+    quant, mode = PRECISIONS[prec]
     path = out / f"{model.replace('.', '-')}_{size[0]}x{size[1]}_{prec}.tflite"
     if not (path.is_file() and report_path(path).is_file()):
         t0 = time.perf_counter()
-        convert(model, to="tflite", quant=quant, size=size, out=path, temporal=temporal)
+        convert(model, to="tflite", quant=quant, size=size, out=path, **mode)
         print(f"  converted {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return path
 
@@ -64,24 +65,27 @@ def interleaved_latency(paths: dict[str, Path], rounds: int, threads: int = 2) -
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def bench(model: str, size: tuple[int, int], out: Path, frames: int, rounds: int) -> list[dict]:
+def bench(model: str, size: tuple[int, int], out: Path, frames: int, rounds: int,
+          precisions: list[str] = list(PRECISIONS)) -> list[dict]:
     from vst.metrics.evaluate import evaluate, synthetic_eval_clips
     from vst.runtimes.stylizer import load_runner
-    paths = {prec: artifact(model, size, prec, out) for prec in PRECISIONS}
+    paths = {prec: artifact(model, size, prec, out) for prec in ["fp32"] + [p for p in precisions if p != "fp32"]}
     clips = synthetic_eval_clips(size, frames)
     runners = {prec: load_runner(str(p)) for prec, p in paths.items()}
     res = evaluate(runners, clips, reference=runners["fp32"])
     ms = interleaved_latency(paths, rounds)
     rows = []
-    for prec in PRECISIONS:
+    for prec in paths:
         rep = json.loads(report_path(paths[prec]).read_text())
         tq = rep.get("quantization", {}).get("temporal")
+        dq = rep.get("quantization", {}).get("dynamic")
         rows.append({"model": model, "size": f"{size[0]}x{size[1]}", "precision": prec,
                      "temporal_error": res[prec]["temporal_error"],
                      "ratio_to_fp32": res[prec]["temporal_error"] / res["fp32"]["temporal_error"],
                      "psnr_vs_fp32": res[prec]["psnr_vs_reference"], "median_ms": ms[prec],
                      "speedup_vs_fp32": ms["fp32"] / ms[prec],
-                     "float_ops": None if tq is None else f"{tq['float_op_count']}/{tq['op_count']}",
+                     "float_ops": f"{tq['float_op_count']}/{tq['op_count']}" if tq else
+                     f"{dq['conv_ops'] - dq['int8_weight_ops']}/{dq['conv_ops']} conv" if dq else None,
                      "tuning_ratio": None if tq is None else
                      f"{tq['tuning']['ratio_before']}->{tq['tuning']['ratio_after']}"})
     return rows
@@ -92,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="*", help="default: every shipped stage-2 model")
     p.add_argument("--sizes", nargs="+", default=["320x240", "480x320"])
     p.add_argument("--out", default="bench_temporal_quant", help="folder for artifacts and results.json")
+    p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS),
+                   help="which artifacts (fp32, the reference, always)")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--rounds", type=int, default=40, help="interleaved latency rounds")
     args = p.parse_args(argv)
@@ -103,7 +109,7 @@ def main(argv=None) -> int:
     rows = []
     for model in args.models or shipped_stage2():
         for size in sizes:
-            rows += bench(model, size, out, args.frames, args.rounds)
+            rows += bench(model, size, out, args.frames, args.rounds, args.precisions)
     hdr = f"{'model':<26} {'size':>8} {'precision':<14} {'E_temp':>8} {'x fp32':>7} {'PSNR/fp32':>9} " \
           f"{'speed x':>8} {'float ops':>9} {'tuning':>12}"
     print(hdr)
