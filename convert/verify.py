@@ -9,6 +9,7 @@ import numpy as np
 from vst.common.errors import InternalError, VstError
 from vst.common.images import folder_images, resize_cover, sample_photos
 from vst.metrics.quality import psnr
+from vst.video.clips import HELD_OUT_PHOTOS
 
 # PSNR (dB, outputs clipped to the displayable [0, 1]) an artifact must reach against the reference model.
 # fp32 only reorders float sums; fp16 keeps ~3 decimal digits; int8 is judged as "looks the same" quality.
@@ -45,10 +46,13 @@ def eval_images(width: int, height: int, names: tuple[str, ...] = EVAL_PHOTOS) -
 
 
 def calibration_images(calib: str | Path | None, width: int, height: int) -> tuple[np.ndarray, str]:
-    """Images or video frames from `calib`, or by default every real photo installed packages ship."""
+    """Images or video frames from `calib`, or by default the real photos installed packages ship, less those
+    that fidelity (EVAL_PHOTOS) and the temporal checks (HELD_OUT_PHOTOS) are measured on: ranges calibrated on
+    the test photos would flatter int8's figures."""
     if calib is None:
-        photos = sample_photos()
-        return _batch(list(photos.values()), width, height), f"{len(photos)} photos shipped by scikit-image/matplotlib"
+        photos = {k: v for k, v in sample_photos().items() if k not in (*EVAL_PHOTOS, *HELD_OUT_PHOTOS)}
+        return _batch(list(photos.values()), width, height), (f"{len(photos)} photos shipped by scikit-image "
+                                                              f"({', '.join(photos)}), none of them evaluated on")
     path = Path(calib)
     if not path.exists():
         raise VstError(f"calibration folder {path} does not exist; give a folder of images or videos")
