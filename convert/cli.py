@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temporal", action="store_true",
                    help="with --to tflite --quant int8: keep float the ops whose int8 noise makes video flicker, "
                         "chosen by a measured temporal-sensitivity pass (slower conversion)")
+    p.add_argument("--checks", choices=("full", "proofs"), default="full",
+                   help="proofs: for speed studies of random weights, verify the rewrites and the artifact's "
+                        "fidelity only (no temporal QA, sample PNGs, per-layer divergence); default full")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
                    "and add the breakdown to the report (as vst-bench --profile)")
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{tag}{SUFFIX[args.to]}"
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
-                  bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal)
+                  bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal, checks=args.checks)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
