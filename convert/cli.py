@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamic", action="store_true",
                    help="with --to tflite --quant int8: int8 weights, activations quantized per frame at run time "
                         "(dynamic range; no calibration): keeps video as stable as fp32 (docs/quantization.md)")
+    p.add_argument("--checks", choices=("full", "proofs"), default="full",
+                   help="proofs: for speed studies of random weights, verify the rewrites and the artifact's "
+                        "fidelity only (no temporal QA, sample PNGs, per-layer divergence); default full")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
                    "and add the breakdown to the report (as vst-bench --profile)")
@@ -75,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,
                   qdq_form=args.qdq, keep_inputs=tuple(args.keep_input),
-                  dynamic=args.dynamic)
+                  dynamic=args.dynamic, checks=args.checks)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:

@@ -430,19 +430,28 @@ QUANT_NOT_NEEDED = {
 
 def prove_and_apply(graph: Graph, name: str, images_nchw: np.ndarray) -> tuple[Graph, PassResult]:
     """Run one rewrite; keep it only if outputs on real images stay >= EXACT_PSNR_DB from the unrewritten graph."""
+    new, res, _ = prove(graph, name, images_nchw)
+    return new, res
+
+
+def prove(graph: Graph, name: str, images_nchw: np.ndarray, ref: np.ndarray | None = None
+          ) -> tuple[Graph, PassResult, np.ndarray | None]:
+    """prove_and_apply for a chain of rewrites: `ref` is `graph`'s output on the images if a previous proof
+    already computed it (None: run it here); returns the kept graph, the result and the kept graph's output
+    (None when nothing ran), so each graph of the chain runs once, not twice."""
     from vst.convert.verify import compare
     new, count = REWRITES[name](graph)
     if count == 0:
-        return graph, PassResult(name, False, "nothing to rewrite in this model")
+        return graph, PassResult(name, False, "nothing to rewrite in this model"), ref
     new.infer_shapes()
-    ref = run_numpy(graph, images_nchw)
+    ref = run_numpy(graph, images_nchw) if ref is None else ref
     got = run_numpy(new, images_nchw)
     cmp = compare(ref, got)
     if cmp["psnr_db"] < EXACT_PSNR_DB:
         return graph, PassResult(name, False, f"skipped: rewrite of {count} site(s) not exact on this model "
-                                              f"(PSNR {cmp['psnr_db']:.1f} dB < {EXACT_PSNR_DB} dB)")
+                                              f"(PSNR {cmp['psnr_db']:.1f} dB < {EXACT_PSNR_DB} dB)"), ref
     return new, PassResult(name, True, f"{count} site(s) rewritten; PSNR {_db(cmp['psnr_db'])} vs unrewritten on "
-                                       f"{len(images_nchw)} real image(s), max abs err {cmp['max_abs_err']:.2e}")
+                                       f"{len(images_nchw)} real image(s), max abs err {cmp['max_abs_err']:.2e}"), got
 
 
 def _db(v: float) -> str:

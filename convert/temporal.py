@@ -62,5 +62,11 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
     return rec
 
 
+def not_measured(note: str) -> dict:
+    """The "temporal" record of a conversion that did not run the QA."""
+    return {"threshold_ratio": THRESHOLD_RATIO, "clips": 0, "frames": 0, "measured": False, "passed": None,
+            "ratio": None, "error_artifact": None, "error_source": None, "note": note}
+
+
 def _names(prefix: str, frames) -> tuple[str, ...]:
     return tuple(f"{prefix}_{t:02d}" for t in range(len(frames)))

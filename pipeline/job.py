@@ -37,11 +37,22 @@ def _job_schema() -> dict:
     return json.loads(resources.files("vst.pipeline").joinpath("data/job.schema.json").read_text())
 
 
+def validate_job(job: dict, where: str) -> None:
+    """Raise a one-line VstError naming the first place `job` breaks pipeline/data/job.schema.json."""
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_job_schema()).iter_errors(job))
+    if error is not None:
+        at = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise VstError(f"job file {where}: {at}: {error.message[:200]}; see `vst-run --print-default` for the "
+                       "format")
+
+
 def load_job(path: str | Path | None) -> dict:
     if path is None:
-        return default_job()
+        path = "default"
     if str(path) in EMBEDDED_JOBS and not Path(path).exists():
-        return {**default_job(), **default_job(str(path))}
+        job = default_job(str(path))
+        validate_job(job, f"(embedded {path})")   # the shipped jobs obey the schema users' files do
+        return {**default_job(), **job}
     try:
         job = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -53,11 +64,7 @@ def load_job(path: str | Path | None) -> dict:
         raise VstError(f"job file {path} is not UTF-8 text; give a JSON file or omit --job") from None
     except json.JSONDecodeError as exc:
         raise VstError(f"job file {path} is not JSON ({exc.msg} at line {exc.lineno}); fix it or omit --job") from None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_job_schema()).iter_errors(job))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "top level"
-        raise VstError(f"job file {path}: {where}: {error.message[:200]}; see `vst-run --print-default` for the "
-                       "format")
+    validate_job(job, str(path))
     return {**default_job(), **job}
 
 
@@ -106,20 +113,25 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     ensure_writable_dir(art_dir)  # only once the job is known to be valid: a bad job leaves no folders
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
     commands = [f"vst-run --out {shlex.quote(str(out))}"]
+    # random weights are studied for speed: the job may verify them by proofs only (convert.api.CHECKS)
+    rw_checks = job.get("convert", {}).get("random_weights_checks", "full")
     artifacts = []
     t0 = time.perf_counter()
     for model, random_weights, (w, h), c in tqdm(cells, desc="convert", unit="artifact", disable=not progress):
         suffix = TARGETS[c["to"]]["suffix"]
         target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{suffix}"
+        checks = rw_checks if random_weights else "full"
         cmd = (f"vst-convert {shlex.quote(model)} --to {c['to']} --quant {c['quant']} --size {w}x{h} "
-               f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else ""))
+               f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else "")
+               + (f" --checks {checks}" if checks != "full" else ""))
         commands.append(cmd)
         artifacts.append(str(target))
         if artifact_intact(target):
             continue  # finished by an earlier run
         if target.exists():
             print(f"rebuilding {target}: it does not match its conversion report", file=sys.stderr)
-        convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights)
+        convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights,
+                checks=checks)
     t_convert = time.perf_counter() - t0
 
     b = job["bench"]

@@ -251,3 +251,35 @@ def test_report_loops_the_stored_temporal_clip_and_shows_the_ratio(fp32):
     assert gif.size == (2 * W, H) and gif.n_frames == temporal.QA_FRAMES      # input | fp32, every frame
     card = conversion_card(report.report_path(out), rep)
     assert card["temporal_passed"] and "its source's temporal error" in card["temporal"]
+
+
+def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(tmp_path, monkeypatch):
+    """vst-run --job table2's profile: export and rewrite proofs run once per model and size for all precisions,
+    each IR graph of the proof chain runs once, and the artifact is byte for byte the fully checked one."""
+    from vst.common.fsutil import sha256_of
+    from vst.convert import api, passes, sources
+    calls = {"export": 0, "ir": 0}
+
+    def counting(name, fn):
+        def wrapped(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapped
+    monkeypatch.setattr(sources, "export_onnx", counting("export", sources.export_onnx))
+    monkeypatch.setattr(passes, "run_numpy", counting("ir", passes.run_numpy))
+    api._FRONT_CACHE.clear()
+    r32 = convert(SMALL, size=(W, H), out=tmp_path / "p32.tflite", random_weights=True, checks="proofs")
+    proven = [p for p in r32["passes"] if "site(s)" in p["detail"]]
+    assert calls["export"] == 1 and len(proven) >= 3 and calls["ir"] == len(proven) + 1
+    r8 = convert(SMALL, quant="int8", size=(W, H), out=tmp_path / "p8.tflite", random_weights=True, checks="proofs")
+    assert calls["export"] == 1   # the int8 conversion reused the front
+    assert [p for p in r8["passes"] if p in proven] == proven and sum(p["applied"] for p in proven) >= 3
+    for rep in (r32, r8):
+        report.validate(rep)
+        assert rep["checks"] == "proofs" and "samples" not in rep and rep["temporal"]["measured"] is False
+        assert rep["transposes"]["before"] is None and rep["fidelity"]["psnr_db"] is not None
+    api._FRONT_CACHE.clear()
+    full = convert(SMALL, size=(W, H), out=tmp_path / "f32.tflite", random_weights=True)
+    assert calls["export"] == 2 and full["checks"] == "full" and full["temporal"]["measured"] is True
+    assert sha256_of(tmp_path / "f32.tflite") == sha256_of(tmp_path / "p32.tflite")
+    assert [p for p in full["passes"] if "site(s)" in p["detail"]] == proven

@@ -22,7 +22,7 @@ def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
     from vst.video.codec import make_clip
     clip = make_clip(tmp_path / "clip.mp4", (96, 64), seconds=0.2, fps=25)
     job = {**default_job(), "models": ["kunster.a025-s05-stage2", "kunster-t2-15"], "resolutions": ["32x32"],
-           "conversions": [{"to": "tflite", "quant": "fp32"}],
+           "conversions": [{"to": "tflite", "quant": "fp32"}], "convert": {"random_weights_checks": "proofs"},
            "bench": {"device": "host", "frames": 4, "repeats": 1, "warmup_frames": 1, "warmup_seconds": 0,
                      "cooldown": 0, "threads": 1, "video": str(clip)}}
     report = run_job(job, tmp_path / "out", progress=False)
@@ -38,6 +38,24 @@ def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
     run_job(job, tmp_path / "out", progress=False)  # finished work is kept, not redone
     assert {a: a.stat().st_mtime_ns for a in arts} == before
     assert {r: r.stat().st_mtime_ns for r in results} == stamps
+    # the zoo model (random weights) was checked by proofs only, the trained one fully (samples, temporal QA)
+    reps = {a.name: json.loads(a.with_name(a.name + ".report.json").read_text()) for a in arts}
+    zoo = next(r for n, r in reps.items() if n.startswith("kunster-t2-15"))
+    trained = next(r for n, r in reps.items() if n.startswith("kunster-a025"))
+    assert zoo["checks"] == "proofs" and not zoo["temporal"]["measured"] and "samples" not in zoo
+    assert trained["checks"] == "full" and trained["temporal"]["measured"] and trained["samples"]["photos"]
+    assert "--checks proofs" in commands
+
+    # killed mid-run: the second artifact written but not its report, one cell's result not yet written;
+    # the rerun redoes exactly those
+    killed = next(a for a in arts if a.name.startswith("kunster-t2-15"))
+    kept = next(a for a in arts if a != killed)
+    killed.with_name(killed.name + ".report.json").unlink()
+    lost = results[0]
+    lost.unlink()
+    run_job(job, tmp_path / "out", progress=False)
+    assert kept.stat().st_mtime_ns == before[kept] and killed.stat().st_mtime_ns != before[killed]
+    assert lost.exists() and all(r.stat().st_mtime_ns == stamps[r] for r in results[1:])
 
 
 def test_bad_jobs_are_one_line_errors(tmp_path):
