@@ -313,6 +313,11 @@ def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_in
     return front
 
 
+def _tflite():
+    from vst.convert import tflite      # TensorFlow loads on first use only
+    return tflite
+
+
 def _ungate(fid: dict) -> None:
     """Random weights: the fidelity figures are facts about this untrained network, not a verdict on the
     converter (int8 of a random kunster scores ~20 dB, its activations span no trained range), so the
