@@ -234,14 +234,15 @@ _FRONT_CACHE: dict = {}
 
 def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_inputs, keep_qdq) -> _Front:
     from vst.convert import onnx_import, sources
-    key = ((model, to, width, height, tuple(sorted((bind or {}).items())), keep_inputs, keep_qdq)
+    key = ((model, to, width, height, tuple(sorted((bind or {}).items())), keep_inputs)
            if isinstance(model, str) and random_weights else None)
     try:
         hash(key)
     except TypeError:       # a bound array (--bind NAME=FILE.npy): not cached
         key = None
-    if key is not None and key in _FRONT_CACHE:
-        return _FRONT_CACHE[key]
+    cached = _FRONT_CACHE.get(key) if key is not None else None
+    if cached is not None and (cached.qres is None or cached.qres.kept == keep_qdq):  # the QDQ form only matters for QDQ
+        return cached
     src = sources.resolve_source(model, random_weights=random_weights, trust_pickle=trust_pickle)
     if key is not None and not src.random_weights:
         key = None      # a checkpoint named with --random-weights: its file may change between calls
