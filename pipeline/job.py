@@ -52,6 +52,8 @@ def load_job(path: str | Path | None) -> dict:
     if str(path) in EMBEDDED_JOBS and not Path(path).exists():
         job = default_job(str(path))
         validate_job(job, f"(embedded {path})")   # the shipped jobs obey the schema users' files do
+        if job.get("study"):      # a shipped study record lies beside the shipped job
+            job["study"] = str(resources.files("vst.pipeline").joinpath(f"data/{job['study']}"))
         return {**default_job(), **job}
     try:
         job = json.loads(Path(path).read_text())
