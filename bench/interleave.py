@@ -92,7 +92,10 @@ def measure_interleaved(todo: list[tuple[dict, Artifact]], out_dir: Path, run_id
     def frames_of(c: _Cell) -> int:
         n = c.plan["measure"]["frames"] or c.plan["frame_source"].get("frames") or 0
         return 2 * n * c.missing  # end to end, then inference only, per repeat
-    total_frames = sum(frames_of(c) for c in cells)
+    # a seconds budget stops a repeat before the clip's end: its frame count is not known in advance, and the
+    # repeats bar's rate gives the time left instead
+    timed = any(c.plan["measure"].get("seconds") for c in cells)
+    total_frames = 0 if timed else sum(frames_of(c) for c in cells)
     reps = tqdm(total=sum(c.missing for c in cells), desc="vst-bench host (interleaved)", unit="repeat",
                 disable=not progress, position=0)
     # frames of the whole sweep: tqdm's rate gives the time left of all of it, not of one cell

@@ -176,7 +176,8 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
         if driver is None:
             from vst.bench.host import execute_plan
             # frames inside the cell: e2e then inference-only per repeat; tqdm's rate gives the estimate
-            per_repeat = plan["measure"]["frames"] or plan["frame_source"].get("frames")
+            per_repeat = None if plan["measure"].get("seconds") and not plan["measure"]["frames"] else \
+                plan["measure"]["frames"] or plan["frame_source"].get("frames")   # a seconds budget: count unknown
             with tqdm(total=2 * per_repeat * plan["repeats"] if per_repeat else None, unit="frame", leave=False,
                       desc="  frames", disable=not progress, position=1) as inner:
                 result = execute_plan(plan, art, run_id, tick=lambda: inner.update(1))

@@ -73,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vst.convert.api import SUFFIX, convert
     w, h = args.size
     tag = args.quant + ("-temporal" if args.temporal else "") + ("-dynamic" if args.dynamic else "")
-    out = args.out or f"{Path(args.model.split(':')[0]).stem}_{w}x{h}_{tag}{SUFFIX[args.to]}"
+    base = Path(args.model.split(':')[0])
+    # a file's stem; a model name whole (`kunster.a025-s05-stage2` is not a file with suffix `.a025-s05-stage2`)
+    out = args.out or f"{base.stem if base.is_file() else base.name}_{w}x{h}_{tag}{SUFFIX[args.to]}"
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,

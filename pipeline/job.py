@@ -52,9 +52,7 @@ def load_job(path: str | Path | None) -> dict:
     if str(path) in EMBEDDED_JOBS and not Path(path).exists():
         job = default_job(str(path))
         validate_job(job, f"(embedded {path})")   # the shipped jobs obey the schema users' files do
-        if job.get("study"):      # a shipped study record lies beside the shipped job
-            job["study"] = str(resources.files("vst.pipeline").joinpath(f"data/{job['study']}"))
-        return {**default_job(), **job}
+        return _shipped_study({**default_job(), **job})
     try:
         job = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -67,7 +65,20 @@ def load_job(path: str | Path | None) -> dict:
     except json.JSONDecodeError as exc:
         raise VstError(f"job file {path} is not JSON ({exc.msg} at line {exc.lineno}); fix it or omit --job") from None
     validate_job(job, str(path))
-    return {**default_job(), **job}
+    return _shipped_study({**default_job(), **job})
+
+
+# study records shipped with vst, by the name a job's "study" may give instead of a folder
+SHIPPED_STUDIES = {"table2": "data/table2_study"}
+
+
+def _shipped_study(job: dict) -> dict:
+    """"study": "table2" names the shipped record (vst-train --study table2 --teacher multistyle26:5) unless a
+    folder of that name exists where vst-run runs."""
+    name = job.get("study")
+    if name in SHIPPED_STUDIES and not Path(name).exists():
+        job["study"] = str(resources.files("vst.pipeline").joinpath(SHIPPED_STUDIES[name]))
+    return job
 
 
 def artifact_intact(target: Path) -> bool:
