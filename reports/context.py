@@ -196,6 +196,16 @@ def _predicted_fps(report_path: Path, w: int, h: int, cache: dict) -> list[str]:
     return cache[key]
 
 
+def _grouped(rejected: list[tuple[str, str, str]]) -> str:
+    """(precision, reason, model) -> 'int8 (fidelity): 15 models; fp16 (temporal): kunster-t2-04': a Table II job
+    leaves out dozens of artifacts, one line per kind keeps the table readable."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for precision, why, model in rejected:
+        groups.setdefault((precision, why), []).append(str(model))
+    return "; ".join(f"{p} ({why}): " + (", ".join(ms) if len(ms) <= 3 else f"{len(ms)} models")
+                     for (p, why), ms in groups.items())
+
+
 def summary_rows(inputs: Inputs) -> list[dict]:
     """Per device and input size: the fastest measured artifact (median end-to-end FPS) among those whose
     conversion passed its fidelity threshold, and its temporal one where the report has it. Artifacts without
@@ -215,12 +225,14 @@ def summary_rows(inputs: Inputs) -> list[dict]:
                 continue
             fid = hit[1].get("fidelity") or {}
             temporal = temporal_verdict(hit[1])
-            if fid.get("passed") is True and temporal["passed"] is not False:
+            # random weights are not gated (fidelity.passed None); they stay candidates where the same PSNR
+            # would pass for trained weights, and the pick says "random weights"
+            passed = fid.get("passed") if fid.get("passed") is not None else fid.get("gate_passed_if_trained")
+            if passed is True and temporal["passed"] is not False:
                 ok.append((b, hit))
             else:
-                why = "temporal" if fid.get("passed") is True else "fidelity"
-                rejected.append(f"{b['model_name']} {b['precision']} ({why})")
-        row = {"device": device, "resolution": res, "rejected": ", ".join(rejected),
+                rejected.append((b["precision"], "temporal" if passed is True else "fidelity", b["model_name"]))
+        row = {"device": device, "resolution": res, "rejected": _grouped(rejected),
                "unverified": unverified, "pick": None}
         if ok:
             b, (rp, rep) = max(ok, key=lambda item: float(item[0]["fps_e2e"]))
