@@ -7,8 +7,9 @@ from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
 
-from vst.common.errors import InternalError, VstError
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
+from vst.common.records import check_record
 
 TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "numpy")
 
@@ -29,12 +30,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def validate(report: dict) -> None:
-    import jsonschema
-    try:
-        jsonschema.validate(report, schema())
-    except jsonschema.ValidationError as exc:
-        raise InternalError(f"report does not match its schema at {list(exc.absolute_path)}: "
-                       f"{exc.message[:200]}") from None
+    check_record(report, schema(), "report")
 
 
 SUFFIX = ".report.json"

