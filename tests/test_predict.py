@@ -74,7 +74,7 @@ def test_report_shows_the_study_escaped(tmp_path):
     from vst.reports.context import build_context
     from vst.reports.render import render_html
     numbers = {"fps_inference": 50.0, "inference_ms_median": 20.0, "inference_ms_p90": 21.0, "e2e_over_inference": 1.1,
-               "inference_ms_cv": 0.01, "repeat_spread": 0.01, "spread_flag": False}
+               "inference_ms_cv": 0.01, "repeat_spread": 0.01, "spread_flag": False, "repeats": 3}
     entries = [{**numbers, "device": "host", "runtime": "<b>rt</b>", "model_name": f"kunster-t2-{i:02d}",
                 "arch": "kunster", "resolution": "320x240", "width": 320, "height": 240, "fps_e2e": 100.0 / i}
                for i in (1, 4, 9, 15)]
