@@ -19,6 +19,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from vst.bench.artifacts import Artifact
+from vst.bench.plan import frames_per_repeat
 from vst.bench.result import check_result
 from vst.bench.store import result_path, save_result
 from vst.common.errors import VstError
@@ -89,13 +90,10 @@ def measure_interleaved(todo: list[tuple[dict, Artifact]], out_dir: Path, run_id
             "an interrupted run")
     rotation = [{"cell_id": c.plan["cell_id"], "label": cell_label(c.plan, c.art)} for c in cells]
 
-    def frames_of(c: _Cell) -> int:
-        n = c.plan["measure"]["frames"] or c.plan["frame_source"].get("frames") or 0
-        return 2 * n * c.missing  # end to end, then inference only, per repeat
-    # a seconds budget stops a repeat before the clip's end: its frame count is not known in advance, and the
-    # repeats bar's rate gives the time left instead
-    timed = any(c.plan["measure"].get("seconds") for c in cells)
-    total_frames = 0 if timed else sum(frames_of(c) for c in cells)
+    # end to end, then inference only, per repeat; unknown under a seconds budget, where the repeats bar's
+    # rate gives the time left instead
+    per_repeat = [frames_per_repeat(c.plan) for c in cells]
+    total_frames = sum(2 * n * c.missing for n, c in zip(per_repeat, cells)) if all(per_repeat) else 0
     reps = tqdm(total=sum(c.missing for c in cells), desc="vst-bench host (interleaved)", unit="repeat",
                 disable=not progress, position=0)
     # frames of the whole sweep: tqdm's rate gives the time left of all of it, not of one cell

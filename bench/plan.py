@@ -82,3 +82,12 @@ def make_plan(*, device: str, runtime: str, artifact: dict, width: int, height: 
     plan["cell_id"] = cell_id(plan)
     validate("plan", plan, "the plan")
     return plan
+
+
+def frames_per_repeat(plan: dict) -> int | None:
+    """Frames one repeat of the plan measures (end to end, and as many again inference only), as far as it can
+    be known before running: None when a seconds budget stops the repeat and no frame limit bounds it."""
+    measure = plan["measure"]
+    if measure.get("seconds") and not measure["frames"]:
+        return None
+    return measure["frames"] or plan["frame_source"].get("frames") or None

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, resolve_artifact
 from vst.bench.devices import Device, load_registry, resolve_device
-from vst.bench.plan import make_plan
+from vst.bench.plan import frames_per_repeat, make_plan
 from vst.common.fsutil import sha256_of
 from vst.bench.store import INDEX, load_results, reconcile, save_result, scan_results, store_lock
 from vst.video.codec import paper_clip, probe
@@ -176,8 +176,7 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
         if driver is None:
             from vst.bench.host import execute_plan
             # frames inside the cell: e2e then inference-only per repeat; tqdm's rate gives the estimate
-            per_repeat = None if plan["measure"].get("seconds") and not plan["measure"]["frames"] else \
-                plan["measure"]["frames"] or plan["frame_source"].get("frames")   # a seconds budget: count unknown
+            per_repeat = frames_per_repeat(plan)
             with tqdm(total=2 * per_repeat * plan["repeats"] if per_repeat else None, unit="frame", leave=False,
                       desc="  frames", disable=not progress, position=1) as inner:
                 result = execute_plan(plan, art, run_id, tick=lambda: inner.update(1))
