@@ -178,7 +178,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     t_qa = time.perf_counter() - t_qa
 
     if qres is not None:
-        result["fidelity"]["qdq_source"] = qdq.source_fidelity(static, qres, outputs, images, feeds=kept)
+        result["fidelity"]["qdq_source"] = qdq.source_fidelity(static, qres, outputs, images, feeds=kept,
+                                                               verified_against=ref_out)
     rep = {
         "schema_version": 1,
         "source": src.describe(),

@@ -158,21 +158,26 @@ def to_float(model: onnx.ModelProto, keep: bool = False) -> tuple[onnx.ModelProt
 
 
 def source_fidelity(static: onnx.ModelProto, res: QdqResult, got: np.ndarray | None, images: np.ndarray,
-                    feeds: dict | None = None) -> dict:
+                    feeds: dict | None = None, verified_against: np.ndarray | None = None) -> dict:
     """The artifact's outputs `got` (NCHW, None where they cannot be computed here) against ONNX Runtime running
     the QDQ source as it came, two ways: with its default graph optimizations (int8 QLinear kernels fused from
     the pairs: how ONNX Runtime deploys the file) and with them disabled (ONNX's reference semantics of every
     QuantizeLinear/DequantizeLinear: what the file means); and against the source's float form (activation
-    pairs dropped). The float form's own scores say what dropping the rounding costs any float artifact."""
+    pairs dropped). The float form's own scores say what dropping the rounding costs any float artifact.
+    `verified_against`: the outputs the conversion already verified against (the reference semantics for the
+    kept form, the float form otherwise), not computed again."""
     from vst.convert import verify
     from vst.convert.onnx_import import slim
     from vst.runtimes.ort import OrtSession
 
     def db(ref, out):
         return verify._finite(verify.compare(ref, out)["psnr_db"])
-    refs = {"ort_default": OrtSession(static, threads=None).run_batch(images, feeds),
-            "ort_reference": OrtSession(static, threads=None, optimize=False).run_batch(images, feeds),
-            "float_form": OrtSession(slim(to_float(static)[0]), threads=None).run_batch(images, feeds)}
+    known = "ort_reference" if res.kept else "float_form"
+    runs = {"ort_default": lambda: OrtSession(static, threads=None),
+            "ort_reference": lambda: OrtSession(static, threads=None, optimize=False),
+            "float_form": lambda: OrtSession(slim(to_float(static)[0]), threads=None)}
+    refs = {k: verified_against if k == known and verified_against is not None else
+            session().run_batch(images, feeds) for k, session in runs.items()}
     row = {"form": res.form,
            "reference": "onnxruntime (QDQ source ONNX as given, default optimizations: fused int8 kernels)",
            "ort_default_vs_reference_psnr_db": db(refs["ort_reference"], refs["ort_default"]),
