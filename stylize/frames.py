@@ -11,6 +11,7 @@ import numpy as np
 from vst.common.cli import check_pixels
 from vst.common.errors import InternalError, VstError
 from vst.common.images import resize_cover, to_tensor_batch
+from vst.runtimes.spec import to_rgb
 from vst.runtimes.stylizer import load_runner
 
 
@@ -47,7 +48,7 @@ class LocalStylizer:
                                f"{rgb.shape[1]}x{rgb.shape[0]} frame, not an RGB image of that size; give an "
                                "image-to-image stylizer")
             self._checked = True
-        return (y[0].detach().float().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        return to_rgb(y.detach().float().numpy())
 
 
 def free_size(size: tuple[int, int] | None, source_size: tuple[int, int] | None) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from vst.common.cli import check_pixels, parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.common.images import IMAGE_SUFFIXES, load_image, resize_cover, save_png, to_tensor_batch
+from vst.runtimes.spec import to_rgb
 from vst.metrics.temporal import temporal_error
 from vst.training import losses
 from vst.training.presets import preset
@@ -237,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_pixels(w, h)
         opt = Optimizer(settings, args.vgg, resize_cover(style, w, h))
         y, info = opt.run(to_tensor_batch([resize_cover(photo, w, h)]))
-        save_png(out, (y[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+        save_png(out, to_rgb(y.numpy()))
         print(f"wrote {out} ({w}x{h}): {info['iterations']} iterations, loss {info['loss']:.4g}, "
               f"{info['seconds']:.1f}s{' (early stop)' if info['stopped_early'] else ''}")
         return 0

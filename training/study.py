@@ -26,6 +26,7 @@ from vst.common.records import check_record
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
 from vst.metrics.temporal import psnr
 from vst.models import load_model, table2
+from vst.runtimes.spec import to_rgb
 from vst.runtimes.stylizer import load_runner
 from vst.training.loop import Recipe, train
 from vst.video.clips import held_out_photos
@@ -85,7 +86,7 @@ def measure(model_spec: str, teacher_spec: str, eval_size: int, eval_frames: int
     clips = synthetic_eval_clips(eval_size, eval_frames)
     temporal = evaluate({"model": runner}, clips)
     grid_idx = list(photos).index(GRID_PHOTO)
-    sample = (out[grid_idx].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    sample = to_rgb(out[grid_idx:grid_idx + 1].numpy())
     return {"psnr_vs_teacher": float(np.mean(list(per_photo.values()))), "psnr_per_photo": per_photo,
             "temporal_error": temporal["model"]["temporal_error"],
             "input_temporal_error": temporal["input"]["temporal_error"],
@@ -187,7 +188,7 @@ def _teacher_record(out: Path, teacher: str, settings: dict, log) -> dict:
     res = evaluate({"teacher": runner}, clips)
     photo = _eval_photos(settings["eval_size"])[GRID_PHOTO]
     out_img = stylize_frames(runner, photo[None])[0]
-    save_png(out / "samples" / "teacher.png", (out_img.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8))
+    save_png(out / "samples" / "teacher.png", to_rgb(out_img[None].numpy()))
     save_png(out / "samples" / "input.png", photo)
     rec = {"name": teacher, "temporal_error": res["teacher"]["temporal_error"],
            "detail_energy": res["teacher"]["detail_energy"], "input_temporal_error": res["input"]["temporal_error"],
