@@ -117,6 +117,11 @@ def nearest_as_repeat(graph: Graph) -> tuple[Graph, int]:
 
 # Taps of a 3x3 kernel that land on each of the two low-resolution rows (or columns) a 2x2 kernel sees, for
 # output parity 0 and 1 (derivation in nearest_conv_subpixel's docstring).
+# Output channels up to which nearest_conv_subpixel writes the four parities as one 3x3 conv (4 * Cout outputs,
+# the 2x2 kernels placed at their offsets) + DEPTH_TO_SPACE instead of four 2x2 convs + interleave: 9/4 the MACs
+# in one wide GEMM, and no window slices. Medians, fp32 480x320: kunster-t2-10 (8 -> 4) 7.8-9.9 -> 6.3-6.7 ms,
+# kunster-t2-04 (16 -> 8) equal at 8 and 16; kunster-t2-01 (128 -> 64, 64 -> 32) 2-5% slower at 64.
+SUBPIXEL_ONE_CONV_COUT = 16
 _SUBPIXEL_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
 
 
@@ -127,7 +132,9 @@ def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
     and cropping 1. Output row 2i+a of the 3x3 conv then reads low-res rows i+a and i+a+1 only, with kernel rows
     {0},{1,2} (a=0) or {0,1},{2} (a=1) summed; the same holds for columns. So each output parity (a, b) is a 2x2
     VALID conv of the edge-padded small image shifted by (a, b): 4*Cin MACs per output pixel instead of 9*Cin,
-    and no full-resolution upsample or pad. Sums of kernel taps change float rounding only.
+    and no full-resolution upsample or pad. Sums of kernel taps change float rounding only. With few output
+    channels (SUBPIXEL_ONE_CONV_COUT) the four 2x2 kernels sit at offsets (a, b) of one 3x3 kernel over the
+    edge-padded image, 4 * Cout outputs in DEPTH_TO_SPACE's (DCR) order, followed by DEPTH_TO_SPACE(2).
     """
     g = graph.copy()
     count = 0
@@ -154,12 +161,35 @@ def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
             last = _slice(g, new, z, axis, n - 1, up.name + "/edge")
             z = _concat(g, new, [first, z, last], axis, f"{up.output}__edge{axis}", f"{up.name}/edge{axis}")
         parts = {}
+        kks = {}
         for a in (0, 1):
             for b in (0, 1):
                 kk = np.zeros(k.shape[:2] + (2, 2), dtype=np.float32)
                 for p, rows in enumerate(_SUBPIXEL_TAPS[a]):
                     for q, cols in enumerate(_SUBPIXEL_TAPS[b]):
                         kk[:, :, p, q] = k[:, :, list(rows)][:, :, :, list(cols)].sum(axis=(2, 3))
+                kks[a, b] = kk
+        cout = k.shape[0]
+        if cout <= SUBPIXEL_ONE_CONV_COUT:
+            k3 = np.zeros((4 * cout,) + k.shape[1:], np.float32)
+            for (a, b), kk in kks.items():
+                k3[(2 * a + b) * cout:(2 * a + b + 1) * cout, :, a:a + 2, b:b + 2] = kk
+            bias = g.consts[conv.inputs[2]] if len(conv.inputs) > 2 else np.zeros(cout, np.float32)
+            wname, bname = g.fresh(f"{conv.output}__w4"), g.fresh(f"{conv.output}__b4")
+            g.consts[wname], g.consts[bname] = k3, np.tile(np.asarray(bias, np.float32), 4)
+            mid = g.fresh(f"{conv.output}__parities")
+            g.shapes[mid] = ()
+            new += [Node("conv", [z, wname, bname], mid, {"stride": (1, 1), "dilation": (1, 1), "group": 1},
+                         conv.name + "/parities"),
+                    Node("depth_to_space", [mid], conv.output, {"block": 2}, conv.name + "/interleave")]
+            i = g.nodes.index(up)
+            g.nodes = [n for n in g.nodes if n not in (up, pad, conv)]
+            g.nodes[i:i] = new
+            count += 1
+            continue
+        for a in (0, 1):
+            for b in (0, 1):
+                kk = kks[a, b]
                 win = z
                 for axis, off, n in ((2, a, h), (3, b, w)):
                     out = g.fresh(f"{conv.output}__win{a}{b}_{axis}")
@@ -240,6 +270,101 @@ def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
             else:
                 node.op, node.inputs = "mul", [num, rs]
             count += 1
+    g.prune()
+    return g, count
+
+
+def instance_norm_moments(graph: Graph) -> tuple[Graph, int]:
+    """instance_norm  ==>  m = mean(x), v = max(mean(x * x) - m * m, 0), s = gamma * rsqrt(v + eps),
+    y = x * s + (beta - m * s); the conv bias feeding it, if the norm is its only reader, set to zero.
+
+    Why: the textbook decomposition (instance_norm_rsqrt) makes four passes over the full-size activation after
+    its mean (x - m, its square, the scale, the shift); this one makes three (x * x, the scale, the shift; the
+    shift fuses a following ReLU) and leaves x - m out. Exact up to float rounding: a bias b on every pixel of a
+    channel moves its mean by b and nothing else, and var = E[x^2] - E[x]^2; dropping the bias keeps E[x] near 0,
+    which is where that difference loses least. float only: in int8 files the full-size squares would be a float
+    island, and the shift a tensor int8 cannot scale across channels.
+    """
+    g = graph.copy()
+    count = 0
+    for node in [n for n in g.nodes if n.op == "instance_norm"]:
+        x, gamma, beta = node.inputs
+        p, nm = node.output, node.name
+        conv = g.producer(x)
+        if conv is not None and conv.op == "conv" and len(conv.inputs) > 2 and len(g.consumers(x)) == 1 \
+                and x != g.output:
+            zero = g.fresh(f"{conv.output}__bias_cancelled")
+            g.consts[zero] = np.zeros_like(np.asarray(g.consts[conv.inputs[2]], np.float32))
+            conv.inputs = conv.inputs[:2] + [zero] + conv.inputs[3:]
+        mean, sq, msq, m2, var, vpos, ve, inv, scale, ms, shift, y = (g.fresh(f"{p}__{s}") for s in (
+            "mean", "sq", "msq", "m2", "var", "vpos", "ve", "inv", "scale", "ms", "shift", "y"))
+        gname, bname = g.fresh(f"{p}__gamma"), g.fresh(f"{p}__beta")
+        g.consts[gname] = np.asarray(g.consts[gamma], np.float32).reshape(1, -1, 1, 1)
+        g.consts[bname] = np.asarray(g.consts[beta], np.float32).reshape(1, -1, 1, 1)
+        new = [
+            Node("reduce_mean", [x], mean, {"axes": (2, 3)}, nm + "/mean"),
+            Node("mul", [x, x], sq, {}, nm + "/square"),
+            Node("reduce_mean", [sq], msq, {"axes": (2, 3)}, nm + "/mean_square"),
+            Node("mul", [mean, mean], m2, {}, nm + "/mean_squared"),
+            Node("sub", [msq, m2], var, {}, nm + "/var"),
+            Node("max", [var, _scalar(g, 0.0)], vpos, {}, nm + "/var_nonneg"),
+            Node("add", [vpos, _scalar(g, node.attrs["eps"])], ve, {}, nm + "/var_eps"),
+            Node("rsqrt", [ve], inv, {}, nm + "/rsqrt"),
+            Node("mul", [inv, gname], scale, {}, nm + "/scale"),
+            Node("mul", [mean, scale], ms, {}, nm + "/mean_scaled"),
+            Node("sub", [bname, ms], shift, {}, nm + "/shift_of_mean"),
+        ]
+        new += [Node("mul", [x, scale], y, {}, nm + "/normalize"),
+                Node("add", [y, shift], p, {}, nm + "/shift")]
+        for n in new:
+            g.shapes.setdefault(n.output, ())
+        _replace(g, node, new)
+        count += 1
+    g.prune()
+    return g, count
+
+
+# Channels under which widen_channel_broadcasts widens a per-channel operand to [1, C, 1, W]. XNNPACK's
+# broadcasting binary kernels loop over the innermost (channel) run: one instance norm on a 4-channel 480x320
+# activation took 0.97 ms with its scale and shift widened and 1.78 ms without; at 32 channels and over the plain
+# broadcast was as fast or faster (one-norm LiteRT models timed alone, 2 threads, 4 to 128 channels).
+WIDEN_BELOW_CHANNELS = 32
+
+
+def widen_channel_broadcasts(graph: Graph) -> tuple[Graph, int]:
+    """add/sub/mul of a full-size activation [1, C, H, W] (C < WIDEN_BELOW_CHANNELS) and a per-channel
+    [1, C, 1, 1] operand  ==>  the operand widened to [1, C, 1, W]: a constant is stored widened, a computed one
+    (an instance norm's mean or scale) is multiplied by ones. Exact: the same values, broadcast one axis earlier.
+    """
+    g = graph.copy()
+    count = 0
+    wide: dict[str, str] = {}
+    for node in list(g.nodes):
+        if node.op not in ("add", "sub", "mul") or len(node.inputs) != 2:
+            continue
+        shapes = [tuple(g.shapes.get(i, g.consts[i].shape if i in g.consts else ())) for i in node.inputs]
+        for k in (0, 1):
+            big, small = shapes[1 - k], shapes[k]
+            if len(big) != 4 or len(small) != 4 or big[2] == 1 or big[3] == 1 or \
+                    big[1] >= WIDEN_BELOW_CHANNELS or small != (1, big[1], 1, 1):
+                continue
+            name = node.inputs[k]
+            if name not in wide:
+                out = g.fresh(f"{name}__wide")
+                if name in g.consts:
+                    g.consts[out] = np.ascontiguousarray(np.broadcast_to(
+                        np.asarray(g.consts[name], np.float32), (1, big[1], 1, big[3])))
+                else:
+                    ones = g.fresh(f"{name}__ones")
+                    g.consts[ones] = np.ones((1, big[1], 1, big[3]), np.float32)
+                    g.shapes[out] = ()
+                    src = g.producer(name)
+                    g.nodes.insert(g.nodes.index(src) + 1 if src is not None else 0,
+                                   Node("mul", [name, ones], out, {}, (src.name if src else name) + "/wide"))
+                wide[name] = out
+            node.inputs[k] = wide[name]
+            count += 1
+            break
     g.prune()
     return g, count
 
@@ -355,6 +480,10 @@ def fold_affine_into_conv(graph: Graph) -> tuple[Graph, int]:
 # 1.05-1.75x faster from 3 inputs to 8, 16 or 32 outputs.
 MAX_PARITY_COUT = 32
 MIN_PARITY_KERNEL = 5
+MIN_PARITY_KERNEL_FULL_RES = 3
+# ... and 3x3 ones at the input's full resolution (beta < 1 configurations: 3x3 first and last convs with 3-8
+# channels). kunster-t2-10 fp32 at 480x320, interleaved, median of 5 turns x 6: 8.2-9.4 ms -> 5.9-6.6 ms with
+# the full-resolution 3x3s rewritten; rewriting the 1/4-resolution residual 3x3s as well was slower (6.4-7.1 ms).
 
 
 def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
@@ -376,8 +505,10 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
         cout, cin, kh, kw = w.shape
         _, _, ho, wo = g.shapes[conv.output]
         if conv.attrs.get("group", 1) != 1 or tuple(conv.attrs["stride"]) != (1, 1) or \
-                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or min(kh, kw) < MIN_PARITY_KERNEL or \
-                cout > MAX_PARITY_COUT or ho % 2 or wo % 2:
+                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or cout > MAX_PARITY_COUT or ho % 2 or wo % 2:
+            continue
+        full_res = (ho, wo) == tuple(g.input_shape[2:])
+        if min(kh, kw) < (MIN_PARITY_KERNEL_FULL_RES if full_res else MIN_PARITY_KERNEL):
             continue
         k2 = np.zeros((4 * cout, cin, kh + 1, kw + 1), np.float32)
         for a in (0, 1):
@@ -404,14 +535,16 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
     "conv_output_parities": conv_output_parities,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
+    "instance_norm_moments": instance_norm_moments,
     "instance_norm_rsqrt": instance_norm_rsqrt,
     "shift_as_depthwise": shift_as_depthwise,
+    "widen_channel_broadcasts": widen_channel_broadcasts,
 }
 
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
-    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_rsqrt",
-               "shift_as_depthwise"),
+    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities", "reflect_pad_as_slices", "nearest_as_repeat",
+               "instance_norm_moments", "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts"),
     "coreml": ("fold_affine_into_conv",),
     "onnx": (),
 }
@@ -421,8 +554,11 @@ NOT_NEEDED = {
     "onnx": "ONNX Runtime runs Pad(reflect), Resize and InstanceNormalization natively",
 }
 # Rewrites only some precisions need, and why the others leave them out.
-QUANT_REWRITES = {"shift_as_depthwise": ("int8",)}
+QUANT_REWRITES = {"shift_as_depthwise": ("int8",), "instance_norm_moments": ("fp32",)}
 QUANT_NOT_NEEDED = {
+    "instance_norm_moments": "int8 files keep the squares and variances float (tflite.STATS_PREFIX), which the "
+                             "full-size E[x^2] would turn into a full-size float island; fp16 runs on GPUs, where "
+                             "E[x^2] overflows float16 sooner than the squared deviation",
     "shift_as_depthwise": "float ADD of a per-channel constant is XNNPACK-delegated; only int8 ADD has a limit on "
                           "input-to-output scale ratios",
 }

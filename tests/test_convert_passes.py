@@ -50,7 +50,8 @@ def test_nearest_becomes_exact_repeats(kunster9, photos):
     np.testing.assert_array_equal(run_numpy(g, photos), run_numpy(kunster9, photos))
 
 
-def test_upsample_pad_conv_folds_into_low_resolution_2x2_convs(kunster9, photos):
+def test_upsample_pad_conv_folds_into_low_resolution_2x2_convs(kunster9, photos, monkeypatch):
+    monkeypatch.setattr(passes, "SUBPIXEL_ONE_CONV_COUT", 0)      # the four-conv form for every width
     g, res = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
     assert res.applied and res.detail.startswith("2 site(s)")
     assert "resize_nearest" not in g.histogram()
@@ -71,6 +72,19 @@ def test_upsample_pad_conv_folds_into_low_resolution_2x2_convs(kunster9, photos)
     assert saved == pytest.approx(macs(kunster9, folded) * 5 / 9)
 
 
+def test_narrow_subpixel_fold_is_one_conv_and_depth_to_space(kunster9, photos):
+    # alpha 0.25 decodes to 12 and 8 channels: under SUBPIXEL_ONE_CONV_COUT, each fold is one conv with the four
+    # parities as 4 * Cout channels, the same MACs as the 3x3 conv at full resolution, and no window slices
+    g, res = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
+    assert res.applied and res.detail.startswith("2 site(s)")
+    hist = g.histogram()
+    assert hist["conv"] == kunster9.histogram()["conv"] and hist["depth_to_space"] == 2
+    assert "interleave" not in hist and "resize_nearest" not in hist
+    assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    widths = sorted(g.consts[n.inputs[1]].shape[0] for n in g.nodes if n.name.endswith("/parities"))
+    assert widths == [4 * 8, 4 * 12]
+
+
 def test_subpixel_fold_leaves_other_patterns_alone(kunster9, photos):
     g = kunster9.copy()
     for n in g.nodes:
@@ -88,6 +102,50 @@ def test_instance_norm_decomposes_to_rsqrt_within_60db(kunster9, photos):
     assert "instance_norm" not in hist and hist["rsqrt"] == kunster9.histogram()["instance_norm"]
     assert "div" not in hist and "sqrt" not in hist
     assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+
+
+def test_instance_norm_moments_reads_the_full_activation_fewer_times(kunster9, photos):
+    g, res = passes.prove_and_apply(kunster9, "instance_norm_moments", photos)
+    assert res.applied and res.detail.startswith(f"{kunster9.histogram()['instance_norm']} site(s)")
+    assert "instance_norm" not in g.histogram()
+    assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    # the bias of each conv a norm alone reads is cancelled by the mean: zero, so E[x] stays near 0
+    for n in kunster9.nodes:
+        if n.op == "instance_norm":
+            conv = kunster9.producer(n.inputs[0])
+            assert not np.any(g.consts[g.producer(n.inputs[0]).inputs[2]]) and np.any(kunster9.consts[conv.inputs[2]])
+    # ops writing a full-size tensor per norm: x*x, the scale, the shift; instance_norm_rsqrt writes four
+    rsq, _ = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
+
+    def full_size_writes(graph):
+        return sum(n.name.split("/")[-1] in ("center", "square", "normalize", "shift") and
+                   graph.shapes[n.output][2:] != (1, 1) for n in graph.nodes)
+    n_norms = kunster9.histogram()["instance_norm"]
+    assert full_size_writes(g) == 3 * n_norms and full_size_writes(rsq) == 4 * n_norms
+
+
+@pytest.mark.parametrize("norm", ["instance_norm_moments", "instance_norm_rsqrt"])
+def test_narrow_per_channel_operands_are_widened_exactly(kunster9, photos, norm):
+    g0, _ = passes.prove_and_apply(kunster9, norm, photos)
+    g, res = passes.prove_and_apply(g0, "widen_channel_broadcasts", photos)
+    assert res.applied and "bit-identical" in res.detail
+    narrow = [n for n in g.nodes if n.op in ("add", "sub", "mul") and len(g.shapes[n.output]) == 4
+              and g.shapes[n.output][2] > 1 and g.shapes[n.output][1] < passes.WIDEN_BELOW_CHANNELS]
+    assert narrow
+    for n in narrow:       # no operand of a full-size op on < 32 channels is a [1, C, 1, 1] per-channel tensor
+        for i in n.inputs:
+            shape = tuple(g.consts[i].shape) if i in g.consts else tuple(g.shapes[i])
+            assert shape != (1, g.shapes[n.output][1], 1, 1)
+
+
+
+def test_widening_stops_at_its_channel_threshold(kunster9, photos, monkeypatch):
+    g0, _ = passes.prove_and_apply(kunster9, "instance_norm_moments", photos)
+    monkeypatch.setattr(passes, "WIDEN_BELOW_CHANNELS", 9)      # alpha 0.25: 8 channels widened, 12 and 16 not
+    g, res = passes.prove_and_apply(g0, "widen_channel_broadcasts", photos)
+    assert res.applied
+    assert {g.shapes[n.output][1] for n in g.nodes if n.name.endswith("/wide")} == {8}
+    assert any(i not in g.consts and g.shapes[i] == (1, 12, 1, 1) for n in g.nodes if n.op == "mul" for i in n.inputs)
 
 
 def test_tiny_shift_becomes_exact_depthwise_conv(repo_root, photos):
@@ -145,11 +203,14 @@ def test_nearest_modes_that_are_not_a_repeat_are_recognised():
 
 
 def test_few_channel_convs_become_one_stride2_conv_per_output_parity(kunster9, photos):
-    # table2 beta=1 at alpha 0.25: 9x9 convs 3 -> 8 (first) and 8 -> 3 (last) at full resolution
+    # table2 beta=1 at alpha 0.25: 9x9 convs 3 -> 8 (first) and 8 -> 3 (last) at full resolution (the decoder's
+    # full-size 3x3 conv would be a third: it is folded to half resolution first, as in the tflite chain)
+    kunster9, _ = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
     g, res = passes.prove_and_apply(kunster9, "conv_output_parities", photos)
     assert res.applied and res.detail.startswith("2 site(s)")
     assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
-    d2s = [n for n in g.nodes if n.op == "depth_to_space"]
+    d2s = [n for n in g.nodes if n.op == "depth_to_space" and n.name.endswith("/interleave")
+           and tuple(g.producer(n.inputs[0]).attrs["stride"]) == (2, 2)]
     assert len(d2s) == 2 and all(n.attrs["block"] == 2 for n in d2s)
     for n in d2s:
         conv = g.producer(n.inputs[0])
@@ -157,6 +218,21 @@ def test_few_channel_convs_become_one_stride2_conv_per_output_parity(kunster9, p
         assert conv.op == "conv" and tuple(conv.attrs["stride"]) == (2, 2) and w.shape[2:] == (10, 10)
         assert g.shapes[conv.output][2:] == (H // 2, W // 2) and g.shapes[n.output][1] * 4 == w.shape[0]
     assert g.output == kunster9.output and g.shapes[g.output] == kunster9.shapes[kunster9.output]
+
+
+def test_full_resolution_3x3_convs_get_parities_and_low_resolution_ones_do_not(photos):
+    # table2 beta=0.5: 3x3 first and last convs at full resolution, residual 3x3s at 1/4, the decoder's full-size
+    # conv folded to half resolution first (as the tflite chain orders them)
+    g0, _ = passes.prove_and_apply(_ir("kunster:alpha=0.25,beta=0.5"), "nearest_conv_subpixel", photos)
+    g, res = passes.prove_and_apply(g0, "conv_output_parities", photos)
+    assert res.applied and res.detail.startswith("2 site(s)")
+    assert verify.psnr(run_numpy(g0, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    rewritten = [c for c in (g.producer(n.inputs[0]) for n in g.nodes if n.op == "depth_to_space")
+                 if tuple(c.attrs["stride"]) == (2, 2)]
+    assert [g.consts[c.inputs[1]].shape[2:] for c in rewritten] == [(4, 4), (4, 4)]
+    assert sum(n.op == "conv" and tuple(n.attrs["stride"]) == (1, 1) and g.shapes[n.output][2:] != (H, W)
+               for n in g.nodes) == sum(n.op == "conv" and tuple(n.attrs["stride"]) == (1, 1) and
+                                        g0.shapes[n.output][2:] != (H, W) for n in g0.nodes) > 0
 
 
 def test_parities_leave_odd_outputs_and_wide_convs_alone():
