@@ -54,16 +54,28 @@ def tfl_runner(model: bytes, x: np.ndarray):
     return lambda: sess.run(x)
 
 
+# Timed runs per turn of each runner in the interleaved loop, after one untimed run. ONNX Runtime's intra-op
+# threads (and torch's OpenMP ones) spin for a while after a call returns; on 2 cores they took CPU from whatever
+# ran next: LiteRT timed right after a spinning ONNX Runtime call had an 11.6-13.2 ms median where it had 7.9-9.1 ms
+# after a non-spinning one (kunster-t2-10, 480x320). The untimed run absorbs that tail and wakes the runner's own
+# threads, so each runner is timed as it runs in an app: alone, warm.
+TURN = 5
+
+
 def interleaved(fns: dict, runs: int) -> dict:
+    """Best and median seconds of `runs` timed calls of each runner, taken in turns of TURN calls so that drift
+    from other processes hits every runner alike."""
     for f in fns.values():
         for _ in range(3):
             f()
     times = {k: [] for k in fns}
-    for _ in range(runs):
+    while any(len(v) < runs for v in times.values()):
         for k, f in fns.items():
-            t = time.perf_counter()
             f()
-            times[k].append(time.perf_counter() - t)
+            for _ in range(min(TURN, runs - len(times[k]))):
+                t = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t)
     # best-of-N: the machine is shared, and the fastest run is the one least disturbed by other processes;
     # medians are reported beside it
     return {k: float(np.min(v)) for k, v in times.items()}, {k: float(np.median(v)) for k, v in times.items()}
