@@ -20,10 +20,12 @@ from vst.bench.artifacts import input_spec
 from vst.bench.stats import bootstrap_ci
 from vst.common.errors import VstError
 
-BLOCK = 5             # inferences per artifact per round: long enough to amortise the switch, short against drift
+BLOCK = 5             # timed inferences per artifact per round: long enough to amortise the switch, short against drift
 MIN_ROUNDS = 8        # the bootstrap needs some rounds whatever the budget
 WARMUP_RUNS = 3
 FRAMES = 8            # distinct frames cycled through (the same ones for every artifact)
+SPINNING_RUNTIMES = ("onnxruntime", "pytorch")
+SETTLE_S = 0.05
 TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
 DEFAULT_SIZE = (480, 320)
 
@@ -78,13 +80,20 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
             m.infer(xs[i % len(xs)])
     ref_before = reference_ms()
     times: list[list[list[float]]] = [[] for _ in models]
-    start, r = time.perf_counter(), 0
+    start, r, last = time.perf_counter(), 0, None
     bar = tqdm(desc=f"comparing at {w}x{h}", unit="round", disable=not progress, leave=False,
                total=None)
     while r < MIN_ROUNDS or time.perf_counter() - start < seconds:
         n = len(models)
         for k in range(n):
             i = (k + r) % n  # rotate the order: no artifact always runs right after the same one
+            # ONNX Runtime's (and torch's) threads spin for 10-50 ms after a call returns and, on 2 cores, slowed
+            # whatever ran next by up to 25% (scripts/bench_convert.py): let them settle after such a block; one
+            # untimed call then wakes this artifact's own threads
+            if last is not None and models[last].runtime in SPINNING_RUNTIMES:
+                time.sleep(SETTLE_S)
+            models[i].infer(inputs[i][0])
+            last = i
             block = []
             for j in range(BLOCK):
                 x = inputs[i][(r * BLOCK + j) % len(inputs[i])]

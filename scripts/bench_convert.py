@@ -54,12 +54,14 @@ def tfl_runner(model: bytes, x: np.ndarray):
     return lambda: sess.run(x)
 
 
-# Timed runs per turn of each runner in the interleaved loop, after one untimed run. ONNX Runtime's intra-op
-# threads (and torch's OpenMP ones) spin for a while after a call returns; on 2 cores they took CPU from whatever
-# ran next: LiteRT timed right after a spinning ONNX Runtime call had an 11.6-13.2 ms median where it had 7.9-9.1 ms
-# after a non-spinning one (kunster-t2-10, 480x320). The untimed run absorbs that tail and wakes the runner's own
-# threads, so each runner is timed as it runs in an app: alone, warm.
+# Timed runs per turn of each runner in the interleaved loop, after a pause and one untimed run. ONNX Runtime's
+# intra-op threads (and torch's OpenMP ones) spin for 10-50 ms after a call returns, and on 2 cores they took CPU
+# from whatever ran next: kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns with ONNX Runtime,
+# 5.8-6.1 ms alone, and 5.3-5.8 ms in turns with SETTLE_S between them (ONNX Runtime itself: 8.1-8.6 and
+# 7.8-7.9 ms). The untimed run wakes the runner's own threads, so each runner is timed as an app runs it: alone,
+# warm.
 TURN = 5
+SETTLE_S = 0.05
 
 
 def interleaved(fns: dict, runs: int) -> dict:
@@ -71,6 +73,7 @@ def interleaved(fns: dict, runs: int) -> dict:
     times = {k: [] for k in fns}
     while any(len(v) < runs for v in times.values()):
         for k, f in fns.items():
+            time.sleep(SETTLE_S)
             f()
             for _ in range(min(TURN, runs - len(times[k]))):
                 t = time.perf_counter()
@@ -210,7 +213,9 @@ def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
     for q in ("fp32", "int8"):
         out = work / f"{name}_{w}x{h}_{q}.tflite"
         if not report_path(out).is_file():
-            convert(name, to="tflite", quant=q, size=(w, h), out=out, random_weights=True)
+            # proofs: the same artifact as a fully checked conversion (tests/test_convert.py), without the
+            # temporal QA and per-layer diagnosis a speed study of random weights does not use
+            convert(name, to="tflite", quant=q, size=(w, h), out=out, random_weights=True, checks="proofs")
         reps[q] = load_report(report_path(out))
     x = verify.eval_images(w, h)[:1]
     xh = verify.to_layout(x, "nhwc")
