@@ -19,7 +19,7 @@ BINARY = {"add", "sub", "mul", "div", "pow", "max", "min"}
 # Ops the emitters know; anything else is refused at import with the op's name.
 OPS = UNARY | BINARY | {"conv", "conv_transpose", "pad", "instance_norm", "resize_nearest", "repeat", "interleave", "slice",
                         "concat", "reduce_mean", "clip", "leaky_relu", "reshape", "prelu", "resize_bilinear",
-                        "depth_to_space"}
+                        "depth_to_space", "space_to_depth"}
 
 
 def input_name(name: str) -> str:
@@ -165,6 +165,12 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, f
             b = a["block"]
             y = ins[0].reshape(n_, b, b, c_ // (b * b), h_, w_).permute(0, 3, 4, 1, 5, 2) \
                 .reshape(n_, c_ // (b * b), h_ * b, w_ * b)
+        elif op == "space_to_depth":
+            # TF's order: input (h*b + i, w*b + j, c) lands in channel (i * b + j) * C + c
+            n_, c_, h_, w_ = ins[0].shape
+            b = a["block"]
+            y = ins[0].reshape(n_, c_, h_ // b, b, w_ // b, b).permute(0, 3, 5, 1, 2, 4) \
+                .reshape(n_, b * b * c_, h_ // b, w_ // b)
         elif op in UNARY:
             y = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "sqrt": torch.sqrt,
                  "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "neg": torch.neg, "exp": torch.exp,

@@ -480,10 +480,12 @@ def fold_affine_into_conv(graph: Graph) -> tuple[Graph, int]:
 # 1.05-1.75x faster from 3 inputs to 8, 16 or 32 outputs.
 MAX_PARITY_COUT = 32
 MIN_PARITY_KERNEL = 5
-MIN_PARITY_KERNEL_FULL_RES = 3
-# ... and 3x3 ones at the input's full resolution (beta < 1 configurations: 3x3 first and last convs with 3-8
-# channels). kunster-t2-10 fp32 at 480x320, interleaved, median of 5 turns x 6: 8.2-9.4 ms -> 5.9-6.6 ms with
-# the full-resolution 3x3s rewritten; rewriting the 1/4-resolution residual 3x3s as well was slower (6.4-7.1 ms).
+# ... and 3x3 ones at the input's full resolution with at most 16 outputs (beta < 1 configurations: 3x3 first and
+# last convs). kunster-t2-10 fp32 at 480x320 (3 -> 4, 4 -> 3), interleaved, median of 5 turns x 6: 8.2-9.4 ms ->
+# 5.9-6.6 ms with the full-resolution 3x3s rewritten; rewriting the 1/4-resolution residual 3x3s as well was slower
+# (6.4-7.1 ms); kunster-t2-11 (3 -> 32 first) was no faster with its first conv rewritten (best of 30 38.9-41.2 ms
+# against 37.5-39.0 ms with only its last conv, 32 -> 3, rewritten).
+MAX_PARITY_COUT_3X3 = 16
 
 
 def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
@@ -508,7 +510,7 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
                 tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or cout > MAX_PARITY_COUT or ho % 2 or wo % 2:
             continue
         full_res = (ho, wo) == tuple(g.input_shape[2:])
-        if min(kh, kw) < (MIN_PARITY_KERNEL_FULL_RES if full_res else MIN_PARITY_KERNEL):
+        if min(kh, kw) < MIN_PARITY_KERNEL and not (full_res and min(kh, kw) >= 3 and cout <= MAX_PARITY_COUT_3X3):
             continue
         k2 = np.zeros((4 * cout, cin, kh + 1, kw + 1), np.float32)
         for a in (0, 1):
@@ -529,10 +531,53 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
+# Input channels up to which conv_input_space_to_depth rewrites a stride-2 conv. XNNPACK's conv reads its
+# input one kernel tap at a time, cin values per tap: with the image's 3 channels, the int8 kunster-t2-04 spent
+# 37% of its op time in its first conv (3 -> 32 parities, 10x10 at stride 2) at 126 GMAC/s against 450-580 for
+# its other convs (vst-bench --profile).
+MAX_S2D_CIN = 4
+
+
+def conv_input_space_to_depth(graph: Graph) -> tuple[Graph, int]:
+    """conv k x k (k even), stride 2, <= MAX_S2D_CIN input channels, even input size  ==>  SPACE_TO_DEPTH(2) of
+    the input, then a stride-1 conv with a (k/2) x (k/2) kernel over 4 * Cin channels.
+
+    Why exact: output (i, j) of the stride-2 conv reads input (2i + u, 2j + v) for u, v < k; with u = 2p + a and
+    v = 2q + b that is (i + p, j + q) of the block-2 space-to-depth image, channel (2a + b) * Cin + c, so the new
+    kernel holds K[o, c, 2p + a, 2q + b] there: the same products, summed in another order. Typical site: the
+    first conv after conv_output_parities (10x10 at stride 2 for a 9x9 conv).
+    """
+    g = graph.copy()
+    count = 0
+    for conv in [n for n in g.nodes if n.op == "conv"]:
+        w = g.consts.get(conv.inputs[1])
+        if w is None or w.ndim != 4 or conv.inputs[0] not in g.shapes:
+            continue
+        cout, cin, kh, kw = w.shape
+        _, _, h, wd = g.shapes[conv.inputs[0]]
+        if conv.attrs.get("group", 1) != 1 or tuple(conv.attrs["stride"]) != (2, 2) or \
+                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or cin > MAX_S2D_CIN or kh % 2 or kw % 2 or \
+                h % 2 or wd % 2:
+            continue
+        w2 = w.reshape(cout, cin, kh // 2, 2, kw // 2, 2).transpose(0, 3, 5, 1, 2, 4).reshape(
+            cout, 4 * cin, kh // 2, kw // 2)
+        wname, s2d = g.fresh(f"{conv.output}__s2d_w"), g.fresh(f"{conv.inputs[0]}__s2d")
+        g.consts[wname] = np.ascontiguousarray(w2, np.float32)
+        g.shapes[s2d] = ()
+        g.nodes.insert(g.nodes.index(conv), Node("space_to_depth", [conv.inputs[0]], s2d, {"block": 2},
+                                                 conv.name + "/space_to_depth"))
+        conv.inputs = [s2d, wname] + conv.inputs[2:]
+        conv.attrs = dict(conv.attrs, stride=(1, 1))
+        count += 1
+    g.prune()
+    return g, count
+
+
 REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
     "fold_affine_into_conv": fold_affine_into_conv,
     "nearest_conv_subpixel": nearest_conv_subpixel,
     "conv_output_parities": conv_output_parities,
+    "conv_input_space_to_depth": conv_input_space_to_depth,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
     "instance_norm_moments": instance_norm_moments,
@@ -543,7 +588,8 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
 
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
-    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities", "reflect_pad_as_slices", "nearest_as_repeat",
+    "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
+               "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
                "instance_norm_moments", "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts"),
     "coreml": ("fold_affine_into_conv",),
     "onnx": (),

@@ -131,6 +131,8 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
                     t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=half, name=nm))
             elif op == "depth_to_space":
                 y = nhwc_op(x, lambda t: tf.nn.depth_to_space(t, a["block"], name=nm))
+            elif op == "space_to_depth":
+                y = nhwc_op(x, lambda t: tf.nn.space_to_depth(t, a["block"], name=nm))
             elif op in BINARY:
                 l, r = val(node.inputs[0]), val(node.inputs[1])
                 if op == "mul" and node.inputs[1] in graph.consts and graph.consts[node.inputs[1]].ndim == 0 \

@@ -235,6 +235,20 @@ def test_full_resolution_3x3_convs_get_parities_and_low_resolution_ones_do_not(p
                                         g0.shapes[n.output][2:] != (H, W) for n in g0.nodes) > 0
 
 
+def test_three_channel_stride2_conv_reads_a_space_to_depth_image(kunster9, photos):
+    # after conv_output_parities the first conv is 10x10 at stride 2 on the 3-channel image: 5x5 on 12 channels
+    g0, _ = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
+    g0, _ = passes.prove_and_apply(g0, "conv_output_parities", photos)
+    g, res = passes.prove_and_apply(g0, "conv_input_space_to_depth", photos)
+    assert res.applied and res.detail.startswith("1 site(s)")      # the head's parity conv reads 8 channels
+    assert verify.psnr(run_numpy(g0, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    (s2d,) = [n for n in g.nodes if n.op == "space_to_depth"]
+    (conv,) = g.consumers(s2d.output)
+    assert s2d.inputs[0] not in g.consts and g.shapes[s2d.output][1:] == (12, (H + 8) // 2, (W + 8) // 2)
+    assert g.consts[conv.inputs[1]].shape[1:] == (12, 5, 5) and tuple(conv.attrs["stride"]) == (1, 1)
+    assert g.shapes[conv.output] == g0.shapes[g0.nodes[[n.name for n in g0.nodes].index(conv.name)].output]
+
+
 def test_parities_leave_odd_outputs_and_wide_convs_alone():
     from vst.convert.ir import Graph, Node
     rng = np.random.default_rng(0)
