@@ -115,13 +115,13 @@ def nearest_as_repeat(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
-# Taps of a 3x3 kernel that land on each of the two low-resolution rows (or columns) a 2x2 kernel sees, for
-# output parity 0 and 1 (derivation in nearest_conv_subpixel's docstring).
 # Output channels up to which nearest_conv_subpixel writes the four parities as one 3x3 conv (4 * Cout outputs,
 # the 2x2 kernels placed at their offsets) + DEPTH_TO_SPACE instead of four 2x2 convs + interleave: 9/4 the MACs
 # in one wide GEMM, and no window slices. Medians, fp32 480x320: kunster-t2-10 (8 -> 4) 7.8-9.9 -> 6.3-6.7 ms,
 # kunster-t2-04 (16 -> 8) equal at 8 and 16; kunster-t2-01 (128 -> 64, 64 -> 32) 2-5% slower at 64.
 SUBPIXEL_ONE_CONV_COUT = 16
+# Taps of a 3x3 kernel that land on each of the two low-resolution rows (or columns) a 2x2 kernel sees, for
+# output parity 0 and 1 (derivation in nearest_conv_subpixel's docstring).
 _SUBPIXEL_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
 
 
@@ -160,7 +160,6 @@ def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
             first = _slice(g, new, z, axis, 0, up.name + "/edge")
             last = _slice(g, new, z, axis, n - 1, up.name + "/edge")
             z = _concat(g, new, [first, z, last], axis, f"{up.output}__edge{axis}", f"{up.name}/edge{axis}")
-        parts = {}
         kks = {}
         for a in (0, 1):
             for b in (0, 1):
@@ -169,54 +168,66 @@ def nearest_conv_subpixel(graph: Graph) -> tuple[Graph, int]:
                     for q, cols in enumerate(_SUBPIXEL_TAPS[b]):
                         kk[:, :, p, q] = k[:, :, list(rows)][:, :, :, list(cols)].sum(axis=(2, 3))
                 kks[a, b] = kk
-        cout = k.shape[0]
-        if cout <= SUBPIXEL_ONE_CONV_COUT:
-            k3 = np.zeros((4 * cout,) + k.shape[1:], np.float32)
-            for (a, b), kk in kks.items():
-                k3[(2 * a + b) * cout:(2 * a + b + 1) * cout, :, a:a + 2, b:b + 2] = kk
-            bias = g.consts[conv.inputs[2]] if len(conv.inputs) > 2 else np.zeros(cout, np.float32)
-            wname, bname = g.fresh(f"{conv.output}__w4"), g.fresh(f"{conv.output}__b4")
-            g.consts[wname], g.consts[bname] = k3, np.tile(np.asarray(bias, np.float32), 4)
-            mid = g.fresh(f"{conv.output}__parities")
-            g.shapes[mid] = ()
-            new += [Node("conv", [z, wname, bname], mid, {"stride": (1, 1), "dilation": (1, 1), "group": 1},
-                         conv.name + "/parities"),
-                    Node("depth_to_space", [mid], conv.output, {"block": 2}, conv.name + "/interleave")]
-            i = g.nodes.index(up)
-            g.nodes = [n for n in g.nodes if n not in (up, pad, conv)]
-            g.nodes[i:i] = new
-            count += 1
-            continue
-        for a in (0, 1):
-            for b in (0, 1):
-                kk = kks[a, b]
-                win = z
-                for axis, off, n in ((2, a, h), (3, b, w)):
-                    out = g.fresh(f"{conv.output}__win{a}{b}_{axis}")
-                    new.append(Node("slice", [win], out, {"axis": axis, "start": off, "end": off + n + 1},
-                                    f"{conv.name}/window{a}{b}_{axis}"))
-                    g.shapes[out] = ()
-                    win = out
-                wname = g.fresh(f"{conv.output}__w{a}{b}")
-                g.consts[wname] = kk
-                out = g.fresh(f"{conv.output}__p{a}{b}")
-                new.append(Node("conv", [win, wname] + conv.inputs[2:], out, {"stride": (1, 1), "dilation": (1, 1),
-                                                                             "group": 1}, f"{conv.name}/parity{a}{b}"))
-                g.shapes[out] = ()
-                parts[a, b] = out
-        rows_ = []
-        for a in (0, 1):
-            out = g.fresh(f"{conv.output}__row{a}")
-            new.append(Node("interleave", [parts[a, 0], parts[a, 1]], out, {"axis": 3}, f"{conv.name}/cols{a}"))
-            g.shapes[out] = ()
-            rows_.append(out)
-        new.append(Node("interleave", rows_, conv.output, {"axis": 2}, f"{conv.name}/rows"))
+        if k.shape[0] <= SUBPIXEL_ONE_CONV_COUT:
+            new += _parity_conv(g, conv, z, kks, (3, 3), (1, 1))
+        else:
+            new += _four_parity_convs(g, conv, z, kks, h, w)
         i = g.nodes.index(up)
         g.nodes = [n for n in g.nodes if n not in (up, pad, conv)]
         g.nodes[i:i] = new
         count += 1
     g.prune()
     return g, count
+
+
+def _four_parity_convs(g: Graph, conv: Node, z: str, kks: dict, h: int, w: int) -> list[Node]:
+    """nearest_conv_subpixel's wide form: one 2x2 conv per output parity on its window of the edge-padded image
+    `z`, interleaved into conv.output."""
+    new: list[Node] = []
+    parts = {}
+    for a in (0, 1):
+        for b in (0, 1):
+            win = z
+            for axis, off, n in ((2, a, h), (3, b, w)):
+                out = g.fresh(f"{conv.output}__win{a}{b}_{axis}")
+                new.append(Node("slice", [win], out, {"axis": axis, "start": off, "end": off + n + 1},
+                                f"{conv.name}/window{a}{b}_{axis}"))
+                g.shapes[out] = ()
+                win = out
+            wname = g.fresh(f"{conv.output}__w{a}{b}")
+            g.consts[wname] = kks[a, b]
+            out = g.fresh(f"{conv.output}__p{a}{b}")
+            new.append(Node("conv", [win, wname] + conv.inputs[2:], out, {"stride": (1, 1), "dilation": (1, 1),
+                                                                         "group": 1}, f"{conv.name}/parity{a}{b}"))
+            g.shapes[out] = ()
+            parts[a, b] = out
+    rows_ = []
+    for a in (0, 1):
+        out = g.fresh(f"{conv.output}__row{a}")
+        new.append(Node("interleave", [parts[a, 0], parts[a, 1]], out, {"axis": 3}, f"{conv.name}/cols{a}"))
+        g.shapes[out] = ()
+        rows_.append(out)
+    new.append(Node("interleave", rows_, conv.output, {"axis": 2}, f"{conv.name}/rows"))
+    return new
+
+
+def _parity_conv(g: Graph, conv: Node, x: str, kernels: dict, size: tuple[int, int], stride: tuple[int, int]
+                 ) -> list[Node]:
+    """One conv of `x` whose 4 * Cout outputs are conv.output's four parities, kernels[a, b] placed at offset
+    (a, b) of a `size` kernel, then DEPTH_TO_SPACE(2) into conv.output: DCR order puts channel (2a + b) * Cout + c
+    at (2i + a, 2j + b). Used by nearest_conv_subpixel (narrow form) and conv_output_parities."""
+    cout, cin, kh, kw = next(iter(kernels.values())).shape
+    big = np.zeros((4 * cout, cin) + tuple(size), np.float32)
+    for (a, b), k in kernels.items():
+        big[(2 * a + b) * cout:(2 * a + b + 1) * cout, :, a:a + kh, b:b + kw] = k
+    bias = g.consts[conv.inputs[2]] if len(conv.inputs) > 2 else np.zeros(cout, np.float32)
+    wname, bname = g.fresh(f"{conv.output}__parity_w"), g.fresh(f"{conv.output}__parity_b")
+    g.consts[wname], g.consts[bname] = big, np.tile(np.asarray(bias, np.float32), 4)
+    mid = g.fresh(f"{conv.output}__parities")
+    g.shapes[mid] = ()
+    return [Node("conv", [x, wname, bname], mid, {"stride": tuple(stride), "dilation": (1, 1), "group": 1},
+                 conv.name + "/parities"),
+            Node("depth_to_space", [mid], conv.output, {"block": 2}, conv.name + "/interleave")]
 
 
 def _scalar(g: Graph, value: float) -> str:
@@ -313,9 +324,9 @@ def instance_norm_moments(graph: Graph) -> tuple[Graph, int]:
             Node("mul", [inv, gname], scale, {}, nm + "/scale"),
             Node("mul", [mean, scale], ms, {}, nm + "/mean_scaled"),
             Node("sub", [bname, ms], shift, {}, nm + "/shift_of_mean"),
+            Node("mul", [x, scale], y, {}, nm + "/normalize"),
+            Node("add", [y, shift], p, {}, nm + "/shift"),
         ]
-        new += [Node("mul", [x, scale], y, {}, nm + "/normalize"),
-                Node("add", [y, shift], p, {}, nm + "/shift")]
         for n in new:
             g.shapes.setdefault(n.output, ())
         _replace(g, node, new)
@@ -512,20 +523,9 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
         full_res = (ho, wo) == tuple(g.input_shape[2:])
         if min(kh, kw) < MIN_PARITY_KERNEL and not (full_res and min(kh, kw) >= 3 and cout <= MAX_PARITY_COUT_3X3):
             continue
-        k2 = np.zeros((4 * cout, cin, kh + 1, kw + 1), np.float32)
-        for a in (0, 1):
-            for b in (0, 1):
-                k2[(2 * a + b) * cout:(2 * a + b + 1) * cout, :, a:a + kh, b:b + kw] = w
-        bias = g.consts[conv.inputs[2]] if len(conv.inputs) > 2 else np.zeros(cout, np.float32)
-        wname, bname = g.fresh(f"{conv.output}__parity_w"), g.fresh(f"{conv.output}__parity_b")
-        g.consts[wname], g.consts[bname] = k2, np.tile(np.asarray(bias, np.float32), 4)
-        mid = g.fresh(f"{conv.output}__parities")
-        g.shapes[mid] = ()
-        _replace(g, conv, [
-            Node("conv", [conv.inputs[0], wname, bname], mid, {"stride": (2, 2), "dilation": (1, 1), "group": 1},
-                 conv.name + "/parities"),
-            Node("depth_to_space", [mid], conv.output, {"block": 2}, conv.name + "/interleave"),
-        ])
+        # every parity reads the same kernel, shifted by (a, b) in a (k+1) x (k+1) window at stride 2
+        _replace(g, conv, _parity_conv(g, conv, conv.inputs[0], {(a, b): w for a in (0, 1) for b in (0, 1)},
+                                       (kh + 1, kw + 1), (2, 2)))
         count += 1
     g.prune()
     return g, count
