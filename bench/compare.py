@@ -24,6 +24,8 @@ BLOCK = 5             # timed inferences per artifact per round: long enough to 
 MIN_ROUNDS = 8        # the bootstrap needs some rounds whatever the budget
 WARMUP_RUNS = 3
 FRAMES = 8            # distinct frames cycled through (the same ones for every artifact)
+# ONNX Runtime's intra-op threads (and torch's OpenMP ones) spin for 10-50 ms after a call returns; on 2 cores
+# they took CPU from whatever ran next, by up to 25% (measured in scripts/bench_convert.py, which times the same way)
 SPINNING_RUNTIMES = ("onnxruntime", "pytorch")
 SETTLE_S = 0.05
 TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
@@ -87,9 +89,8 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
         n = len(models)
         for k in range(n):
             i = (k + r) % n  # rotate the order: no artifact always runs right after the same one
-            # ONNX Runtime's (and torch's) threads spin for 10-50 ms after a call returns and, on 2 cores, slowed
-            # whatever ran next by up to 25% (scripts/bench_convert.py): let them settle after such a block; one
-            # untimed call then wakes this artifact's own threads
+            # let spinning threads settle after such a block (SETTLE_S); one untimed call then wakes this
+            # artifact's own threads
             if last is not None and models[last].runtime in SPINNING_RUNTIMES:
                 time.sleep(SETTLE_S)
             models[i].infer(inputs[i][0])

@@ -33,6 +33,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np
 
+from vst.bench.compare import BLOCK as TURN, SETTLE_S
 from vst.common.cli import parse_size, run_cli
 from vst.convert import convert, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
@@ -54,16 +55,10 @@ def tfl_runner(model: bytes, x: np.ndarray):
     return lambda: sess.run(x)
 
 
-# Timed runs per turn of each runner in the interleaved loop, after a pause and one untimed run. ONNX Runtime's
-# intra-op threads (and torch's OpenMP ones) spin for 10-50 ms after a call returns, and on 2 cores they took CPU
-# from whatever ran next: kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns with ONNX Runtime,
-# 5.8-6.1 ms alone, and 5.3-5.8 ms in turns with SETTLE_S between them (ONNX Runtime itself: 8.1-8.6 and
-# 7.8-7.9 ms). The untimed run wakes the runner's own threads, so each runner is timed as an app runs it: alone,
-# warm.
-TURN = 5
-SETTLE_S = 0.05
-
-
+# Timed runs per turn of each runner in the interleaved loop, after a settle pause and one untimed run: the same
+# turns as vst-bench --compare (its BLOCK and SETTLE_S), for the reason given there. Here, kunster-t2-05 fp32 at
+# 320x240 had a 7.3-7.5 ms median timed in turns with ONNX Runtime without the pause, 5.8-6.1 ms alone, and
+# 5.3-5.8 ms with it (ONNX Runtime itself: 8.1-8.6 and 7.8-7.9 ms).
 def interleaved(fns: dict, runs: int) -> dict:
     """Best and median seconds of `runs` timed calls of each runner, taken in turns of TURN calls so that drift
     from other processes hits every runner alike."""

@@ -138,7 +138,6 @@ def test_narrow_per_channel_operands_are_widened_exactly(kunster9, photos, norm)
             assert shape != (1, g.shapes[n.output][1], 1, 1)
 
 
-
 def test_widening_stops_at_its_channel_threshold(kunster9, photos, monkeypatch):
     g0, _ = passes.prove_and_apply(kunster9, "instance_norm_moments", photos)
     monkeypatch.setattr(passes, "WIDEN_BELOW_CHANNELS", 9)      # alpha 0.25: 8 channels widened, 12 and 16 not
