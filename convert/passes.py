@@ -534,8 +534,10 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
 # Input channels up to which conv_input_space_to_depth rewrites a stride-2 conv. XNNPACK's conv reads its
 # input one kernel tap at a time, cin values per tap: with the image's 3 channels, the int8 kunster-t2-04 spent
 # 37% of its op time in its first conv (3 -> 32 parities, 10x10 at stride 2) at 126 GMAC/s against 450-580 for
-# its other convs (vst-bench --profile).
-MAX_S2D_CIN = 4
+# its other convs (vst-bench --profile). Up to 16 it also takes the last conv's parity form (8 or 16 channels in,
+# 10x10 at stride 2): int8 kunster.a025/a050 stage-2 at 480x320, medians 9.5-10.1 -> 8.5-8.8 ms and
+# 14.1-18.9 -> 11.9-16.3 ms; fp32 12.6 vs 13.3 ms and unchanged (interleaved A/B in one process).
+MAX_S2D_CIN = 16
 
 
 def conv_input_space_to_depth(graph: Graph) -> tuple[Graph, int]:

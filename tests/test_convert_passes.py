@@ -239,9 +239,10 @@ def test_three_channel_stride2_conv_reads_a_space_to_depth_image(kunster9, photo
     g0, _ = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
     g0, _ = passes.prove_and_apply(g0, "conv_output_parities", photos)
     g, res = passes.prove_and_apply(g0, "conv_input_space_to_depth", photos)
-    assert res.applied and res.detail.startswith("1 site(s)")      # the head's parity conv reads 8 channels
+    assert res.applied and res.detail.startswith("2 site(s)")      # and the head's parity conv on 8 channels
     assert verify.psnr(run_numpy(g0, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
-    (s2d,) = [n for n in g.nodes if n.op == "space_to_depth"]
+    s2d, head = [n for n in g.nodes if n.op == "space_to_depth"]
+    assert g.shapes[head.output][1] == 32 and g.consts[g.consumers(head.output)[0].inputs[1]].shape[1:] == (32, 5, 5)
     (conv,) = g.consumers(s2d.output)
     assert s2d.inputs[0] not in g.consts and g.shapes[s2d.output][1:] == (12, (H + 8) // 2, (W + 8) // 2)
     assert g.consts[conv.inputs[1]].shape[1:] == (12, 5, 5) and tuple(conv.attrs["stride"]) == (1, 1)
