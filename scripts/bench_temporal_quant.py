@@ -3,7 +3,8 @@
 Prints: model, size, precision, temporal error (001 eq. 8, held-out synthetic clips with exact flow: photos and
 motions the --temporal pass never tuned on), ratio to fp32, PSNR against the fp32 artifact, speed ratio
 to fp32 (>1 = faster) with its 95% interval: the artifacts of one model and size timed by `vst-bench --compare`'s
-method (short blocks in rotating turns, ratios paired round by round; LiteRT XNNPACK, 2 threads). Conversions are kept in --out and reused, so an interrupted run resumes.
+method (short blocks in rotating turns, ratios paired round by round; LiteRT XNNPACK, 2 threads). Conversions
+are kept in --out and reused, so an interrupted run resumes.
 
     python scripts/bench_temporal_quant.py --sizes 320x240 480x320 --out bench_tq
     python scripts/bench_temporal_quant.py --precisions int8 int8-dynamic --sizes 320x240   # a subset
@@ -16,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
