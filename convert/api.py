@@ -89,7 +89,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     `qdq_form` (QDQ sources): "keep" reproduces the source's activation rounding with its own scales (default
     for TFLite fp32/fp16), "float" drops it (default for int8, which re-quantizes with its own calibration, and
     for the other targets).
-    `keep_inputs` (tflite): extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
+    `keep_inputs` (tflite, coreml): extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
     a `bind` value given for one is its verification value only.
     `dynamic` (tflite int8 only): dynamic-range int8, int8 weights and activations quantized per frame at run time.
     `checks`: "full", or "proofs" for studies of speed (random weights): the rewrite proofs and the artifact's
@@ -110,9 +110,9 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                        "the float form with its own calibration: drop --qdq keep or use --quant fp32")
     if keep_inputs and temporal:
         raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
-    if keep_inputs and to != "tflite":
-        raise VstError(f"--keep-input makes TFLite artifacts with more than one input; --to {to} takes the image "
-                       "only: bind the input instead (--bind NAME=FILE.npy)")
+    if keep_inputs and to == "onnx":
+        raise VstError("--keep-input makes TFLite and Core ML artifacts with more than one input; --to onnx takes "
+                       "the image only: bind the input instead (--bind NAME=FILE.npy)")
     if dynamic and (to != "tflite" or quant != "int8"):
         raise VstError("--dynamic applies to --to tflite --quant int8 only")
     if dynamic and temporal:
@@ -165,6 +165,9 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
                       src_transposes, out, **extra)
         result["conversion_path"] = {"produced_by": "native"}
+        if to == "coreml":    # an NCHW program: its kept inputs are multi-arrays in the IR's logical layout
+            inputs = [dict(i, shape=list(graph.extra[i["name"]].shape), layout="NCHW (Core ML's)")
+                      if i["role"] == "kept" else i for i in inputs]
     outputs = result.pop("outputs", None)
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
         _ungate(result["fidelity"])

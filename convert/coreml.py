@@ -17,7 +17,9 @@ import numpy as np
 
 from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import ensure_writable_dir
-from vst.convert.ir import Graph, UnsupportedOp
+from vst.convert.ir import Graph, UnsupportedOp, input_name
+
+IMAGE = "image"     # the image input's name in the program and the artifact
 
 
 def _mb():
@@ -25,14 +27,26 @@ def _mb():
     return mb
 
 
+def kept_names(graph: Graph) -> dict[str, str]:
+    """Program input name of each kept input (`--keep-input`): the names its TFLite artifact gives them."""
+    names = {k: input_name(k) for k in graph.extra}
+    if IMAGE in names.values():
+        raise VstError(f"a kept input is named {IMAGE!r}, the name of the image input in a Core ML artifact: "
+                       "bind that input instead (--bind NAME=FILE.npy)")
+    return names
+
+
 def build_program(graph: Graph, image_io: bool):
     import coremltools as ct
+    from coremltools.converters.mil.mil import Function, Program
     mb = _mb()
     n, c, h, w = graph.input_shape
-
-    @mb.program(input_specs=[mb.TensorSpec(shape=(n, c, h, w))], opset_version=ct.target.iOS16)
-    def prog(image):
-        env = {graph.input: image}
+    kept = kept_names(graph)
+    specs = {IMAGE: mb.TensorSpec(shape=(n, c, h, w)),
+             **{kept[k]: mb.TensorSpec(shape=tuple(int(d) for d in v.shape)) for k, v in graph.extra.items()}}
+    # a Function built directly, not the mb.program decorator: the number of inputs is the model's
+    with Function(specs, opset_version=ct.target.iOS16) as func:
+        env = {graph.input: func.inputs[IMAGE], **{k: func.inputs[kept[k]] for k in graph.extra}}
 
         def val(name):
             if name in env:
@@ -124,8 +138,9 @@ def build_program(graph: Graph, image_io: bool):
         if image_io and image_output(graph):
             # an image output holds 0..255 pixels: clip to the displayable range and scale
             out = mb.mul(x=mb.clip(x=out, alpha=0.0, beta=1.0), y=np.float32(255.0))
-        return mb.identity(x=out, name="stylized")
-
+        func.set_outputs([mb.identity(x=out, name="stylized")])
+    prog = Program()
+    prog.add_function("main", func)
     return prog
 
 
@@ -167,8 +182,10 @@ def _convert(graph: Graph, quant: str, image_io: bool):
     prog = build_program(graph, image_io)
     kw = {}
     if image_io:
-        kw["inputs"] = [ct.ImageType(name="image", shape=(n, c, h, w), scale=1 / 255.0,
-                                     color_layout=ct.colorlayout.RGB)]
+        # kept inputs (a style bottleneck) stay multi-arrays beside the image
+        kw["inputs"] = [ct.ImageType(name=IMAGE, shape=(n, c, h, w), scale=1 / 255.0,
+                                     color_layout=ct.colorlayout.RGB)] + \
+            [ct.TensorType(name=nm, shape=graph.extra[k].shape) for k, nm in kept_names(graph).items()]
         if image_output(graph):
             # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
             prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
@@ -220,10 +237,13 @@ def structural_checks(model, graph: Graph, io_layout: str) -> dict:
     inputs = [desc(f) for f in spec.description.input]
     outputs = [desc(f) for f in spec.description.output]
     expect_img = io_layout == "nhwc"
-    io_ok = all((d["type"] == "image") == expect_img for d in inputs) and \
+    image, kept = inputs[0], inputs[1:]
+    io_ok = image["name"] == IMAGE and (image["type"] == "image") == expect_img and \
+        [(d["name"], d["type"], d.get("shape")) for d in kept] == \
+        [(nm, "multiarray", list(graph.extra[k].shape)) for k, nm in kept_names(graph).items()] and \
         all((d["type"] == "image") == (expect_img and image_output(graph)) for d in outputs) and \
-        (inputs[0].get("shape", [n, c, h, w]) == [n, c, h, w]) and \
-        (not expect_img or (inputs[0]["width"], inputs[0]["height"]) == (w, h))
+        (image.get("shape", [n, c, h, w]) == [n, c, h, w]) and \
+        (not expect_img or (image["width"], image["height"]) == (w, h))
     return {"spec_version": spec.specificationVersion, "inputs": inputs, "outputs": outputs,
             "transposes": sum(o["op"] == "transpose" for o in ops), "io_ok": bool(io_ok),
             "ops": len(ops)}

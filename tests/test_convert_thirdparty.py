@@ -115,6 +115,23 @@ def test_kept_style_input_takes_a_held_out_style_like_onnx_runtime(kept_transfor
     assert verify.compare(got["rocket"], got["chelsea"])["psnr_db"] < 25
 
 
+def test_magenta_transform_to_core_ml_keeps_its_style_input_as_a_multiarray(style_npy, tmp_path):
+    out = tmp_path / "t.mlpackage"
+    assert run_cli(main, [str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--bind", f"{BOTTLENECK}={style_npy}",
+                          "--to", "coreml", "--quant", "fp16", "--size", "64x64", "-o", str(out)]) == 0
+    rep = json.loads(Path(f"{out}.report.json").read_text())
+    s = rep["structure"]
+    # the image stays a pixel buffer, the bottleneck a (1, 100, 1, 1) multi-array named as in the TFLite file
+    assert [(i["name"], i["type"]) for i in s["inputs"]] == [("image", "image"), ("mobilenet_conv_Conv_BiasAdd",
+                                                                                   "multiarray")]
+    assert s["inputs"][1]["shape"] == [1, 100, 1, 1] and s["io_ok"] and s["transposes"] == 0
+    assert rep["inputs"][1]["shape"] == [1, 100, 1, 1] and rep["inputs"][1]["layout"].startswith("NCHW")
+    # Linux cannot run Core ML: the exact IR the program was built from, fed the bound style, is checked instead
+    assert not rep["fidelity"]["measured"]
+    assert float(rep["fidelity"]["note"].rsplit("PSNR ", 1)[1].split()[0]) >= 60
+    assert out.is_dir()
+
+
 def test_stylize_runs_the_converted_pair(kept_transform, predict_tflite, tmp_path):
     from vst.common.images import save_png
     from vst.common.synthclips import Motion, render_clip
