@@ -55,28 +55,53 @@ def tfl_runner(model: bytes, x: np.ndarray):
     return lambda: sess.run(x)
 
 
-# Timed runs per turn of each runner in the interleaved loop, after a settle pause and one untimed run: the same
-# turns as vst-bench --compare (its BLOCK and SETTLE_S), for the reason given there. Here, kunster-t2-05 fp32 at
-# 320x240 had a 7.3-7.5 ms median timed in turns with ONNX Runtime without the pause, 5.8-6.1 ms alone, and
-# 5.3-5.8 ms with it (ONNX Runtime itself: 8.1-8.6 and 7.8-7.9 ms).
-def interleaved(fns: dict, runs: int) -> dict:
+# Timed runs per turn of each runner in the interleaved loop: the same turns as vst-bench --compare (its BLOCK),
+# in an order rotating from round to round, with its settle pause (SETTLE_S) after the runtimes whose threads
+# spin on after a call. Here, kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns right after
+# ONNX Runtime, 5.8-6.1 ms alone, and 5.3-5.8 ms with the pause (ONNX Runtime itself: 8.1-8.6 and 7.8-7.9 ms).
+# A pause before every turn instead idled the CPU before LiteRT turns too: the small models' first calls after
+# it ran slow, which pulled their int8/fp32 ratio toward 1 by up to 20% and made it swing from run to run.
+SPINNING = ("ort", "gemm_1024")
+
+
+def interleaved(fns: dict, runs: int) -> tuple[dict, dict, dict]:
     """Best and median seconds of `runs` timed calls of each runner, taken in turns of TURN calls so that drift
-    from other processes hits every runner alike."""
+    from other processes hits every runner alike, and each runner's per-round turn medians (for paired ratios)."""
     for f in fns.values():
         for _ in range(3):
             f()
     times = {k: [] for k in fns}
+    turns = {k: [] for k in fns}
+    keys, r, last = list(fns), 0, None
     while any(len(v) < runs for v in times.values()):
-        for k, f in fns.items():
-            time.sleep(SETTLE_S)
-            f()
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            if len(times[k]) >= runs:
+                continue
+            if last in SPINNING:
+                time.sleep(SETTLE_S)
+            fns[k]()       # untimed: wakes this runner's own threads
+            turn = []
             for _ in range(min(TURN, runs - len(times[k]))):
                 t = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t)
+                fns[k]()
+                turn.append(time.perf_counter() - t)
+            times[k] += turn
+            turns[k].append(float(np.median(turn)))
+            last = k
+        r += 1
     # best-of-N: the machine is shared, and the fastest run is the one least disturbed by other processes;
     # medians are reported beside it
-    return {k: float(np.min(v)) for k, v in times.items()}, {k: float(np.median(v)) for k, v in times.items()}
+    return ({k: float(np.min(v)) for k, v in times.items()}, {k: float(np.median(v)) for k, v in times.items()},
+            turns)
+
+
+def paired_ratio(turns: dict, a: str, b: str) -> tuple[float, list[float]]:
+    """Median over rounds of a's turn time over b's in the same round, with its 95% bootstrap interval."""
+    from vst.bench.stats import bootstrap_ci
+    n = min(len(turns[a]), len(turns[b]))
+    ratios = np.array(turns[a][:n]) / np.array(turns[b][:n])
+    lo, hi = bootstrap_ci(ratios)
+    return round(float(np.median(ratios)), 3), [round(float(lo), 3), round(float(hi), 3)]
 
 
 def static_onnx(model: str, w: int, h: int) -> bytes:
@@ -160,7 +185,7 @@ def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int
                                     "transposes": tflite.histogram(tflite.ops(data)).get("TRANSPOSE", 0),
                                     "partitions": xnn["partitions"],
                                     "psnr_vs_vst_fp32_db": round(verify.psnr(ours, theirs), 2)}
-    lat, med = interleaved(fns, runs)
+    lat, med, _ = interleaved(fns, runs)
     row["latency_ms"] = {k: round(v * 1000, 2) for k, v in lat.items()}
     row["latency_ms_median"] = {k: round(v * 1000, 2) for k, v in med.items()}
     row["median_ratios_vs_ort"] = {k: round(v / med["ort"], 3) for k, v in med.items()}
@@ -220,14 +245,18 @@ def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
     torch.set_num_threads(THREADS)
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
     fns["gemm_1024"] = lambda: torch.matmul(a, b)
-    best, med = interleaved(fns, runs)
+    best, med, turns = interleaved(fns, runs)
     macs = reps["fp32"]["model"]["macs"][f"{w}x{h}"]
     gflops = 2 * 1024 ** 3 / best["gemm_1024"] / 1e9
+    # ratios paired round by round (the medians drift together; their ratio within a round does not)
+    fp32_vs_ort, fp32_vs_ort_ci = paired_ratio(turns, "fp32", "ort")
+    int8_speedup, int8_speedup_ci = paired_ratio(turns, "fp32", "int8")
     return {"model": name, "size": f"{w}x{h}", "macs": macs,
             "ms_median": {k: round(v * 1e3, 2) for k, v in med.items() if k != "gemm_1024"},
             "ms_best": {k: round(v * 1e3, 2) for k, v in best.items() if k != "gemm_1024"},
-            "fp32_vs_ort": round(med["fp32"] / med["ort"], 3),
-            "int8_speedup": round(med["fp32"] / med["int8"], 3),
+            "rounds": len(turns["fp32"]),
+            "fp32_vs_ort": fp32_vs_ort, "fp32_vs_ort_ci": fp32_vs_ort_ci,
+            "int8_speedup": int8_speedup, "int8_speedup_ci": int8_speedup_ci,
             "gemm_peak_gflops": round(gflops, 1),
             "fp32_effective_gflops": round(2 * macs / best["fp32"] / 1e9, 1),
             "partitions": {q: r["xnnpack"]["partitions"] for q, r in reps.items()},
@@ -249,15 +278,18 @@ def run_table2(sizes: list[tuple[int, int]], runs: int, work: Path, only: list[i
 
 
 def print_table2(rows: list[dict], load: str) -> None:
-    print(f"\n== Table II family, LiteRT + XNNPACK vs ONNX Runtime, {THREADS} threads, median of the interleaved runs "
-          f"({load})")
+    print(f"\n== Table II family, LiteRT + XNNPACK vs ONNX Runtime, {THREADS} threads; ms: medians of the interleaved "
+          f"runs; ratios: medians of the ratios paired round by round [95% interval] ({load})")
     print("| config | size | GMAC | fp32 ms | ORT ms | fp32/ORT [<= 0.8] | int8 ms | int8 speedup [>= 1.5] | "
           "fp32 GFLOP/s (best) | GEMM peak GFLOP/s | partitions fp32/int8 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def ci(r, k):
+        return f"{r[k]:.3f} [{r[k + '_ci'][0]:.2f}, {r[k + '_ci'][1]:.2f}]"
     for r in rows:
         print(f"| {r['model']} | {r['size']} | {r['macs'] / 1e9:.2f} | {r['ms_median']['fp32']} | {r['ms_median']['ort']} | "
-              f"{r['fp32_vs_ort']} | {r['ms_median']['int8']} | {r['int8_speedup']} | {r['fp32_effective_gflops']} | "
-              f"{r['gemm_peak_gflops']} | {r['partitions']['fp32']}/{r['partitions']['int8']} |")
+              f"{ci(r, 'fp32_vs_ort')} | {r['ms_median']['int8']} | {ci(r, 'int8_speedup')} | "
+              f"{r['fp32_effective_gflops']} | {r['gemm_peak_gflops']} | {r['partitions']['fp32']}/{r['partitions']['int8']} |")
     peak = max(r["gemm_peak_gflops"] for r in rows)
     for r in rows:
         if r["model"] == "kunster-t2-01":
