@@ -3,17 +3,18 @@
 
     .venv/bin/python scripts/bench_convert.py [--size 480x320] [--runs 30] [--onnx2tf] [--litert-torch]
                                               [--json out.json]
-    .venv/bin/python scripts/bench_convert.py --table2 [--sizes 480x320,320x240] [--workdir DIR] [--runs 20]
+    .venv/bin/python scripts/bench_convert.py --table2 [--sizes 480x320,320x240] [--workdir DIR] [--runs 40]
 
 Prints ratios (not absolute claims): TFLite (LiteRT + XNNPACK, 2 threads) latency / ONNX Runtime CPU latency
 (2 intra-op threads) on the same static ONNX; int8 vs fp32 throughput and PSNR; TRANSPOSE ops and XNNPACK
 partitions of each artifact; with --litert-torch (the optional extra, `pip install -e .[litert-torch]`), the
-same PyTorch module converted by litert-torch beside ours. Runs are interleaved (A, B, A, B, ...) so that load
-from other processes hits both sides alike; ratios use the best of N runs of each, and the JSON also holds the
-medians.
+same PyTorch module converted by litert-torch beside ours. Runners take turns of 5 calls in a rotating order so
+that load from other processes hits all alike; these ratios use the best of N runs of each, and the JSON also
+holds the medians.
 With --table2, first the 15 Table II configurations (the shipped table2 variant, random weights) at each size:
 fp32 and int8 artifacts against ONNX Runtime with a 1024x1024 torch matmul (the GEMM peak on the same threads)
-timed in the same interleaved loop; then the paper-text models as before.
+timed in the same interleaved loop, ratios paired round by round with a 95% interval; then the paper-text
+models as before.
 """
 from __future__ import annotations
 
