@@ -60,8 +60,7 @@ def tfl_runner(model: bytes, x: np.ndarray):
 # in an order rotating from round to round, with its settle pause (SETTLE_S) after the runtimes whose threads
 # spin on after a call. Here, kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns right after
 # ONNX Runtime, 5.8-6.1 ms alone, and 5.3-5.8 ms with the pause (ONNX Runtime itself: 8.1-8.6 and 7.8-7.9 ms).
-# A pause before every turn instead idled the CPU before LiteRT turns too: the small models' first calls after
-# it ran slow, which pulled their int8/fp32 ratio toward 1 by up to 20% and made it swing from run to run.
+# LiteRT's threads do not spin on, so turns that follow a LiteRT turn start at once (back-to-back throughput).
 SPINNING = ("ort", "gemm_1024")
 
 
