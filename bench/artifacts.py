@@ -81,7 +81,7 @@ def check_bind(path: Path, bind: dict[str, Any]) -> dict[str, Any] | None:
 def model_info(art: Artifact) -> dict[str, Any]:
     """model_name, arch, params, precision, named_config: from the conversion report's model record, else from
     the artifact itself."""
-    from vst.convert.report import onnx_weights, read, report_path
+    from vst.convert.report import onnx_weights, precision, read, report_path
     info: dict[str, Any] = {"model_name": None, "arch": None, "params": None, "precision": None, "report": None,
                             "named_config": None}
     if art.zoo_name:
@@ -94,7 +94,7 @@ def model_info(art: Artifact) -> dict[str, Any]:
     if report:
         model = report.get("model") or {}
         info.update(report=str(report_path(art.path)), model_name=model.get("name"), arch=model.get("arch"),
-                    params=model.get("params"), precision=report.get("quant"), named_config=model.get("zoo_name"))
+                    params=model.get("params"), precision=precision(report), named_config=model.get("zoo_name"))
     if art.format == "pytorch" and info["params"] is None:
         from vst.models import count_params, load_model, named_config_of
         model = load_model(art.path)

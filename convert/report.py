@@ -66,6 +66,14 @@ def read(artifact: str | Path) -> dict | None:
     return load(rp) if rp.exists() else None
 
 
+def precision(report: dict) -> str:
+    """The artifact's precision as reports and benchmarks name it: the --quant value, with the int8 method when it
+    is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""
+    q = report.get("quant")
+    methods = [m for m in ("dynamic", "temporal") if m in (report.get("quantization") or {})]
+    return f"{q}-{methods[0]}" if q == "int8" and methods else q
+
+
 def op_histogram(op_names) -> dict[str, int]:
     """Op name -> count, sorted by name: the form every report shows."""
     from collections import Counter

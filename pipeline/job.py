@@ -132,11 +132,12 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     t0 = time.perf_counter()
     for model, random_weights, (w, h), c in tqdm(cells, desc="convert", unit="artifact", disable=not progress):
         suffix = TARGETS[c["to"]]["suffix"]
-        target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{suffix}"
+        dynamic = c.get("dynamic", False)
+        target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{'-dynamic' if dynamic else ''}{suffix}"
         checks = rw_checks if random_weights else "full"
         cmd = (f"vst-convert {shlex.quote(model)} --to {c['to']} --quant {c['quant']} --size {w}x{h} "
-               f"-o {shlex.quote(str(target))}" + (" --random-weights" if random_weights else "")
-               + (f" --checks {checks}" if checks != "full" else ""))
+               f"-o {shlex.quote(str(target))}" + (" --dynamic" if dynamic else "")
+               + (" --random-weights" if random_weights else "") + (f" --checks {checks}" if checks != "full" else ""))
         commands.append(cmd)
         artifacts.append(str(target))
         if artifact_intact(target):
@@ -144,7 +145,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
         if target.exists():
             print(f"rebuilding {target}: it does not match its conversion report", file=sys.stderr)
         convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights,
-                checks=checks)
+                checks=checks, dynamic=dynamic)
     t_convert = time.perf_counter() - t0
 
     b = job["bench"]

@@ -18,6 +18,7 @@ from vst.reports.figures import figure_data_uri
 from vst.reports.study import study_section
 from vst.reports.samples import clip_rows, is_trained, sample_rows
 from vst.bench.stats import DRIFT_LIMIT
+from vst.convert.report import precision
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
              "iPhone 6s 480x320": "fps_iphone6s_480x320", "iPhone 6s 320x240": "fps_iphone6s_320x240"}
@@ -104,11 +105,11 @@ def conversion_card(path: Path, rep: dict) -> dict:
         "psnr": ("identical" if fid.get("psnr_db") is None else f"{fid['psnr_db']:.1f} dB")
         if fid.get("measured", True) and fid else "not measured",
         "trained": is_trained(rep), "temporal": temporal["text"], "temporal_passed": temporal["passed"],
-        "title": f"{Path(src['name']).name} → {rep['target']} {rep['quant']} {size['width']}x{size['height']}",
+        "title": f"{Path(src['name']).name} → {rep['target']} {precision(rep)} {size['width']}x{size['height']}",
         # the file name, not the path it had on the converting machine: the table stays one line a row
         "source": f"{src['kind']} {Path(src['name']).name}" + (f" ({src['arch']} {src.get('config', {})})"
                                                              if src.get("arch") else ""),
-        "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": rep["quant"],
+        "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": precision(rep),
         "size": f"{size['width']}x{size['height']}", "io_layout": rep.get("io_layout", "?"),
         "artifact": Path(art.get("path", path.name)).name, "artifact_kb": f"{art.get('bytes', 0) / 1024:.1f}",
         "transposes_before": rep["transposes"]["before"], "transposes_after": rep["transposes"]["after"],

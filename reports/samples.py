@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.images import resize_cover, sample_photos
-from vst.convert.report import read_sample
+from vst.convert.report import precision, read_sample
 from vst.metrics.quality import psnr
 from vst.reports.figures import gif_data_uri, png_data_uri
 
 SAMPLE_PHOTO = "chelsea"
-PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
+PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2, "int8-dynamic": 3, "int8-temporal": 4}
 
 
 def is_trained(rep: dict) -> bool:
@@ -34,11 +34,11 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
     for (name, w, h, target), items in sorted(groups.items()):
         cells = [{"label": f"input {w}x{h}", "uri": png_data_uri(resize_cover(image, w, h))}]
         reference = None
-        for path, rep in sorted(items, key=lambda pr: PRECISION_ORDER.get(pr[1]["quant"], 9)):
+        for path, rep in sorted(items, key=lambda pr: PRECISION_ORDER.get(precision(pr[1]), 9)):
             out = read_sample(path, rep["samples"]["photos"][photo])
             if out is None:
                 continue
-            label = f"{rep['quant']} ({target})"
+            label = f"{precision(rep)} ({target})"
             if reference is None and rep["quant"] == "fp32":
                 reference = out
             elif reference is not None:
@@ -48,14 +48,16 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
     return rows
 
 
-def clip_rows(conversions: list[tuple[Path, dict]], precisions: tuple[str, ...] = ("fp32", "int8")) -> list[dict]:
-    """One looping clip per (model, size, target) with a stored temporal clip: input | fp32 | int8 side by side,
-    as an embedded animated GIF (plays and loops in any browser, no video codec needed)."""
+def clip_rows(conversions: list[tuple[Path, dict]],
+              precisions: tuple[str, ...] = ("fp32", "int8", "int8-dynamic")) -> list[dict]:
+    """One looping clip per (model, size, target) with a stored temporal clip: input | fp32 | int8 | int8-dynamic
+    side by side (those there are), as an embedded animated GIF (plays and loops in any browser, no video codec
+    needed)."""
     groups: dict[tuple, dict[str, tuple[Path, dict]]] = defaultdict(dict)
     for path, rep in conversions:
-        if (rep.get("temporal") or {}).get("clip") and rep["quant"] in precisions:
+        if (rep.get("temporal") or {}).get("clip") and precision(rep) in precisions:
             key = (rep["source"]["name"], rep["size"]["width"], rep["size"]["height"], rep["target"])
-            groups[key][rep["quant"]] = (path, rep)
+            groups[key][precision(rep)] = (path, rep)
     rows = []
     for (name, w, h, target), by_quant in sorted(groups.items()):
         first_path, first = next(iter(by_quant.values()))

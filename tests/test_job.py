@@ -15,7 +15,24 @@ def test_default_job_uses_shipped_trained_models():
         path, random_weights = resolve_model(spec)
         assert path.endswith(".safetensors") and not random_weights
     assert job["resolutions"] == ["480x320", "320x240"]
-    assert {c["quant"] for c in job["conversions"]} == {"fp32", "int8"}
+    # fp32, plain int8 and the int8 that keeps video as stable as fp32 (docs/quantization.md)
+    assert [(c["quant"], c.get("dynamic", False)) for c in job["conversions"]] == \
+        [("fp32", False), ("int8", False), ("int8", True)]
+
+
+def test_job_makes_dynamic_int8_artifacts(tmp_path):
+    from vst.video.codec import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", (96, 64), seconds=0.2, fps=25)
+    job = {**default_job(), "models": ["kunster.a025-s05-stage2"], "resolutions": ["32x32"],
+           "conversions": [{"to": "tflite", "quant": "int8", "dynamic": True}],
+           "bench": {"device": "host", "frames": 2, "repeats": 1, "warmup_frames": 1, "warmup_seconds": 0,
+                     "cooldown": 0, "threads": 1, "video": str(clip)}}
+    run_job(job, tmp_path / "out", progress=False)
+    (art,) = (tmp_path / "out" / "artifacts").glob("*.tflite")
+    assert art.name == "kunster-a025-s05-stage2-32x32-int8-dynamic.tflite"
+    rep = json.loads(art.with_name(art.name + ".report.json").read_text())
+    assert rep["quantization"]["dynamic"]["int8_weight_ops"] > 0
+    assert " --dynamic" in (tmp_path / "out" / "commands.txt").read_text()
 
 
 def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
@@ -66,6 +83,10 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
         load_job(tmp_path / "j.json")
     (tmp_path / "j.json").write_text(json.dumps({"models": ["kunster-t2-15"]}))
     with pytest.raises(VstError, match="required property"):
+        load_job(tmp_path / "j.json")
+    (tmp_path / "j.json").write_text(json.dumps({**default_job(), "conversions": [
+        {"to": "tflite", "quant": "fp32", "dynamic": True}]}))
+    with pytest.raises(VstError, match="conversions/0/quant"):     # --dynamic is int8's
         load_job(tmp_path / "j.json")
     with pytest.raises(VstError, match="no shipped trained model"):
         resolve_model("kunster.nope")

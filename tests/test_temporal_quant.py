@@ -121,6 +121,8 @@ def test_dynamic_int8_keeps_activations_float_and_the_video_as_stable_as_fp32(re
     kinds = {r["precision"] for r in d["per_op"]}
     assert kinds == {"int8-weights", "float32"}                    # no op computes on calibrated int8 activations
     assert not rep["calibration"]["used"]
+    # benchmarks and reports name it apart from plain int8 (bench/artifacts.py, reports/)
+    assert report.precision(rep) == "int8-dynamic" and report.precision({**rep, "quantization": {}}) == "int8"
     # int8 weights alone cost far less than full int8: fidelity well above the int8 threshold, temporal error
     # within the goal's 1.10x of the source's on the QA clips
     assert rep["fidelity"]["psnr_db"] > 40
