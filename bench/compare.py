@@ -53,7 +53,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
             progress: bool = True) -> dict:
     """Time `specs` interleaved for about `seconds`; returns {size, rounds, block, entries: [...]}, each entry with
     its median latency and interval and (from the second on) its speed ratio to the first with interval."""
-    from tqdm import tqdm
+    from vst.common.progress import bar as progress_bar
     from vst.bench.host import HostModel, reference_ms
     from vst.bench.sweep import resolve_artifacts
     from vst.common.images import resize_cover
@@ -83,7 +83,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
     ref_before = reference_ms()
     times: list[list[list[float]]] = [[] for _ in models]
     start, r, last = time.perf_counter(), 0, None
-    bar = tqdm(desc=f"comparing at {w}x{h}", unit="round", disable=not progress, leave=False,
+    bar = progress_bar(desc=f"comparing at {w}x{h}", unit="round", progress=progress, leave=False,
                total=None)
     while r < MIN_ROUNDS or time.perf_counter() - start < seconds:
         n = len(models)
@@ -135,10 +135,10 @@ def format_comparison(res: dict) -> str:
     first = res["entries"][0]["artifact"]
     lines = [f"interleaved inference at {res['size']}: {res['rounds']} rounds of {res['block']} inferences each "
              f"per artifact in {res['seconds']:.0f} s; ratios are paired per round, intervals 95% bootstrap",
-             f"{'artifact':34} {'runtime':12} {'prec':5} {'ms median':>10} {'95% CI':>17}  speed vs first"]
+             f"{'artifact':34} {'runtime':12} {'precision':13} {'ms median':>10} {'95% CI':>17}  speed vs first"]
     for e in res["entries"]:
         lo, hi = e["latency_ms_ci"]
-        row = f"{e['artifact'][:34]:34} {e['runtime']:12} {str(e['precision'] or '-'):5} " \
+        row = f"{e['artifact'][:34]:34} {e['runtime']:12} {str(e['precision'] or '-'):13} " \
               f"{e['latency_ms_median']:10.2f} {f'[{lo:.2f}, {hi:.2f}]':>17}  "
         if "speed_ratio" in e:
             l2, h2 = e["speed_ratio_ci"]

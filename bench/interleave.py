@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tqdm import tqdm
+from vst.common.progress import bar
 
 from vst.bench.artifacts import Artifact
 from vst.bench.plan import frames_per_repeat
@@ -94,11 +94,11 @@ def measure_interleaved(todo: list[tuple[dict, Artifact]], out_dir: Path, run_id
     # rate gives the time left instead
     per_repeat = [frames_per_repeat(c.plan) for c in cells]
     total_frames = sum(2 * n * c.missing for n, c in zip(per_repeat, cells)) if all(per_repeat) else 0
-    reps = tqdm(total=sum(c.missing for c in cells), desc="vst-bench host (interleaved)", unit="repeat",
-                disable=not progress, position=0)
+    reps = bar(total=sum(c.missing for c in cells), desc="vst-bench host (interleaved)", unit="repeat",
+               progress=progress, position=0)
     # frames of the whole sweep: tqdm's rate gives the time left of all of it, not of one cell
-    frames = tqdm(total=total_frames or None, unit="frame", leave=False, desc="  frames", disable=not progress,
-                  position=1)
+    frames = bar(total=total_frames or None, unit="frame", leave=False, desc="  frames", progress=progress,
+                 position=1)
     ensure_writable_dir(out_dir / PARTIAL)
     try:
         # every model open at once; they share the memory budget for prepared inference-only inputs

@@ -18,6 +18,7 @@ from vst.bench.artifacts import RUNTIMES_BY_PLATFORM, Artifact, input_spec, reso
 from vst.bench.devices import Device, load_registry, resolve_device
 from vst.bench.plan import frames_per_repeat, make_plan
 from vst.common.fsutil import sha256_of
+from vst.common.progress import bar
 from vst.bench.store import INDEX, load_results, reconcile, save_result, scan_results, store_lock
 from vst.video.codec import paper_clip, probe
 from vst.common.cli import parse_size
@@ -170,21 +171,21 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
         return load_results(out_dir)
     if driver and todo:
         driver.prepare()
-    bar = tqdm(todo, desc=f"vst-bench {dev.name}", unit="cell", disable=not progress, position=0)
-    for plan, art in bar:
-        bar.set_postfix_str(f"{art.label} {plan['input']['width']}x{plan['input']['height']} {plan['delegate']}")
+    cells_bar = bar(todo, desc=f"vst-bench {dev.name}", unit="cell", progress=progress, position=0)
+    for plan, art in cells_bar:
+        cells_bar.set_postfix_str(f"{art.label} {plan['input']['width']}x{plan['input']['height']} {plan['delegate']}")
         if driver is None:
             from vst.bench.host import execute_plan
             # frames inside the cell: e2e then inference-only per repeat; tqdm's rate gives the estimate
             per_repeat = frames_per_repeat(plan)
-            with tqdm(total=2 * per_repeat * plan["repeats"] if per_repeat else None, unit="frame", leave=False,
-                      desc="  frames", disable=not progress, position=1) as inner:
+            with bar(total=2 * per_repeat * plan["repeats"] if per_repeat else None, unit="frame", leave=False,
+                     desc="  frames", progress=progress, position=1) as inner:
                 result = execute_plan(plan, art, run_id, tick=lambda: inner.update(1))
         else:
             with tempfile.TemporaryDirectory() as work:
                 result = driver.run_cell(plan, art.path, clip, Path(work))
                 result["run_id"] = run_id
-        _say(bar.write, save_result(out_dir, result))
+        _say(cells_bar.write, save_result(out_dir, result))
         partial_path(out_dir, plan["cell_id"]).unlink(missing_ok=True)  # an interleaved run's, now superseded
     return load_results(out_dir)
 

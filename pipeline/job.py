@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import jsonschema
-from tqdm import tqdm
+from vst.common.progress import bar
 
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
@@ -130,7 +130,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     rw_checks = job.get("convert", {}).get("random_weights_checks", "full")
     artifacts = []
     t0 = time.perf_counter()
-    for model, random_weights, (w, h), c in tqdm(cells, desc="convert", unit="artifact", disable=not progress):
+    for model, random_weights, (w, h), c in bar(cells, desc="convert", unit="artifact", progress=progress):
         suffix = TARGETS[c["to"]]["suffix"]
         dynamic = c.get("dynamic", False)
         target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{'-dynamic' if dynamic else ''}{suffix}"

@@ -87,9 +87,9 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     seg_paths = [parts / f"seg{i:05d}.mp4" for i in range(n_seg)]
     todo = [i for i, p in enumerate(seg_paths) if not p.is_file()]
     interp = KeyframeInterpolator(stylizer, schedule, flow) if schedule else None
-    from tqdm import tqdm
-    bar = tqdm(total=info.frames, initial=(n_seg - len(todo)) * segment if todo else info.frames, unit="frame",
-               disable=not progress, desc=out.name, leave=False)
+    from vst.common.progress import bar as progress_bar
+    bar = progress_bar(total=info.frames, initial=(n_seg - len(todo)) * segment if todo else info.frames,
+                       unit="frame", progress=progress, desc=out.name, leave=False)
     t_start = time.perf_counter()
     done = 0
     frames_iter = decode_rgb(src, start=todo[0] * segment) if todo else iter(())

@@ -70,3 +70,21 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     err = proc.stderr.read().decode()
     assert proc.wait() == 1
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
+    """A log file or CI console gets a progress line every LOG_INTERVAL_S, not several redraws a second."""
+    import io
+    from vst.common import progress
+    monkeypatch.setattr(progress.sys, "stderr", io.StringIO())            # not a terminal
+    with progress.bar(total=3) as b:
+        assert b.mininterval == progress.LOG_INTERVAL_S and not b.disable
+    with progress.bar(total=3, progress=False) as b:
+        assert b.disable
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr(progress.sys, "stderr", Tty())
+    with progress.bar(total=3) as b:
+        assert b.mininterval < 1
