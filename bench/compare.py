@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from vst.bench.artifacts import input_spec
-from vst.bench.stats import bootstrap_ci
+from vst.bench.stats import bootstrap_ci, paired_ratio
 from vst.common.errors import VstError
 
 BLOCK = 5             # timed inferences per artifact per round: long enough to amortise the switch, short against drift
@@ -117,9 +117,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
              "latency_ms_ci": list(bootstrap_ci(per_round))}
         if entries:
             # speed ratio: > 1 means faster than the first artifact; paired round by round
-            ratios = base / per_round
-            lo, hi = bootstrap_ci(ratios)
-            ratio = float(np.median(ratios))
+            ratio, lo, hi = paired_ratio(base, per_round)
             half = max(ratio - lo, hi - ratio) / ratio
             e.update(speed_ratio=ratio, speed_ratio_ci=[lo, hi], resolved=bool(half <= TARGET),
                      ratio_halfwidth=float(half))

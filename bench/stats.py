@@ -106,6 +106,15 @@ def bootstrap_ci(values: Sequence[float], statistic=np.median, confidence: float
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, float, float]:
+    """Median of the per-round ratios numerator[r] / denominator[r] (times taken in the same round, so drift
+    between rounds cancels) and its percentile-bootstrap interval: (ratio, low, high)."""
+    n = min(len(numerator), len(denominator))
+    ratios = np.asarray(numerator[:n], dtype=np.float64) / np.asarray(denominator[:n], dtype=np.float64)
+    lo, hi = bootstrap_ci(ratios)
+    return float(np.median(ratios)), lo, hi
+
+
 def replicability(spread: float, runs: int) -> str:
     """MLPerf's rule as a verdict on a cell's repeats: 'replicates' (>= 5 runs within 5% of their median),
     'unsteady' (runs differ by more than 5%) or 'too few runs' (within 5%, but fewer than 5 runs to say so)."""

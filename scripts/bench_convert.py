@@ -34,6 +34,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np
 
+from vst.bench import stats
 from vst.bench.compare import BLOCK as TURN, SETTLE_S
 from vst.common.cli import parse_size, run_cli
 from vst.convert import convert, tflite, verify
@@ -96,12 +97,10 @@ def interleaved(fns: dict, runs: int) -> tuple[dict, dict, dict]:
 
 
 def paired_ratio(turns: dict, a: str, b: str) -> tuple[float, list[float]]:
-    """Median over rounds of a's turn time over b's in the same round, with its 95% bootstrap interval."""
-    from vst.bench.stats import bootstrap_ci
-    n = min(len(turns[a]), len(turns[b]))
-    ratios = np.array(turns[a][:n]) / np.array(turns[b][:n])
-    lo, hi = bootstrap_ci(ratios)
-    return round(float(np.median(ratios)), 3), [round(float(lo), 3), round(float(hi), 3)]
+    """Median over rounds of a's turn time over b's in the same round, with its 95% bootstrap interval
+    (vst-bench --compare's statistic)."""
+    ratio, lo, hi = stats.paired_ratio(turns[a], turns[b])
+    return round(ratio, 3), [round(lo, 3), round(hi, 3)]
 
 
 def static_onnx(model: str, w: int, h: int) -> bytes:

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
