@@ -66,12 +66,16 @@ def read(artifact: str | Path) -> dict | None:
     return load(rp) if rp.exists() else None
 
 
+def precision_name(quant: str, method: str | None = None) -> str:
+    """How reports, benchmarks and vst-run's file names call a precision: the --quant value, with the int8
+    method when it is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""
+    return f"{quant}-{method}" if quant == "int8" and method else quant
+
+
 def precision(report: dict) -> str:
-    """The artifact's precision as reports and benchmarks name it: the --quant value, with the int8 method when it
-    is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""
-    q = report.get("quant")
+    """precision_name of the artifact a conversion report describes."""
     methods = [m for m in ("dynamic", "temporal") if m in (report.get("quantization") or {})]
-    return f"{q}-{methods[0]}" if q == "int8" and methods else q
+    return precision_name(report.get("quant"), methods[0] if methods else None)
 
 
 def op_histogram(op_names) -> dict[str, int]:

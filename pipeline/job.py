@@ -20,7 +20,7 @@ from vst.common.progress import bar
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
-from vst.convert.report import report_path
+from vst.convert.report import precision_name, report_path
 from vst.runtimes.table import TARGETS
 
 
@@ -133,7 +133,8 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     for model, random_weights, (w, h), c in bar(cells, desc="convert", unit="artifact", progress=progress):
         suffix = TARGETS[c["to"]]["suffix"]
         dynamic = c.get("dynamic", False)
-        target = art_dir / f"{_stem(model)}-{w}x{h}-{c['quant']}{'-dynamic' if dynamic else ''}{suffix}"
+        label = precision_name(c["quant"], "dynamic" if dynamic else None)
+        target = art_dir / f"{_stem(model)}-{w}x{h}-{label}{suffix}"
         checks = rw_checks if random_weights else "full"
         cmd = (f"vst-convert {shlex.quote(model)} --to {c['to']} --quant {c['quant']} --size {w}x{h} "
                f"-o {shlex.quote(str(target))}" + (" --dynamic" if dynamic else "")
