@@ -10,9 +10,17 @@ from tqdm import tqdm
 LOG_INTERVAL_S = 30.0
 
 
-def bar(*args, progress: bool = True, **kw) -> tqdm:
+class Bar(tqdm):
+    """tqdm whose postfix waits for the next timed redraw: tqdm's own set_postfix_str redraws at once, which
+    bypassed the interval (vst-bench --compare set one per round, ten lines a second in a log)."""
+
+    def set_postfix_str(self, s: str = "", refresh: bool = False) -> None:
+        super().set_postfix_str(s, refresh=refresh)
+
+
+def bar(*args, progress: bool = True, **kw) -> Bar:
     if not progress:
         kw["disable"] = True
     elif not sys.stderr.isatty():
         kw.setdefault("mininterval", LOG_INTERVAL_S)
-    return tqdm(*args, **kw)
+    return Bar(*args, **kw)

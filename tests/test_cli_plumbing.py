@@ -76,9 +76,14 @@ def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
     """A log file or CI console gets a progress line every LOG_INTERVAL_S, not several redraws a second."""
     import io
     from vst.common import progress
-    monkeypatch.setattr(progress.sys, "stderr", io.StringIO())            # not a terminal
-    with progress.bar(total=3) as b:
+    log = io.StringIO()
+    monkeypatch.setattr(progress.sys, "stderr", log)                      # not a terminal
+    with progress.bar(total=300, desc="rounds") as b:
         assert b.mininterval == progress.LOG_INTERVAL_S and not b.disable
+        for i in range(300):                   # a fast loop that also names its state, as --compare does
+            b.update(1)
+            b.set_postfix_str(f"{i}/300 s")
+    assert log.getvalue().count("rounds") <= 3, log.getvalue()            # first draw, maybe one timed, the close
     with progress.bar(total=3, progress=False) as b:
         assert b.disable
 
