@@ -179,7 +179,8 @@ def statistics_nodes(graph: Graph) -> set[str]:
     for n in graph.nodes:
         spatial = tuple(graph.shapes.get(n.output, (0, 0, 0, 0))[2:])
         src = graph.producer(n.inputs[0])
-        if _is_square(n) or (n.op == "reduce_mean" and src is not None and _is_square(src)):
+        # a mean of squares taken in two steps (spatial_mean_by_rows) keeps both steps float
+        if _is_square(n) or (n.op == "reduce_mean" and src is not None and (_is_square(src) or src.output in out)):
             out.add(n.output)
         elif n.op != "reduce_mean" and spatial == (1, 1):
             out.add(n.output)

@@ -44,10 +44,10 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:12] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
+    assert names[:13] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
                           "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
                           "instance_norm_moments", "instance_norm_rsqrt", "shift_as_depthwise",
-                          "widen_channel_broadcasts"]
+                          "widen_channel_broadcasts", "spatial_mean_by_rows"]
     assert {"layout", "quantize", "verify"} <= set(names)
     shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
     assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")

@@ -147,6 +147,30 @@ def test_widening_stops_at_its_channel_threshold(kunster9, photos, monkeypatch):
     assert any(i not in g.consts and g.shapes[i] == (1, 12, 1, 1) for n in g.nodes if n.op == "mul" for i in n.inputs)
 
 
+def test_narrow_spatial_means_are_taken_by_rows(kunster9, photos):
+    from vst.convert.tflite import statistics_nodes
+    g0, _ = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
+    g, res = passes.prove_and_apply(g0, "spatial_mean_by_rows", photos)
+    assert res.applied and float(res.detail.split("PSNR ")[1].split(" dB")[0]) >= passes.EXACT_PSNR_DB
+    means = [n for n in g.nodes if n.op == "reduce_mean"]
+    before = [n for n in g0.nodes if n.op == "reduce_mean"]
+    narrow = [n for n in before if g0.shapes[n.inputs[0]][1] < passes.MEAN_BY_ROWS_BELOW_CHANNELS]
+    assert narrow and len(means) == len(before) + len(narrow)
+    for n in means:
+        c = g.shapes[n.inputs[0]][1]
+        if c >= passes.MEAN_BY_ROWS_BELOW_CHANNELS:        # alpha 0.25: 16 and 32 channels stay one MEAN
+            assert n.attrs["axes"] == (2, 3)
+        elif n.attrs["axes"] == (3,):                       # a narrow mean over W reads the mean over H
+            rows = g.producer(n.inputs[0])
+            assert rows.op == "reduce_mean" and rows.attrs["axes"] == (2,) and g.shapes[rows.output][2] == 1
+    # int8 files keep both steps of a variance float, and neither step of the activations' mean
+    stats = statistics_nodes(g)
+    for n in g.nodes:
+        if n.op == "reduce_mean" and n.name.split("/")[-1] in ("var", "rows"):
+            is_var = n.name.endswith("/var") or g.consumers(n.output)[0].name.endswith("/var")
+            assert (n.output in stats) == is_var, n.name
+
+
 def test_tiny_shift_becomes_exact_depthwise_conv(repo_root, photos):
     # trained residual blocks' second norm: beta ~1e-4, under XNNPACK's int8 ADD scale ratio (2**-10 of the sum)
     src = resolve_source(str(repo_root / "models" / "trained" / "kunster-a025-s05-stage2.safetensors"))
