@@ -149,7 +149,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
             passes.append(res)
     reference, ref_kind, ref_out = front.reference, front.ref_kind, front.ref_out
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
-    if graph is None:
+    if graph is None and to != "onnx":
         if temporal or kept or dynamic:     # temporal and kept never both (refused above)
             flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
             raise VstError(f"{flag} needs the native converter, which refused this model ({refusal})")
@@ -287,10 +287,14 @@ def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_in
     try:
         graph, refusal = onnx_import.to_ir(ir_source, to, kept_all, nhwc_src), None
     except UnsupportedOp as exc:
-        if to != "tflite":
+        if to == "coreml":
             raise
-        graph, refusal = None, str(exc)      # onnx2tf may still take it (convert/fallback.py)
-        passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with onnx2tf"))
+        graph, refusal = None, str(exc)
+        if to == "onnx":   # the ONNX writer takes the source graph itself; ONNX Runtime runs every ONNX op
+            passes.append(PassResult("import", False, f"IR import refused ({refusal}); not needed for onnx: "
+                                                      "the source graph is written as it is"))
+        else:              # onnx2tf may still take it (convert/fallback.py)
+            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with onnx2tf"))
     if graph is not None:
         out_shape = graph.shapes[graph.output]
         if out_shape[1] == 3 and out_shape[1:] != (3, height, width):

@@ -230,6 +230,17 @@ def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
     assert "DEQUANTIZE" in rep16["op_histogram"]          # float16 weights
 
 
+def test_graph_the_ir_refuses_still_converts_to_onnx(tmp_path):
+    # the ONNX writer takes the source graph itself (ONNX Runtime runs every op): the IR's refusal does not matter
+    rep = convert(str(_softmax_model(tmp_path / "soft.onnx")), to="onnx", size=(64, 48), out=tmp_path / "s.onnx")
+    imp = next(p for p in rep["passes"] if p["name"] == "import")
+    assert not imp["applied"] and "Softmax" in imp["detail"] and "not needed for onnx" in imp["detail"]
+    assert rep["conversion_path"]["produced_by"] == "native" and rep["op_histogram"]["Softmax"] == 1
+    assert rep["fidelity"]["passed"] and (tmp_path / "s.onnx").stat().st_size > 0
+    rep8 = convert(str(tmp_path / "soft.onnx"), to="onnx", quant="int8", size=(64, 48), out=tmp_path / "q.onnx")
+    assert rep8["op_histogram"].get("QuantizeLinear", 0) > 0 and rep8["fidelity"]["measured"]
+
+
 def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
     model = _softmax_model(tmp_path / "soft.onnx")
 
