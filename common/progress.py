@@ -23,4 +23,5 @@ def bar(*args, progress: bool = True, **kw) -> Bar:
         kw["disable"] = True
     elif not sys.stderr.isatty():
         kw.setdefault("mininterval", LOG_INTERVAL_S)
+        kw.setdefault("maxinterval", LOG_INTERVAL_S)   # tqdm's monitor thread forces a redraw every maxinterval
     return Bar(*args, **kw)

@@ -80,6 +80,7 @@ def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
     monkeypatch.setattr(progress.sys, "stderr", log)                      # not a terminal
     with progress.bar(total=300, desc="rounds") as b:
         assert b.mininterval == progress.LOG_INTERVAL_S and not b.disable
+        assert b.maxinterval == progress.LOG_INTERVAL_S    # or tqdm's monitor thread redraws every 10 s
         for i in range(300):                   # a fast loop that also names its state, as --compare does
             b.update(1)
             b.set_postfix_str(f"{i}/300 s")
