@@ -153,7 +153,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         if temporal or kept or dynamic:     # temporal and kept never both (refused above)
             flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
             raise VstError(f"{flag} needs the native converter, which refused this model ({refusal})")
-        result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out, refusal)
+        if to == "coreml":
+            result = fallback.emit_coremltools(src.module, quant, io_layout, (width, height), images, ref_out,
+                                               ref_kind, passes, out, refusal)
+        else:
+            result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out,
+                                           refusal)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
         extra = {"temporal": temporal, "dynamic": dynamic, "checks": checks} if to == "tflite" else {}
@@ -287,10 +292,13 @@ def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_in
     try:
         graph, refusal = onnx_import.to_ir(ir_source, to, kept_all, nhwc_src), None
     except UnsupportedOp as exc:
-        if to == "coreml":
+        if to == "coreml" and src.module is None:     # coremltools has no ONNX frontend
             raise
         graph, refusal = None, str(exc)
-        if to == "onnx":   # the ONNX writer takes the source graph itself; ONNX Runtime runs every ONNX op
+        if to == "coreml":  # a PyTorch source: coremltools' own frontend may take it (convert/fallback.py)
+            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with "
+                                                      "coremltools' PyTorch frontend"))
+        elif to == "onnx":   # the ONNX writer takes the source graph itself; ONNX Runtime runs every ONNX op
             passes.append(PassResult("import", False, f"IR import refused ({refusal}); not needed for onnx: "
                                                       "the source graph is written as it is"))
         else:              # onnx2tf may still take it (convert/fallback.py)

@@ -189,9 +189,31 @@ def _convert(graph: Graph, quant: str, image_io: bool):
         if image_output(graph):
             # ct.convert ignores `outputs` for a MIL program; the function's output types carry it instead
             prog.functions["main"].output_types = [ct.ImageType(name="stylized", color_layout=ct.colorlayout.RGB)]
+    return _ct_convert(prog, quant, **kw)
+
+
+def from_torch(module, quant: str, io_layout: str, width: int, height: int):
+    """The Core ML fallback for PyTorch sources the IR refuses: coremltools' own PyTorch frontend on the traced
+    module. The image comes in as with the native program (a pixel buffer with NHWC I/O); the output is a
+    multi-array named like the native one's image output (the module's [0, 1] floats, not a pixel buffer)."""
+    import coremltools as ct
+    import torch
+    shape = (1, 3, height, width)
+    with torch.no_grad():
+        traced = torch.jit.trace(module, torch.rand(shape))      # sources hand modules over in eval mode
+    image = ct.ImageType(name=IMAGE, shape=shape, scale=1 / 255.0, color_layout=ct.colorlayout.RGB) \
+        if io_layout == "nhwc" else ct.TensorType(name=IMAGE, shape=shape)
+    with quiet():
+        return _ct_convert(traced, quant, inputs=[image], outputs=[ct.TensorType(name="stylized")])
+
+
+def _ct_convert(source, quant: str, **kw):
+    """ct.convert of a MIL program or a traced module to an ML program: fp32 / fp16 compute, or int8 weights
+    with fp16 compute."""
+    import coremltools as ct
     precision = ct.precision.FLOAT32 if quant == "fp32" else ct.precision.FLOAT16
     try:
-        model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+        model = ct.convert(source, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
                            compute_precision=precision, skip_model_load=platform.system() != "Darwin", **kw)
         if quant == "int8":
             import coremltools.optimize.coreml as cto
@@ -223,9 +245,17 @@ def mil_ops(model) -> list[dict]:
 
 def structural_checks(model, graph: Graph, io_layout: str) -> dict:
     """What Linux can prove: program ops, no transpose, I/O names, types and shapes."""
+    return structure(model, graph.input_shape, io_layout, {nm: list(graph.extra[k].shape)
+                                                           for k, nm in kept_names(graph).items()},
+                     image_output(graph))
+
+
+def structure(model, input_shape, io_layout: str, kept: dict[str, list], image_out: bool) -> dict:
+    """structural_checks for any ML program: `kept` the multi-array inputs expected after the image (name ->
+    shape), `image_out` whether the output should be a pixel buffer."""
     spec = model.get_spec()
     ops = mil_ops(model)
-    n, c, h, w = graph.input_shape
+    n, c, h, w = input_shape
 
     def desc(f):
         t = f.type.WhichOneof("Type")
@@ -237,11 +267,11 @@ def structural_checks(model, graph: Graph, io_layout: str) -> dict:
     inputs = [desc(f) for f in spec.description.input]
     outputs = [desc(f) for f in spec.description.output]
     expect_img = io_layout == "nhwc"
-    image, kept = inputs[0], inputs[1:]
+    image, others = inputs[0], inputs[1:]
     io_ok = image["name"] == IMAGE and (image["type"] == "image") == expect_img and \
-        [(d["name"], d["type"], d.get("shape")) for d in kept] == \
-        [(nm, "multiarray", list(graph.extra[k].shape)) for k, nm in kept_names(graph).items()] and \
-        all((d["type"] == "image") == (expect_img and image_output(graph)) for d in outputs) and \
+        [(d["name"], d["type"], d.get("shape")) for d in others] == \
+        [(nm, "multiarray", shape) for nm, shape in kept.items()] and \
+        all((d["type"] == "image") == (expect_img and image_out) for d in outputs) and \
         (image.get("shape", [n, c, h, w]) == [n, c, h, w]) and \
         (not expect_img or (image["width"], image["height"]) == (w, h))
     return {"spec_version": spec.specificationVersion, "inputs": inputs, "outputs": outputs,

@@ -86,3 +86,48 @@ def emit_onnx2tf(model: onnx.ModelProto, quant: str, io_layout: str, images: np.
             "delegates": {"xnnpack": delegates.xnnpack_verdict(xnn), **delegates.tflite_verdicts(ops)},
             "fidelity": fid, "artifact": {"path": str(out), "bytes": len(data)},
             "conversion_path": {"produced_by": "onnx2tf", "why": refusal, "cost": cost}}
+
+
+def emit_coremltools(module, quant: str, io_layout: str, size: tuple[int, int], images: np.ndarray,
+                     ref_out: np.ndarray, ref_kind: str, passes: list, out: Path, refusal: str) -> dict:
+    """The coreml part of the report for a PyTorch source the IR refused (`refusal`): coremltools' own PyTorch
+    frontend builds the program. Linux cannot run it, and no IR stands behind it to check instead, so its
+    numbers are measured on macOS only."""
+    from vst.convert import coreml, delegates, verify
+    from vst.convert.passes import PassResult
+    from vst.runtimes import coreml as coreml_runtime
+    w, h = size
+    try:
+        model = coreml.from_torch(module, quant, io_layout, w, h)
+    except VstError as exc:
+        raise VstError(f"{refusal}, and the coremltools fallback failed too ({exc})") from None
+    except Exception as exc:  # tracing raises assorted types; keep its first line
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise VstError(f"{refusal}, and the coremltools fallback could not trace the module ({first})") from None
+    ops = coreml.mil_ops(model)
+    struct = coreml.structure(model, (1, 3, h, w), io_layout, {}, False)
+    passes.append(PassResult("layout", False, f"coremltools' PyTorch frontend: NCHW program, "
+                                              f"{'image' if io_layout == 'nhwc' else 'NCHW tensor'} input, "
+                                              f"multi-array output; transpose {struct['transposes']}"))
+    passes.append(PassResult("quantize", quant != "fp32", {
+        "fp32": "float32 compute precision", "fp16": "float16 compute precision",
+        "int8": "int8 weights (coremltools.optimize linear_quantize_weights, symmetric), float16 compute"}[quant]))
+    if coreml_runtime.can_predict():
+        got = coreml_runtime.predict(model, images, io_layout)
+        fid = verify.fidelity(ref_out, got, quant, ref_kind)
+    else:
+        got = None
+        fid = {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": verify.THRESHOLDS_DB[quant],
+               "passed": None, "images": len(images), "reference": ref_kind, "measured": False,
+               "note": "Core ML predicts only on macOS, and this program was built by coremltools from the traced "
+                       "module, not from vst's IR: nothing numeric was checked here"}
+    passes.append(PassResult("verify", True, f"structure: {struct['ops']} ops, {struct['transposes']} transpose, "
+                                            f"I/O ok={struct['io_ok']}; numeric: "
+                                            f"{'measured' if fid['measured'] else 'macOS only'}"))
+    coreml.save(model, out)
+    cost = {"transposes": struct["transposes"], "psnr_db": fid["psnr_db"]}
+    return {"op_histogram": coreml.histogram(ops), "transposes": {"before": None, "after": struct["transposes"]},
+            "delegates": delegates.coreml_verdicts(ops, "float32" if quant == "fp32" else "float16"),
+            "structure": struct, "fidelity": fid,
+            "artifact": {"path": str(out), "bytes": sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())},
+            "conversion_path": {"produced_by": "coremltools", "why": refusal, "cost": cost}, "outputs": got}

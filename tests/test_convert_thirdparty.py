@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from vst.common.cli import run_cli
 from vst.common.errors import VstError
 from vst.common.images import resize_cover, sample_photos
-from vst.convert import convert, fallback
+from vst.convert import convert, fallback, report
 from vst.convert.cli import main
 
 
@@ -239,6 +239,30 @@ def test_graph_the_ir_refuses_still_converts_to_onnx(tmp_path):
     assert rep["fidelity"]["passed"] and (tmp_path / "s.onnx").stat().st_size > 0
     rep8 = convert(str(tmp_path / "soft.onnx"), to="onnx", quant="int8", size=(64, 48), out=tmp_path / "q.onnx")
     assert rep8["op_histogram"].get("QuantizeLinear", 0) > 0 and rep8["fidelity"]["measured"]
+
+
+def test_pytorch_graph_the_ir_refuses_goes_to_coremltools_for_core_ml(tmp_path):
+    import platform
+    import torch
+
+    class SoftmaxNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            return torch.softmax(self.conv(x), dim=1)
+    torch.manual_seed(0)
+    out = tmp_path / "s.mlpackage"
+    rep = convert(SoftmaxNet(), to="coreml", quant="fp16", size=(32, 24), out=out)
+    path = rep["conversion_path"]
+    assert path["produced_by"] == "coremltools" and "Softmax" in path["why"] and "coreml" in path["why"]
+    s = rep["structure"]
+    assert s["io_ok"] and [i["type"] for i in s["inputs"]] == ["image"] and s["outputs"][0]["type"] == "multiarray"
+    assert (s["inputs"][0]["width"], s["inputs"][0]["height"]) == (32, 24)
+    assert rep["op_histogram"]["softmax"] == 1 and rep["op_histogram"]["conv"] == 1 and out.is_dir()
+    assert rep["fidelity"]["measured"] == (platform.system() == "Darwin")
+    report.validate(rep)
 
 
 def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
