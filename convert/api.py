@@ -429,10 +429,7 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
     passes.append(PassResult("layout", True, f"ML program in NCHW (Core ML's native layout); I/O "
                                             f"{'images (pixel buffers)' if io_layout == 'nhwc' else 'NCHW tensors'}; "
                                             f"transpose {src_t} -> {struct['transposes']}"))
-    passes.append(PassResult("quantize", quant != "fp32", {
-        "fp32": "float32 compute precision",
-        "fp16": "float16 compute precision",
-        "int8": "int8 weights (coremltools.optimize linear_quantize_weights, symmetric), float16 compute"}[quant]))
+    passes.append(PassResult("quantize", quant != "fp32", coreml.QUANT_DETAIL[quant]))
     thr = verify.THRESHOLDS_DB[quant]
     from vst.runtimes import coreml as coreml_runtime
     if coreml_runtime.can_predict():
@@ -446,9 +443,7 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                "images": len(images), "reference": ref_kind, "measured": False,
                "note": "Core ML predicts only on macOS; structural checks ran instead. The IR the ML program was "
                        f"built from matches the reference at PSNR {verify._finite(ir['psnr_db'])} dB"}
-    passes.append(PassResult("verify", True, f"structure: {struct['ops']} ops, {struct['transposes']} transpose, "
-                                            f"I/O ok={struct['io_ok']}; numeric: "
-                                            f"{'measured' if fid['measured'] else 'macOS only'}"))
+    passes.append(PassResult("verify", True, coreml.verify_detail(struct, fid["measured"])))
     coreml.save(model, out)
     return {"op_histogram": coreml.histogram(ops), "transposes": {"before": src_t, "after": struct["transposes"]},
             "delegates": delegates.coreml_verdicts(ops, "float32" if quant == "fp32" else "float16"),

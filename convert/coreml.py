@@ -279,6 +279,16 @@ def structure(model, input_shape, io_layout: str, kept: dict[str, list], image_o
             "ops": len(ops)}
 
 
+# what each precision means for an ML program, as the `quantize` pass says it (native path and fallback)
+QUANT_DETAIL = {"fp32": "float32 compute precision", "fp16": "float16 compute precision",
+                "int8": "int8 weights (coremltools.optimize linear_quantize_weights, symmetric), float16 compute"}
+
+
+def verify_detail(struct: dict, measured: bool) -> str:
+    return (f"structure: {struct['ops']} ops, {struct['transposes']} transpose, I/O ok={struct['io_ok']}; "
+            f"numeric: {'measured' if measured else 'macOS only'}")
+
+
 def histogram(ops: list[dict]) -> dict[str, int]:
     from vst.convert.report import op_histogram
     return op_histogram(o["op"] for o in ops)

@@ -109,9 +109,7 @@ def emit_coremltools(module, quant: str, io_layout: str, size: tuple[int, int], 
     passes.append(PassResult("layout", False, f"coremltools' PyTorch frontend: NCHW program, "
                                               f"{'image' if io_layout == 'nhwc' else 'NCHW tensor'} input, "
                                               f"multi-array output; transpose {struct['transposes']}"))
-    passes.append(PassResult("quantize", quant != "fp32", {
-        "fp32": "float32 compute precision", "fp16": "float16 compute precision",
-        "int8": "int8 weights (coremltools.optimize linear_quantize_weights, symmetric), float16 compute"}[quant]))
+    passes.append(PassResult("quantize", quant != "fp32", coreml.QUANT_DETAIL[quant]))
     if coreml_runtime.can_predict():
         got = coreml_runtime.predict(model, images, io_layout)
         fid = verify.fidelity(ref_out, got, quant, ref_kind)
@@ -121,9 +119,7 @@ def emit_coremltools(module, quant: str, io_layout: str, size: tuple[int, int], 
                "passed": None, "images": len(images), "reference": ref_kind, "measured": False,
                "note": "Core ML predicts only on macOS, and this program was built by coremltools from the traced "
                        "module, not from vst's IR: nothing numeric was checked here"}
-    passes.append(PassResult("verify", True, f"structure: {struct['ops']} ops, {struct['transposes']} transpose, "
-                                            f"I/O ok={struct['io_ok']}; numeric: "
-                                            f"{'measured' if fid['measured'] else 'macOS only'}"))
+    passes.append(PassResult("verify", True, coreml.verify_detail(struct, fid["measured"])))
     coreml.save(model, out)
     cost = {"transposes": struct["transposes"], "psnr_db": fid["psnr_db"]}
     return {"op_histogram": coreml.histogram(ops), "transposes": {"before": None, "after": struct["transposes"]},
