@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -30,6 +30,33 @@ SPINNING_RUNTIMES = ("onnxruntime", "pytorch")
 SETTLE_S = 0.05
 TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
 DEFAULT_SIZE = (480, 320)
+
+
+def timed_rounds(runners: Sequence[Callable[[int], object]], spinning: Sequence[bool], more: Callable[[int], bool],
+                 on_round: Callable[[int], object] = lambda r: None) -> list[list[list[float]]]:
+    """The interleaved timing loop: rounds of one turn per runner, in an order rotating from round to round (no
+    runner always runs right after the same one). A turn is one untimed call runner(0), which wakes the runner's
+    own threads, then BLOCK timed calls runner(j), j counting the runner's timed calls; SETTLE_S first when the
+    turn before was a runner whose threads spin on (`spinning`). Rounds go on while more(rounds done) holds;
+    on_round(rounds done) after each. Returns, per runner, the ms of each of its turns' calls."""
+    times: list[list[list[float]]] = [[] for _ in runners]
+    r, last, n = 0, None, len(runners)
+    while more(r):
+        for k in range(n):
+            i = (k + r) % n
+            if last is not None and spinning[last]:
+                time.sleep(SETTLE_S)
+            runners[i](0)
+            last = i
+            block = []
+            for j in range(BLOCK):
+                t0 = time.perf_counter()
+                runners[i](r * BLOCK + j)
+                block.append((time.perf_counter() - t0) * 1e3)
+            times[i].append(block)
+        r += 1
+        on_round(r)
+    return times
 
 
 def _size(arts, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -81,31 +108,18 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
         for i in range(WARMUP_RUNS):
             m.infer(xs[i % len(xs)])
     ref_before = reference_ms()
-    times: list[list[list[float]]] = [[] for _ in models]
-    start, r, last = time.perf_counter(), 0, None
+    start = time.perf_counter()
     bar = progress_bar(desc=f"comparing at {w}x{h}", unit="round", progress=progress, leave=False,
-               total=None)
-    while r < MIN_ROUNDS or time.perf_counter() - start < seconds:
-        n = len(models)
-        for k in range(n):
-            i = (k + r) % n  # rotate the order: no artifact always runs right after the same one
-            # let spinning threads settle after such a block (SETTLE_S); one untimed call then wakes this
-            # artifact's own threads
-            if last is not None and models[last].runtime in SPINNING_RUNTIMES:
-                time.sleep(SETTLE_S)
-            models[i].infer(inputs[i][0])
-            last = i
-            block = []
-            for j in range(BLOCK):
-                x = inputs[i][(r * BLOCK + j) % len(inputs[i])]
-                t0 = time.perf_counter()
-                models[i].infer(x)
-                block.append((time.perf_counter() - t0) * 1e3)
-            times[i].append(block)
-        r += 1
+                       total=None)
+
+    def tick(r):
         bar.update(1)
         bar.set_postfix_str(f"{time.perf_counter() - start:.0f}/{seconds:.0f} s")
+    times = timed_rounds([lambda j, m=m, xs=xs: m.infer(xs[j % len(xs)]) for m, xs in zip(models, inputs)],
+                         [m.runtime in SPINNING_RUNTIMES for m in models],
+                         lambda r: r < MIN_ROUNDS or time.perf_counter() - start < seconds, tick)
     bar.close()
+    r = len(times[0])
     ref_after = reference_ms()
     entries = []
     base = np.array([np.median(b) for b in times[0]])

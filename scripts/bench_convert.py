@@ -23,7 +23,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -35,7 +34,7 @@ warnings.filterwarnings("ignore")
 import numpy as np
 
 from vst.bench import stats
-from vst.bench.compare import BLOCK as TURN, SETTLE_S
+from vst.bench.compare import BLOCK as TURN, timed_rounds
 from vst.common.cli import parse_size, run_cli
 from vst.convert import convert, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
@@ -57,39 +56,25 @@ def tfl_runner(model: bytes, x: np.ndarray):
     return lambda: sess.run(x)
 
 
-# Timed runs per turn of each runner in the interleaved loop: the same turns as vst-bench --compare (its BLOCK),
-# in an order rotating from round to round, with its settle pause (SETTLE_S) after the runtimes whose threads
-# spin on after a call. Here, kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns right after
+# Runners timed in vst-bench --compare's loop (vst.bench.compare.timed_rounds): turns of BLOCK calls in an
+# order rotating from round to round, with its settle pause after the runtimes whose threads spin on after a
+# call. Here, kunster-t2-05 fp32 at 320x240 had a 7.3-7.5 ms median timed in turns right after
 # ONNX Runtime, 5.8-6.1 ms alone, and 5.3-5.8 ms with the pause (ONNX Runtime itself: 8.1-8.6 and 7.8-7.9 ms).
 # LiteRT's threads do not spin on, so turns that follow a LiteRT turn start at once (back-to-back throughput).
 SPINNING = ("ort", "gemm_1024")
 
 
 def interleaved(fns: dict, runs: int) -> tuple[dict, dict, dict]:
-    """Best and median seconds of `runs` timed calls of each runner, taken in turns of TURN calls so that drift
-    from other processes hits every runner alike, and each runner's per-round turn medians (for paired ratios)."""
+    """Best and median seconds of the first `runs` timed calls of each runner, taken in turns of TURN calls (whole
+    turns: `runs` rounded up) so that drift from other processes hits every runner alike, and each runner's
+    per-round turn medians (for paired ratios)."""
     for f in fns.values():
         for _ in range(3):
             f()
-    times = {k: [] for k in fns}
-    turns = {k: [] for k in fns}
-    keys, r, last = list(fns), 0, None
-    while any(len(v) < runs for v in times.values()):
-        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
-            if len(times[k]) >= runs:
-                continue
-            if last in SPINNING:
-                time.sleep(SETTLE_S)
-            fns[k]()       # untimed: wakes this runner's own threads
-            turn = []
-            for _ in range(min(TURN, runs - len(times[k]))):
-                t = time.perf_counter()
-                fns[k]()
-                turn.append(time.perf_counter() - t)
-            times[k] += turn
-            turns[k].append(float(np.median(turn)))
-            last = k
-        r += 1
+    blocks = timed_rounds([lambda j, f=f: f() for f in fns.values()], [k in SPINNING for k in fns],
+                          lambda r: r * TURN < runs)
+    times = {k: [ms / 1e3 for b in t for ms in b][:runs] for k, t in zip(fns, blocks)}
+    turns = {k: [float(np.median(b)) / 1e3 for b in t] for k, t in zip(fns, blocks)}
     # best-of-N: the machine is shared, and the fastest run is the one least disturbed by other processes;
     # medians are reported beside it
     return ({k: float(np.min(v)) for k, v in times.items()}, {k: float(np.median(v)) for k, v in times.items()},

@@ -163,8 +163,9 @@ def test_convert_benchmark_turns_settle_only_after_spinning_runtimes_and_pair_ra
             log.append(name)
             clock[0] += cost * (1 + len(log) / 1000)     # drift: everything slows as the run goes on
         return f
-    monkeypatch.setattr(bc.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(bc.time, "sleep", lambda s: log.append("sleep"))
+    from vst.bench import compare              # the timing loop both share (timed_rounds)
+    monkeypatch.setattr(compare.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(compare.time, "sleep", lambda s: log.append("sleep"))
     fns = {"ort": runner("ort", 4.0), "fp32": runner("fp32", 2.0), "int8": runner("int8", 1.0)}
     best, med, turns = bc.interleaved(fns, 4 * bc.TURN)
     assert [len(turns[k]) for k in fns] == [4, 4, 4]          # one turn each per round
