@@ -201,8 +201,8 @@ def _grouped(rejected: list[tuple[str, str, str]]) -> str:
     """(precision, reason, model) -> 'int8 (fidelity): 15 models; fp16 (temporal): kunster-t2-04': a Table II job
     leaves out dozens of artifacts, one line per kind keeps the table readable."""
     groups: dict[tuple[str, str], list[str]] = {}
-    for precision, why, model in rejected:
-        groups.setdefault((precision, why), []).append(str(model))
+    for prec, why, model in rejected:
+        groups.setdefault((prec, why), []).append(str(model))
     return "; ".join(f"{p} ({why}): " + (", ".join(ms) if len(ms) <= 3 else f"{len(ms)} models")
                      for (p, why), ms in groups.items())
 
