@@ -287,7 +287,7 @@ def print_table2(rows: list[dict], load: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--size", default="480x320")
-    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--runs", type=int, default=30, help="timed calls per runner, in whole turns of 5 (rounded up)")
     p.add_argument("--onnx2tf", action="store_true", help="also convert with onnx2tf defaults (the baseline)")
     p.add_argument("--litert-torch", action="store_true",
                    help="also convert the same PyTorch module with litert-torch (optional extra)")
