@@ -135,11 +135,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     passes: list[PassResult] = list(front.passes)
     if graph is not None:
         attempted, chain_out = (), None
+        pipeline = "int8-dynamic" if dynamic else quant    # the keys of QUANT_REWRITES
         for name in REWRITES:
             if name not in TARGET_REWRITES[to]:
                 res = PassResult(name, False, f"not needed for {to}: {NOT_NEEDED[to]}")
-            elif quant not in QUANT_REWRITES.get(name, QUANTS):
-                res = PassResult(name, False, f"not needed for {quant}: {QUANT_NOT_NEEDED[name]}")
+            elif pipeline not in QUANT_REWRITES.get(name, (pipeline,)):
+                res = PassResult(name, False, f"not needed for {pipeline}: {QUANT_NOT_NEEDED[name]}")
             else:
                 # the rewrites tried so far fix the graph: precisions sharing them share the proofs
                 attempted += (name,)

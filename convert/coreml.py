@@ -80,6 +80,8 @@ def build_program(graph: Graph, image_io: bool):
                 mode = {"reflect": "reflect", "constant": "constant", "edge": "replicate"}[a["mode"]]
                 y = mb.pad(x=x, pad=[t, b, l, r], mode=mode, constant_val=float(a.get("value", 0.0)), name=nm)
             elif op == "instance_norm":
+                if a.get("parity_groups", 1) != 1:     # made by a TFLite-only rewrite
+                    raise InternalError(f"norm {node.name!r} shares statistics across parities")
                 y = mb.instance_norm(x=x, gamma=val(node.inputs[1]).reshape(-1), beta=val(node.inputs[2]).reshape(-1),
                                      epsilon=float(a["eps"]), name=nm)
             elif op == "resize_nearest":

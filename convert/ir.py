@@ -135,7 +135,14 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, f
             mode = {"reflect": "reflect", "edge": "replicate", "constant": "constant"}[a["mode"]]
             y = F.pad(ins[0], (l, r, t, b), mode=mode, **({"value": a.get("value", 0.0)} if mode == "constant" else {}))
         elif op == "instance_norm":
-            y = F.instance_norm(ins[0], weight=ins[1], bias=ins[2], eps=a["eps"])
+            k = a.get("parity_groups", 1)   # statistics shared by channels c, c + C, ... (stride2_conv_on_parities)
+            t = ins[0]
+            if k > 1:
+                n_, c4, h, w = t.shape
+                t = t.reshape(n_, k, c4 // k, h, w).transpose(1, 2).reshape(n_, c4 // k, k * h, w)
+            y = F.instance_norm(t, weight=ins[1], bias=ins[2], eps=a["eps"])
+            if k > 1:
+                y = y.reshape(n_, c4 // k, k, h, w).transpose(1, 2).reshape(n_, c4, h, w)
         elif op == "resize_nearest":
             y = F.interpolate(ins[0], scale_factor=(float(a["scale"][0]), float(a["scale"][1])), mode="nearest")
         elif op == "repeat":

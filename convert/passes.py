@@ -236,6 +236,32 @@ def _scalar(g: Graph, value: float) -> str:
     return name
 
 
+def _norm_mean(g: Graph, norm: Node, src: str, out: str, name: str) -> list[Node]:
+    """The spatial mean `out` of `src` for instance norm `norm`: one MEAN, or with parity_groups (set by
+    stride2_conv_on_parities) a MEAN per channel and a 1x1 conv averaging each channel's parities."""
+    k = norm.attrs.get("parity_groups", 1)
+    if k == 1:
+        return [Node("reduce_mean", [src], out, {"axes": (2, 3)}, name)]
+    c4 = g.shapes[norm.inputs[0]][1]
+    c = c4 // k
+    avg = np.zeros((c4, c4, 1, 1), np.float32)
+    for o in range(c4):
+        avg[o, o % c::c, 0, 0] = 1.0 / k
+    part, wname = g.fresh(f"{out}__per_parity"), g.fresh(f"{out}__parity_avg")
+    g.consts[wname] = avg
+    g.shapes[part] = ()
+    return [Node("reduce_mean", [src], part, {"axes": (2, 3)}, name + "/per_parity"),
+            Node("conv", [part, wname], out, {"stride": (1, 1), "dilation": (1, 1), "group": 1}, name)]
+
+
+def _norm_affine(g: Graph, norm: Node, value: str, base: str) -> str:
+    """gamma or beta of `norm` as a [1, C, 1, 1] constant, repeated per parity group when it has them."""
+    name = g.fresh(base)
+    v = np.asarray(g.consts[value], np.float32).reshape(-1)
+    g.consts[name] = np.tile(v, norm.attrs.get("parity_groups", 1)).reshape(1, -1, 1, 1)
+    return name
+
+
 def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
     """instance_norm -> mean, sub, mul, mean, add, rsqrt, mul, mul, add; and, in already-decomposed norms,
     div(a, sqrt(v)) -> mul(a, rsqrt(v)), pow(x, 2) -> mul(x, x): ops every delegate here takes in every precision.
@@ -248,16 +274,13 @@ def instance_norm_rsqrt(graph: Graph) -> tuple[Graph, int]:
         mean, d, sq, var, ve, inv, scale, y = (g.fresh(f"{p}__{s}") for s in
                                                ("mean", "d", "sq", "var", "ve", "inv", "scale", "y"))
         eps = _scalar(g, node.attrs["eps"])
-        c = g.consts
-        gname, bname = g.fresh(f"{p}__gamma"), g.fresh(f"{p}__beta")
-        c[gname] = np.asarray(c[gamma], np.float32).reshape(1, -1, 1, 1)
-        c[bname] = np.asarray(c[beta], np.float32).reshape(1, -1, 1, 1)
+        gname, bname = _norm_affine(g, node, gamma, f"{p}__gamma"), _norm_affine(g, node, beta, f"{p}__beta")
         nm = node.name
         _replace(g, node, [
-            Node("reduce_mean", [x], mean, {"axes": (2, 3)}, nm + "/mean"),
+            *_norm_mean(g, node, x, mean, nm + "/mean"),
             Node("sub", [x, mean], d, {}, nm + "/center"),
             Node("mul", [d, d], sq, {}, nm + "/square"),
-            Node("reduce_mean", [sq], var, {"axes": (2, 3)}, nm + "/var"),
+            *_norm_mean(g, node, sq, var, nm + "/var"),
             Node("add", [var, eps], ve, {}, nm + "/var_eps"),
             Node("rsqrt", [ve], inv, {}, nm + "/rsqrt"),
             Node("mul", [inv, gname], scale, {}, nm + "/scale"),
@@ -309,13 +332,11 @@ def instance_norm_moments(graph: Graph) -> tuple[Graph, int]:
             conv.inputs = conv.inputs[:2] + [zero] + conv.inputs[3:]
         mean, sq, msq, m2, var, vpos, ve, inv, scale, ms, shift, y = (g.fresh(f"{p}__{s}") for s in (
             "mean", "sq", "msq", "m2", "var", "vpos", "ve", "inv", "scale", "ms", "shift", "y"))
-        gname, bname = g.fresh(f"{p}__gamma"), g.fresh(f"{p}__beta")
-        g.consts[gname] = np.asarray(g.consts[gamma], np.float32).reshape(1, -1, 1, 1)
-        g.consts[bname] = np.asarray(g.consts[beta], np.float32).reshape(1, -1, 1, 1)
+        gname, bname = _norm_affine(g, node, gamma, f"{p}__gamma"), _norm_affine(g, node, beta, f"{p}__beta")
         new = [
-            Node("reduce_mean", [x], mean, {"axes": (2, 3)}, nm + "/mean"),
+            *_norm_mean(g, node, x, mean, nm + "/mean"),
             Node("mul", [x, x], sq, {}, nm + "/square"),
-            Node("reduce_mean", [sq], msq, {"axes": (2, 3)}, nm + "/mean_square"),
+            *_norm_mean(g, node, sq, msq, nm + "/mean_square"),
             Node("mul", [mean, mean], m2, {}, nm + "/mean_squared"),
             Node("sub", [msq, m2], var, {}, nm + "/var"),
             Node("max", [var, _scalar(g, 0.0)], vpos, {}, nm + "/var_nonneg"),
@@ -558,6 +579,87 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
+# Channels (of the full-resolution tensor) up to which stride2_conv_on_parities reads a stride-2 conv's input as
+# parities. vst-bench --compare, int8, pass off vs on, one interleaved run each: 4 channels (alpha 0.125,
+# kunster-t2-10 and t2-15 at 480x320 and 320x240) 1.045-1.11x faster; 8 channels (alpha 0.25, t2-09 and t2-14)
+# 0.945-0.98x, where the bigger parity convs cost more than the copies they save.
+MAX_PARITY_INPUT_CIN = 4
+
+
+def stride2_conv_on_parities(graph: Graph) -> tuple[Graph, int]:
+    """DEPTH_TO_SPACE(2) of z -> instance_norm -> [relu] -> pad(reflect, 1) -> conv k x k at stride 2 (k = 3 or 4)
+    ==>  instance_norm of z with statistics shared by each channel's four parities -> [relu] -> z's first block
+    row and column repeated (top, left; for k = 4 the last ones too, bottom, right) -> conv (k - 1) x (k - 1) at
+    stride 1 over the 4 * C parity channels.
+
+    Where: the encoder's first stride-2 conv reads the first conv's parities (3x3), and the decoder's last conv,
+    made a 4x4 stride-2 conv by conv_output_parities, reads the last upsampling conv's parities. Why: those
+    full-resolution DEPTH_TO_SPACEs are undone by the next conv, which reads every other pixel (and, once
+    conv_input_space_to_depth has run, by a SPACE_TO_DEPTH); at 4-16 channels XNNPACK also runs such a conv at a
+    fraction of its GEMM rate (int8 kunster-t2-10: 50 GMAC/s against 200-330 for its other convs). Exact: kernel
+    row u reads unpadded row 2i + u - 1 = 2(i + p) + a with p = (u - 1) // 2 and a = (u - 1) % 2, parity a of
+    block i + p; at i = 0 the reflected row -1 is row 1, parity 1 of block 0, which the repeated first block row
+    holds, and for k = 4 the reflected row H is row H - 2, parity 0 of the last block, which the repeated last
+    block row holds. A norm's mean and variance over the image are the means over its four parities. The same
+    products and sums, in another order, zeros added.
+    """
+    g = graph.copy()
+    count = 0
+    for d2s in [n for n in g.nodes if n.op == "depth_to_space" and n.attrs["block"] == 2]:
+        chain, cur = [], d2s
+        while len(chain) < 4:        # norm, [relu], pad, conv: each the only reader of the one before
+            nxt = g.consumers(cur.output)
+            if len(nxt) != 1 or cur.output == g.output:
+                break
+            cur = nxt[0]
+            chain.append(cur)
+            if cur.op == "conv":
+                break
+        if [n.op for n in chain] not in (["instance_norm", "pad", "conv"], ["instance_norm", "relu", "pad", "conv"]):
+            continue
+        pad, conv = chain[-2], chain[-1]
+        if pad.op != "pad" or pad.attrs["mode"] != "reflect" or tuple(pad.attrs["pads"]) != (1, 1, 1, 1) or \
+                conv.op != "conv" or conv.inputs[0] != pad.output or tuple(conv.attrs["stride"]) != (2, 2) or \
+                tuple(conv.attrs.get("dilation", (1, 1))) != (1, 1) or conv.attrs.get("group", 1) != 1 or \
+                len(g.consumers(pad.output)) != 1:
+            continue
+        w = g.consts.get(conv.inputs[1])
+        z = d2s.inputs[0]
+        c = g.shapes[d2s.output][1]
+        k = w.shape[2] if w is not None and w.shape[2] == w.shape[3] else 0
+        if k not in (3, 4) or c > MAX_PARITY_INPUT_CIN:
+            continue
+        norm = chain[0]
+        norm.inputs = [z] + norm.inputs[1:]
+        norm.attrs = {**norm.attrs, "parity_groups": 4}
+        for n in chain[:-2]:
+            g.shapes[n.output] = ()
+        new: list[Node] = []
+        x = chain[-3].output
+        for axis in (2, 3):      # repeat the first block row (and for k = 4 the last), then column
+            n = g.shapes[z][axis]
+            ends = [_slice(g, new, x, axis, 0, pad.name + "/first_block"), x]
+            if k == 4:
+                ends.append(_slice(g, new, x, axis, n - 1, pad.name + "/last_block"))
+            x = _concat(g, new, ends, axis, f"{pad.output}__blocks{axis}", f"{pad.name}/blocks{axis}")
+        cout = w.shape[0]
+        big = np.zeros((cout, 4 * c, k - 1, k - 1), np.float32)
+        for u in range(k):
+            for v in range(k):
+                (p, a), (q, b) = divmod(u - 1, 2), divmod(v - 1, 2)
+                big[:, (2 * a + b) * c:(2 * a + b + 1) * c, p + 1, q + 1] = w[:, :, u, v]
+        wname = g.fresh(f"{conv.output}__parity_input_w")
+        g.consts[wname] = big
+        conv.inputs = [x, wname] + conv.inputs[2:]
+        conv.attrs = {**conv.attrs, "stride": (1, 1)}
+        g.nodes = [n for n in g.nodes if n is not d2s and n is not pad]
+        i = g.nodes.index(conv)
+        g.nodes[i:i] = new
+        count += 1
+    g.prune()
+    return g, count
+
+
 # Input channels up to which conv_input_space_to_depth rewrites a stride-2 conv. XNNPACK's conv reads its
 # input one kernel tap at a time, cin values per tap: with the image's 3 channels, the int8 kunster-t2-04 spent
 # 37% of its op time in its first conv (3 -> 32 parities, 10x10 at stride 2) at 126 GMAC/s against 450-580 for
@@ -606,6 +708,7 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
     "fold_affine_into_conv": fold_affine_into_conv,
     "nearest_conv_subpixel": nearest_conv_subpixel,
     "conv_output_parities": conv_output_parities,
+    "stride2_conv_on_parities": stride2_conv_on_parities,
     "conv_input_space_to_depth": conv_input_space_to_depth,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_as_repeat": nearest_as_repeat,
@@ -619,7 +722,7 @@ REWRITES: dict[str, Callable[[Graph], tuple[Graph, int]]] = {
 # Which rewrites each target needs, and why the others are left out (rules/*.json hold the op citations).
 TARGET_REWRITES = {
     "tflite": ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
-               "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
+               "stride2_conv_on_parities", "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
                "instance_norm_moments", "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts",
                "spatial_mean_by_rows"),
     "coreml": ("fold_affine_into_conv",),
@@ -631,13 +734,19 @@ NOT_NEEDED = {
     "onnx": "ONNX Runtime runs Pad(reflect), Resize and InstanceNormalization natively",
 }
 # Rewrites only some precisions need, and why the others leave them out.
-QUANT_REWRITES = {"shift_as_depthwise": ("int8",), "instance_norm_moments": ("fp32",)}
+# Keys: the --quant precisions, with dynamic-range int8 (--dynamic: float activations, int8 weights) apart.
+QUANT_REWRITES = {"shift_as_depthwise": ("int8", "int8-dynamic"), "instance_norm_moments": ("fp32",),
+                  "stride2_conv_on_parities": ("int8",)}
 QUANT_NOT_NEEDED = {
     "instance_norm_moments": "int8 files keep the squares and variances float (tflite.STATS_PREFIX), which the "
                              "full-size E[x^2] would turn into a full-size float island; fp16 runs on GPUs, where "
                              "E[x^2] overflows float16 sooner than the squared deviation",
     "shift_as_depthwise": "float ADD of a per-channel constant is XNNPACK-delegated; only int8 ADD has a limit on "
                           "input-to-output scale ratios",
+    "stride2_conv_on_parities": "XNNPACK's float convs (fp32, fp16 on the host, and dynamic-range int8, whose "
+                                "activations stay float) ran the parity forms slower than the ones they replace "
+                                "(kunster-t2-10 fp32 480x320: 0.276 against 0.213 ms for the encoder's), which cost "
+                                "more than the DEPTH_TO_SPACE they save",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.common.quiet import configure_environment
 from vst.convert.ir import BINARY, Graph, UnsupportedOp, input_name
 
@@ -89,6 +89,8 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
             elif op == "pad":
                 y = _pad(tf, node, x, ax, nm)
             elif op == "instance_norm":
+                if a.get("parity_groups", 1) != 1:
+                    raise InternalError(f"norm {node.name!r} shares statistics across parities but was not decomposed")
                 axes = [ax(2), ax(3)]
                 mean = tf.reduce_mean(x, axes, keepdims=True)
                 d = x - mean

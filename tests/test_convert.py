@@ -44,13 +44,15 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:13] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
-                          "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
+    assert names[:14] == ["export", "import", "fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities",
+                          "stride2_conv_on_parities", "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
                           "instance_norm_moments", "instance_norm_rsqrt", "shift_as_depthwise",
                           "widen_channel_broadcasts", "spatial_mean_by_rows"]
     assert {"layout", "quantize", "verify"} <= set(names)
     shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
     assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")
+    parities = next(p for p in rep["passes"] if p["name"] == "stride2_conv_on_parities")
+    assert not parities["applied"] and parities["detail"].startswith("not needed for fp32")
     assert set(rep["delegates"]) == {"xnnpack", "tflite_gpu", "nnapi"}
     assert rep["timing"]["conversion_s"] > 0 and rep["tool_versions"]["tensorflow"] != "not installed"
 

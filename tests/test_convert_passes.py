@@ -273,6 +273,40 @@ def test_three_channel_stride2_conv_reads_a_space_to_depth_image(kunster9, photo
     assert g.shapes[conv.output] == g0.shapes[g0.nodes[[n.name for n in g0.nodes].index(conv.name)].output]
 
 
+def test_strided_and_last_convs_read_the_parities_of_the_conv_before(photos):
+    # table2 alpha 0.125, beta 0.5: the first conv's parities (4 x 4 channels) feed norm, relu, reflect pad and
+    # the 3x3 stride-2 conv; the decoder's folded upsampling conv's parities feed norm, relu, reflect pad and the
+    # last conv, a 4x4 stride-2 parity conv by then. Both read the parities: no full-resolution DEPTH_TO_SPACE
+    # is left but the output's
+    def chain(name):
+        g = _ir(name)
+        for p in ("nearest_conv_subpixel", "conv_output_parities"):
+            g, _ = passes.prove_and_apply(g, p, photos)
+        return g
+
+    def full_res_d2s(graph):
+        return [n.output for n in graph.nodes if n.op == "depth_to_space" and graph.shapes[n.output][2:] == (H, W)]
+    g0 = chain("kunster:alpha=0.125,beta=0.5")
+    g, res = passes.prove_and_apply(g0, "stride2_conv_on_parities", photos)
+    assert res.applied and res.detail.startswith("2 site(s)")
+    assert verify.psnr(run_numpy(g0, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
+    assert len(full_res_d2s(g0)) == 3 and full_res_d2s(g) == [g.output]
+    norms = [n for n in g.nodes if n.op == "instance_norm" and n.attrs.get("parity_groups") == 4]
+    assert [g.shapes[n.output][1:] for n in norms] == [(16, H // 2, W // 2), (16, H // 2, W // 2)]
+    readers = [c for c in g.nodes if c.op == "conv" and g.shapes[c.inputs[0]][1] == 16 and
+               tuple(g.shapes[c.inputs[0]][2:]) != (H // 2, W // 2)]
+    # padded by a block row and column on top and left (3x3) or on every side (4x4); stride 1, kernel k - 1
+    assert [(g.shapes[c.inputs[0]][2:], g.consts[c.inputs[1]].shape[2:], c.attrs["stride"]) for c in readers] == [
+        ((H // 2 + 1, W // 2 + 1), (2, 2), (1, 1)), ((H // 2 + 2, W // 2 + 2), (3, 3), (1, 1))]
+    # the norms' statistics stay per channel through the rest of the chain's rewrites
+    for name in ("reflect_pad_as_slices", "instance_norm_rsqrt", "widen_channel_broadcasts", "spatial_mean_by_rows"):
+        g2, res = passes.prove_and_apply(g, name, photos)
+        assert res.applied and verify.psnr(run_numpy(g0, photos), run_numpy(g2, photos)) >= passes.EXACT_PSNR_DB
+        g = g2
+    # 8 channels at full resolution (alpha 0.25), where the parity convs were slower, are left as they are
+    assert passes.stride2_conv_on_parities(chain("kunster:alpha=0.25,beta=0.5"))[1] == 0
+
+
 def test_parities_leave_odd_outputs_and_wide_convs_alone():
     from vst.convert.ir import Graph, Node
     rng = np.random.default_rng(0)

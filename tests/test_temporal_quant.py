@@ -123,6 +123,9 @@ def test_dynamic_int8_keeps_activations_float_and_the_video_as_stable_as_fp32(re
     assert not rep["calibration"]["used"]
     # benchmarks and reports name it apart from plain int8 (bench/artifacts.py, reports/)
     assert report.precision(rep) == "int8-dynamic" and report.precision({**rep, "quantization": {}}) == "int8"
+    # its float activations take the float convs' pipeline where they differ from full int8's
+    parities = next(p for p in rep["passes"] if p["name"] == "stride2_conv_on_parities")
+    assert not parities["applied"] and parities["detail"].startswith("not needed for int8-dynamic")
     # int8 weights alone cost far less than full int8: fidelity well above the int8 threshold, temporal error
     # within the goal's 1.10x of the source's on the QA clips
     assert rep["fidelity"]["psnr_db"] > 40
