@@ -1,7 +1,8 @@
 """The host runner: executes a plan on this machine with LiteRT (XNNPACK or builtin kernels), ONNX Runtime
 (CPU provider) or PyTorch (eager), and returns a result in the shared schema.
 
-End to end follows 000: frames are decoded from the H.264 clip and resized to the input size. Decode and resize
+End to end follows 000: frames are decoded from the H.264 clip and resized to the input size (decode: the codec's
+YUV frame; resize: one swscale pass to RGB at the input size, video.codec.scale_cover). Decode and resize
 run on a producer thread while the main thread runs inference (FFmpeg, OpenCV and all three runtimes release the
 GIL), the way a phone pipeline overlaps its camera or decoder with the network; so end-to-end FPS approaches
 inference FPS and the summary reports their ratio.
@@ -18,10 +19,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from vst.bench.artifacts import Artifact, input_spec
-from vst.video.codec import decode_frames
+from vst.video.codec import decode_video_frames, scale_cover
 from vst.common.errors import VstError
 from vst.common.hostinfo import cpu_name
-from vst.common.images import resize_cover
 from vst.runtimes.spec import prepare
 from vst.runtimes.table import DELEGATES
 
@@ -110,11 +110,11 @@ def _pipeline(model: HostModel, path: str, limit: int | None, seconds: float | N
 
     def produce():
         try:
-            for rgb, t0, t1 in decode_frames(path, limit):
+            for frame, t0, t1 in decode_video_frames(path, limit):
                 if stop.is_set():
                     break
                 t2 = time.perf_counter()
-                x = model.prepare(resize_cover(rgb, model.width, model.height))
+                x = model.prepare(scale_cover(frame, model.width, model.height))
                 q.put((x, t0, t1, t2, time.perf_counter()))
         except BaseException as exc:  # handed to the consumer, which raises it in the caller's thread
             failure.append(exc)
@@ -159,7 +159,7 @@ def _prepared_frames(model: HostModel, path: str, count: int, budget: int = PREP
     """Model inputs for the pure-inference phase: the clip's first frames, as many as fit `budget` bytes."""
     per_frame = model.width * model.height * 3 * (1 if model.dtype in ("uint8", "int8") else 4)
     keep = max(1, min(count, budget // per_frame))
-    return [model.prepare(resize_cover(rgb, model.width, model.height)) for rgb, _, _ in decode_frames(path, keep)]
+    return [model.prepare(scale_cover(f, model.width, model.height)) for f, _, _ in decode_video_frames(path, keep)]
 
 
 def _inference_only(model: HostModel, inputs: list, frames: int, seconds: float | None, tick=None) -> dict:

@@ -50,14 +50,18 @@ def load_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def resize_cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to cover WxH, then centre-crop: keeps aspect ratio, no borders."""
-    h, w = img.shape[:2]
+def cover(w: int, h: int, width: int, height: int) -> tuple[int, int, int, int, bool]:
+    """How a w x h image covers width x height: scaled size (nw, nh), centre-crop origin (x0, y0), and whether
+    it shrinks (area averaging) rather than grows (bilinear)."""
     scale = max(width / w, height / h)
     nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(img, (nw, nh), interpolation=interp)
-    x0, y0 = (nw - width) // 2, (nh - height) // 2
+    return nw, nh, (nw - width) // 2, (nh - height) // 2, scale < 1
+
+
+def resize_cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale to cover WxH, then centre-crop: keeps aspect ratio, no borders."""
+    nw, nh, x0, y0, shrink = cover(img.shape[1], img.shape[0], width, height)
+    resized = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
 
 

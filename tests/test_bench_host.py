@@ -197,3 +197,17 @@ def test_delegation_summary_counts_nodes_a_partition_replaced():
            {"index": 3, "op_name": "DELEGATE", "inputs": [0, 10], "outputs": [2]}]
     assert litert_delegation(ops, "xnnpack").summary() == "xnnpack (1 partition, 2/3 ops delegated, 1 on builtin kernels)"
     assert litert_delegation(ops[:3], "xnnpack").summary() == "none (builtin kernels)"
+
+
+def test_frames_are_scaled_in_one_pass_alike_to_converting_then_resizing(swept):
+    # the end-to-end producer scales the decoder's YUV frame to RGB at the input size (video.codec.scale_cover);
+    # it matches the whole frame converted to RGB and resized by OpenCV, shrinking, cropping and growing
+    from vst.common.images import resize_cover
+    from vst.metrics.quality import psnr
+    from vst.video.codec import decode_video_frames, scale_cover
+    for frame, _, _ in decode_video_frames(swept["clip"], limit=3):
+        rgb = frame.to_ndarray(format="rgb24")
+        for w, h in ((64, 48), (32, 32), (48, 64), (320, 192)):
+            got = scale_cover(frame, w, h)
+            assert got.shape == (h, w, 3) and got.dtype == np.uint8 and got.flags["C_CONTIGUOUS"]
+            assert psnr(resize_cover(rgb, w, h), got, peak=255) >= 30, (w, h)

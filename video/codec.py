@@ -18,7 +18,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
-from vst.common.images import sample_photos
+from vst.common.images import cover, sample_photos
 from vst.common.synthclips import Motion, _camera
 
 PAPER_CLIP = {"size": (1920, 1080), "seconds": 21.0, "fps": 25}
@@ -105,8 +105,8 @@ def probe(path: str | Path) -> ClipInfo:
         raise VstError(f"{path} is not a readable video ({exc}); give an H.264 MP4/MOV file") from None
 
 
-def decode_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[np.ndarray, float, float]]:
-    """(RGB frame, decode start, decode end) per frame, perf_counter clock; decode includes YUV->RGB conversion.
+def decode_video_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[av.VideoFrame, float, float]]:
+    """(decoded frame, decode start, decode end) per frame, perf_counter clock: the codec's own (YUV) frame.
 
     FFmpeg's frame threads decode ahead, as phones' hardware decoders do, so a frame's decode time is the wait for
     it, not the codec's whole work.
@@ -122,9 +122,25 @@ def decode_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[
                 frame = next(frames)
             except StopIteration:
                 return
-            rgb = frame.to_ndarray(format="rgb24")
-            yield rgb, t0, time.perf_counter()
+            yield frame, t0, time.perf_counter()
             n += 1
+
+
+def decode_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[np.ndarray, float, float]]:
+    """(RGB frame, decode start, decode end) per frame; decode includes the YUV->RGB conversion."""
+    for frame, t0, _ in decode_video_frames(path, limit):
+        yield frame.to_ndarray(format="rgb24"), t0, time.perf_counter()
+
+
+def scale_cover(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """RGB uint8 HxWx3: the decoded frame scaled to cover WxH and centre-cropped (as images.resize_cover) in one
+    swscale pass that converts YUV to RGB at the small size, the way a phone's scaler feeds its network. Alike
+    to converting the whole 1080p frame and then resizing it (45-46 dB on the benchmark clip) at 4.8 instead of 7.3
+    ms a frame here."""
+    nw, nh, x0, y0, shrink = cover(frame.width, frame.height, width, height)
+    rgb = frame.reformat(width=nw, height=nh, format="rgb24",
+                         interpolation="AREA" if shrink else "BILINEAR").to_ndarray()
+    return np.ascontiguousarray(rgb[y0:y0 + height, x0:x0 + width])
 
 
 def decode_rgb(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarray, bool]]:
