@@ -134,7 +134,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                          if i["role"] == "kept" and quant == "int8" else {})) for i in front.inputs]
     passes: list[PassResult] = list(front.passes)
     if graph is not None:
-        attempted, chain_out = (), None
+        applied, chain_out = (), None
         pipeline = "int8-dynamic" if dynamic else quant    # the keys of QUANT_REWRITES
         for name in REWRITES:
             if name not in TARGET_REWRITES[to]:
@@ -142,11 +142,12 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
             elif pipeline not in QUANT_REWRITES.get(name, (pipeline,)):
                 res = PassResult(name, False, f"not needed for {pipeline}: {QUANT_NOT_NEEDED[name]}")
             else:
-                # the rewrites tried so far fix the graph: precisions sharing them share the proofs
-                attempted += (name,)
-                if attempted not in front.proofs:
-                    front.proofs[attempted] = prove(graph, name, images, chain_out)
-                graph, res, chain_out = front.proofs[attempted]
+                # the rewrites applied so far fix the graph (one that changed nothing left it as it was):
+                # precisions that reach the same graph share the proofs
+                if applied + (name,) not in front.proofs:
+                    front.proofs[applied + (name,)] = prove(graph, name, images, chain_out)
+                graph, res, chain_out = front.proofs[applied + (name,)]
+                applied += (name,) if res.applied else ()
             passes.append(res)
     reference, ref_kind, ref_out = front.reference, front.ref_kind, front.ref_out
     src_transposes = sum(n.op_type == "Transpose" for n in static.graph.node)
@@ -165,6 +166,7 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         extra = {"temporal": temporal, "dynamic": dynamic, "checks": checks} if to == "tflite" else {}
         if to == "tflite":    # each kept input's values, stacked, in the IR's NCHW
             extra["kept"] = {k: v.transpose(0, 1, 4, 2, 3) if front.nhwc_src else v for k, v in kept_all.items()}
+            extra["naive_counts"] = front.naive_transposes.setdefault((applied, io_layout), {})
         if to == "onnx":      # the ONNX file keeps the source's inputs as they are: names, layouts, values
             extra["kept"] = kept_all
         result = emit(graph, ir_source, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes,
@@ -235,18 +237,31 @@ class _Front:
     nhwc_src: bool
     inputs: list
     proofs: dict = field(default_factory=dict)
+    naive_transposes: dict = field(default_factory=dict)   # by rewrites applied and I/O layout
 
 
 # The last front, for a job converting one model at one size to several precisions in a row (vst-run):
-# export, import and proofs run once for all of them. Kept only for zoo names with random weights, whose
-# weights are seeded, so that the name alone fixes the network.
+# export, import and proofs run once for all of them. Kept for zoo names with random weights, whose weights are
+# seeded, so that the name alone fixes the network, and for model files by their content (the default job's
+# shipped models: its conversions took 124 s with an export and a front for each precision). An ONNX file's
+# external data is not hashed: it would have to change within one job to matter.
 _FRONT_CACHE: dict = {}
+
+
+def _source_identity(model, random_weights, trust_pickle):
+    """What fixes the network a model argument names, or None when it cannot be told cheaply."""
+    if not isinstance(model, str):
+        return None
+    path = Path(model)
+    if path.is_file():
+        return None if random_weights else (str(path.resolve()), sha256_of(path), trust_pickle)
+    return model if random_weights else None
 
 
 def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_inputs, keep_qdq) -> _Front:
     from vst.convert import onnx_import, sources
-    key = ((model, to, width, height, tuple(sorted((bind or {}).items())), keep_inputs)
-           if isinstance(model, str) and random_weights else None)
+    ident = _source_identity(model, random_weights, trust_pickle)
+    key = (ident, to, width, height, tuple(sorted((bind or {}).items())), keep_inputs) if ident else None
     try:
         hash(key)
     except TypeError:       # a bound array (--bind NAME=FILE.npy): not cached
@@ -255,8 +270,8 @@ def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_in
     if cached is not None and (cached.qres is None or cached.qres.kept == keep_qdq):  # the QDQ form only matters for QDQ
         return cached
     src = sources.resolve_source(model, random_weights=random_weights, trust_pickle=trust_pickle)
-    if key is not None and not src.random_weights:
-        key = None      # a checkpoint named with --random-weights: its file may change between calls
+    if key is not None and random_weights and not src.random_weights:
+        key = None      # a checkpoint found by its name with --random-weights: its file may change between calls
     sources.check_size(src, width, height)
     passes: list[PassResult] = []
 
@@ -354,7 +369,7 @@ def _size(path: Path) -> int:
 
 
 def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
-                 temporal=False, dynamic=False, kept=None, checks="full"):
+                 temporal=False, dynamic=False, kept=None, checks="full", naive_counts=None):
     from vst.convert import tflite
     rep, tq, dq = None, None, None
     feeds = tflite.feeds_for(graph, io_layout)     # kept inputs: their verification values
@@ -371,8 +386,12 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                 yield [x, *f]
     before = None     # a whole second conversion, only to count what the NHWC emission saves
     if checks == "full":
-        naive = tflite.to_tflite(graph, "fp32", io_layout=io_layout, layout="nchw")
-        before = tflite.histogram(tflite.ops(naive)).get("TRANSPOSE", 0)
+        # the same for every precision of one rewritten graph: counted once per front (naive_counts)
+        counts = {} if naive_counts is None else naive_counts
+        if "transposes" not in counts:
+            naive = tflite.to_tflite(graph, "fp32", io_layout=io_layout, layout="nchw")
+            counts["transposes"] = tflite.histogram(tflite.ops(naive)).get("TRANSPOSE", 0)
+        before = counts["transposes"]
     if temporal:
         from vst.convert import temporal_quant
         n, _, h, w = graph.input_shape

@@ -277,6 +277,12 @@ def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(t
     assert calls["export"] == 1 and len(proven) >= 3 and calls["ir"] == len(proven) + 1
     r8 = convert(SMALL, quant="int8", size=(W, H), out=tmp_path / "p8.tflite", random_weights=True, checks="proofs")
     assert calls["export"] == 1   # the int8 conversion reused the front
+    # dynamic-range int8 skips an int8-only pass that changes nothing here: it still shares int8's proofs
+    ir_calls = calls["ir"]
+    rd = convert(SMALL, quant="int8", dynamic=True, size=(W, H), out=tmp_path / "pd.tflite", random_weights=True,
+                 checks="proofs")
+    assert calls["export"] == 1 and calls["ir"] == ir_calls
+    assert [p for p in rd["passes"] if "site(s)" in p["detail"]] == [p for p in r8["passes"] if "site(s)" in p["detail"]]
     # the chain is shared up to the first rewrite only one of the two precisions runs (instance_norm_moments)
     fork = next(i for i, p in enumerate(proven) if p["name"] in passes.QUANT_REWRITES)
     shared = proven[:fork]
@@ -290,3 +296,41 @@ def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(t
     assert calls["export"] == 2 and full["checks"] == "full" and full["temporal"]["measured"] is True
     assert sha256_of(tmp_path / "f32.tflite") == sha256_of(tmp_path / "p32.tflite")
     assert [p for p in full["passes"] if "site(s)" in p["detail"]] == proven
+
+
+def test_a_model_file_shares_its_front_until_its_content_changes(ckpt, tmp_path, monkeypatch):
+    """vst-run's default job: a trained model file converted to several precisions is exported once; the same
+    path with other weights is exported again."""
+    import shutil
+    from vst.common.fsutil import sha256_of
+    from vst.convert import api, sources
+    from vst.models import save_model
+    calls = []
+    real = sources.export_onnx
+    monkeypatch.setattr(sources, "export_onnx", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = tmp_path / "m.safetensors"
+    shutil.copy(ckpt, model)
+    api._FRONT_CACHE.clear()
+    kw = dict(size=(W, H), checks="proofs")
+    r32 = convert(str(model), out=tmp_path / "a.tflite", **kw)
+    r8 = convert(str(model), quant="int8", out=tmp_path / "b.tflite", **kw)
+    assert len(calls) == 1 and r32["fidelity"]["passed"] and r8["fidelity"]["passed"]
+    torch.manual_seed(7)
+    save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), model)
+    other = convert(str(model), out=tmp_path / "c.tflite", **kw)
+    assert len(calls) == 2 and other["fidelity"]["passed"]
+    assert sha256_of(tmp_path / "c.tflite") != sha256_of(tmp_path / "a.tflite")
+
+
+def test_precisions_of_one_rewritten_graph_count_its_layout_naive_transposes_once(ckpt, tmp_path, monkeypatch):
+    # full checks convert the graph a second time, layout-naively, only to count TRANSPOSEs: int8 and
+    # dynamic-range int8 of one file reach the same rewritten graph and share that count
+    from vst.convert import api
+    naive = []
+    real = tflite.to_tflite
+    monkeypatch.setattr(tflite, "to_tflite", lambda g, q, **k: naive.append(k.get("layout")) or real(g, q, **k))
+    api._FRONT_CACHE.clear()
+    r8 = convert(str(ckpt), quant="int8", size=(W, H), out=tmp_path / "a.tflite")
+    rd = convert(str(ckpt), quant="int8", dynamic=True, size=(W, H), out=tmp_path / "b.tflite")
+    assert naive.count("nchw") == 1
+    assert r8["transposes"]["before"] == rd["transposes"]["before"] > 0 == r8["transposes"]["after"]
