@@ -100,3 +100,11 @@ def sha256_of(path: str | Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def size_of(path: str | Path) -> int:
+    """Bytes of a file, or of every file under a folder (Core ML packages are folders)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size

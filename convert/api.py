@@ -11,7 +11,7 @@ import numpy as np
 
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of
+from vst.common.fsutil import atomic_path, check_creatable_dir, sha256_of, size_of
 from vst.convert import delegates, fallback, qdq, report as report_mod, verify
 from vst.convert import temporal as temporal_qa
 from vst.convert.ir import UnsupportedOp, input_name
@@ -362,12 +362,6 @@ def _ungate(fid: dict) -> None:
                    "applies to trained weights)")
 
 
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
-
-
 def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,
                  temporal=False, dynamic=False, kept=None, checks="full", naive_counts=None):
     from vst.convert import tflite
@@ -450,25 +444,19 @@ def _emit_coreml(graph, static, quant, io_layout, calib_batch, images, ref_out, 
                                             f"{'images (pixel buffers)' if io_layout == 'nhwc' else 'NCHW tensors'}; "
                                             f"transpose {src_t} -> {struct['transposes']}"))
     passes.append(PassResult("quantize", quant != "fp32", coreml.QUANT_DETAIL[quant]))
-    thr = verify.THRESHOLDS_DB[quant]
-    from vst.runtimes import coreml as coreml_runtime
-    if coreml_runtime.can_predict():
-        got = coreml_runtime.predict(model, images, io_layout)
-        ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" and coreml.image_output(graph) else ref_out
-        fid = verify.fidelity(ref, got, quant, ref_kind)
-    else:
-        # Linux: no Core ML runtime. Check the exact graph the program was built from against the reference.
+    ref = np.clip(ref_out, 0, 1) if io_layout == "nhwc" and coreml.image_output(graph) else ref_out
+
+    def ir_note():    # Linux: no Core ML runtime. Check the exact graph the program was built from instead.
         ir = verify.compare(ref_out, run_numpy(graph, images))
-        fid = {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": thr, "passed": None,
-               "images": len(images), "reference": ref_kind, "measured": False,
-               "note": "Core ML predicts only on macOS; structural checks ran instead. The IR the ML program was "
-                       f"built from matches the reference at PSNR {verify._finite(ir['psnr_db'])} dB"}
+        return ("Core ML predicts only on macOS; structural checks ran instead. The IR the ML program was built "
+                f"from matches the reference at PSNR {verify._finite(ir['psnr_db'])} dB")
+    got, fid = coreml.fidelity(model, images, io_layout, ref, quant, ref_kind, ir_note)
     passes.append(PassResult("verify", True, coreml.verify_detail(struct, fid["measured"])))
     coreml.save(model, out)
     return {"op_histogram": coreml.histogram(ops), "transposes": {"before": src_t, "after": struct["transposes"]},
             "delegates": delegates.coreml_verdicts(ops, "float32" if quant == "fp32" else "float16"),
-            "structure": struct, "fidelity": fid, "artifact": {"path": str(out), "bytes": _size(out)},
-            "outputs": got if fid["measured"] else None}
+            "structure": struct, "fidelity": fid, "artifact": {"path": str(out), "bytes": size_of(out)},
+            "outputs": got}
 
 
 def _emit_onnx(graph, static, quant, io_layout, calib_batch, images, ref_out, ref_kind, passes, src_t, out,

@@ -12,6 +12,7 @@ import platform
 import shutil
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -289,6 +290,20 @@ QUANT_DETAIL = {"fp32": "float32 compute precision", "fp16": "float16 compute pr
 def verify_detail(struct: dict, measured: bool) -> str:
     return (f"structure: {struct['ops']} ops, {struct['transposes']} transpose, I/O ok={struct['io_ok']}; "
             f"numeric: {'measured' if measured else 'macOS only'}")
+
+
+def fidelity(model, images: np.ndarray, io_layout: str, ref: np.ndarray, quant: str, ref_kind: str,
+             note: Callable[[], str]) -> tuple[np.ndarray | None, dict]:
+    """The program's outputs on the reference images and their fidelity where Core ML predicts (macOS); else
+    None and a record that nothing was measured, saying why and what was checked instead (`note`, called only
+    then). Native path and coremltools fallback alike."""
+    from vst.convert import verify
+    from vst.runtimes import coreml as coreml_runtime
+    if coreml_runtime.can_predict():
+        got = coreml_runtime.predict(model, images, io_layout)
+        return got, verify.fidelity(ref, got, quant, ref_kind)
+    return None, {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": verify.THRESHOLDS_DB[quant],
+                  "passed": None, "images": len(images), "reference": ref_kind, "measured": False, "note": note()}
 
 
 def histogram(ops: list[dict]) -> dict[str, int]:

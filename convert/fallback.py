@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path
+from vst.common.fsutil import atomic_path, size_of
 
 # onnx2tf looks for this file in its working directory for 3-channel inputs and downloads it when missing.
 CALIBRATION_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -93,9 +93,8 @@ def emit_coremltools(module, quant: str, io_layout: str, size: tuple[int, int], 
     """The coreml part of the report for a PyTorch source the IR refused (`refusal`): coremltools' own PyTorch
     frontend builds the program. Linux cannot run it, and no IR stands behind it to check instead, so its
     numbers are measured on macOS only."""
-    from vst.convert import coreml, delegates, verify
+    from vst.convert import coreml, delegates
     from vst.convert.passes import PassResult
-    from vst.runtimes import coreml as coreml_runtime
     w, h = size
     try:
         model = coreml.from_torch(module, quant, io_layout, w, h)
@@ -110,20 +109,14 @@ def emit_coremltools(module, quant: str, io_layout: str, size: tuple[int, int], 
                                               f"{'image' if io_layout == 'nhwc' else 'NCHW tensor'} input, "
                                               f"multi-array output; transpose {struct['transposes']}"))
     passes.append(PassResult("quantize", quant != "fp32", coreml.QUANT_DETAIL[quant]))
-    if coreml_runtime.can_predict():
-        got = coreml_runtime.predict(model, images, io_layout)
-        fid = verify.fidelity(ref_out, got, quant, ref_kind)
-    else:
-        got = None
-        fid = {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": verify.THRESHOLDS_DB[quant],
-               "passed": None, "images": len(images), "reference": ref_kind, "measured": False,
-               "note": "Core ML predicts only on macOS, and this program was built by coremltools from the traced "
-                       "module, not from vst's IR: nothing numeric was checked here"}
+    got, fid = coreml.fidelity(model, images, io_layout, ref_out, quant, ref_kind, lambda: (
+        "Core ML predicts only on macOS, and this program was built by coremltools from the traced module, not "
+        "from vst's IR: nothing numeric was checked here"))
     passes.append(PassResult("verify", True, coreml.verify_detail(struct, fid["measured"])))
     coreml.save(model, out)
     cost = {"transposes": struct["transposes"], "psnr_db": fid["psnr_db"]}
     return {"op_histogram": coreml.histogram(ops), "transposes": {"before": None, "after": struct["transposes"]},
             "delegates": delegates.coreml_verdicts(ops, "float32" if quant == "fp32" else "float16"),
             "structure": struct, "fidelity": fid,
-            "artifact": {"path": str(out), "bytes": sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())},
+            "artifact": {"path": str(out), "bytes": size_of(out)},
             "conversion_path": {"produced_by": "coremltools", "why": refusal, "cost": cost}, "outputs": got}
