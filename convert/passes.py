@@ -401,23 +401,34 @@ def widen_channel_broadcasts(graph: Graph) -> tuple[Graph, int]:
     return g, count
 
 
-# Channels under which spatial_mean_by_rows splits a spatial MEAN. XNNPACK reduces [1, H, W, C] over H and W with
-# C values per inner step: one 480x320 MEAN alone (LiteRT, 2 threads, input copy subtracted) took 0.16 ms on 4
-# float channels and 0.27 ms on 8, against 0.04 and 0.10 ms as a MEAN over H (W * C contiguous values per row)
-# then one over W; at 16 and 32 channels both forms took the same time.
+# When spatial_mean_by_rows splits a spatial MEAN. XNNPACK reduces [1, H, W, C] over H and W with C values per inner
+# step, and a MEAN over H (W * C contiguous values per row) then one over W is faster while C is small:
+# - under 16 channels, at any size: one 480x320 MEAN alone (LiteRT, 2 threads, input copy subtracted) took 0.16 ms
+#   on 4 float channels and 0.27 ms on 8, against 0.04 and 0.10 ms by rows;
+# - up to 32 channels from 160x120 pixels on (the half-size parities of stride2_conv_on_parities' norms, full-size
+#   norms of alpha 0.5 and 1), measured later on another CPU of this machine kind, each MEAN alone in one
+#   interleaved run: float 160x240 1.19x (16 ch) and 1.44x (32), 320x480 1.37x and 1.73x, 120x160x16 1.26x;
+#   at 64 channels and at 80x120 (16 ch: 0.78x) one MEAN was as fast or faster. Whole files, vst-bench --compare:
+#   kunster-t2-10 int8 480x320 1.062x, t2-15 int8 1.057x, t2-03 int8 1.047x, t2-01 fp32 1.031x.
 MEAN_BY_ROWS_BELOW_CHANNELS = 16
+MEAN_BY_ROWS_LARGE = (32, 160 * 120)        # (up to this many channels, from this many pixels on)
+
+
+def mean_by_rows(c: int, h: int, w: int) -> bool:
+    """Whether a spatial mean of [1, c, h, w] is taken by rows (see MEAN_BY_ROWS_BELOW_CHANNELS)."""
+    return c < MEAN_BY_ROWS_BELOW_CHANNELS or (c <= MEAN_BY_ROWS_LARGE[0] and h * w >= MEAN_BY_ROWS_LARGE[1])
 
 
 def spatial_mean_by_rows(graph: Graph) -> tuple[Graph, int]:
-    """reduce_mean of a full-size activation [1, C, H, W] (C < MEAN_BY_ROWS_BELOW_CHANNELS) over (H, W)  ==>
-    reduce_mean over H, then over W. Exact up to float rounding: every row has W values, so the mean of the row
-    means is the mean."""
+    """reduce_mean of an activation [1, C, H, W] over (H, W) where mean_by_rows(C, H, W)  ==>  reduce_mean over
+    H, then over W. Exact up to float rounding: every row has W values, so the mean of the row means is the mean
+    (and in float closer to it: fewer values summed in each step)."""
     g = graph.copy()
     count = 0
     for node in list(g.nodes):
         shape = tuple(g.shapes.get(node.inputs[0], ()))
         if node.op != "reduce_mean" or tuple(node.attrs["axes"]) != (2, 3) or len(shape) != 4 or \
-                shape[1] >= MEAN_BY_ROWS_BELOW_CHANNELS or 1 in shape[2:]:
+                1 in shape[2:] or not mean_by_rows(*shape[1:]):
             continue
         rows = g.fresh(f"{node.output}__rows")
         g.shapes[rows] = (shape[0], shape[1], 1, shape[3])

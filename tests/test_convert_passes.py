@@ -158,7 +158,7 @@ def test_narrow_spatial_means_are_taken_by_rows(kunster9, photos):
     assert narrow and len(means) == len(before) + len(narrow)
     for n in means:
         c = g.shapes[n.inputs[0]][1]
-        if c >= passes.MEAN_BY_ROWS_BELOW_CHANNELS:        # alpha 0.25: 16 and 32 channels stay one MEAN
+        if c >= passes.MEAN_BY_ROWS_BELOW_CHANNELS:        # alpha 0.25 at 64x48: 16 and 32 channels stay one MEAN
             assert n.attrs["axes"] == (2, 3)
         elif n.attrs["axes"] == (3,):                       # a narrow mean over W reads the mean over H
             rows = g.producer(n.inputs[0])
@@ -169,6 +169,25 @@ def test_narrow_spatial_means_are_taken_by_rows(kunster9, photos):
         if n.op == "reduce_mean" and n.name.split("/")[-1] in ("var", "rows"):
             is_var = n.name.endswith("/var") or g.consumers(n.output)[0].name.endswith("/var")
             assert (n.output in stats) == is_var, n.name
+
+
+def test_large_means_of_up_to_32_channels_are_taken_by_rows(kunster9, photos, monkeypatch):
+    g0, _ = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
+    shapes = {n.name: g0.shapes[n.inputs[0]] for n in g0.nodes if n.op == "reduce_mean"}
+    wide = {k for k, s in shapes.items() if s[1] == 16}          # alpha 0.25: the residual blocks' norms
+    assert wide
+    pixels = shapes[next(iter(wide))][2] * shapes[next(iter(wide))][3]
+
+    def split(bound):
+        monkeypatch.setattr(passes, "MEAN_BY_ROWS_LARGE", bound)
+        g, res = passes.prove_and_apply(g0, "spatial_mean_by_rows", photos)
+        assert res.applied and float(res.detail.split("PSNR ")[1].split(" dB")[0]) >= passes.EXACT_PSNR_DB
+        return {n.name[:-len("/rows")] for n in g.nodes if n.name.endswith("/rows")}
+    # the test photos are small: a pixel bound at these norms' size stands in for 160x120 on real inputs
+    narrow = {k for k, s in shapes.items() if s[1] < passes.MEAN_BY_ROWS_BELOW_CHANNELS}
+    assert split((16, pixels)) == narrow | wide
+    assert split((15, pixels)) == narrow                 # over the channel bound
+    assert split((16, pixels + 1)) == narrow             # under the pixel bound
 
 
 def test_tiny_shift_becomes_exact_depthwise_conv(repo_root, photos):
