@@ -4,6 +4,11 @@ execution (fused int8 kernels), its reference semantics (graph optimizations off
 dropped). Content: the three evaluation photos. Styles: the predict network (ORT, original file) on each photo.
 
     .venv/bin/python scripts/magenta_kept_psnr.py transform.tflite [--styles rocket,hubble_deep_field,chelsea]
+    .venv/bin/python scripts/magenta_kept_psnr.py --conditioning 384 [--styles chelsea]
+
+--conditioning SIZE: how far ONNX Runtime's own output of the original file (SIZE x SIZE, the first style)
+moves when a few of its 8-bit input values move by one level: the agreement any other execution can be
+expected to reach.
 
 Writes `magenta_styles.npy` beside the artifact with --write-calib NAMES: the stacked bottlenecks of those
 photos, for `--bind mobilenet_conv/Conv/BiasAdd=magenta_styles.npy` (first verifies, all calibrate int8).
@@ -32,12 +37,32 @@ def bottlenecks(names: list[str]) -> np.ndarray:
     return np.stack([pred.run(resize_cover(photos[n], 256, 256).astype(np.float32)[None] / 255) for n in names])
 
 
+def conditioning(size: int, style: str, fractions=(1e-4, 1e-3, 1e-2)) -> None:
+    b = bottlenecks([style])[0]
+    static, _ = onnx_import.bind_and_fix(onnx.load(str(wheel_model(MAGENTA_TRANSFORM, ""))), size, size,
+                                         keep={BOTTLENECK})
+    photos = np.round(verify.eval_images(size, size) * 255) / 255     # 8-bit values, as decoded photos are
+    rng = np.random.default_rng(0)
+    for name, sess in (("ort_default", OrtSession(static, threads=None)),
+                       ("ort_reference", OrtSession(static, threads=None, optimize=False))):
+        base = sess.run_batch(photos.astype(np.float32), {BOTTLENECK: b})
+        for f in fractions:
+            moved = (rng.random(photos.shape) < f) * rng.choice([-1.0, 1.0], photos.shape) / 255
+            out = sess.run_batch(np.clip(photos + moved, 0, 1).astype(np.float32), {BOTTLENECK: b})
+            print(f"{size}x{size} {name} style {style}: {f:g} of the 8-bit input values moved one level "
+                  f"({int(np.count_nonzero(moved))} of {moved.size}): {verify.compare(base, out)['psnr_db']:.1f} dB "
+                  "against the unmoved input")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("artifact", nargs="?")
     ap.add_argument("--styles", default="rocket,hubble_deep_field,chelsea")
     ap.add_argument("--write-calib", metavar="NAMES", help="comma-separated photos; writes their bottlenecks")
+    ap.add_argument("--conditioning", type=int, metavar="SIZE", help="ONNX Runtime against itself, inputs moved")
     a = ap.parse_args()
+    if a.conditioning:
+        conditioning(a.conditioning, a.styles.split(",")[0])
     if a.write_calib:
         np.save("magenta_styles.npy", bottlenecks(a.write_calib.split(",")))
         print("magenta_styles.npy")
