@@ -1,4 +1,8 @@
 """The one exception type whose message is meant for the user (one line: the problem and the fix)."""
+import re
+
+# terminal colour codes some libraries put in their messages (torch.onnx's export steps)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class VstError(Exception):
@@ -11,6 +15,6 @@ class InternalError(Exception):
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:
     """An exception's first line (or its type's name when it has no text), for one-line messages."""
-    text = str(exc).strip()
+    text = _ANSI.sub("", str(exc)).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line[:limit] if limit else line

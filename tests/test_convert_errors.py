@@ -138,3 +138,17 @@ def test_onnx_external_data_outside_the_model_folder_is_refused(capsys, tmp_path
     fails(capsys, tmp_path, [str(path), "--size", "8x8"], "outside the model's folder")
     path = _external_onnx(models, "missing.bin")
     fails(capsys, tmp_path, [str(path), "--size", "8x8"], "is missing")
+
+
+def test_exported_program_at_another_size_fails_in_one_plain_line(capsys, tmp_path):
+    # torch.export fixes the shapes it was given; torch.onnx's message for it carries terminal colour codes
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x)
+    torch.export.save(torch.export.export(Net().eval(), (torch.rand(1, 3, 64, 64),)), str(tmp_path / "fixed.pt2"))
+    err = fails(capsys, tmp_path, [str(tmp_path / "fixed.pt2"), "--size", f"{W}x{H}"], "export failed", f"{W}x{H}")
+    assert "\x1b" not in err
