@@ -158,9 +158,15 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         if to == "coreml":
             result = fallback.emit_coremltools(src.module, quant, io_layout, (width, height), images, ref_out,
                                                ref_kind, passes, out, refusal)
-        else:
+        elif src.module is not None and quant == "fp32" and io_layout == "nhwc" and fallback.litert_torch_available():
+            result = fallback.emit_litert_torch(src.module, quant, io_layout, (width, height), images, ref_out,
+                                                ref_kind, passes, out, refusal)
+        else:   # litert-torch takes PyTorch sources to fp32 NHWC files; all else, and where it is missing: onnx2tf
+            others = None if src.module is None else {"litert-torch": (
+                f"makes fp32 files with NHWC I/O only (asked: {quant}, {io_layout})" if (quant, io_layout) !=
+                ("fp32", "nhwc") else f"not installed here ({fallback.LITERT_TORCH_EXTRA})")}
             result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out,
-                                           refusal)
+                                           refusal, others)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
         extra = {"temporal": temporal, "dynamic": dynamic, "checks": checks} if to == "tflite" else {}
@@ -317,8 +323,9 @@ def _front(model, random_weights, trust_pickle, bind, to, width, height, keep_in
         elif to == "onnx":   # the ONNX writer takes the source graph itself; ONNX Runtime runs every ONNX op
             passes.append(PassResult("import", False, f"IR import refused ({refusal}); not needed for onnx: "
                                                       "the source graph is written as it is"))
-        else:              # onnx2tf may still take it (convert/fallback.py)
-            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with onnx2tf"))
+        else:              # litert-torch or onnx2tf may still take it (convert/fallback.py)
+            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with a "
+                                                      "fallback converter (conversion_path says which and why)"))
     if graph is not None:
         out_shape = graph.shapes[graph.output]
         if out_shape[1] == 3 and out_shape[1:] != (3, height, width):
@@ -375,9 +382,10 @@ def _emit_tflite(graph, static, quant, io_layout, calib_batch, images, ref_out, 
         calib_feeds = [list(tflite.feeds_for(graph, io_layout, {k: v[i % len(v)] for k, v in (kept or {}).items()})
                             .values()) for i in range(len(rep_layout))]
 
-        def rep():
+        def representative():
             for x, f in zip(rep_layout, calib_feeds):
                 yield [x, *f]
+        rep = representative
     before = None     # a whole second conversion, only to count what the NHWC emission saves
     if checks == "full":
         # the same for every precision of one rewritten graph: counted once per front (naive_counts)

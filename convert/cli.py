@@ -136,6 +136,7 @@ def summary(rep: dict) -> str:
     if rep.get("conversion_path"):
         c = rep["conversion_path"]
         lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")
+        lines += [f"  passed over: {k}, {why}" for k, why in c.get("others", {}).items()]
     if rep.get("profile"):
         from vst.runtimes.profile import format_table
         lines.append("  profile: " + format_table(rep["profile"], 8).replace("\n", "\n    "))

@@ -101,6 +101,9 @@ def conversion_card(path: Path, rep: dict) -> dict:
                                         for (op, reason, source), nodes in grouped.items()]})
     art = rep.get("artifact") or {}
     temporal = temporal_verdict(rep)
+    made = rep.get("conversion_path") or {"produced_by": "native"}     # older reports: native only
+    converter = made["produced_by"] + (f" ({made['why']})" if made.get("why") else "") + "".join(
+        f"; passed over {k}: {why}" for k, why in (made.get("others") or {}).items())
     return {
         "psnr": ("identical" if fid.get("psnr_db") is None else f"{fid['psnr_db']:.1f} dB")
         if fid.get("measured", True) and fid else "not measured",
@@ -116,7 +119,7 @@ def conversion_card(path: Path, rep: dict) -> dict:
         "xnnpack": xnn_text, "fidelity": fid_text, "fidelity_passed": bool(fid.get("passed", False)),
         "fidelity_ungated": fid.get("passed", False) is None, "profile": _profile_rows(rep.get("profile")),
         "conversion_s": _fmt((rep.get("timing") or {}).get("conversion_s"), 1),
-        "passes": rep.get("passes", []), "delegates": delegates,
+        "passes": rep.get("passes", []), "delegates": delegates, "converter": converter,
         "op_histogram": sorted((rep.get("op_histogram") or {}).items(), key=lambda kv: -kv[1]),
     }
 

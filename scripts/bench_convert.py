@@ -36,7 +36,7 @@ import numpy as np
 from vst.bench import stats
 from vst.bench.compare import BLOCK as TURN, timed_rounds
 from vst.common.cli import parse_size, run_cli
-from vst.convert import convert, tflite, verify
+from vst.convert import convert, fallback, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
 from vst.convert.sources import export_onnx, resolve_source
 
@@ -97,41 +97,18 @@ def static_onnx(model: str, w: int, h: int) -> bytes:
 def onnx2tf_fp32(onnx_bytes: bytes, workdir: Path) -> bytes:
     """onnx2tf's default fp32 conversion, offline (the same call vst-convert's fallback makes)."""
     import onnx
-    from vst.convert.fallback import onnx2tf_convert
-    return onnx2tf_convert(onnx.load_from_string(onnx_bytes), workdir)["fp32"]
+    return fallback.onnx2tf_convert(onnx.load_from_string(onnx_bytes), workdir)["fp32"]
 
 
 LITERT_TORCH_MISSING = ("litert-torch comparison: skipped, litert_torch does not import here; install the optional "
-                        "extra in a separate venv: pip install -c constraints.txt -e .[litert-torch]")
-
-
-def litert_torch_available() -> bool:
-    try:
-        import litert_torch  # noqa: F401
-    except Exception:
-        return False
-    return True
+                        f"extra: {fallback.LITERT_TORCH_EXTRA}")
 
 
 def litert_torch_fp32(model: str, w: int, h: int) -> tuple[bytes, str]:
     """The same PyTorch module (same seed as vst-convert's zoo source) through litert-torch's default fp32
-    conversion, with NHWC input and output (to_channel_last_io, as ours) when the installed version has it.
-    Returns the flatbuffer and the I/O layout it got."""
-    import torch
-    import litert_torch
-    litert_torch.config.show_progress = False
-    module = resolve_source(model, random_weights=True).module.eval()
-    layout = "nchw"
-    if hasattr(litert_torch, "to_channel_last_io"):
-        module = litert_torch.to_channel_last_io(module, args=[0], outputs=[0]).eval()
-        layout = "nhwc"
-    shape = (1, h, w, 3) if layout == "nhwc" else (1, 3, h, w)
-    with torch.no_grad():
-        edge = litert_torch.convert(module, (torch.zeros(shape),))
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "m.tflite"
-        edge.export(str(path))
-        return path.read_bytes(), layout
+    conversion (convert/fallback.py, as vst-convert's fallback runs it). Returns the flatbuffer and its I/O layout."""
+    from vst.convert.fallback import litert_torch_convert
+    return litert_torch_convert(resolve_source(model, random_weights=True).module, w, h)
 
 
 def bench_model(name: str, model: str, w: int, h: int, runs: int, tmp: Path, int8: bool, with_onnx2tf: bool,
@@ -309,7 +286,7 @@ def main(argv=None) -> int:
         print_table2(rows, load)
         t2 = {"table2": rows, "table2_load": load}
     w, h = parse_size(a.size)
-    with_lt = a.litert_torch and litert_torch_available()
+    with_lt = a.litert_torch and fallback.litert_torch_available()
     if a.litert_torch and not with_lt:
         print(LITERT_TORCH_MISSING, flush=True)
     rows = dict(t2)

@@ -241,8 +241,7 @@ def test_graph_the_ir_refuses_still_converts_to_onnx(tmp_path):
     assert rep8["op_histogram"].get("QuantizeLinear", 0) > 0 and rep8["fidelity"]["measured"]
 
 
-def test_pytorch_graph_the_ir_refuses_goes_to_coremltools_for_core_ml(tmp_path):
-    import platform
+def _softmax_net():
     import torch
 
     class SoftmaxNet(torch.nn.Module):
@@ -253,8 +252,30 @@ def test_pytorch_graph_the_ir_refuses_goes_to_coremltools_for_core_ml(tmp_path):
         def forward(self, x):
             return torch.softmax(self.conv(x), dim=1)
     torch.manual_seed(0)
+    return SoftmaxNet()
+
+
+def test_pytorch_graph_the_ir_refuses_goes_to_litert_torch_where_installed_else_onnx2tf(tmp_path):
+    rep = convert(_softmax_net(), to="tflite", size=(32, 24), out=tmp_path / "s.tflite")
+    path = rep["conversion_path"]
+    assert "Softmax" in path["why"] and rep["fidelity"]["passed"] and path["cost"]["psnr_db"] >= 60
+    if fallback.litert_torch_available():
+        assert path["produced_by"] == "litert-torch" and "others" not in path
+        assert any(p["name"] == "layout" and "litert-torch" in p["detail"] for p in rep["passes"])
+    else:
+        assert path["produced_by"] == "onnx2tf" and "not installed" in path["others"]["litert-torch"]
+        assert ".[litert-torch]" in path["others"]["litert-torch"]
+    report.validate(rep)
+    # fp16 is not litert-torch's default path: onnx2tf, and the report says why litert-torch was passed over
+    rep16 = convert(_softmax_net(), to="tflite", quant="fp16", size=(32, 24), out=tmp_path / "h.tflite")
+    assert rep16["conversion_path"]["produced_by"] == "onnx2tf" and rep16["fidelity"]["passed"]
+    assert "fp32 files with NHWC I/O only (asked: fp16, nhwc)" in rep16["conversion_path"]["others"]["litert-torch"]
+
+
+def test_pytorch_graph_the_ir_refuses_goes_to_coremltools_for_core_ml(tmp_path):
+    import platform
     out = tmp_path / "s.mlpackage"
-    rep = convert(SoftmaxNet(), to="coreml", quant="fp16", size=(32, 24), out=out)
+    rep = convert(_softmax_net(), to="coreml", quant="fp16", size=(32, 24), out=out)
     path = rep["conversion_path"]
     assert path["produced_by"] == "coremltools" and "Softmax" in path["why"] and "coreml" in path["why"]
     s = rep["structure"]

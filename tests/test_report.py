@@ -73,6 +73,7 @@ def test_report_has_the_measured_numbers(made):
     # random weights: no sample frames (noise), one <details> per conversion, and the summary picks among
     assert "dB vs fp32" not in html and "sample frames are shown for trained weights only" in html
     assert html.count("<details>") == len(reps)
+    assert html.count("made by native") == len(reps)          # which converter wrote each file
     # artifacts whose fidelity passed, or for random weights would pass if trained (or says none did)
     passed = [r for r in reps if (r["fidelity"]["passed"] if r["fidelity"].get("passed") is not None
                                   else r["fidelity"].get("gate_passed_if_trained"))]
