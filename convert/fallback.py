@@ -52,7 +52,8 @@ def onnx2tf_convert(model: onnx.ModelProto, workdir: Path) -> dict[str, bytes]:
     return out
 
 
-LITERT_TORCH_EXTRA = "pip install -c constraints.txt -e .[litert-torch], in a venv of its own: it pulls jax and transformers"
+LITERT_TORCH_EXTRA = ("pip install -c constraints.txt -e .[litert-torch], in a venv of its own: it pulls jax and "
+                      "transformers")
 
 
 def litert_torch_available() -> bool:
