@@ -85,6 +85,14 @@ def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
             b.update(1)
             b.set_postfix_str(f"{i}/300 s")
     assert log.getvalue().count("rounds") <= 3, log.getvalue()            # first draw, maybe one timed, the close
+    # a nested bar would move the cursor up inside the outer bar's lines: off a terminal there is none
+    log.truncate(0)
+    with progress.bar(total=3, desc="outer", position=0) as outer, \
+            progress.bar(total=3, desc="inner", position=1) as inner:
+        assert inner.disable and not outer.disable
+        inner.update(3)
+        outer.update(3)
+    assert "\x1b[A" not in log.getvalue() and "inner" not in log.getvalue() and "outer" in log.getvalue()
     with progress.bar(total=3, progress=False) as b:
         assert b.disable
 
@@ -94,3 +102,5 @@ def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
     monkeypatch.setattr(progress.sys, "stderr", Tty())
     with progress.bar(total=3) as b:
         assert b.mininterval < 1
+    with progress.bar(total=3, position=1, leave=False) as b:    # on a terminal, nested bars draw as usual
+        assert not b.disable
