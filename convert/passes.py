@@ -593,7 +593,9 @@ def conv_output_parities(graph: Graph) -> tuple[Graph, int]:
 # Channels (of the full-resolution tensor) up to which stride2_conv_on_parities reads a stride-2 conv's input as
 # parities. vst-bench --compare, int8, pass off vs on, one interleaved run each: 4 channels (alpha 0.125,
 # kunster-t2-10 and t2-15 at 480x320 and 320x240) 1.045-1.11x faster; 8 channels (alpha 0.25, t2-09 and t2-14)
-# 0.945-0.98x, where the bigger parity convs cost more than the copies they save.
+# 0.945-0.98x, where the bigger parity convs cost more than the copies they save; measured again after
+# spatial_mean_by_rows took the parity norms' means by rows: both sites 0.964-0.985x, the encoder's site alone
+# 0.992-1.014x (t2-14 at both sizes, t2-09 at 320x240).
 MAX_PARITY_INPUT_CIN = 4
 
 
