@@ -158,15 +158,14 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         if to == "coreml":
             result = fallback.emit_coremltools(src.module, quant, io_layout, (width, height), images, ref_out,
                                                ref_kind, passes, out, refusal)
-        elif src.module is not None and quant == "fp32" and io_layout == "nhwc" and fallback.litert_torch_available():
-            result = fallback.emit_litert_torch(src.module, quant, io_layout, (width, height), images, ref_out,
-                                                ref_kind, passes, out, refusal)
-        else:   # litert-torch takes PyTorch sources to fp32 NHWC files; all else, and where it is missing: onnx2tf
-            others = None if src.module is None else {"litert-torch": (
-                f"makes fp32 files with NHWC I/O only (asked: {quant}, {io_layout})" if (quant, io_layout) !=
-                ("fp32", "nhwc") else f"not installed here ({fallback.LITERT_TORCH_EXTRA})")}
-            result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out,
-                                           refusal, others)
+        else:   # PyTorch sources: litert-torch where it can make the file; all else: onnx2tf
+            passed_over = None if src.module is None else fallback.litert_torch_unusable(quant, io_layout)
+            if src.module is not None and passed_over is None:
+                result = fallback.emit_litert_torch(src.module, quant, io_layout, (width, height), images, ref_out,
+                                                    ref_kind, passes, out, refusal)
+            else:
+                result = fallback.emit_onnx2tf(ir_source, quant, io_layout, images, ref_out, ref_kind, passes, out,
+                                               refusal, {"litert-torch": passed_over} if passed_over else None)
     else:
         emit = {"tflite": _emit_tflite, "coreml": _emit_coreml, "onnx": _emit_onnx}[to]
         extra = {"temporal": temporal, "dynamic": dynamic, "checks": checks} if to == "tflite" else {}

@@ -64,6 +64,15 @@ def litert_torch_available() -> bool:
     return True
 
 
+def litert_torch_unusable(quant: str, io_layout: str) -> str | None:
+    """Why litert-torch cannot make this file (None: it can): its default path writes fp32 with NHWC I/O."""
+    if (quant, io_layout) != ("fp32", "nhwc"):
+        return f"makes fp32 files with NHWC I/O only (asked: {quant}, {io_layout})"
+    if not litert_torch_available():
+        return f"not installed here ({LITERT_TORCH_EXTRA})"
+    return None
+
+
 def litert_torch_convert(module, w: int, h: int) -> tuple[bytes, str]:
     """`module` through litert-torch's default fp32 conversion, with NHWC input and output (to_channel_last_io)
     where the installed version has it. Returns the flatbuffer and the I/O layout it got."""
