@@ -6,6 +6,10 @@ weights-only attempt, and the legacy format it falls back to on any RuntimeError
 twice before vst uses it: a scan of its payload configs names what would be unpickled (one clear refusal), and the
 load itself runs under `no_code_unpickling()`, which makes every unpickling entry point torch uses either
 weights-only or an error for the duration (defence in depth: a path the scan does not know is closed too).
+
+Pickles are not the only way in: torch also evaluates the archive's symbolic-shape expressions with sympy and
+resolves node targets by name from `torch`. Every string of those kinds is checked against an allow-list
+(vst.common.symexpr) before torch reads the archive, and again as torch reads it (`no_code_evaluation()`).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from vst.common import symexpr
 from vst.common.errors import VstError, first_line
 
 TRUST_HINT = "only if you trust the file, pass --trust-pickle (it runs the file's code)"
@@ -56,6 +61,83 @@ def no_code_unpickling() -> Iterator[dict]:
             setattr(owner, name, value)
 
 
+@contextmanager
+def no_code_evaluation() -> Iterator[dict]:
+    """Within the block, sympy.sympify refuses strings that are not shape arithmetic and torch's ExportedProgram
+    deserializer refuses node targets outside the allow-list (vst.common.symexpr). Yields a dict whose 'refused'
+    entry names the first refusal (torch may wrap or swallow the exception)."""
+    import sympy
+    from torch._export.serde import serialize
+
+    state: dict = {"refused": None}
+    orig_sympify = sympy.sympify
+    cls = serialize.GraphModuleDeserializer
+    orig_operator = cls.deserialize_operator
+
+    def refuse(what: str):
+        state["refused"] = state["refused"] or what
+        raise PickledCodeRefused(what)
+
+    def checked_sympify(a, *args, **kwargs):
+        if isinstance(a, str) and (problem := symexpr.expression_problem(a)):
+            refuse(f"a shape expression with {problem}")
+        return orig_sympify(a, *args, **kwargs)
+
+    def checked_operator(self, serialized_target):
+        if problem := symexpr.target_problem(serialized_target):
+            refuse(f"a node that {problem}")
+        return orig_operator(self, serialized_target)
+
+    sympy.sympify = checked_sympify
+    cls.deserialize_operator = checked_operator
+    try:
+        yield state
+    finally:
+        sympy.sympify = orig_sympify
+        cls.deserialize_operator = orig_operator
+
+
+MAX_JSON_BYTES = 256 << 20     # a program's JSON grows with its nodes: 1 MB for a zoo network
+
+
+def evaluated_strings(path: Path) -> list[str]:
+    """Strings of an ExportedProgram archive's JSON that torch would evaluate and that are not on the allow-lists
+    (empty for a plain export): shape expressions given to sympy, node targets looked up from torch."""
+    found = []
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".json"):
+                continue
+            if info.file_size > MAX_JSON_BYTES:
+                raise VstError(f"{path}: {info.filename} declares {info.file_size} bytes; the archive is damaged "
+                               "or hostile: re-export it with torch.export.save")
+            try:
+                doc = json.loads(z.read(info))
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                raise VstError(f"{path}: {info.filename} is not valid JSON; the archive is damaged") from None
+            found += [f"{what} in {info.filename.rsplit('/', 1)[-1]}" for what in _unsafe_strings(doc)]
+    return found
+
+
+def _unsafe_strings(doc) -> Iterator[str]:
+    stack = [doc]         # iterative: a hostile file nests as deep as json.loads allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            if key == "expr_str" and (problem := symexpr.expression_problem(value)):
+                yield f"a shape expression with {problem}"
+            elif key in ("target", "as_operator") and isinstance(value, str) and \
+                    (key == "as_operator" or "inputs" in item) and (problem := symexpr.target_problem(value)):
+                yield f"a node that {problem}"
+            else:
+                stack.append(value)
+
+
 def pickled_entries(path: Path) -> list[str]:
     """Entries of an ExportedProgram archive that torch would fully unpickle (empty for a plain export)."""
     found = []
@@ -83,14 +165,19 @@ def pickled_entries(path: Path) -> list[str]:
 
 
 def load_exported_program(path: Path, trust_pickle: bool = False):
-    """torch.export.load, refusing archives that would unpickle code unless trust_pickle."""
+    """torch.export.load, refusing archives that would unpickle or evaluate code unless trust_pickle."""
     import logging
     if trust_pickle:
         return _export_load(path)
     try:
         entries = pickled_entries(path)
+        evaluated = evaluated_strings(path)
     except zipfile.BadZipFile:
         raise VstError(f"{path} is a truncated or damaged zip archive (ExportedProgram)") from None
+    if evaluated:
+        shown = ", ".join(evaluated[:2]) + (f" and {len(evaluated) - 2} more" if len(evaluated) > 2 else "")
+        raise VstError(f"{path} holds strings torch would run as code ({shown}); refusing to load it; "
+                       f"{TRUST_HINT}")
     if entries:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise VstError(f"{path} stores pickled objects that would run code when loaded ({shown}); refusing to "
@@ -99,14 +186,20 @@ def load_exported_program(path: Path, trust_pickle: bool = False):
     level = log.level
     log.setLevel(logging.CRITICAL)   # torch logs a traceback before its legacy fallback
     try:
-        with no_code_unpickling() as guard:
+        with no_code_unpickling() as guard, no_code_evaluation() as evaluation:
+            failure = None
             try:
                 ep = _export_load(path)
-            except PickledCodeRefused:
-                ep = None
+            except (PickledCodeRefused, VstError) as exc:   # torch may wrap a refusal: the guards say first
+                ep, failure = None, exc
         if guard["refused"]:
             raise VstError(f"{path} asks for a full unpickle ({guard['refused']}) while loading; refusing to run "
                            f"its code; {TRUST_HINT}")
+        if evaluation["refused"]:
+            raise VstError(f"{path} holds {evaluation['refused']} while loading; refusing to run it as code; "
+                           f"{TRUST_HINT}")
+        if isinstance(failure, VstError):
+            raise failure
     finally:
         log.setLevel(level)
     return ep
