@@ -2,7 +2,8 @@
 
 Why FastAPI + uvicorn: both are kept and widely deployed, Flower (the federated framework vst-train
 --federated uses) already depends on them, so they add nothing to install; the asyncio event loop makes the
-micro-batching queue below a few lines; uvicorn refuses connections past a concurrency limit with 503 itself.
+micro-batching queue below a few lines. Connections are bounded by vst.edge.connections (header deadline, idle
+connections evicted past the limit) rather than uvicorn's concurrency limit, which idle sockets could fill.
 
 Requests: `POST /stylize` with a PNG or JPEG body -> the stylized frame in the same format; `GET /health` ->
 JSON. Frames from clients that arrive within `window` seconds of each other are stylized as one batch (frames
@@ -35,7 +36,8 @@ class Limits:
     max_batch: int = 8
     window: float = 0.005             # seconds the batcher waits for more frames after the first
     timeout: float = 30.0             # seconds from arrival to reply, else 504
-    max_connections: int = 64         # uvicorn answers 503 beyond this
+    max_connections: int = 64         # open at once; beyond, the longest-idle one is closed (edge.connections)
+    idle_timeout: float = 5.0         # seconds a connection may take to send a request's headers
 
 
 @dataclass
@@ -185,17 +187,24 @@ def create_app(runner: Runner, limits: Limits = Limits(), name: str = ""):
     return app
 
 
+def make_server(app, limits: Limits = Limits(), host: str = "127.0.0.1", port: int = 8500):
+    """The uvicorn server for `app`, with the connection bounds of vst.edge.connections (uvicorn's own
+    concurrency limit is left off: it counts idle connections and so answered every request 503)."""
+    import uvicorn
+    from vst.edge.connections import bounded_h11
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            http=bounded_h11(limits.max_connections, limits.idle_timeout),
+                            timeout_keep_alive=5, timeout_graceful_shutdown=2)
+    return uvicorn.Server(config)
+
+
 def serve(model: str, host: str = "127.0.0.1", port: int = 8500, limits: Limits = Limits(),
           threads: int = 2, ready=None, sock=None) -> None:
     """Run the server until interrupted. `sock` (an already bound socket) lets a caller pick a free port."""
-    import uvicorn
     torch.set_num_threads(threads)
     runner = load_runner(model)
     app = create_app(runner, limits, name=model)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            limit_concurrency=limits.max_connections, timeout_keep_alive=5,
-                            timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
+    server = make_server(app, limits, host, port)
     if ready:
         ready(json.dumps({"model": model, "host": host, "port": sock.getsockname()[1] if sock else port}))
     server.run(sockets=[sock] if sock else None)
