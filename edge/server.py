@@ -23,7 +23,7 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, first_line
 from vst.runtimes.remote import FORMATS, decode_image, encode_image
 from vst.runtimes.stylizer import Runner, load_runner
 
@@ -38,6 +38,20 @@ class Limits:
     timeout: float = 30.0             # seconds from arrival to reply, else 504
     max_connections: int = 64         # open at once; beyond, the longest-idle one is closed (edge.connections)
     idle_timeout: float = 5.0         # seconds a connection may take to send a request's headers
+
+
+class ModelFailure(Exception):
+    """The model, not the frame, failed: answered 500 with this line."""
+
+
+def output_problem(y, shape: tuple) -> str | None:
+    """What is wrong with `y` as the stylized batch of an NCHW input of `shape`, or None."""
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(shape):
+        got = list(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        return f"gives an output of shape {got} for frames of shape {list(shape)}, not images of their size"
+    if not bool(torch.isfinite(y).all()):
+        return "gives NaN or infinite values"
+    return None
 
 
 @dataclass
@@ -122,6 +136,9 @@ class Batcher:
             x = torch.from_numpy(np.stack([frames[i] for i in idx])).permute(0, 3, 1, 2).float() / 255
             with torch.no_grad():
                 y = self.runner(x)
+            problem = output_problem(y, x.shape)
+            if problem:
+                raise ModelFailure(f"the model {problem}")
             y = (y.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
             for k, i in enumerate(idx):
                 outs[i] = np.ascontiguousarray(y[k])
@@ -180,11 +197,37 @@ def create_app(runner: Runner, limits: Limits = Limits(), name: str = ""):
             return error(504, f"not stylized within {limits.timeout:g} s")
         except VstError as exc:
             return error(422, str(exc))
+        except ModelFailure as exc:
+            return error(500, str(exc))
         data = await asyncio.get_running_loop().run_in_executor(None, encode_image, out, fmt)
         return Response(data, media_type=FORMATS[fmt][1],
                         headers={"X-Vst-Batch": str(batch), "X-Vst-Seconds": f"{time.perf_counter() - t0:.6f}"})
 
     return app
+
+
+# Errors the runtimes raise about a model they cannot run (ONNX Runtime's, TensorFlow Lite's): at the startup
+# check they are the model's fault; anything else stays a traceback, a bug of vst.
+_RUNTIME_MODULES = ("onnxruntime", "tensorflow", "ai_edge_litert", "coremltools")
+
+
+def check_stylizer(runner, name: str) -> None:
+    """Stylize one frame before serving: a model that is not an image-to-image network (a classifier, say) would
+    otherwise start healthy and answer every frame with 500."""
+    w, h = runner.size or (64, 48)
+    x = torch.linspace(0, 1, 3 * h * w).reshape(1, 3, h, w)
+    try:
+        with torch.no_grad():
+            y = runner(x)
+    except Exception as exc:
+        if not type(exc).__module__.startswith(_RUNTIME_MODULES):
+            raise
+        raise VstError(f"{name} fails on a {w}x{h} test frame ({first_line(exc, 160)}); serve an "
+                       "image-to-image stylizer") from None
+    problem = output_problem(y, x.shape)
+    if problem:
+        raise VstError(f"{name} {problem} on a {w}x{h} test frame; vst-edge serve needs an image-to-image "
+                       "stylizer")
 
 
 def make_server(app, limits: Limits = Limits(), host: str = "127.0.0.1", port: int = 8500):
@@ -203,6 +246,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8500, limits: Limits 
     """Run the server until interrupted. `sock` (an already bound socket) lets a caller pick a free port."""
     torch.set_num_threads(threads)
     runner = load_runner(model)
+    check_stylizer(runner, model)
     app = create_app(runner, limits, name=model)
     server = make_server(app, limits, host, port)
     if ready:

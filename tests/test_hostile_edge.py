@@ -4,6 +4,7 @@ side that failed, or is answered and bounded; nothing hangs, nothing is mixed.""
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -81,3 +82,49 @@ def test_idle_connections_neither_starve_health_nor_stay_open():
         finally:
             for c in idle + [slow]:
                 c.close()
+
+
+def _onnx(path, nodes, out_shape, inits=()):
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], list(inits))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+def _classifier(path):
+    """Image in, 10 class scores out: loads and runs like a stylizer, but gives no image."""
+    from onnx import numpy_helper
+    w = numpy_helper.from_array(np.random.default_rng(0).random((10, 3, 3, 3), np.float32), "w")
+    from onnx import helper
+    return _onnx(path, [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                        helper.make_node("GlobalAveragePool", ["c"], ["p"]),
+                        helper.make_node("Flatten", ["p"], ["y"])], [1, 10], [w])
+
+
+def _nan_model(path):
+    from onnx import helper
+    return _onnx(path, [helper.make_node("Log", ["x"], ["l"]), helper.make_node("Sub", ["l", "l"], ["y"])],
+                 [1, 3, "h", "w"])  # log(0) - log(0) = -inf + inf: NaN where the frame is black
+
+
+@pytest.mark.parametrize("make,needle", [(_classifier, "not images of their size"), (_nan_model, "NaN")])
+def test_serve_refuses_a_model_that_does_not_stylize(capsys, tmp_path, make, needle):
+    from test_hostile_inputs import one_line
+    from vst.edge.cli import main
+    model = make(tmp_path / "model.onnx")
+    one_line(capsys, main, ["serve", "-m", model, "--port", "0"], "model.onnx", needle, "stylizer")
+
+
+def test_a_model_failing_on_a_frame_is_the_servers_500_with_one_line():
+    from vst.runtimes.remote import encode_image
+    frame = encode_image(np.zeros((32, 48, 3), np.uint8))
+    with InProcessServer(runner=lambda x: x.mean(1, keepdim=True)) as s:  # grey: one channel, not three
+        req = urllib.request.Request(s.url + "/stylize", data=frame, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 500
+        assert err.value.read().decode().strip() == ("the model gives an output of shape [1, 1, 32, 48] for frames "
+                                                     "of shape [1, 3, 32, 48], not images of their size")
+        assert _health(s.url) == 200
