@@ -18,3 +18,14 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     text = _ANSI.sub("", str(exc)).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line[:limit] if limit else line
+
+
+def excerpt(text: str | bytes, limit: int = 160) -> str:
+    """A short, printable excerpt of text from outside (a server's reply body, say) for a one-line message:
+    colour codes dropped, control and other unprintable characters as spaces, whitespace runs as one space,
+    cut to `limit` characters."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = _ANSI.sub("", text)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

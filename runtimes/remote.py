@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vst.common.errors import VstError
+from vst.common.errors import VstError, excerpt
 
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg")}
 MAX_REPLY_BYTES = 64 << 20  # a stylized 4096x4096 PNG is under this; anything larger is not a frame
@@ -105,10 +105,18 @@ class EdgeStylizer:
     def health(self) -> dict:
         try:
             with urllib.request.urlopen(self.url + "/health", timeout=self.timeout) as resp:
-                return json.loads(resp.read(1 << 16))
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+                text = resp.read(1 << 16)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise EdgeUnavailable(f"edge server {self.url} does not answer /health ({_reason(exc)}); "
                                   "start it with vst-edge serve -m MODEL") from None
+        try:
+            info = json.loads(text)
+        except (ValueError, RecursionError):
+            info = None
+        if not isinstance(info, dict) or info.get("status") != "ok":
+            raise VstError(f"{self.url}/health does not answer as a vst-edge server does "
+                           f"({excerpt(text, 60)!r}); check the URL")
+        return info
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         body = encode_image(rgb, self.fmt, self.quality)
@@ -122,32 +130,66 @@ class EdgeStylizer:
                 data = resp.read(MAX_REPLY_BYTES + 1)
                 headers = resp.headers
         except urllib.error.HTTPError as exc:
-            detail = exc.read(2000).decode("utf-8", "replace").strip() or exc.reason
-            if exc.code in (503, 504):
-                raise EdgeUnavailable(f"edge server {self.url} is overloaded ({exc.code}: {detail}); "
-                                      "retry later or start more servers") from None
-            raise VstError(f"edge server {self.url} refused the frame ({exc.code}: {detail})") from None
+            raise _refusal(self.url, exc) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise EdgeUnavailable(f"edge server {self.url} stopped answering ({_reason(exc)})") from None
         if len(data) > MAX_REPLY_BYTES:
-            raise VstError(f"edge server {self.url} sent over {MAX_REPLY_BYTES >> 20} MiB for one frame")
-        out, _ = decode_image(data, max_pixels=rgb.shape[0] * rgb.shape[1])
+            raise self._malformed(f"over {MAX_REPLY_BYTES >> 20} MiB for one frame")
+        try:
+            out, _ = decode_image(data, max_pixels=rgb.shape[0] * rgb.shape[1])
+        except VstError:
+            raise self._malformed(f"a body that is not a PNG or JPEG of at most the frame's size: "
+                                  f"{excerpt(data[:200], 60)!r}") from None
         if self.delay:
             time.sleep(self.delay / 2)
         if out.shape != rgb.shape:
-            raise VstError(f"edge server {self.url} returned a {out.shape[1]}x{out.shape[0]} frame for a "
-                           f"{rgb.shape[1]}x{rgb.shape[0]} one")
+            raise self._malformed(f"a {out.shape[1]}x{out.shape[0]} frame for a {rgb.shape[1]}x{rgb.shape[0]} one")
         self.last = Exchange(time.perf_counter() - t0, len(body), len(data),
-                             float(headers.get("X-Vst-Seconds", "nan")), int(headers.get("X-Vst-Batch", "1")))
+                             self._header(headers, "X-Vst-Seconds", float, "nan", lambda v: not v < 0),
+                             self._header(headers, "X-Vst-Batch", int, "1", lambda v: v >= 1))
         self.history.append(self.last)
         return out
+
+
+    def _malformed(self, what: str) -> VstError:
+        return VstError(f"edge server {self.url} sent a malformed reply ({what}): the server is at fault, not "
+                        "the frame; is it a vst-edge server of this version?")
+
+    def _header(self, headers, name: str, kind, default: str, valid):
+        """A number from a reply header, or the malformed-reply error (they only feed the run's figures, but a
+        server sending `X-Vst-Batch: abc` is not the one the client thinks it is)."""
+        text = headers.get(name, default)
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise self._malformed(f"header {name}: {excerpt(text, 40)!r}")
+        return value
+
+
+def _refusal(url: str, exc: urllib.error.HTTPError) -> VstError:
+    """The error for a non-2xx answer to a frame, saying whose fault it is, with a short clean excerpt of the
+    server's text (a hostile server could send megabytes of terminal escapes)."""
+    try:
+        detail = excerpt(exc.read(1024)) or excerpt(str(exc.reason))
+    except (OSError, http.client.HTTPException):
+        detail = excerpt(str(exc.reason))
+    code = f"{exc.code}: {detail}" if detail else str(exc.code)
+    if exc.code in (503, 504):
+        return EdgeUnavailable(f"edge server {url} is overloaded ({code}); retry later or start more servers")
+    if exc.code in (404, 405):
+        return VstError(f"{url} answered POST /stylize with {code}: it is not a vst-edge server; check the URL")
+    if exc.code >= 500:
+        return VstError(f"edge server {url} failed on the frame (the server failed, {code}); its log says why")
+    return VstError(f"edge server {url} refused the frame ({code}): the frame or the request is at fault")
 
 
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc
     if isinstance(reason, socket.timeout):
         return "timed out"
-    return str(reason).strip() or type(reason).__name__
+    return excerpt(str(reason)) or type(reason).__name__
 
 
 def edge_keyframe_stylizer(url: str, fmt: str = "png", quality: int = 90, timeout: float = 30.0,

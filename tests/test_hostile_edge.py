@@ -128,3 +128,88 @@ def test_a_model_failing_on_a_frame_is_the_servers_500_with_one_line():
         assert err.value.read().decode().strip() == ("the model gives an output of shape [1, 1, 32, 48] for frames "
                                                      "of shape [1, 3, 32, 48], not images of their size")
         assert _health(s.url) == 200
+
+
+# --- the client: replies of a broken or hostile server ------------------------------------------------------------
+
+class FakeServer:
+    """An HTTP server on loopback answering /health like vst-edge and POST /stylize with `reply`:
+    (status, headers, body); body None echoes the frame."""
+
+    def __init__(self, reply, health=b'{"status": "ok", "model": "fake"}'):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, headers, body):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._send(200, {"Content-Type": "application/json"}, health)
+
+            def do_POST(self):
+                frame = self.rfile.read(int(self.headers["Content-Length"]))
+                status, headers, body = reply
+                self._send(status, headers, frame if body is None else body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+HOSTILE_BODY = ("\x1b[31mTraceback\x1b[0m\x07\r\n" + "x" * 2000 + "\x00\x9b").encode()
+
+
+@pytest.mark.parametrize("reply,needles", [
+    ((200, {"X-Vst-Batch": "abc"}, None), ["server", "X-Vst-Batch", "malformed"]),
+    ((200, {"X-Vst-Seconds": "soon"}, None), ["server", "X-Vst-Seconds", "malformed"]),
+    ((200, {}, b"<html>not a frame</html>"), ["server", "not a PNG or JPEG"]),
+    ((500, {}, HOSTILE_BODY), ["server failed", "500", "its log"]),
+    ((502, {}, b""), ["server failed", "502"]),
+    ((404, {}, b"Not Found"), ["not a vst-edge server", "check the URL"]),
+    ((415, {}, HOSTILE_BODY), ["refused the frame", "415"]),
+])
+def test_client_errors_name_the_side_that_failed_in_a_short_clean_line(reply, needles):
+    from vst.common.errors import VstError
+    from vst.runtimes.remote import edge_keyframe_stylizer
+    with FakeServer(reply) as s:
+        with pytest.raises(VstError) as err:
+            edge_keyframe_stylizer(s.url)(np.zeros((16, 16, 3), np.uint8))
+    msg = str(err.value)
+    assert msg.isprintable() and len(msg) < 400, msg  # no escape bytes, no 2000-character echo
+    for n in needles:
+        assert n.lower() in msg.lower(), msg
+
+
+@pytest.mark.parametrize("health", [b"[" * 60000, b'"ok"', b"\x1b[2J<html>", b'{"status": "down"}'])
+def test_a_health_answer_not_like_vst_edge_is_one_line(health):
+    from vst.common.errors import VstError
+    from vst.runtimes.remote import edge_keyframe_stylizer
+    with FakeServer((200, {}, None), health=health) as s:
+        with pytest.raises(VstError, match="not answer as a vst-edge server does") as err:
+            edge_keyframe_stylizer(s.url)
+    assert str(err.value).isprintable() and len(str(err.value)) < 200
+
+
+def test_edge_stylize_against_a_malformed_reply_is_one_line(capsys, tmp_path):
+    from test_hostile_inputs import one_line
+    from vst.edge.cli import main
+    from vst.video.codec import make_clip
+    clip = make_clip(tmp_path / "c.mp4", size=(32, 32), seconds=0.12, fps=25)
+    with FakeServer((200, {"X-Vst-Batch": "abc"}, None)) as s:
+        one_line(capsys, main, ["stylize", s.url, "--input", clip, "--out", tmp_path / "out"], "X-Vst-Batch")
+    assert list((tmp_path / "out").glob("frame_*.png")) == []
