@@ -1,12 +1,16 @@
-"""Console-script plumbing: the entry wrapper (user errors become one line on stderr, exit code 2) and the
-argument forms every vst command shares (WxH sizes, NAME=VALUE settings)."""
+"""Console-script plumbing: the entry wrapper (user errors become one line on stderr, exit code 2; anything
+else is vst's bug, exit 70) and the argument forms every vst command shares (WxH sizes, NAME=VALUE settings,
+finite numbers within ranges, ports)."""
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
+import traceback
 from typing import Callable, Sequence
 
-from vst.common.errors import InternalError, VstError
+from vst.common.errors import InternalError, VstError, first_line
 from vst.common.quiet import configure_environment, quiet_stderr
 
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -31,9 +35,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except InternalError as exc:
-        print(f"{prog}: internal error (a bug in vst, not in your input; please report it with the command "
-              f"line): {exc}", file=sys.stderr)
-        return 70
+        return _bug(prog, str(exc), verbose)
+    except MemoryError:
+        print(f"{prog}: error: out of memory; give a smaller size or fewer frames, or free memory", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (`vst-predict --loo | head`): nothing is left to say to it. Python's documented
         # remedy: point stdout at devnull so the interpreter's final flush does not raise again.
@@ -44,6 +49,16 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
                                           if resumable else "outputs are written only on success: run it again."),
               file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - whatever escaped is a bug in vst: one line, not a traceback
+        return _bug(prog, f"{type(exc).__name__}: {first_line(exc, 300)}", verbose)
+
+
+def _bug(prog: str, what: str, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc()
+    print(f"{prog}: internal error (a bug in vst, not in your input; please report it with the command "
+          f"line{'' if verbose else ' and the traceback -v prints'}): {what}", file=sys.stderr)
+    return 70
 
 
 # Full-resolution activations of a stylizer hold 32-64 float channels and conversion keeps several alive for
@@ -79,3 +94,57 @@ def parse_assignments(items: Sequence[str], flag: str, example: str) -> dict[str
             raise VstError(f"{flag} takes NAME=VALUE (e.g. {example}), got {item!r}")
         out[key] = value
     return out
+
+
+# argparse types for numeric flags: NaN, infinities and values outside a flag's range are refused when the
+# command line is read (argparse prints its usage and "argument --fps: ..."), never later as a traceback or a
+# silently wrong run (a NaN learning rate, a port taken modulo 65536).
+
+def number(kind: type = float, low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> Callable[[str], float | int]:
+    """An argparse type: a finite `kind` (int or float) in [low, high] ((low, high] with `low_open`)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"{text} must be {'above' if low_open else 'at least'} {low:g}"
+                                             + (f" and at most {high:g}" if high is not None else ""))
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {high:g}")
+        return value
+    parse.__name__ = kind.__name__        # argparse names the type in some of its messages
+    return parse
+
+
+# thread counts past this are a typo, and torch, onnxruntime or LiteRT fail on them in their own words
+MAX_THREADS = 1024
+
+positive_int = number(int, 1)
+nonneg_int = number(int, 0)
+threads = number(int, 1, MAX_THREADS)
+seed = number(int, 0, 2**32 - 1)          # numpy's seed range, which torch's includes
+fraction = number(float, 0, 1)
+port_or_zero = number(int, 0, 65535)      # 0: the system picks a free port
+# Adam's step size, on weights or on pixels in [0, 1]: past 1 they diverge within a few steps (--lr 1e308 wrote
+# an all-NaN checkpoint)
+MAX_LR = 1.0
+learning_rate = number(float, 0, MAX_LR, low_open=True)
+# loss weights: the presets reach 1e10 (Gatys' style weight); far beyond that float32 losses overflow
+loss_weight = number(float, 0, 1e15)
+# durations: time.sleep and asyncio timeouts overflow on huge values; a day bounds every wait vst has
+MAX_SECONDS = 86400.0
+seconds = number(float, 0, MAX_SECONDS)
+positive_seconds = number(float, 0, MAX_SECONDS, low_open=True)
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    """parse_size as an argparse type, so that a bad --size is refused with the usage line."""
+    try:
+        return parse_size(text)
+    except VstError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

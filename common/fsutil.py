@@ -33,6 +33,34 @@ def check_creatable_dir(directory: Path) -> None:
         raise VstError(f"output folder {directory} is not writable; choose a writable path")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names reach the same file: the same path once symlinks are resolved, or one inode (a hard
+    link, a bind mount)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False            # one of them does not exist: the output is new
+
+
+def check_not_input(output: str | os.PathLike | None, inputs, flag: str = "-o") -> None:
+    """Before any work: refuse an output that is one of the command's inputs (the output would replace it).
+    `inputs` are paths or model names; a name FILE:N (a style index) counts as FILE."""
+    if output is None:
+        return
+    out = Path(output)
+    for item in inputs:
+        if item is None:
+            continue
+        text = os.fspath(item)
+        base = text.rpartition(":")[0] if ":" in text else ""
+        for candidate in filter(None, (text, base)):
+            if _same_file(out, Path(candidate)):
+                raise VstError(f"{flag} {output} is also an input ({text}): writing it would destroy that input; "
+                               "give another output path")
+
+
 # Errors of the disk or of the path the user named, not of vst: they become one line naming the output.
 _USER_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                 errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for the file system",
