@@ -166,6 +166,8 @@ def create_app(runner: Runner, limits: Limits = Limits(), name: str = ""):
     @app.get("/health")
     async def health():
         return JSONResponse({"status": "ok", "model": name or getattr(runner, "name", ""),
+                             # the model's content (vst.runtimes identity): clients key their kept frames by it
+                             "identity": getattr(runner, "identity", ""),
                              "queued": batcher.queue.qsize() if batcher.queue else 0,
                              "max_queue": limits.max_queue, "max_batch": limits.max_batch,
                              "max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels, **batcher.stats})

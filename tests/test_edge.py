@@ -18,7 +18,7 @@ import torch
 from vst.common.cli import run_cli
 from vst.common.errors import VstError
 from vst.edge.bench import LocalServer
-from vst.edge.clip import frame_path, stylize_clip
+from vst.edge.clip import RUN_RECORD, frame_path, stylize_clip
 from vst.edge.server import Batcher, Limits
 from vst.runtimes.remote import EdgeUnavailable, decode_image, edge_keyframe_stylizer, encode_image
 from vst.runtimes.stylizer import load_runner
@@ -147,13 +147,13 @@ def test_killed_server_the_client_says_so_and_keeps_finished_frames(clip, tmp_pa
             stylize_clip(s.url, clip, out, log=lambda m: None, on_frame=kill_after_third)
     msg = str(err.value)
     assert "\n" not in msg and "after 3 of 8 frames" in msg and "kept" in msg
-    assert sorted(p.name for p in out.iterdir()) == [frame_path(out, i).name for i in range(3)]
+    assert sorted(p.name for p in out.iterdir()) == [RUN_RECORD] + [frame_path(out, i).name for i in range(3)]
     # the command line: one line on stderr, exit 2, the frames stay
     from vst.edge.cli import main
     code = run_cli(main, ["stylize", s.url, "--input", str(clip), "--out", str(out)])
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "does not answer" in lines[0]
-    assert len(list(out.iterdir())) == 3
+    assert len(list(out.iterdir())) == 4  # the three frames and their run record
 
 
 def test_vst_stylize_sends_key_frames_to_the_edge_and_interpolates_the_rest(server, clip, tmp_path, capsys):

@@ -213,3 +213,41 @@ def test_edge_stylize_against_a_malformed_reply_is_one_line(capsys, tmp_path):
     with FakeServer((200, {"X-Vst-Batch": "abc"}, None)) as s:
         one_line(capsys, main, ["stylize", s.url, "--input", clip, "--out", tmp_path / "out"], "X-Vst-Batch")
     assert list((tmp_path / "out").glob("frame_*.png")) == []
+
+
+# --- vst-edge stylize: what an --out folder already holds ----------------------------------------------------------
+
+def test_frames_of_another_clip_or_model_in_out_are_not_kept(tmp_path, write_video):
+    """Kept frames are keyed by the input's content and the server's model: another clip (even at the same
+    path), another model, or frames without a record are refused in one line, and left as they were."""
+    from vst.common.errors import VstError
+    from vst.edge.clip import stylize_clip
+    rng = np.random.default_rng(0)
+    a = write_video(tmp_path / "a.avi", [rng.integers(0, 256, (32, 48, 3), np.uint8) for _ in range(3)])
+    b = write_video(tmp_path / "b.avi", [rng.integers(0, 256, (32, 48, 3), np.uint8) for _ in range(3)])
+    same_as_a = tmp_path / "copy of a.avi"
+    same_as_a.write_bytes(a.read_bytes())
+    out, quiet = tmp_path / "out", {"log": lambda s: None}
+    model_a = b'{"status": "ok", "model": "m.onnx", "identity": "onnx:aaaa"}'
+    with FakeServer((200, {}, None), health=model_a) as s:
+        assert len(stylize_clip(s.url, a, out, **quiet)) == 3
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        with pytest.raises(VstError, match="another input clip") as err:
+            stylize_clip(s.url, b, out, **quiet)
+        assert "\n" not in str(err.value) and "--out" in str(err.value)
+        b.replace(tmp_path / "a.avi")  # the same path, other content
+        with pytest.raises(VstError, match="another input clip"):
+            stylize_clip(s.url, a, out, **quiet)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        logs = []  # the same content at another path: its frames are kept
+        stylize_clip(s.url, same_as_a, out, log=logs.append)
+        assert logs == [f"all 3 frames were already in {out}"]
+    with FakeServer((200, {}, None), health=model_a.replace(b"aaaa", b"bbbb")) as s:
+        with pytest.raises(VstError, match="another model"):
+            stylize_clip(s.url, same_as_a, out, **quiet)
+        # frames that no run of this command recorded (copied in by hand, or an older run) are not trusted
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "frame_00000.png").write_bytes(b"holiday")
+        with pytest.raises(VstError, match="no record"):
+            stylize_clip(s.url, same_as_a, tmp_path / "other", **quiet)
+        assert (tmp_path / "other" / "frame_00000.png").read_bytes() == b"holiday"
