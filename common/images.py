@@ -42,8 +42,43 @@ def sample_photos(names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]
     return photos
 
 
+# Decompression bombs: a PNG of a few hundred KB can declare 30000x30000 pixels (2.7 GB decoded). Pillow's own
+# refusal threshold (twice Image.MAX_IMAGE_PIXELS, 179 megapixels: 0.5 GB as RGB) takes any camera photo.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(W, H) an image file declares, read from its header by Pillow without decoding it; one-line errors for
+    files that are not images and for sizes over MAX_IMAGE_PIXELS."""
+    import re
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except Image.DecompressionBombError as exc:    # Pillow's own check, past twice its limit: it names pixels
+        pixels = re.search(r"(\d+) pixels", str(exc))
+        raise VstError(_too_big(path, f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else
+                                "too many pixels")) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise VstError(f"{path} is not a readable image; give a PNG or JPEG file") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise VstError(_too_big(path, f"{w}x{h} pixels ({w * h / 1e6:.0f} megapixels)"))
+    return w, h
+
+
+def _too_big(path, what: str) -> str:
+    return (f"{path} declares {what}, over vst's limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels for images (a "
+            "decompression bomb, or a huge scan); scale it down first")
+
+
 def load_image(path: str | Path) -> np.ndarray:
-    """RGB uint8 HxWx3 from an image file; one-line error if it is not an image."""
+    """RGB uint8 HxWx3 from an image file; one-line error if it is not an image or declares too many pixels
+    (checked from the header before decoding)."""
+    image_size(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise VstError(f"{path} is not a readable image; give a PNG or JPEG file")
@@ -97,6 +132,10 @@ def video_frames(path: str | Path, count: int) -> list[np.ndarray]:
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if not cap.isOpened() or total <= 0:
         raise VstError(f"{path} is not a readable video; give an MP4/MOV/MKV file")
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if w * h > MAX_IMAGE_PIXELS:
+        cap.release()
+        raise VstError(_too_big(path, f"{w}x{h} frames"))
     frames = []
     for idx in np.linspace(0, total - 1, num=min(count, total)).astype(int):
         cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))
