@@ -9,6 +9,8 @@ from vst.runtimes.table import FORMATS
 
 def runtime_of(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
+    if suffix == ".pt2":
+        return "pytorch"     # an ExportedProgram runs eagerly here (it is a conversion source, not a target)
     if suffix not in FORMATS:
         raise VstError(f"{path}: unknown artifact type {suffix or '(none)'}; give one of {', '.join(sorted(FORMATS))}")
     return FORMATS[suffix][1]

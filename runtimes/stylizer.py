@@ -208,7 +208,7 @@ def _free_image_size(path: Path):
     return model
 
 
-ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc")
+ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc", ".pt2")   # run at their own size and layout
 
 
 def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None) -> Runner:
