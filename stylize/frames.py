@@ -27,8 +27,8 @@ class LocalStylizer:
     def __init__(self, model: str | None, size: tuple[int, int] | None = None,
                  source_size: tuple[int, int] | None = None, style: str | None = None, predict: str | None = None):
         self.runner = load_runner(model, style, predict)
-        # the resume manifest must change with the style image, not only with the model name
-        self.identity = self.runner.identity if style else None
+        # what the resume manifest keys the model by: a digest of its file(s) (and style image), never a path
+        self.identity = self.runner.identity or None
         self.name = model or self.runner.name
         fixed = self.runner.size
         if fixed is not None:
@@ -48,7 +48,19 @@ class LocalStylizer:
                                f"{rgb.shape[1]}x{rgb.shape[0]} frame, not an RGB image of that size; give an "
                                "image-to-image stylizer")
             self._checked = True
-        return to_rgb(y.detach().float().numpy())
+        y = y.detach().float().numpy()
+        if not np.isfinite(y).all():
+            raise NonFiniteOutput(self.name)     # clipping would turn it into black or white frames
+        return to_rgb(y)
+
+
+class NonFiniteOutput(VstError):
+    """A model gave NaN or infinite values; `where` names the frame (the caller knows its index)."""
+
+    def __init__(self, model: str, where: str = "a frame"):
+        self.model = model
+        super().__init__(f"{model} gives NaN or infinite values for {where}; no video is written: the model's "
+                         "weights are broken (retrain, or re-export it from a good checkpoint)")
 
 
 def free_size(size: tuple[int, int] | None, source_size: tuple[int, int] | None) -> tuple[int, int]:
