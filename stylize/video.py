@@ -2,23 +2,27 @@
 
 Resumable: the output is built in segments of `segment` frames under a work folder beside it
 (`.<name>.parts/`), each written atomically; a rerun with the same input, model and options keeps the finished
-ones. The MP4 appears only when every segment is done (joined into a temporary file, then renamed), and the work
-folder is then removed. In key-frame mode each segment starts with a key frame, so segments stand alone.
+ones (input and model compared by content, so a file replaced at the same path starts over). The MP4 appears only
+when every segment is done (joined into a temporary file, then renamed), and the work folder is then removed. In
+key-frame mode each segment starts with a key frame, so segments stand alone. Frames keep the input's timestamps
+and are turned upright as its display matrix says.
 """
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import time
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir
-from vst.stylize.frames import LocalStylizer, RemoteStylizer, fit, side_by_side
+from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
+from vst.stylize.frames import LocalStylizer, NonFiniteOutput, RemoteStylizer, fit, side_by_side
 from vst.stylize.keyframes import KeySchedule, KeyframeInterpolator
-from vst.video.codec import H264Writer, decode_rgb, join_segments, probe
+from vst.video.codec import DecodedFrame, H264Writer, decode_rgb, decode_timed, join_segments, probe
 
 SEGMENT_FRAMES = 250
 
@@ -67,11 +71,18 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
         raise VstError(f"frame size {w}x{h} has an odd side; H.264 needs even sides: give --size with even sides")
     # one blank frame first: a model that is not image-to-image fails here, before any file or progress bar,
     # and lazy runtime set-up stays out of the timings
-    stylizer(np.zeros((h, w, 3), np.uint8))
+    try:
+        stylizer(np.zeros((h, w, 3), np.uint8))
+    except NonFiniteOutput:
+        pass     # a model may divide by a blank frame's zero spread; real frames are checked one by one
     parts = work_dir(out)
-    state = {"input": str(src.resolve()), "input_bytes": src.stat().st_size, "input_mtime": src.stat().st_mtime,
+    # the resume key: what the output is made of, by content (a file replaced at the same path is another
+    # input), and every option that changes a frame or where segments start
+    state = {"format": 2, "input_sha256": sha256_of(src),
              "model": getattr(stylizer, "identity", None) or str(model), "size": [w, h], "keyframes": keyframes,
              "flow": flow, "side_by_side": sbs, "segment": segment}
+    made = _missing_dirs(out.parent)
+    _sweep_temporaries(out)
     manifest = parts / "manifest.json"
     if parts.is_dir():
         try:
@@ -84,61 +95,64 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     atomic_write_text(manifest, json.dumps(state))
 
     n_seg = -(-info.frames // segment)
-    seg_paths = [parts / f"seg{i:05d}.mp4" for i in range(n_seg)]
-    todo = [i for i, p in enumerate(seg_paths) if not p.is_file()]
+    seg_path = lambda k: parts / f"seg{k:05d}.mp4"  # noqa: E731
+    todo = [k for k in range(n_seg) if not seg_path(k).is_file()]
     interp = KeyframeInterpolator(stylizer, schedule, flow) if schedule else None
     from vst.common.progress import bar as progress_bar
     bar = progress_bar(total=info.frames, initial=(n_seg - len(todo)) * segment if todo else info.frames,
                        unit="frame", progress=progress, desc=out.name, leave=False)
     t_start = time.perf_counter()
-    done = 0
-    frames_iter = decode_rgb(src, start=todo[0] * segment) if todo else iter(())
-    writer, tmp_ctx, seg = None, None, None
+    done, end = 0, n_seg * segment
     try:
-        for index, rgb, coded_key in frames_iter:
-            k = index // segment
-            if k != seg:
-                if writer is not None:
-                    writer.close()
-                    tmp_ctx.__exit__(None, None, None)
-                    writer = None
-                seg = k
-                if k not in todo:
+        if todo:
+            end = todo[0] * segment  # where the clip ends if no frame from there on decodes
+            for k, group in groupby(decode_timed(src, start=todo[0] * segment), key=lambda f: f.index // segment):
+                if seg_path(k).is_file():
+                    end = max(end, (k + 1) * segment)
                     continue
-                tmp_ctx = atomic_path(seg_paths[k], suffix=".tmp.mp4")
-                tmp = tmp_ctx.__enter__()
-                writer = H264Writer(tmp, (2 * w if sbs else w, h), info.fps_fraction)
-                if interp is not None:
-                    interp.reset()
-            if writer is None:
-                continue
-            x = fit(rgb, (w, h))
-            y = interp(index, x, coded_key)[0] if interp else stylizer(x)
-            writer.write(side_by_side(x, y) if sbs else y)
-            done += 1
-            bar.update(1)
-        if writer is not None:
-            writer.close()
-            tmp_ctx.__exit__(None, None, None)
-            writer = None
+                with atomic_path(seg_path(k), suffix=".tmp.mp4") as tmp, \
+                        H264Writer(tmp, (2 * w if sbs else w, h), info.fps_fraction, time_base=info.time_base) as wr:
+                    if interp is not None:
+                        interp.reset()
+                    for f in group:
+                        x = fit(f.rgb, (w, h))
+                        try:
+                            y = interp(f.index, x, f.key)[0] if interp else stylizer(x)
+                        except NonFiniteOutput as exc:
+                            raise NonFiniteOutput(exc.model, f"frame {f.index} (counting from 0), the first bad "
+                                                  "one") from None
+                        wr.write(side_by_side(x, y) if sbs else y, _pts(f, info))
+                        done += 1
+                        end = f.index + 1
+                        bar.update(1)
     except BaseException as exc:
-        if writer is not None:
-            writer.container.close()
-            tmp_ctx.__exit__(type(exc), exc, exc.__traceback__)
-        if not any(p.is_file() for p in seg_paths):
-            shutil.rmtree(parts, ignore_errors=True)   # nothing finished: leave nothing behind
+        # nothing finished, or nothing worth resuming (a rerun with this model gives NaN again, and with
+        # another model starts over): leave nothing behind
+        if isinstance(exc, NonFiniteOutput) or not any(parts.glob("seg*.mp4")):
+            shutil.rmtree(parts, ignore_errors=True)
+            _remove_empty(made)
         raise
     finally:
         bar.close()
-    missing = [p for p in seg_paths if not p.is_file()]
-    if missing:
-        raise VstError(f"{src} decoded to fewer frames than its header says ({info.frames}); the file is damaged")
+    segments = [seg_path(k) for k in range(-(-end // segment))]
+    if not segments:
+        shutil.rmtree(parts, ignore_errors=True)
+        _remove_empty(made)
+        raise VstError(f"no frame of {src} decodes although its header declares {info.frames}; the file is "
+                       "damaged: give another copy")
+    if not all(p.is_file() for p in segments):
+        raise VstError(f"segments in {parts} went missing during the run; run the same command again")
     with atomic_path(out, suffix=".tmp.mp4") as tmp:
-        join_segments(seg_paths, tmp, info.fps_fraction, audio_from=src)
+        join_segments(segments, tmp, audio_from=src)
     shutil.rmtree(parts, ignore_errors=True)
+    frames = probe(out).frames
     elapsed = time.perf_counter() - t_start
-    stats = {"output": str(out), "frames": info.frames, "fps": info.fps, "size": [w, h], "stylized_now": done,
+    stats = {"output": str(out), "frames": frames, "fps": info.fps, "size": [w, h], "stylized_now": done,
              "seconds": round(elapsed, 3), "end_to_end_fps": round(done / elapsed, 2) if done else None}
+    if frames < info.frames:
+        stats["declared_frames"] = info.frames
+        stats["warning"] = (f"{src} declares {info.frames} frames but only {frames} decode: the clip is short or "
+                            "damaged, and the output has those")
     if interp is not None:
         stats["keyframes"] = {"schedule": keyframes, "flow": flow, **interp.timings.summary()}
     if isinstance(stylizer, RemoteStylizer):
@@ -147,6 +161,41 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
             stats["edge"]["local_ms_per_frame"] = round(local_s_per_frame * 1e3, 2)
             stats["edge"]["speedup_vs_local"] = round(local_s_per_frame * done / elapsed, 3)
     return stats
+
+
+def _pts(frame: DecodedFrame, info) -> int | None:
+    """The frame's own timestamp (a variable-rate clip keeps its timing); one from its index at the average rate
+    when the file gives none."""
+    if frame.pts is not None or info.time_base is None:
+        return frame.pts
+    return round(frame.index / (info.fps_fraction * info.time_base))
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """The folders of `folder`'s path that do not exist yet, deepest first: those a failed run must remove."""
+    missing = []
+    folder = folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return     # not empty (something else was put there meanwhile) or already gone
+
+
+def _sweep_temporaries(out: Path) -> None:
+    """Remove the temporary files of an earlier run of this output killed before it could (SIGKILL, power loss):
+    the joined MP4's beside the output and unfinished segments' in the work folder; both are only ever ours."""
+    parts = work_dir(out)
+    stale = [*out.parent.glob(f".{glob.escape(out.name[:100])}.*.tmp.mp4"), *parts.glob(".seg*.mp4.*.tmp.mp4")]
+    for p in stale:
+        p.unlink(missing_ok=True)
 
 
 def _local_seconds_per_frame(model: str, size, source_size, frames: int = 3) -> float:

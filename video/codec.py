@@ -18,7 +18,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
-from vst.common.images import cover, sample_photos
+from vst.common.images import MAX_IMAGE_PIXELS, cover, sample_photos
 from vst.common.synthclips import Motion, _camera
 
 PAPER_CLIP = {"size": (1920, 1080), "seconds": 21.0, "fps": 25}
@@ -32,12 +32,14 @@ def cache_dir() -> Path:
 @dataclass(frozen=True)
 class ClipInfo:
     path: Path
-    width: int
+    width: int                      # as shown: a clip turned 90 degrees by its display matrix has its sides swapped
     height: int
     fps: float
-    frames: int
+    frames: int                     # as its header declares (decoding may find fewer in a damaged file)
     codec: str
     rate: Fraction | None = None    # exact average frame rate (30000/1001), for writing at the same rate
+    rotation: int = 0               # counter-clockwise degrees (0, 90, 180, 270) the frames are turned to be shown
+    time_base: Fraction | None = None   # of the stream's timestamps
 
     @property
     def fps_fraction(self) -> Fraction:
@@ -97,12 +99,36 @@ def probe(path: str | Path) -> ClipInfo:
             if not c.streams.video:
                 raise VstError(f"{path} has no video stream; give an H.264 MP4/MOV file")
             s = c.streams.video[0]
+            w, h = s.codec_context.width, s.codec_context.height
+            if w * h > MAX_IMAGE_PIXELS:
+                raise VstError(f"{path} has {w}x{h} frames, over vst's limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                               "megapixels; scale the video down first")
             frames = s.frames or sum(1 for _ in c.demux(s) if _.size)
-            return ClipInfo(path, s.codec_context.width, s.codec_context.height, float(s.average_rate or 25),
-                            int(frames), s.codec_context.name,
-                            Fraction(s.average_rate) if s.average_rate else None)
+            rate, tb = s.average_rate, s.time_base
+        rotation = _rotation(path)
+        if rotation % 180:
+            w, h = h, w
+        return ClipInfo(path, w, h, float(rate or 25), int(frames), s.codec_context.name,
+                        Fraction(rate) if rate else None, rotation, Fraction(tb) if tb else None)
     except (av.error.FFmpegError, OSError) as exc:
         raise VstError(f"{path} is not a readable video ({exc}); give an H.264 MP4/MOV file") from None
+
+
+def _rotation(path: Path) -> int:
+    """The display rotation of the first frame (FFmpeg gives it per frame, from the container's display matrix
+    or the codec's), rounded to a quarter turn; players turn the picture by it, so vst does too."""
+    with av.open(str(path)) as c:
+        try:
+            frame = next(c.decode(c.streams.video[0]), None)
+        except av.error.FFmpegError:
+            return 0
+        return round((frame.rotation if frame is not None else 0) / 90) % 4 * 90
+
+
+def upright(frame: av.VideoFrame, rgb: np.ndarray) -> np.ndarray:
+    """`rgb` (the decoded picture of `frame`) turned as its display matrix says, as a player shows it."""
+    quarter = round(frame.rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, quarter)) if quarter else rgb
 
 
 def decode_video_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[av.VideoFrame, float, float]]:
@@ -127,9 +153,9 @@ def decode_video_frames(path: str | Path, limit: int | None = None) -> Iterator[
 
 
 def decode_frames(path: str | Path, limit: int | None = None) -> Iterator[tuple[np.ndarray, float, float]]:
-    """(RGB frame, decode start, decode end) per frame; decode includes the YUV->RGB conversion."""
+    """(RGB frame, upright, decode start, decode end) per frame; decode includes the YUV->RGB conversion."""
     for frame, t0, _ in decode_video_frames(path, limit):
-        yield frame.to_ndarray(format="rgb24"), t0, time.perf_counter()
+        yield upright(frame, frame.to_ndarray(format="rgb24")), t0, time.perf_counter()
 
 
 def scale_cover(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
@@ -143,9 +169,18 @@ def scale_cover(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0:y0 + height, x0:x0 + width])
 
 
-def decode_rgb(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarray, bool]]:
-    """(frame index, RGB frame, is a coded key frame (I/IDR)) for every frame from `start`; earlier frames are
-    decoded and dropped (a resumed run skips finished work, not the decoder's)."""
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    rgb: np.ndarray          # RGB uint8 HxWx3, upright
+    key: bool                # a coded key frame (I/IDR)
+    pts: int | None          # presentation time in the stream's time base (None when the file gives none)
+
+
+def decode_timed(path: str | Path, start: int = 0) -> Iterator[DecodedFrame]:
+    """Every frame from `start`, upright, with its timestamp; earlier frames are decoded and dropped (a resumed
+    run skips finished work, not the decoder's). Decoding stops at the first frame FFmpeg cannot decode: what
+    follows in a damaged file is lost, and the caller compares the count with the header's."""
     try:
         c = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -153,35 +188,60 @@ def decode_rgb(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarr
     with c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
-        for i, frame in enumerate(c.decode(stream)):
+        frames = c.decode(stream)
+        i = 0
+        while True:
+            try:
+                frame = next(frames)
+            except (StopIteration, av.error.FFmpegError):
+                return
             if i >= start:
-                yield i, frame.to_ndarray(format="rgb24"), bool(frame.key_frame)
+                yield DecodedFrame(i, upright(frame, frame.to_ndarray(format="rgb24")), bool(frame.key_frame),
+                                   frame.pts)
+            i += 1
+
+
+def decode_rgb(path: str | Path, start: int = 0) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(frame index, RGB frame, is a coded key frame (I/IDR)) for every frame from `start` (decode_timed)."""
+    for f in decode_timed(path, start):
+        yield f.index, f.rgb, f.key
 
 
 class H264Writer:
-    """H.264 (yuv420p, MP4) frame by frame at a constant rate, pts = frame index (or given).
+    """H.264 (yuv420p, MP4) frame by frame at a constant rate, pts = frame index (or given, in `time_base`, default
+    one frame period: a variable-rate input keeps its own timestamps).
 
     B-frames are off so that decode order equals presentation order: segments written separately can then be
     joined by copying packets (resumable stylization), with timestamps that only move forward.
     """
 
-    def __init__(self, path: str | Path, size: tuple[int, int], rate, crf: int = 20, preset: str = "veryfast"):
+    def __init__(self, path: str | Path, size: tuple[int, int], rate, crf: int = 20, preset: str = "veryfast",
+                 time_base: Fraction | None = None):
         w, h = size
         if w % 2 or h % 2:
             raise VstError(f"H.264 with 4:2:0 chroma needs even sides, got {w}x{h}")
         self.rate = Fraction(rate).limit_denominator(1001 * 1000)
+        self.time_base = time_base or 1 / self.rate
         self.container = av.open(str(path), "w", format="mp4")
-        self.stream = self.container.add_stream("libx264", rate=self.rate)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
-        self.stream.time_base = 1 / self.rate
-        self.stream.codec_context.time_base = 1 / self.rate
-        self.stream.options = {"preset": preset, "crf": str(crf), "bf": "0"}
+        try:
+            self.stream = self.container.add_stream("libx264", rate=self.rate)
+            self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
+            self.stream.time_base = self.time_base
+            self.stream.codec_context.time_base = self.time_base
+            self.stream.options = {"preset": preset, "crf": str(crf), "bf": "0"}
+        except BaseException:
+            self.container.close()
+            raise
         self.count = 0
+        self.last_pts: int | None = None
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self.count if pts is None else pts
-        frame.time_base = 1 / self.rate
+        pts = self.count if pts is None else pts
+        if self.last_pts is not None and pts <= self.last_pts:
+            pts = self.last_pts + 1      # a repeated or backward timestamp (damaged files): the muxer needs order
+        frame.pts, self.last_pts = pts, pts
+        frame.time_base = self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.count += 1
@@ -201,10 +261,10 @@ class H264Writer:
             self.container.close()
 
 
-def join_segments(segments: list[Path], out: Path, rate, audio_from: Path | None = None) -> None:
-    """Copy the H.264 packets of `segments` (each starting at pts 0, written by H264Writer at `rate`) into `out`
-    one after another, and the first audio stream of `audio_from` beside them (no re-encoding)."""
-    rate = Fraction(rate)
+def join_segments(segments: list[Path], out: Path, audio_from: Path | None = None) -> None:
+    """Copy the H.264 packets of `segments` (written by H264Writer with the clip's own timestamps, so one
+    continues where the one before ends) into `out` one after another, and the first audio stream of
+    `audio_from` beside them (no re-encoding)."""
     with av.open(str(out), "w", format="mp4") as dst:
         first = av.open(str(segments[0]))
         vsrc = first.streams.video[0]
@@ -216,21 +276,17 @@ def join_segments(segments: list[Path], out: Path, rate, audio_from: Path | None
             aout = dst.add_stream_from_template(src_audio.streams.audio[0])
 
         def video_packets():
-            offset = 0
+            last = None
             for seg in segments:
                 with av.open(str(seg)) as c:
                     s = c.streams.video[0]
-                    # a segment of n frames lasts n frame periods (the last packet's duration is not always set)
-                    tick = 1 / (rate * s.time_base)
-                    n = 0
                     for p in c.demux(s):
                         if p.dts is None:
                             continue   # the demuxer's flush packet
-                        p.pts += round(offset * tick)
-                        p.dts += round(offset * tick)
-                        n += 1
+                        if last is not None and p.dts <= last:
+                            p.pts = p.dts = last + 1   # a damaged input's repeated timestamp across segments
+                        last = p.dts
                         yield p, float(p.pts * s.time_base)
-                    offset += n
 
         def audio_packets():
             if aout is None:
