@@ -53,7 +53,8 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     src, out = Path(src), Path(out)
     check_output(out)
     if not src.is_file():
-        raise VstError(f"input {src} does not exist; give a video file")
+        what = "is a folder" if src.is_dir() else "is not a regular file" if src.exists() else "does not exist"
+        raise VstError(f"input {src} {what}; give a video file")
     info = probe(src)
     if info.frames < 1:
         raise VstError(f"{src} holds no video frames; give a video with at least one frame")

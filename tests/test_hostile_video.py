@@ -301,3 +301,10 @@ def test_leftovers_of_a_killed_run_are_swept(tmp_path):
     (work_dir(out) / ".seg00000.mp4.x9.tmp.mp4").write_bytes(b"")    # a segment killed mid-write
     stylize_video(src, str(identity_onnx(tmp_path / "id.onnx")), out, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["id.onnx", "in.mp4", "o.mp4"]
+
+
+@pytest.mark.parametrize("make,needle", [(lambda p: p.mkdir(), "is a folder"), (lambda p: None, "does not exist")])
+def test_an_input_that_is_not_a_file_is_named_for_what_it_is(tmp_path, capsys, make, needle):
+    make(tmp_path / "clip.mp4")
+    one_line(capsys, main(), [tmp_path / "clip.mp4", "-m", identity_onnx(tmp_path / "id.onnx"), "-o",
+                              tmp_path / "o.mp4"], needle)
