@@ -29,7 +29,7 @@ from vst.models import create_model, load_model, read_metadata, save_model
 from vst.runtimes.stylizer import load_runner
 from vst.training.data import photo_crops
 from vst.training.loop import (Objective, Recipe, _check_settings, _initial_model, _teacher_outputs, build_dataset,
-                               train_step)
+                               diverged, tensors_problem, train_step)
 from vst.video.clips import cached_arrays, held_out_photos
 
 MAX_CLIENTS = 64
@@ -132,12 +132,40 @@ def _load_fed_state(path: Path, log) -> dict | None:
         return None
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and {"key", "rounds_done", "weights", "history"} <= set(state):
+        why = _state_problem(state)
+        if why is None:
             return state
-        why = "missing entries"
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
         why = first_line(exc, 120)
+    _damaged(path, why, log)
+    return None
+
+
+def _damaged(path: Path, why: str, log) -> None:
     log(f"warning: {path} is damaged ({why}); starting from round 0")
+
+
+def _state_problem(state) -> str | None:
+    """Why a loaded state is not one this module wrote, or None; its weights are checked against the model
+    later (loop.tensors_problem). torch loads any dict of tensors and strings, so every field is checked before use:
+    a malformed one was a traceback on every rerun, or Ray's errors from the clients."""
+    if not isinstance(state, dict) or not {"key", "rounds_done", "weights", "history"} <= set(state):
+        return "missing entries"
+    try:
+        key, history = json.loads(state["key"]), json.loads(state["history"])
+    except (TypeError, ValueError, RecursionError):
+        return "its settings or history are not JSON"
+    done = state["rounds_done"]
+    if not isinstance(key, dict) or not {"recipe", "clients", "eval_crops"} <= set(key) \
+            or not isinstance(key["recipe"], dict):
+        return "its settings are malformed"
+    if not isinstance(done, int) or isinstance(done, bool) or done < 1:
+        return "its round count is malformed"
+    if not (isinstance(history, list) and len(history) == done + 1
+            and all(isinstance(r, dict) and isinstance(r.get("heldout_loss"), (int, float)) for r in history)):
+        return "its history does not match its round count"
+    if not isinstance(state["weights"], dict):
+        return "its weights are not a dict of tensors"
     return None
 
 
@@ -150,10 +178,15 @@ def _finished_run(out: Path, key: dict) -> dict | None:
     except VstError:
         return None
     fed = meta.get("federated", {})
-    if {"recipe": meta.get("recipe"), "clients": fed.get("clients"), "eval_crops": fed.get("eval_crops")} != key:
+    if not isinstance(fed, dict) or {"recipe": meta.get("recipe"), "clients": fed.get("clients"),
+                                     "eval_crops": fed.get("eval_crops")} != key:
         return None
-    return {"key": json.dumps(key), "rounds_done": fed["rounds"], "history": json.dumps(fed["history"]),
-            "weights": load_model(out).state_dict()}
+    try:
+        state = {"key": json.dumps(key), "rounds_done": fed.get("rounds"), "history": json.dumps(fed.get("history")),
+                 "weights": load_model(out).state_dict()}
+    except VstError:
+        return None  # not whole: trained again from the state beside it, or from round 0
+    return state if _state_problem(state) is None else None
 
 
 def _differences(saved: dict, key: dict) -> str:
@@ -205,6 +238,11 @@ def train_federated(recipe: Recipe, clients: int, rounds: int, out: str | Path, 
     with torch.random.fork_rng():
         torch.manual_seed(recipe.seed)
         model = _initial_model(recipe)
+    if state is not None:
+        why = tensors_problem(state["weights"], model.state_dict())
+        if why:
+            _damaged(spath, why, log)
+            state = None
     per_round = recipe.steps * recipe.batch
     if state is None:
         done, weights = 0, _arrays(model)
@@ -221,6 +259,12 @@ def train_federated(recipe: Recipe, clients: int, rounds: int, out: str | Path, 
     t0 = time.time()
 
     def finished_round(row: dict, arrays: dict[str, np.ndarray]) -> None:
+        for name in ("train_loss", "heldout_loss"):
+            if not np.isfinite(row[name]):
+                raise diverged(recipe, f"in round {row['round']}", f"the {name.replace('_', ' ')} ({row[name]})")
+        bad = [k for k, v in arrays.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise diverged(recipe, f"in round {row['round']}", f"the averaged weight {bad[0]!r}")
         history.rounds.append(row)
         with atomic_path(spath, suffix=".pt.tmp") as tmp:
             torch.save({"key": json.dumps(key), "rounds_done": row["round"], "history": json.dumps(history.rounds),

@@ -83,6 +83,7 @@ def run_flower(recipe, setup_args, clients: int, first_round: int, rounds: int, 
     strategy = RecordingFedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=clients,
                                min_available_nodes=clients)
     final: dict = {}
+    failed: list[VstError] = []
 
     def central_eval(server_round: int, arrays: ArrayRecord):
         if server_round == 0:
@@ -91,7 +92,11 @@ def run_flower(recipe, setup_args, clients: int, first_round: int, rounds: int, 
         loss = evaluate(weights)
         row = {"round": server_round + offset, "images_per_edge": (server_round + offset) * per_round,
                "train_loss": strategy.last_train_loss, "heldout_loss": loss}
-        on_round(row, weights)
+        try:
+            on_round(row, weights)
+        except VstError as exc:  # raised again below, after Flower has stopped: its own report would bury it
+            failed.append(exc)
+            raise
         return MetricRecord({"heldout_loss": loss})
 
     server_app = ServerApp()
@@ -107,6 +112,8 @@ def run_flower(recipe, setup_args, clients: int, first_round: int, rounds: int, 
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                    "init_args": {"num_cpus": 1, "logging_level": "error",
                                                  "log_to_driver": False}})
+    if failed:
+        raise failed[0]
     if not history.rounds or history.rounds[-1]["round"] != rounds or not final:
         raise VstError("Flower's simulation ended before all rounds finished; run with -v to see its log")
     return final

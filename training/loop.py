@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vst.common.cli import check_pixels
-from vst.common.errors import VstError
+from vst.common.errors import VstError, excerpt, first_line
 from vst.common.fsutil import atomic_path
 from vst.common.images import load_image, resize_cover, to_tensor_batch
 from vst.models import create_model, load_model, read_metadata, save_model
@@ -255,6 +255,66 @@ def _check_settings(recipe: Recipe, out: Path, threads: int, checkpoint_every: i
         raise VstError(f"--noise-fraction must be in [0, 1], got {recipe.noise_fraction!r}")
 
 
+def tensors_problem(saved, reference: dict[str, torch.Tensor]) -> str | None:
+    """Why `saved` (from a resume state) cannot stand in for the tensors of `reference` (a model's state_dict),
+    or None: the same names, shapes and dtypes, finite values. Checked before anything is loaded, so a state
+    that torch reads without complaint but that was written by something else restarts the run instead of
+    failing in load_state_dict (or in a Flower worker) on every rerun."""
+    if not isinstance(saved, dict) or set(saved) != set(reference):
+        return "its weights are not this model's"
+    for name, ref in reference.items():
+        value = saved[name]
+        if not isinstance(value, torch.Tensor) or value.shape != ref.shape or value.dtype != ref.dtype:
+            return f"weight {name!r} is not this model's"
+    bad = nonfinite(saved)
+    return f"weight {bad[0]!r} is not finite" if bad else None
+
+
+def nonfinite(tensors: dict) -> list[str]:
+    """Names of the floating-point tensors in `tensors` holding NaN or infinity."""
+    return [k for k, v in tensors.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]
+
+
+def diverged(recipe: Recipe, where: str, what: str) -> VstError:
+    """The one-line stop when training produces non-finite numbers: nothing non-finite is ever written."""
+    return VstError(f"training diverged {where}: {what} is not finite; nothing was written from it; lower --lr "
+                    f"(now {recipe.lr:g}) or the loss weights")
+
+
+def _is_count(value, least: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _apply_state(state: dict, recipe: Recipe, model, opt, gen) -> tuple[int, list] | str:
+    """Load a resume state into model, optimizer and generator: (step, history), or why it cannot be (then the
+    three may be partly loaded and must be made afresh)."""
+    step, history, rng = state["step"], state["history"], state["rng"]
+    if not _is_count(step) or step > recipe.steps:
+        return f"step {excerpt(repr(step), 40)} is not a step of this run"
+    if not (isinstance(history, list) and all(isinstance(h, (list, tuple)) and len(h) == 2 and _is_count(h[0])
+                                              and isinstance(h[1], (int, float)) for h in history)):
+        return "its loss history is malformed"
+    ref_rng = gen.get_state()
+    if not isinstance(rng, torch.Tensor) or rng.dtype != ref_rng.dtype or rng.shape != ref_rng.shape:
+        return "its random generator state is malformed"
+    problem = tensors_problem(state["model"], model.state_dict())
+    if problem:
+        return problem
+    try:
+        opt.load_state_dict(state["opt"])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+        return f"its optimizer state is malformed ({first_line(exc, 80)})"
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for name, value in opt.state.get(p, {}).items():
+                if name != "step" and (not isinstance(value, torch.Tensor) or value.shape != p.shape):
+                    return "its optimizer state is not this model's"
+    model.load_state_dict(state["model"])
+    gen.set_state(rng)
+    return step, [list(h) for h in history]
+
+
 def _load_state(state_path: Path, log) -> dict | None:
     """The run's resumable state, or None to start over when there is none or it is damaged (a disk that
     filled or a kill outside the atomic write): a broken state must not stop every rerun."""
@@ -266,9 +326,25 @@ def _load_state(state_path: Path, log) -> dict | None:
             return state
         why = "missing entries"
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        why = first_line(exc, 120)
     log(f"warning: {state_path} is damaged ({why}); training from step 0")
     return None
+
+
+def _finished(out: Path, recipe: Recipe, log) -> bool:
+    """Whether `out` already holds this recipe's result: the recipe in its metadata, and whole (it loads, its
+    weights are finite). A file cut short after its header must be trained again, not taken as done."""
+    try:
+        if read_metadata(out)["extra"].get("recipe") != recipe.to_json():
+            return False
+        bad = nonfinite(load_model(out).state_dict())
+        why = f"weight {bad[0]!r} is not finite" if bad else None
+    except VstError as exc:
+        why = first_line(exc, 120)
+    if why:
+        log(f"{out} is not a whole result of this recipe ({why}); training again")
+        return False
+    return True
 
 
 def _print(text: str) -> None:
@@ -288,17 +364,16 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
         raise VstError("give a training target: --teacher multistyle26:N (distillation, no VGG needed) "
                        "or --vgg VGG16_OR_19.pth --style-image PAINTING (perceptual losses)")
     check_input_size(recipe.size, recipe.size, recipe.model)
-    with torch.random.fork_rng():
-        torch.manual_seed(recipe.seed)  # --seed fixes the initial weights too, not only the batches
-        model = _initial_model(recipe)
-    if out.is_file():
-        try:
-            done = read_metadata(out)["extra"].get("recipe")
-        except VstError:
-            done = None
-        if done == recipe.to_json():
-            log(f"{out} already holds this recipe's result; nothing to do")
-            return out
+    def fresh():
+        with torch.random.fork_rng():
+            torch.manual_seed(recipe.seed)  # --seed fixes the initial weights too, not only the batches
+            model = _initial_model(recipe)
+        return model, torch.optim.Adam(model.parameters(), lr=recipe.lr), torch.Generator().manual_seed(recipe.seed)
+
+    model, opt, gen = fresh()
+    if out.is_file() and _finished(out, recipe, log):
+        log(f"{out} already holds this recipe's result; nothing to do")
+        return out
     teacher = load_runner(recipe.teacher) if recipe.teacher else None
     objective = Objective(recipe, teacher)
     t0 = time.time()
@@ -309,20 +384,30 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
 
     run_dir = Path(run_dir) if run_dir else default_run_dir(out, recipe)
     state_path = run_dir / "state.pt"
-    gen = torch.Generator().manual_seed(recipe.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     step, history = 0, []
     state = _load_state(state_path, log)
     if state is not None:
-        if json.loads(state["recipe"]) != recipe.to_json():
+        try:
+            saved_recipe = json.loads(state["recipe"])
+        except (TypeError, ValueError, RecursionError):
+            saved_recipe = None
+        if saved_recipe is None:
+            applied = "its recipe is malformed"
+        elif saved_recipe != recipe.to_json():
             raise VstError(f"{run_dir} holds a run of another recipe; pass a new --run-dir or delete that folder")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step, history = int(state["step"]), [list(h) for h in state["history"]]
-        log(f"resuming at step {step} from {state_path}")
+        else:
+            applied = _apply_state(state, recipe, model, opt, gen)
+        if isinstance(applied, str):
+            log(f"warning: {state_path} is damaged ({applied}); training from step 0")
+            model, opt, gen = fresh()
+        else:
+            step, history = applied
+            log(f"resuming at step {step} from {state_path}")
 
     def save_state():
+        bad = nonfinite(model.state_dict())
+        if bad:
+            raise diverged(recipe, f"by step {step}", f"weight {bad[0]!r}")
         with atomic_path(state_path, suffix=".pt.tmp") as tmp:
             torch.save({"recipe": json.dumps(recipe.to_json()), "model": model.state_dict(),
                         "opt": opt.state_dict(), "rng": gen.get_state(), "step": step, "history": history},
@@ -334,6 +419,8 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     while step < recipe.steps:
         loss, parts = train_step(recipe, model, objective, data, opt, gen, n_items)
         step += 1
+        if not np.isfinite(loss.item()):
+            raise diverged(recipe, f"at step {step}", f"the loss ({loss.item()})")
         window.append(loss.item())
         if step % every == 0 or step == recipe.steps:
             history.append([step, float(np.mean(window))])
@@ -343,6 +430,9 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
         if step % checkpoint_every == 0 and step < recipe.steps:
             save_state()
     model.eval()
+    bad = nonfinite(model.state_dict())
+    if bad:
+        raise diverged(recipe, f"by step {step}", f"weight {bad[0]!r}")
     meta = {"recipe": recipe.to_json(), "stage": recipe.stage, "teacher": recipe.teacher,
             "loss_history": history, **(extra_metadata or {})}
     save_model(model, out, metadata=meta)
