@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from vst.common.errors import InternalError, VstError
-from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir
+from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
 from vst.common.images import load_image, resize_cover, save_png
 from vst.common.records import check_record
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
@@ -139,9 +139,12 @@ def run_study(study: str, teacher: str, out: str | Path, *, configs: list[str] |
             try:
                 rec = json.loads(rec_path.read_text())
                 if rec.get("recipe") == recipe.to_json() and rec.get("settings") == settings:
-                    log(f"[{i}/{len(configs)}] {config}: done before, kept")
-                    continue
-            except (OSError, ValueError):
+                    changed = _changed_files(out, rec)
+                    if not changed:
+                        log(f"[{i}/{len(configs)}] {config}: done before, kept")
+                        continue
+                    log(f"[{i}/{len(configs)}] {config}: {changed} changed since its record was written; redoing it")
+            except (OSError, ValueError, RecursionError, AttributeError):
                 pass  # a damaged record is redone
         log(f"[{i}/{len(configs)}] {config}: training {steps} steps at {size}px")
         weights = out / f"{config}.safetensors"
@@ -165,6 +168,7 @@ def run_study(study: str, teacher: str, out: str | Path, *, configs: list[str] |
                "train_cpu_s": round(train_cpu_s, 2), "resumed": bool(resumed), "threads": threads,
                "eval_s": round(time.time() - t1, 2), "recipe": recipe.to_json(), "settings": settings,
                "loadavg_1m": round(os.getloadavg()[0], 2), **figures}
+        rec["sha256"] = _hashes(out, [rec["weights"], rec["sample"]])
         atomic_write_text(rec_path, json.dumps(rec, indent=1))
         log(f"    {rec['params']} params: PSNR vs teacher {rec['psnr_vs_teacher']:.2f} dB, temporal error "
             f"{rec['temporal_error']:.4f}, trained in {train_s:.0f} s")
@@ -173,14 +177,35 @@ def run_study(study: str, teacher: str, out: str | Path, *, configs: list[str] |
     return out / "study.json"
 
 
+def _hashes(out: Path, names: list[str]) -> dict[str, str]:
+    """Content hashes of a record's files (relative to `out`), taken when the record is written."""
+    return {name: sha256_of(out / name) for name in names}
+
+
+def _changed_files(out: Path, rec: dict, unhashed_ok: bool = False) -> str | None:
+    """The first file of a finished record that is missing or not the one its record was written with, else
+    None: only whole results count as done. A record from before hashes were kept counts as changed, unless
+    `unhashed_ok` (study.json keeps such records of configurations this run did not redo)."""
+    hashes = rec.get("sha256")
+    if not isinstance(hashes, dict) or not hashes:
+        return None if unhashed_ok else "its files (no hashes in the record)"
+    for name, digest in hashes.items():
+        path = out / str(name)
+        if out.resolve() not in path.resolve().parents:
+            return f"{name} (outside the study folder)"  # a record names files in the study only
+        if not path.is_file() or sha256_of(path) != digest:
+            return str(path)
+    return None
+
+
 def _teacher_record(out: Path, teacher: str, settings: dict, log) -> dict:
     path = out / "teacher.json"
     if path.is_file():
         try:
             rec = json.loads(path.read_text())
-            if rec.get("settings") == settings:
+            if rec.get("settings") == settings and not _changed_files(out, rec):
                 return rec
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError, AttributeError):
             pass
     log(f"measuring the teacher {teacher} on the held-out material")
     clips = synthetic_eval_clips(settings["eval_size"], settings["eval_frames"])
@@ -193,6 +218,7 @@ def _teacher_record(out: Path, teacher: str, settings: dict, log) -> dict:
     rec = {"name": teacher, "temporal_error": res["teacher"]["temporal_error"],
            "detail_energy": res["teacher"]["detail_energy"], "input_temporal_error": res["input"]["temporal_error"],
            "sample": "samples/teacher.png", "input_sample": "samples/input.png", "settings": settings}
+    rec["sha256"] = _hashes(out, [rec["sample"], rec["input_sample"]])
     atomic_write_text(path, json.dumps(rec, indent=1))
     return rec
 
@@ -206,10 +232,11 @@ def assemble(out: Path, settings: dict, teacher_rec: dict, elapsed_s: float) -> 
             rec = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if rec.get("settings") == settings:
-            recs.append({k: v for k, v in rec.items() if k not in ("settings",)})
+        if (isinstance(rec, dict) and rec.get("settings") == settings
+                and not _changed_files(out, rec, unhashed_ok=True)):
+            recs.append({k: v for k, v in rec.items() if k not in ("settings", "sha256")})
     doc = {"schema": SCHEMA_VERSION, "study": settings["study"], "teacher": {k: v for k, v in teacher_rec.items()
-                                                                           if k != "settings"},
+                                                                           if k not in ("settings", "sha256")},
            "recipe": {k: v for k, v in settings.items() if k not in ("study", "teacher")},
            "held_out": {"psnr_photos": sorted(held_out_photos()), "grid_photo": GRID_PHOTO,
                         "temporal_clips": f"synthetic_eval_clips({settings['eval_size']}, {settings['eval_frames']}): "
