@@ -1,7 +1,22 @@
-"""Checking vst's own JSON records (conversion reports, study records) against their schemas."""
+"""vst's own JSON records (conversion reports, benchmark results, study records): checking one against its
+schema before it is written, and reading one back from a file a user may have edited, damaged or forged."""
 from __future__ import annotations
 
-from vst.common.errors import InternalError
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from vst.common.errors import InternalError, VstError
+
+# Far above any record vst writes (a conversion report with its per-layer divergence is under 1 MB), far
+# below what would exhaust memory in the parse.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+# vst's records nest fewer than 10 levels. Python's parser gives up near 1000 levels with RecursionError and
+# jsonschema recurses again over what it parsed: anything deeper than this is refused before either.
+MAX_DEPTH = 64
+# Integers beyond int64 are no count or size vst writes, and overflow numpy, pandas and torch downstream.
+MAX_INT = 2 ** 63 - 1
 
 
 def check_record(doc: dict, schema: dict, what: str) -> None:
@@ -12,3 +27,120 @@ def check_record(doc: dict, schema: dict, what: str) -> None:
     except jsonschema.ValidationError as exc:
         raise InternalError(f"{what} does not match its schema at {list(exc.absolute_path)}: "
                             f"{exc.message[:200]}") from None
+
+
+class _Refused:
+    """A value the parse refuses, kept in place so that the error can name its field."""
+
+    def __init__(self, text: str, why: str):
+        self.text, self.why = (text if len(text) <= 24 else text[:21] + "..."), why
+
+
+def _number(text: str):
+    value = float(text)
+    return value if math.isfinite(value) else _Refused(text, "is out of range")  # 1e400 parses to inf
+
+
+def _integer(text: str):
+    # the digits are checked first: int() of a 100k-digit text is itself slow (and refused by Python)
+    if len(text) > 20 or not -MAX_INT - 1 <= int(text) <= MAX_INT:
+        return _Refused(text, "is out of range")
+    return int(text)
+
+
+def _first_flaw(doc: Any, limit: int, nan_ok) -> tuple[list, _Refused | None] | None:
+    """The first refused value (its field path and itself) or nesting deeper than `limit` (path, None), walked
+    without recursion; None when there is neither. A NaN where `nan_ok(path)` is replaced by float NaN."""
+    stack = [(doc, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, (dict, list)):
+            if len(path) >= limit:
+                return path, None
+            for k, v in list(node.items() if isinstance(node, dict) else enumerate(node)):
+                if isinstance(v, _Refused) and v.text == "NaN" and nan_ok([*path, k]):
+                    node[k] = math.nan
+            items = list(node.items() if isinstance(node, dict) else enumerate(node))
+            stack.extend((v, [*path, k]) for k, v in reversed(items) if isinstance(v, (dict, list, _Refused)))
+        elif isinstance(node, _Refused):
+            return path, node
+    return None
+
+
+def read_json(path: str | Path, what: str, fix: str, allow_nan: bool | tuple[str, ...] = False) -> Any:
+    """The JSON document in `path`, parsed with bounds: size, nesting depth, finite numbers, integers within
+    int64. NaN is refused unless `allow_nan` is True or names the top-level fields where the record's writer
+    puts NaN for "no value" (a measurement never is NaN); Infinity always.
+    Every failure is one VstError line naming the file, the field where there is one, and `fix`."""
+    path = Path(path)
+    if path.is_dir():
+        raise VstError(f"{path} is a folder, not {what}; {fix}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_RECORD_BYTES + 1)
+    except FileNotFoundError:
+        raise VstError(f"{path} does not exist; {fix}") from None
+    except OSError as exc:
+        raise VstError(f"cannot read {path} ({exc.strerror}); check its permissions, or {fix}") from None
+    if len(data) > MAX_RECORD_BYTES:
+        raise VstError(f"{path} is over {MAX_RECORD_BYTES >> 20} MB, far larger than {what}; {fix}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VstError(f"{path} is not text (not UTF-8), so not {what}; {fix}") from None
+
+    def constant(name: str):
+        return _Refused(name, f"is not a value {what} holds there" if name == "NaN" else "is out of range")
+
+    def nan_ok(field: list) -> bool:
+        return allow_nan is True or bool(allow_nan) and bool(field) and field[0] in allow_nan
+
+    deep = f"{path} nests deeper than {what} ever does (over {MAX_DEPTH} levels); {fix}"
+    try:
+        doc = json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if text.strip() else " (the file is empty)"
+        raise VstError(f"{path} is not valid JSON{where}; {fix}") from None
+    except RecursionError:  # Python's parser is bounded by the interpreter's recursion limit
+        raise VstError(deep) from None
+    if isinstance(doc, _Refused):  # the whole document is one number
+        doc = math.nan if doc.text == "NaN" and nan_ok([]) else doc
+    flaw = ([], doc) if isinstance(doc, _Refused) else _first_flaw(doc, MAX_DEPTH, nan_ok)
+    if flaw and flaw[1] is None:
+        raise VstError(deep)
+    if flaw:
+        raise VstError(f"{path} is not {what}: {field_name(flaw[0])}: {flaw[1].text} {flaw[1].why}; {fix}")
+    return doc
+
+
+def field_name(path) -> str:
+    """A schema error's location as a reader would write it: source.config, repeats[0].e2e.frames."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "the top level"
+
+
+def error_line(err) -> str:
+    """A jsonschema error as 'field: message', short and printable: the message quotes the offending value,
+    which may be a long string or hold control characters."""
+    message = err.message if len(err.message) <= 160 else err.message[:157] + "..."
+    return f"{field_name(err.absolute_path)}: {message.encode('unicode_escape').decode('ascii')}"
+
+
+def schema_problem(doc: Any, schema: dict) -> str | None:
+    """The most relevant violation of `schema` in `doc` as one short line, or None."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+    err = best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(doc))
+    return None if err is None else error_line(err)
+
+
+def read_record(path: str | Path, schema: dict, what: str, fix: str,
+                allow_nan: bool | tuple[str, ...] = False) -> dict:
+    """`read_json`, then the record checked against its schema: a user error naming the file and the field."""
+    doc = read_json(path, what, fix, allow_nan)
+    problem = schema_problem(doc, schema)
+    if problem:
+        raise VstError(f"{path} is not {what}: {problem}; {fix}")
+    return doc

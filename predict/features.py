@@ -3,7 +3,6 @@ a user's MODEL_OR_ARTIFACT (zoo name, vst checkpoint, converted artifact with it
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,19 +104,24 @@ class Source:
 
 
 def _from_report(report_path: Path, label: str) -> Source:
-    try:
-        rep = json.loads(report_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VstError(f"{report_path} is not JSON ({exc.__class__.__name__}); re-run vst-convert") from None
-    src, size = rep.get("source") or {}, rep.get("size") or {}
-    fixed = (int(size["width"]), int(size["height"])) if size.get("width") and size.get("height") else None
+    from vst.common.cli import MAX_PIXELS
+    from vst.common.records import read_record
+    from vst.convert.report import schema
     from vst.models import create_model, list_models
-    if src.get("arch"):
-        return Source(label, create_model(src["arch"], **(src.get("config") or {})), fixed)
-    if src.get("name") in list_models():
-        return Source(label, create_model(src["name"]), fixed)
-    raise VstError(f"{report_path} names no vst architecture for its source ({src.get('kind')} "
-                   f"{src.get('name')}); predict from the source checkpoint or zoo name instead")
+    fix = "convert the model again with vst-convert, or predict from its checkpoint or zoo name"
+    rep = read_record(report_path, schema(), "a vst-convert report", fix)
+    src, (w, h) = rep["source"], (rep["size"]["width"], rep["size"]["height"])
+    if w < 1 or h < 1 or w * h > MAX_PIXELS:
+        raise VstError(f"{report_path}: size {w}x{h} is not an image size vst converts; {fix}")
+    try:
+        if src.get("arch"):
+            return Source(label, create_model(src["arch"], **src.get("config", {})), (w, h))
+        if src["name"] in list_models():
+            return Source(label, create_model(src["name"]), (w, h))
+    except VstError as exc:  # the zoo's own check of the architecture and its configuration
+        raise VstError(f"{report_path}: {exc}") from None
+    raise VstError(f"{report_path} names no vst architecture for its source ({src['kind']} "
+                   f"{src['name']}); predict from the source checkpoint or zoo name instead")
 
 
 def resolve_source(spec: str) -> Source:

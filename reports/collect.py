@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vst.common.errors import InternalError, VstError
+from vst.common.errors import VstError
+from vst.common.records import read_record
 
 CONVERT_REPORT_SUFFIX = ".report.json"
 BENCH_INDEX = "results.csv"
@@ -24,23 +25,65 @@ class Inputs:
     comparisons: list[tuple[Path, dict]] = field(default_factory=list)
 
 
+# What the page reads of a conversion report where the report's schema leaves a section loosely typed (it is
+# checked as well as that schema: a forged report is one line, not a traceback halfway through the page).
+REPORT_PAGE_FIELDS = {
+    "type": "object",
+    "properties": {
+        "profile": {"properties": {
+            "ops": {"type": "array", "items": {
+                "type": "object", "required": ["op", "name", "shape", "dtype", "ms", "share"],
+                "properties": {"op": {"type": "string"}, "name": {"type": "string"}, "dtype": {"type": "string"},
+                               "shape": {"type": "array", "items": {"type": "integer"}},
+                               "ms": {"type": "number"}, "share": {"type": "number"}}}},
+            "by_op": {"type": "object", "additionalProperties": {"type": "number"}}}},
+    },
+}
+# A vst-bench --compare JSON as the page reads it (bench.compare writes it; NaN stands for an interval that
+# could not be drawn).
+COMPARISON_FIELDS = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object", "required": ["entries"],
+    "properties": {
+        "size": {"type": "string"}, "rounds": {"type": "integer"},
+        "entries": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["artifact", "runtime", "latency_ms_median"],
+            "properties": {"artifact": {"type": "string"}, "runtime": {"type": "string"},
+                           "precision": {"type": ["string", "null"]}, "latency_ms_median": {"type": "number"}}}},
+    },
+    # every entry after the first is measured against the first
+    "allOf": [{"properties": {"entries": {"prefixItems": [{}], "items": {
+        "required": ["speed_ratio", "speed_ratio_ci", "resolved"],
+        "properties": {"speed_ratio": {"type": "number"}, "resolved": {"type": "boolean"},
+                       "speed_ratio_ci": {"type": "array", "items": {"type": "number"}, "minItems": 2,
+                                          "maxItems": 2}}}}}}],
+}
+
+
 def _read_comparison(path: Path) -> dict:
-    import json
+    return read_record(path, COMPARISON_FIELDS, "a vst-bench --compare JSON",
+                       "write it again with vst-bench --compare A B --json NAME.compare.json", allow_nan=True)
+
+
+def _read_report(path: Path) -> dict:
+    from vst.convert.report import schema
+    return read_record(path, {"allOf": [schema(), REPORT_PAGE_FIELDS]}, "a vst-convert report",
+                       "convert the model again with vst-convert, or leave this report out")
+
+
+def _read_commands(path: Path) -> list[str]:
+    """The main job's command log: text lines, shown as text (escaped) on the page."""
     try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc.get("entries"), list) or not doc["entries"]:
-            raise ValueError("no entries")
-        for e in doc["entries"]:
-            float(e["latency_ms_median"])
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise VstError(f"{path} is not a vst-bench --compare JSON ({type(exc).__name__}); write it again with "
-                       "vst-bench --compare A B --json NAME.compare.json") from None
-    return doc
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise VstError(f"cannot read {path} ({why}): it is not the command log vst-run writes; move it away "
+                       "or give the folders inside this one") from None
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def collect(paths: list[str | Path]) -> Inputs:
     from vst.bench.store import load_results
-    from vst.convert.report import load as load_report, validate as validate_report
 
     found = Inputs()
     seen_reports: set[Path] = set()
@@ -72,19 +115,13 @@ def collect(paths: list[str | Path]) -> Inputs:
             if rf.resolve() in seen_reports:
                 continue
             seen_reports.add(rf.resolve())
-            doc = load_report(rf)
-            try:
-                validate_report(doc)
-            except InternalError as exc:
-                raise VstError(f"{rf} is not a valid vst-convert report ({exc}); "
-                               "re-run vst-convert") from None
-            found.conversions.append((rf, doc))
+            found.conversions.append((rf, _read_report(rf)))
         for bd in bench_dirs:
             if bd.resolve() not in {d.resolve() for d in found.bench_dirs}:
                 found.bench_dirs.append(bd)
                 frames.append(load_results(bd).assign(store=str(bd)))
         for cf in command_files:
-            found.commands.extend(line for line in cf.read_text().splitlines() if line.strip())
+            found.commands.extend(_read_commands(cf))
     if frames:
         found.bench = pd.concat(frames, ignore_index=True)
     if not found.conversions and found.bench.empty and not found.comparisons:

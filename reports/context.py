@@ -84,8 +84,9 @@ def conversion_card(path: Path, rep: dict) -> dict:
                 if xnn else "not applicable")
     if fid.get("measured", True) and fid:
         psnr = "identical" if fid.get("psnr_db") is None else f"{fid['psnr_db']:.1f} dB"
+        err = fid.get("max_abs_err")
         fid_text = (f"PSNR {psnr} (threshold {fid.get('threshold_psnr_db')} dB), max |err| "
-                    f"{fid.get('max_abs_err', float('nan')):.2g}, {fid.get('images')} real images")
+                    f"{'—' if err is None else f'{err:.2g}'}, {fid.get('images')} real images")
         if fid.get("passed") is None and fid.get("note"):
             fid_text += f"; {fid['note']}"
     else:
@@ -178,6 +179,8 @@ def temporal_verdict(rep: dict) -> dict:
     if not isinstance(t, dict) or not t.get("measured"):
         return {"passed": None, "text": (t or {}).get("note", "not measured (report from before temporal QA)")}
     passed = t.get("passed") if isinstance(t.get("passed"), bool) else None
+    if t.get("ratio") is None:  # measured, but the source does not flicker at all: no ratio to judge
+        return {"passed": passed, "text": f"error {t.get('error_artifact')} where its source has none (001 eq. 8)"}
     verdict = {True: "", False: " — over the threshold", None: " (not judged)"}[passed]
     return {"passed": passed, "text": f"{t['ratio']:.2f}x its source's temporal error (001 eq. 8, threshold "
                                       f"{t['threshold_ratio']}x){verdict}"}

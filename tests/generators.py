@@ -154,3 +154,22 @@ def style_onnx(path, size=None):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     return path
+
+
+def conversion_report(name: str = "kunster-t2-15", arch: str | None = "kunster", config: dict | None = None,
+                      width: int = 48, height: int = 32) -> dict:
+    """The smallest conversion report its schema accepts (no samples, no temporal QA), as vst-convert would
+    write it for zoo model `name`: for readers' tests that need no real conversion."""
+    config = {"alpha": 0.25, "beta": 0.25, "variant": "table2"} if config is None else config
+    return {
+        "schema_version": 1, "target": "onnx", "quant": "fp32", "io_layout": "nchw",
+        "source": {"kind": "zoo", "name": name, "arch": arch, "config": config, "random_weights": True},
+        "model": {"name": name, "arch": arch, "config": config, "zoo_name": name, "params": 1000,
+                  "macs": {f"{width}x{height}": 100000}, "trained": False, "source_sha256": None},
+        "size": {"width": width, "height": height},
+        "passes": [{"name": "export", "applied": True, "detail": "torch.onnx"}],
+        "op_histogram": {"Conv": 3}, "transposes": {"before": 0, "after": 0}, "delegates": {},
+        "fidelity": {"psnr_db": 80.0, "max_abs_err": 1e-5, "threshold_psnr_db": 50.0, "passed": None, "images": 2},
+        "artifact": {"path": "m.onnx", "bytes": 1234}, "timing": {"conversion_s": 1.5},
+        "tool_versions": {"torch": "2.13.0"},
+    }

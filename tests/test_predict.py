@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from generators import conversion_report
 from vst.bench.store import COLUMNS
 from vst.common.cli import run_cli
 from vst.models import create_model, save_model, table2
@@ -134,10 +135,9 @@ def test_extrapolation_is_flagged_and_table2_configs_are_recognised(tmp_path):
     ckpt = save_model(create_model("kunster", alpha=0.25, beta=1.0), tmp_path / "mine.safetensors")
     art = tmp_path / "mine.tflite"
     art.write_bytes(b"")
-    art.with_name(art.name + ".report.json").write_text(json.dumps(
-        {"source": {"kind": "checkpoint", "name": str(ckpt), "arch": "kunster",
-                    "config": {"alpha": 0.25, "beta": 1.0, "variant": "table2"}, "random_weights": False},
-         "size": {"width": 320, "height": 240}}))
+    rep = conversion_report(str(ckpt), "kunster", {"alpha": 0.25, "beta": 1.0, "variant": "table2"}, 320, 240)
+    rep["source"]["kind"] = "checkpoint"
+    art.with_name(art.name + ".report.json").write_text(json.dumps(rep))
     from_ckpt = dev.predict(str(ckpt), "iphone11pro")
     from_art = dev.predict(str(art), "iphone11pro")
     assert [p.fps for p in from_ckpt] == [p.fps for p in inside]

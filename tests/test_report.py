@@ -122,7 +122,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(VstError, match="not valid JSON"):
         collect([bad])
     bad.write_text('{"target": "tflite"}')
-    with pytest.raises(VstError, match="not a valid vst-convert report"):
+    with pytest.raises(VstError, match="not a vst-convert report: the top level: 'schema_version' is a required property"):
         collect([bad])
     proc = subprocess.run([sys.executable, "-m", "vst.reports.cli", str(bad), "-o", str(tmp_path / "r.html")],
                           capture_output=True, text=True)
