@@ -29,21 +29,26 @@ class Device:
     props: dict[str, Any] = field(default_factory=dict)
 
 
+# A registry file as resolving a device reads it (entries may carry more fields)
+REGISTRY_FIELDS = {
+    "type": "object", "required": ["devices"],
+    "properties": {"devices": {"type": "array", "items": {
+        "type": "object", "required": ["name", "platform", "match"],
+        "properties": {"name": {"type": "string", "minLength": 1}, "platform": {"enum": ["host", "ios", "android"]},
+                       "chip": {"type": ["string", "null"]},
+                       "match": {"type": "object", "additionalProperties": {"type": ["string", "number"]}}}}}},
+}
+
+
 def load_registry(extra: str | Path | None = None) -> dict[str, dict]:
     """name -> entry; entries from `extra` (or $VST_DEVICES) override the shipped ones."""
+    from vst.common.records import read_record
     entries = json.loads(resources.files("vst.bench").joinpath("data/devices.json").read_text())["devices"]
     extra = extra or os.environ.get("VST_DEVICES")
     if extra:
-        try:
-            entries = entries + json.loads(Path(extra).read_text())["devices"]
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise VstError(f"device registry {extra} is unreadable ({exc}); it must hold {{\"devices\": [...]}}") from None
-    reg = {}
-    for e in entries:
-        if e.get("platform") not in ("host", "ios", "android") or not e.get("name"):
-            raise VstError(f"device registry entry {e} needs a name and platform host, ios or android")
-        reg[e["name"]] = e
-    return reg
+        entries = entries + read_record(extra, REGISTRY_FIELDS, "a device registry",
+                                        'it must hold {"devices": [{"name": ..., "platform": ...}, ...]}')["devices"]
+    return {e["name"]: e for e in entries}
 
 
 def _norm(v: Any) -> str:

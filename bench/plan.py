@@ -15,6 +15,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from vst.common.errors import VstError
+from vst.common.records import error_line
 
 PLAN_SCHEMA = "vst-bench-plan/1"
 RESULT_SCHEMA = "vst-bench-result/1"
@@ -40,8 +41,8 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
 
 def schema_errors(name: str, doc: Any) -> list[str]:
     """Every violation of schema `name` in `doc`, as 'path: message' lines (empty when valid)."""
-    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors]
+    errors = sorted(_validator(name).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [error_line(e) for e in errors]
 
 
 def validate(name: str, doc: Any, what: str = "") -> None:

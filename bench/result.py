@@ -5,12 +5,12 @@ from a phone or imported from a file measured elsewhere.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from vst.bench.plan import RESULT_SCHEMA, cell_id, validate
 from vst.bench.stats import summarize_result, trust_figures
 from vst.common.errors import VstError
+from vst.common.records import read_json
 
 
 def check_result(result: dict, what: str = "result", partial: bool = False) -> dict:
@@ -45,12 +45,12 @@ def check_result(result: dict, what: str = "result", partial: bool = False) -> d
     return out
 
 
+# Recomputed from the samples on every read (check_result); vst writes NaN there for an interval it could not
+# draw. A measurement itself is never NaN.
+DERIVED = ("summary", "trust")
+
+
 def read_result(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise VstError(f"{path} does not exist; give a result JSON written by vst-bench or a harness") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VstError(f"{path} is not JSON ({exc}); give a result file written by vst-bench or a harness") from None
+    doc = read_json(path, "a vst-bench result", "give a result file written by vst-bench or a harness",
+                    allow_nan=DERIVED)
     return check_result(doc, str(path))

@@ -145,9 +145,15 @@ def _read_index(out_dir: Path) -> tuple[pd.DataFrame, int]:
     (a disk that filled during an append), rows with the wrong number of fields, rows whose result_path is
     not the file of their cell (a path read from a store must not lead out of it)."""
     index = out_dir / INDEX
+    if index.is_dir():
+        raise VstError(f"{index} is a folder, not vst-bench's index; move it away and run vst-bench again (rows "
+                       "are rebuilt from the result files)")
     if not index.exists() or index.stat().st_size == 0:
         return pd.DataFrame(columns=COLUMNS), 0
-    text = index.read_bytes().decode("utf-8", errors="replace")
+    try:
+        text = index.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise VstError(f"cannot read {index} ({exc.strerror}); check its permissions") from None
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends in a newline, else a row cut short
     bad = 1 if tail else 0
