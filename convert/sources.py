@@ -165,14 +165,39 @@ def _all_tensors(graph):
                 yield from _all_tensors(g)
 
 
-def check_external_data(model, path: Path) -> bool:
+def check_external_data(model, path: Path, limit: int = 2 * 1024 ** 3) -> bool:
     """Check that each external data location the model names is a file inside the model's folder (a path
-    read from a model file must not reach other files of the machine); returns whether there is any."""
+    read from a model file must not reach other files of the machine), and, before anything is read, that what
+    the tensors declare is at most `limit` bytes (a stylizer's weights are megabytes; a model past protobuf's
+    2 GB cannot be held as one ModelProto anyway) and lies within those files; returns whether there is any."""
+    from onnx import helper
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    def declared_bytes(t, info) -> int:  # its length, else its shape times its type's size
+        if info.length:
+            return int(info.length)
+        try:
+            itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, TypeError, ValueError):  # strings and unknown types: no fixed size
+            return 0
+        return int(np.prod([max(int(d), 0) for d in t.dims], dtype=object)) * itemsize
+
+    def text(n: int) -> str:
+        return next((f"{n / size:.1f} {unit}" for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3))
+                     if n >= size), f"{n} bytes")
+
     base = path.parent.resolve()
     external = [t for t in _all_tensors(model.graph) if uses_external_data(t)]
+    files, spans = {}, []
     for t in external:
-        location = ExternalDataInfo(t).location
+        try:
+            info = ExternalDataInfo(t)
+        except ValueError:  # an offset or length that is not a number
+            info = None
+        if info is None or (info.offset or 0) < 0 or (info.length or 0) < 0:
+            raise VstError(f"{path}: tensor {t.name!r} gives its external data an offset or length that is not "
+                           "a byte count; the model is damaged: export it again")
+        location = info.location
         target = (base / location).resolve()
         if Path(location).is_absolute() or not target.is_relative_to(base):
             raise VstError(f"{path}: tensor {t.name!r} names external data {location!r} outside the model's "
@@ -180,11 +205,22 @@ def check_external_data(model, path: Path) -> bool:
         if not target.is_file():
             raise VstError(f"{path}: external data file {location!r} of tensor {t.name!r} is missing; "
                            "copy it beside the .onnx file")
+        files[target] = target.stat().st_size
+        spans.append((t.name, location, target, info.offset or 0, declared_bytes(t, info)))
+    declared, real = sum(s[-1] for s in spans), sum(files.values())
+    if max(declared, real) > limit:
+        raise VstError(f"{path} declares {text(declared)} of external data in files holding {text(real)}, over "
+                       f"vst's limit of {text(limit)} (a stylizer's weights are megabytes); refusing to read it")
+    for name, location, target, offset, need in spans:
+        if offset + need > files[target]:
+            raise VstError(f"{path}: tensor {name!r} declares {text(need)} of external data at offset {offset} "
+                           f"of {location!r}, which holds {text(files[target])}; the model or its data file is "
+                           "damaged: export the model again")
     return bool(external)
 
 
 def _load_external_data(model, path: Path) -> None:
-    """Load tensors stored beside an ONNX file, once check_external_data has vetted their locations."""
+    """Load tensors stored beside an ONNX file, once check_external_data has vetted their locations and sizes."""
     from onnx.external_data_helper import load_external_data_for_model
     if check_external_data(model, path):
         load_external_data_for_model(model, str(path.parent.resolve()))
