@@ -36,8 +36,9 @@ class OrtSession:
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
         try:
             self.sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        # the file's fault, not vst's (an empty file is InvalidArgument)
         except (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,
-                ort_errors.NotImplemented) as exc:  # the file's fault, not vst's
+                ort_errors.NotImplemented, ort_errors.InvalidArgument) as exc:
             first = first_line(exc, 160)
             raise VstError(f"{what} is truncated or not a loadable ONNX model ({first}); convert it again with "
                            "vst-convert") from None

@@ -19,10 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from vst.common.errors import InternalError, VstError
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
 from vst.common.images import load_image, resize_cover, save_png
-from vst.common.records import check_record
+from vst.common.records import check_record, read_record
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
 from vst.metrics.temporal import psnr
 from vst.models import load_model, table2
@@ -57,18 +57,12 @@ def validate(doc: dict) -> None:
 
 
 def load_study(folder: str | Path) -> dict:
-    """DIR/study.json, checked against its schema; a user error when it is missing or not a study record."""
+    """DIR/study.json, checked against its schema; a user error naming the field when it is not a study record."""
     path = Path(folder) / "study.json"
-    if not path.is_file():
+    if not path.exists():
         raise VstError(f"{path} does not exist; run `vst-train --study table2 --teacher multistyle26:5 "
                        f"--out {folder}` first")
-    try:
-        doc = json.loads(path.read_text())
-        validate(doc)
-    except (OSError, UnicodeDecodeError, ValueError, InternalError) as exc:
-        raise VstError(f"{path} is not a vst-train --study record ({type(exc).__name__}); run the study again "
-                       "into a new folder") from None
-    return doc
+    return read_record(path, schema(), "a vst-train --study record", "run the study again into a new folder")
 
 
 def _eval_photos(size: int) -> dict[str, np.ndarray]:
