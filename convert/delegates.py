@@ -7,6 +7,8 @@ from functools import lru_cache
 from importlib import resources
 
 MEASURED_SOURCE = "measured on this host: LiteRT interpreter execution plan after the XNNPACK delegate was applied"
+# XNNPACK takes CONCATENATION of at most this many inputs (measured: 9-input concats of a 9x9 pad fall back).
+MAX_CONCAT_INPUTS = 4
 
 
 @lru_cache(maxsize=None)

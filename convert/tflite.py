@@ -31,7 +31,8 @@ def _tf():
     return tf
 
 
-def _safe(name: str) -> str:
+def tensor_name(name: str) -> str:
+    """An IR name as TensorFlow takes it (and as the TFLite file names the tensor)."""
     name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name).strip("/") or "op"
     return name if re.match(r"[A-Za-z0-9.]", name) else "n" + name
 
@@ -78,7 +79,7 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
             return env[name] if name in env else cval(name)
 
         for node in graph.nodes:
-            a, op, nm = node.attrs, node.op, _safe(node.name or node.output)
+            a, op, nm = node.attrs, node.op, tensor_name(node.name or node.output)
             if node.output in float_stats:
                 nm = f"{STATS_PREFIX}/{nm}"   # per-channel statistics: kept float in int8 files
             x = val(node.inputs[0]) if node.inputs[0] in env else None
@@ -217,7 +218,7 @@ def _conv(tf, graph, node, x, nm):
 
 def _concat_tree(tf, xs: list, axis: int, nm: str):
     """Concatenate in groups of at most MAX_CONCAT_INPUTS (XNNPACK refuses wider CONCATENATIONs)."""
-    from vst.convert.passes import MAX_CONCAT_INPUTS
+    from vst.convert.delegates import MAX_CONCAT_INPUTS
     while len(xs) > MAX_CONCAT_INPUTS:
         xs = [tf.concat(xs[i:i + MAX_CONCAT_INPUTS], axis) if len(xs[i:i + MAX_CONCAT_INPUTS]) > 1 else xs[i]
               for i in range(0, len(xs), MAX_CONCAT_INPUTS)]

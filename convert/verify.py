@@ -16,6 +16,8 @@ from vst.video.clips import HELD_OUT_PHOTOS
 THRESHOLDS_DB = {"fp32": 50.0, "fp16": 35.0, "int8": 25.0}
 EVAL_PHOTOS = ("astronaut", "coffee", "chelsea")
 CALIB_LIMIT = 32
+# LiteRT threads the conversion's own runs use (verification, XNNPACK partitions, temporal QA, --profile).
+THREADS = 2
 
 
 def compare(ref: np.ndarray, got: np.ndarray) -> dict:
@@ -96,7 +98,7 @@ def first_divergence(graph, model: bytes, image_nchw: np.ndarray, io_layout: str
     got = tflite.intermediates(model, to_layout(image_nchw[None], io_layout)[0], feeds)
     rows = []
     for node in graph.nodes:
-        key = tflite._safe(node.name or node.output)
+        key = tflite.tensor_name(node.name or node.output)
         match = next((v for k, v in got.items() if key in k.split(";")[0].split(":")[0]), None)
         if match is None:
             continue

@@ -261,7 +261,7 @@ def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(t
     """vst-run --job table2's profile: export and rewrite proofs run once per model and size for all precisions,
     each IR graph of the proof chain runs once, and the artifact is byte for byte the fully checked one."""
     from vst.common.fsutil import sha256_of
-    from vst.convert import api, passes, sources
+    from vst.convert import front, passes, sources
     calls = {"export": 0, "ir": 0}
 
     def counting(name, fn):
@@ -270,8 +270,8 @@ def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(t
             return fn(*a, **k)
         return wrapped
     monkeypatch.setattr(sources, "export_onnx", counting("export", sources.export_onnx))
-    monkeypatch.setattr(passes, "run_numpy", counting("ir", passes.run_numpy))
-    api._FRONT_CACHE.clear()
+    monkeypatch.setattr(passes.base, "run_numpy", counting("ir", passes.base.run_numpy))
+    front.CACHE.clear()
     r32 = convert(SMALL, size=(W, H), out=tmp_path / "p32.tflite", random_weights=True, checks="proofs")
     proven = [p for p in r32["passes"] if "site(s)" in p["detail"]]
     assert calls["export"] == 1 and len(proven) >= 3 and calls["ir"] == len(proven) + 1
@@ -284,14 +284,14 @@ def test_proofs_checks_share_one_front_across_precisions_and_keep_the_artifact(t
     assert calls["export"] == 1 and calls["ir"] == ir_calls
     assert [p for p in rd["passes"] if "site(s)" in p["detail"]] == [p for p in r8["passes"] if "site(s)" in p["detail"]]
     # the chain is shared up to the first rewrite only one of the two precisions runs (instance_norm_moments)
-    fork = next(i for i, p in enumerate(proven) if p["name"] in passes.QUANT_REWRITES)
+    fork = next(i for i, p in enumerate(proven) if passes.REGISTRY[p["name"]].precisions is not None)
     shared = proven[:fork]
     assert [p for p in r8["passes"] if p in shared] == shared and sum(p["applied"] for p in shared) >= 3
     for rep in (r32, r8):
         report.validate(rep)
         assert rep["checks"] == "proofs" and "samples" not in rep and rep["temporal"]["measured"] is False
         assert rep["transposes"]["before"] is None and rep["fidelity"]["psnr_db"] is not None
-    api._FRONT_CACHE.clear()
+    front.CACHE.clear()
     full = convert(SMALL, size=(W, H), out=tmp_path / "f32.tflite", random_weights=True)
     assert calls["export"] == 2 and full["checks"] == "full" and full["temporal"]["measured"] is True
     assert sha256_of(tmp_path / "f32.tflite") == sha256_of(tmp_path / "p32.tflite")
@@ -303,14 +303,14 @@ def test_a_model_file_shares_its_front_until_its_content_changes(ckpt, tmp_path,
     path with other weights is exported again."""
     import shutil
     from vst.common.fsutil import sha256_of
-    from vst.convert import api, sources
+    from vst.convert import front, sources
     from vst.models import save_model
     calls = []
     real = sources.export_onnx
     monkeypatch.setattr(sources, "export_onnx", lambda *a, **k: calls.append(1) or real(*a, **k))
     model = tmp_path / "m.safetensors"
     shutil.copy(ckpt, model)
-    api._FRONT_CACHE.clear()
+    front.CACHE.clear()
     kw = dict(size=(W, H), checks="proofs")
     r32 = convert(str(model), out=tmp_path / "a.tflite", **kw)
     r8 = convert(str(model), quant="int8", out=tmp_path / "b.tflite", **kw)
@@ -325,11 +325,11 @@ def test_a_model_file_shares_its_front_until_its_content_changes(ckpt, tmp_path,
 def test_precisions_of_one_rewritten_graph_count_its_layout_naive_transposes_once(ckpt, tmp_path, monkeypatch):
     # full checks convert the graph a second time, layout-naively, only to count TRANSPOSEs: int8 and
     # dynamic-range int8 of one file reach the same rewritten graph and share that count
-    from vst.convert import api
+    from vst.convert import front
     naive = []
     real = tflite.to_tflite
     monkeypatch.setattr(tflite, "to_tflite", lambda g, q, **k: naive.append(k.get("layout")) or real(g, q, **k))
-    api._FRONT_CACHE.clear()
+    front.CACHE.clear()
     r8 = convert(str(ckpt), quant="int8", size=(W, H), out=tmp_path / "a.tflite")
     rd = convert(str(ckpt), quant="int8", dynamic=True, size=(W, H), out=tmp_path / "b.tflite")
     assert naive.count("nchw") == 1

@@ -21,8 +21,8 @@ def native(module: nn.Module, w: int = W, h: int = H):
     model, _ = onnx_import.bind_and_fix(sources.export_onnx(src, w, h), w, h)
     graph = rewritten = onnx_import.to_ir(onnx_import.slim(model), "tflite")
     images = verify.eval_images(w, h)
-    for name in passes.TARGET_REWRITES["tflite"]:
-        if name not in passes.QUANT_REWRITES:
+    for name in passes.for_target("tflite"):
+        if passes.REGISTRY[name].precisions is None:
             rewritten, _ = passes.prove_and_apply(rewritten, name, images)
     data = tflite.to_tflite(rewritten, "fp32")
     with torch.no_grad():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vst.convert import passes, verify
+from vst.convert import delegates, passes, verify
 from vst.convert.ir import run_numpy
 from vst.convert.onnx_import import _nearest_is_repeat, bind_and_fix, slim, to_ir
 from vst.convert.sources import export_onnx, resolve_source
@@ -38,7 +38,7 @@ def test_reflect_pad_becomes_exact_slices_with_small_concats(kunster9, photos):
     g, res = passes.prove_and_apply(kunster9, "reflect_pad_as_slices", photos)
     assert res.applied and "bit-identical" in res.detail
     assert not any(n.op == "pad" for n in g.nodes)
-    assert max(len(n.inputs) for n in g.nodes if n.op == "concat") <= passes.MAX_CONCAT_INPUTS
+    assert max(len(n.inputs) for n in g.nodes if n.op == "concat") <= delegates.MAX_CONCAT_INPUTS
     np.testing.assert_array_equal(run_numpy(g, photos), run_numpy(kunster9, photos))
 
 
@@ -51,7 +51,7 @@ def test_nearest_becomes_exact_repeats(kunster9, photos):
 
 
 def test_upsample_pad_conv_folds_into_low_resolution_2x2_convs(kunster9, photos, monkeypatch):
-    monkeypatch.setattr(passes, "SUBPIXEL_ONE_CONV_COUT", 0)      # the four-conv form for every width
+    monkeypatch.setattr(passes.upsample, "SUBPIXEL_ONE_CONV_COUT", 0)      # the four-conv form for every width
     g, res = passes.prove_and_apply(kunster9, "nearest_conv_subpixel", photos)
     assert res.applied and res.detail.startswith("2 site(s)")
     assert "resize_nearest" not in g.histogram()
@@ -140,7 +140,7 @@ def test_narrow_per_channel_operands_are_widened_exactly(kunster9, photos, norm)
 
 def test_widening_stops_at_its_channel_threshold(kunster9, photos, monkeypatch):
     g0, _ = passes.prove_and_apply(kunster9, "instance_norm_moments", photos)
-    monkeypatch.setattr(passes, "WIDEN_BELOW_CHANNELS", 9)      # alpha 0.25: 8 channels widened, 12 and 16 not
+    monkeypatch.setattr(passes.norms, "WIDEN_BELOW_CHANNELS", 9)      # alpha 0.25: 8 channels widened, 12 and 16 not
     g, res = passes.prove_and_apply(g0, "widen_channel_broadcasts", photos)
     assert res.applied
     assert {g.shapes[n.output][1] for n in g.nodes if n.name.endswith("/wide")} == {8}
@@ -179,7 +179,7 @@ def test_large_means_of_up_to_32_channels_are_taken_by_rows(kunster9, photos, mo
     pixels = shapes[next(iter(wide))][2] * shapes[next(iter(wide))][3]
 
     def split(bound):
-        monkeypatch.setattr(passes, "MEAN_BY_ROWS_LARGE", bound)
+        monkeypatch.setattr(passes.norms, "MEAN_BY_ROWS_LARGE", bound)
         g, res = passes.prove_and_apply(g0, "spatial_mean_by_rows", photos)
         assert res.applied and float(res.detail.split("PSNR ")[1].split(" dB")[0]) >= passes.EXACT_PSNR_DB
         return {n.name[:-len("/rows")] for n in g.nodes if n.name.endswith("/rows")}
@@ -225,13 +225,12 @@ def test_third_party_sqrt_div_norm_becomes_rsqrt_mul():
 
 
 def test_a_rewrite_that_is_not_exact_is_skipped_and_reported(kunster9, photos, monkeypatch):
-    def lossy(graph):
-        g = graph.copy()
+    def lossy(g):
         # the head conv: no instance norm after it would undo a weight scale
         conv = [n for n in g.nodes if n.op == "conv"][-1]
         g.consts[conv.inputs[1]] = g.consts[conv.inputs[1]] * 1.01
-        return g, 1
-    monkeypatch.setitem(passes.REWRITES, "lossy", lossy)
+        return 1
+    monkeypatch.setitem(passes.REGISTRY, "lossy", passes.Rewrite("lossy", lossy, ("tflite",)))
     g, res = passes.prove_and_apply(kunster9, "lossy", photos)
     assert not res.applied and res.detail.startswith("skipped")
     assert g is kunster9

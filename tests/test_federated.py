@@ -50,13 +50,13 @@ class Killed(Exception):
 def in_process_flower(kill_after=None, calls=None):
     """run_flower without Flower: the same clients (local_round) and the mean, in this process, so that the
     checkpoint/resume logic above Flower is tested in seconds. `kill_after` stops the run after that round."""
-    from vst.training.federated import _Setup, local_round
+    from vst.training.fedclient import Setup, local_round
 
     def run(recipe, setup_args, clients, first_round, rounds, initial, history, keep_weights, evaluate, on_round,
             per_round):
         if calls is not None:
             calls.append((first_round, {k: v.copy() for k, v in initial.items()}))
-        setup = _Setup.get(recipe, *setup_args)
+        setup = Setup.get(recipe, *setup_args)
         weights = initial
         for rnd in range(first_round, rounds + 1):
             results = [local_round(recipe, setup, weights, c, rnd, recipe.steps) for c in range(clients)]

@@ -49,6 +49,55 @@ def test_no_package_cycle():
             visit(p, [])
 
 
+def module_imports(package: str) -> dict[str, set[str]]:
+    """Within one package: module -> the package's modules it imports (at module level or inside functions; a
+    deferred import still ties the two modules together). A subpackage's modules are named by their dotted path."""
+    root = REPO / package
+    modules = {".".join(p.relative_to(root).with_suffix("").parts): p for p in root.rglob("*.py")}
+    modules = {(m[: -len(".__init__")] if m.endswith(".__init__") else "" if m == "__init__" else m): p
+               for m, p in modules.items()}
+    graph: dict[str, set[str]] = {}
+    for mod, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] == ["vst", package]:
+                    target = ".".join(parts[2:])
+                    if target in modules and target != mod:
+                        found.add(target)
+        # a package's __init__ re-exports its modules: importing the package is not importing them all
+        graph[mod] = {t for t in found if t != ""}
+    return graph
+
+
+def test_no_module_cycle_inside_a_package():
+    circles = []
+    for package in LAYERS:
+        graph = module_imports(package)
+        state: dict[str, int] = {}
+
+        def visit(m, stack):
+            state[m] = 1
+            for n in sorted(graph[m]):
+                if state.get(n) == 1:
+                    circles.append(f"{package}: " + " -> ".join(stack[stack.index(n):] + [n]) if n in stack
+                                   else f"{package}: {' -> '.join(stack + [n])}")
+                elif n not in state:
+                    visit(n, stack + [n])
+            state[m] = 2
+        for m in sorted(graph):
+            if m not in state:
+                visit(m, [m])
+    assert not circles, f"modules that import each other in a loop: {circles}"
+
+
 def test_only_runtimes_construct_interpreters_and_sessions():
     offenders = []
     for package in LAYERS + ["scripts"]:

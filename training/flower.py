@@ -52,10 +52,10 @@ def run_flower(recipe, setup_args, clients: int, first_round: int, rounds: int, 
     @client_app.train()
     def train(msg: Message, context: Context) -> Message:
         # runs in a Flower worker: rebuilds the shared setup from the on-disk cache once per process
-        from vst.training.federated import _Setup, local_round
+        from vst.training.fedclient import Setup, local_round
         from vst.training.loop import Recipe
         r = Recipe.from_json(recipe_json)
-        setup = _Setup.get(r, *setup_args)
+        setup = Setup.get(r, *setup_args)
         client = int(context.node_config["partition-id"])
         config = msg.content["config"]
         weights, loss = local_round(r, setup, _dict(msg.content["arrays"]), client,
