@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vst.common.images import sample_photos
-
 
 @dataclass
 class Clip:
@@ -102,16 +100,3 @@ def render_clip(background: np.ndarray, size: tuple[int, int], n_frames: int, mo
         flow_fwd.append(fwd.astype(np.float32))
         valid.append(inside & ~disoccluded)
     return Clip(np.stack(frames), np.stack(flow_bwd), np.stack(flow_fwd), np.stack(valid))
-
-
-def demo_clips(size: tuple[int, int], n_frames: int, count: int | None = None) -> list[Clip]:
-    """One clip per package-shipped photo, each with a disc from the next photo sliding over it."""
-    photos = list(sample_photos().values())
-    count = count or len(photos)
-    clips = []
-    for i in range(count):
-        bg, fg = photos[i % len(photos)], photos[(i + 1) % len(photos)]
-        motion = Motion(zoom=(1.0, 1.1 + 0.05 * (i % 3)), pan=(0.1 + 0.05 * (i % 2), 0.05),
-                        layer_speed=(2.0 + i % 3, 1.0 - (i % 2)))
-        clips.append(render_clip(bg, size, n_frames, motion, fg))
-    return clips

@@ -41,11 +41,6 @@ def report_path(artifact: str | Path) -> Path:
     return Path(f"{artifact}{SUFFIX}")
 
 
-def artifact_of(report: str | Path) -> Path:
-    report = Path(report)
-    return report.with_name(report.name[: -len(SUFFIX)])
-
-
 def load(report_file: str | Path) -> dict:
     """A conversion report file as a dict; one-line errors for text that is not a JSON object."""
     import json as _json

@@ -30,14 +30,3 @@ DELEGATES = {
 
 def runtimes_on(platform: str) -> set[str]:
     return {rt for (plat, rt) in DELEGATES if plat == platform}
-
-
-def delegates_on(platform: str) -> tuple[str, ...]:
-    seen: list[str] = []
-    for (plat, _), ds in DELEGATES.items():
-        seen += [d for d in ds if plat == platform and d not in seen]
-    return tuple(seen)
-
-
-def suffix(target: str) -> str:
-    return TARGETS[target]["suffix"]
