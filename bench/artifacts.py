@@ -65,7 +65,7 @@ def resolve_artifact(spec: str, bind: dict[str, Any] | None = None) -> Artifact:
 def check_bind(path: Path, bind: dict[str, Any]) -> dict[str, Any] | None:
     """The --bind values an ONNX file's extra (non-image) inputs need, checked against its inputs: every extra
     input bound, no binding for an input it lacks. Returns the bindings of this file (None when it has none)."""
-    from vst.convert.onnx_import import bind_value
+    from vst.runtimes.onnxfile import bind_value
     m = _onnx_graph(path)
     inits = {t.name for t in m.graph.initializer}
     extra = [i for i in m.graph.input if i.name not in inits][1:]
@@ -81,7 +81,8 @@ def check_bind(path: Path, bind: dict[str, Any]) -> dict[str, Any] | None:
 def model_info(art: Artifact) -> dict[str, Any]:
     """model_name, arch, params, precision, named_config: from the conversion report's model record, else from
     the artifact itself."""
-    from vst.convert.report import onnx_weights, precision, read, report_path
+    from vst.common.records import precision, read_conversion_report, report_path
+    from vst.runtimes.onnxfile import onnx_weights
     info: dict[str, Any] = {"model_name": None, "arch": None, "params": None, "precision": None, "report": None,
                             "named_config": None}
     if art.zoo_name:
@@ -90,7 +91,7 @@ def model_info(art: Artifact) -> dict[str, Any]:
         info.update(model_name=art.zoo_name, arch=arch, params=count_params(create_model(art.zoo_name)),
                     precision="fp32", named_config=art.zoo_name)
         return info
-    report = read(art.path)
+    report = read_conversion_report(art.path)
     if report:
         model = report.get("model") or {}
         info.update(report=str(report_path(art.path)), model_name=model.get("name"), arch=model.get("arch"),
@@ -118,7 +119,7 @@ def _onnx_graph(path: Path):
     """The ONNX graph without its weights' data, its external data locations vetted (they must stay in the
     model's folder: ONNX Runtime reads them when the cell runs)."""
     import onnx
-    from vst.convert.sources import check_external_data
+    from vst.runtimes.onnxfile import check_external_data
     try:
         m = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends

@@ -50,7 +50,7 @@ class HostModel:
         self.delegate_used = self.session.delegation.summary()
         self.feeds = None
         if art.bind:  # a multi-input ONNX model: its extra inputs fixed for the whole measurement
-            from vst.convert.onnx_import import bind_value
+            from vst.runtimes.onnxfile import bind_value
             shapes = {i.name: [d if isinstance(d, int) else 1 for d in i.shape] for i in self.session.inputs}
             self.feeds = {k: bind_value(k, v, shapes[k]).reshape(shapes[k]) for k, v in art.bind.items()}
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,15 @@ import jsonschema
 from referencing import Registry, Resource
 
 from vst.common.errors import VstError
-from vst.common.records import error_line
+from vst.common.records import error_line, schema as record_schema
 
 PLAN_SCHEMA = "vst-bench-plan/1"
 RESULT_SCHEMA = "vst-bench-result/1"
 
 
-@lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     """`plan` or `result` -> the JSON Schema shipped in vst/bench/schemas."""
-    return json.loads(resources.files("vst.bench").joinpath(f"schemas/{name}.schema.json").read_text())
+    return record_schema(f"bench-{name}")
 
 
 @lru_cache(maxsize=None)

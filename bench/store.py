@@ -26,9 +26,10 @@ import pandas as pd
 from vst.bench.result import check_result, read_result
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
+from vst.common.records import RESULTS_FOLDER, RESULTS_INDEX
 
-INDEX = "results.csv"
-RESULTS = "results"
+INDEX = RESULTS_INDEX
+RESULTS = RESULTS_FOLDER
 LOCK = ".lock"
 COLUMNS = ["run_id", "cell_id", "finished_at", "source", "device", "platform", "hardware", "chip", "os", "runtime",
            "runtime_version", "delegate", "delegate_used", "threads", "artifact", "artifact_format", "model_name",

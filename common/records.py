@@ -1,9 +1,12 @@
-"""vst's own JSON records (conversion reports, benchmark results, study records): checking one against its
-schema before it is written, and reading one back from a file a user may have edited, damaged or forged."""
+"""vst's own records (conversion reports, benchmark results, study records, jobs): where each lies, the keys
+they are joined on, their schemas, checking one before it is written, and reading one back from a file a user may
+have edited, damaged or forged. Every package that writes or reads a record takes these from here."""
 from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,62 @@ MAX_DEPTH = 64
 MAX_INT = 2 ** 63 - 1
 
 
+# --- where records lie ---------------------------------------------------------------------------------------
+CONVERSION_REPORT_SUFFIX = ".report.json"   # beside its artifact: <artifact>.report.json
+SAMPLES_SUFFIX = ".samples"                 # beside its artifact: its outputs on the verification photos as PNGs
+RESULTS_INDEX = "results.csv"               # a benchmark results folder's index
+RESULTS_FOLDER = "results"                  # ... and its result JSONs
+COMMANDS_FILE = "commands.txt"              # the commands a vst-run output folder was made by
+STUDY_FILE = "study.json"                   # a Fig. 8 study folder's record
+
+# The schemas by record kind: (package that ships it, path inside the package). Data, not code: reading one
+# imports nothing from the package above.
+SCHEMAS = {
+    "conversion-report": ("vst.convert", "schemas/convert_report.schema.json"),
+    "bench-plan": ("vst.bench", "schemas/plan.schema.json"),
+    "bench-result": ("vst.bench", "schemas/result.schema.json"),
+    "study": ("vst.training", "study.schema.json"),
+    "job": ("vst.pipeline", "data/job.schema.json"),
+}
+
+
+def report_path(artifact: str | Path) -> Path:
+    """The one naming rule: a conversion report lies beside its artifact as `<artifact>.report.json`."""
+    return Path(f"{artifact}{CONVERSION_REPORT_SUFFIX}")
+
+
+def samples_dir(artifact: str | Path) -> Path:
+    """The artifact's outputs on the verification photos lie beside it as PNGs, so later steps show them without
+    running the model again."""
+    return Path(f"{artifact}{SAMPLES_SUFFIX}")
+
+
+@lru_cache(maxsize=None)
+def schema(kind: str) -> dict:
+    package, path = SCHEMAS[kind]
+    return json.loads(resources.files(package).joinpath(path).read_text())
+
+
+# --- the keys records are joined on ------------------------------------------------------------------------------
+def table2_name(row_id: int | str) -> str:
+    """The zoo's name of Table II's configuration `row_id` (1-15): results, study records and the predictor's
+    rows join on it."""
+    return f"kunster-t2-{int(row_id):02d}"
+
+
+def precision_name(quant: str, method: str | None = None) -> str:
+    """How reports, benchmarks and vst-run's file names call a precision: the --quant value, with the int8
+    method when it is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""
+    return f"{quant}-{method}" if quant == "int8" and method else quant
+
+
+def precision(report: dict) -> str:
+    """precision_name of the artifact a conversion report describes."""
+    methods = [m for m in ("dynamic", "temporal") if m in (report.get("quantization") or {})]
+    return precision_name(report.get("quant"), methods[0] if methods else None)
+
+
+# --- checking and reading ----------------------------------------------------------------------------------------
 def check_record(doc: dict, schema: dict, what: str) -> None:
     """A record vst wrote or is about to write that breaks its schema is vst's bug, not the user's input."""
     import jsonschema
@@ -144,3 +203,27 @@ def read_record(path: str | Path, schema: dict, what: str, fix: str,
     if problem:
         raise VstError(f"{path} is not {what}: {problem}; {fix}")
     return doc
+
+
+def read_conversion_report(artifact: str | Path) -> dict | None:
+    """The conversion report beside an artifact, checked against its schema (one line naming the file and the
+    field when it is damaged or forged), or None when there is none."""
+    path = report_path(artifact)
+    if not path.exists():
+        return None
+    return read_record(path, schema("conversion-report"), "a vst-convert report",
+                       "convert the model again with vst-convert, or delete the report")
+
+
+def read_sample(report_file: Path, relative: str):
+    """A sample output stored beside a conversion report, as RGB uint8, or None when it is missing, unreadable,
+    over the image pixel limit, or named outside the report's folder (a path read from a record stays beside
+    it)."""
+    from vst.common.images import load_image
+    path = (report_file.parent / relative).resolve()
+    if not path.is_relative_to(report_file.parent.resolve()) or not path.is_file():
+        return None
+    try:
+        return load_image(path)
+    except VstError:
+        return None

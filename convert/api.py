@@ -11,6 +11,7 @@ from typing import Any
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
 from vst.common.fsutil import check_creatable_dir, sha256_of, size_of
+from vst.common.records import report_path
 from vst.convert import front as front_mod, passes as rewrites, qdq, report as report_mod, targets, verify
 from vst.convert import temporal as temporal_qa
 from vst.convert.passes import PassResult
@@ -69,7 +70,7 @@ def _replaceable_mlpackage(path: Path) -> bool:
     entries."""
     entries = {p.name for p in path.iterdir()}
     return not entries or ("Manifest.json" in entries and entries <= {"Manifest.json", "Data"}
-                           and report_mod.report_path(path).is_file())
+                           and report_path(path).is_file())
 
 
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),

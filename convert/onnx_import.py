@@ -9,6 +9,7 @@ from onnx import numpy_helper
 
 from vst.common.errors import InternalError, VstError
 from vst.convert.ir import Graph, Node, UnsupportedOp
+from vst.runtimes.onnxfile import bind_value, read_npy
 
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Sqrt": "sqrt", "Reciprocal": "reciprocal",
           "Neg": "neg", "Exp": "exp", "Abs": "abs", "Round": "round"}
@@ -35,39 +36,6 @@ def image_input(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, str]:
                    "vst-convert takes image-to-image stylizers")
 
 
-def _read_npy(name: str, path: str) -> np.ndarray:
-    try:
-        value = np.load(path, allow_pickle=False).astype(np.float32).ravel()
-    except (OSError, ValueError, TypeError) as exc:
-        raise VstError(f"--bind {name}: cannot read {path} as a .npy array of numbers ({str(exc)[:120]})") from None
-    if not np.isfinite(value).all():
-        raise VstError(f"--bind {name}: {path} holds values that are not finite numbers")
-    return value
-
-
-def bind_value(name: str, raw: Any, dims: list[int]) -> np.ndarray:
-    """A --bind value for an input of shape `dims`: an index (one-hot) for a 1-D input, or numbers of that shape."""
-    fix = f"give an index 0..{dims[0] - 1} or a list of {int(np.prod(dims))} numbers" if len(dims) == 1 else \
-        f"give {int(np.prod(dims))} numbers of shape {dims}"
-    if isinstance(raw, str) and raw.endswith(".npy"):   # a style bottleneck computed elsewhere, say
-        raw = _read_npy(name, raw).tolist()
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, list)):
-        raise VstError(f"--bind {name}: {raw!r} is not a number or a list of numbers; {fix}")
-    try:
-        value = np.asarray(raw, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise VstError(f"--bind {name}: {raw!r} is not a flat list of numbers; {fix}") from None
-    if not np.isfinite(value).all():
-        raise VstError(f"--bind {name}: values must be finite numbers; {fix}")
-    if value.ndim == 0 and len(dims) == 1:
-        if not float(value).is_integer() or not 0 <= int(value) < dims[0]:
-            raise VstError(f"--bind {name}: index {raw!r} is not a whole number in 0..{dims[0] - 1}")
-        return np.eye(dims[0], dtype=np.float32)[int(value)]
-    if value.size != int(np.prod(dims)):
-        raise VstError(f"--bind {name}: got {value.size} number(s) for an input of shape {dims}; {fix}")
-    return value
-
-
 NHWC_PERM = (0, 2, 3, 1)     # an NHWC source's 4-D tensor = the IR's NCHW tensor transposed by this
 
 
@@ -92,7 +60,7 @@ def kept_samples(model: onnx.ModelProto, keep, bind: dict[str, Any] | None) -> d
         raw = bind.pop(name) if bind and name in bind else None
         if isinstance(raw, str) and raw.endswith(".npy"):
             # a stack of N values (N style bottlenecks, say): the first verifies, all calibrate int8
-            value = _read_npy(name, raw)
+            value = read_npy(name, raw)
             if not value.size or value.size % int(np.prod(dims)):
                 raise VstError(f"--bind {name}: {raw} holds {value.size} numbers, not a multiple of the input's "
                                f"{int(np.prod(dims))} (shape {dims})")

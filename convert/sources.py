@@ -18,6 +18,7 @@ import numpy as np
 
 from vst.common.errors import VstError, first_line
 from vst.common.fsutil import sha256_of
+from vst.runtimes.onnxfile import load_external_data, onnx_weights
 
 
 @dataclass
@@ -36,7 +37,6 @@ class Source:
         """What later steps need to know of the model without rebuilding it: architecture, the named
         configuration it equals, parameters, convolution MACs at this size and the paper's sizes, and the
         source's identity."""
-        from vst.convert.report import onnx_weights
         from vst.models import Stylizer, count_macs, count_params, named_config_of
         from vst.models.profile import PAPER_RESOLUTIONS
         path = Path(self.name)
@@ -138,7 +138,7 @@ def _onnx(path: Path) -> Source:
         m = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise not_a_model(exc) from None
-    _load_external_data(m, path)
+    load_external_data(m, path)
     try:
         onnx.checker.check_model(m)
     except Exception as exc:  # checker ValidationError
@@ -146,84 +146,6 @@ def _onnx(path: Path) -> Source:
     if not m.graph.node:
         raise VstError(f"{path} is not an ONNX model (no graph nodes); give a model file")
     return Source("onnx", str(path), onnx_model=m)
-
-
-def _all_tensors(graph):
-    """Every tensor a graph holds, subgraphs (If/Loop/Scan bodies) included: each may name external data."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for a in node.attribute:
-            if a.HasField("t"):
-                yield a.t
-            yield from a.tensors
-            if a.HasField("g"):
-                yield from _all_tensors(a.g)
-            for g in a.graphs:
-                yield from _all_tensors(g)
-
-
-def check_external_data(model, path: Path, limit: int = 2 * 1024 ** 3) -> bool:
-    """Check that each external data location the model names is a file inside the model's folder (a path
-    read from a model file must not reach other files of the machine), and, before anything is read, that what
-    the tensors declare is at most `limit` bytes (a stylizer's weights are megabytes; a model past protobuf's
-    2 GB cannot be held as one ModelProto anyway) and lies within those files; returns whether there is any."""
-    from onnx import helper
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
-    def declared_bytes(t, info) -> int:  # its length, else its shape times its type's size
-        if info.length:
-            return int(info.length)
-        try:
-            itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-        except (KeyError, TypeError, ValueError):  # strings and unknown types: no fixed size
-            return 0
-        return int(np.prod([max(int(d), 0) for d in t.dims], dtype=object)) * itemsize
-
-    def text(n: int) -> str:
-        return next((f"{n / size:.1f} {unit}" for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3))
-                     if n >= size), f"{n} bytes")
-
-    base = path.parent.resolve()
-    external = [t for t in _all_tensors(model.graph) if uses_external_data(t)]
-    files, spans = {}, []
-    for t in external:
-        try:
-            info = ExternalDataInfo(t)
-        except ValueError:  # an offset or length that is not a number
-            info = None
-        if info is None or (info.offset or 0) < 0 or (info.length or 0) < 0:
-            raise VstError(f"{path}: tensor {t.name!r} gives its external data an offset or length that is not "
-                           "a byte count; the model is damaged: export it again")
-        location = info.location
-        target = (base / location).resolve()
-        if Path(location).is_absolute() or not target.is_relative_to(base):
-            raise VstError(f"{path}: tensor {t.name!r} names external data {location!r} outside the model's "
-                           "folder; refusing to read it (keep external data files beside the .onnx file)")
-        if not target.is_file():
-            raise VstError(f"{path}: external data file {location!r} of tensor {t.name!r} is missing; "
-                           "copy it beside the .onnx file")
-        files[target] = target.stat().st_size
-        spans.append((t.name, location, target, info.offset or 0, declared_bytes(t, info)))
-    declared, real = sum(s[-1] for s in spans), sum(files.values())
-    if max(declared, real) > limit:
-        raise VstError(f"{path} declares {text(declared)} of external data in files holding {text(real)}, over "
-                       f"vst's limit of {text(limit)} (a stylizer's weights are megabytes); refusing to read it")
-    for name, location, target, offset, need in spans:
-        if offset + need > files[target]:
-            raise VstError(f"{path}: tensor {name!r} declares {text(need)} of external data at offset {offset} "
-                           f"of {location!r}, which holds {text(files[target])}; the model or its data file is "
-                           "damaged: export the model again")
-    return bool(external)
-
-
-def _load_external_data(model, path: Path) -> None:
-    """Load tensors stored beside an ONNX file, once check_external_data has vetted their locations and sizes."""
-    from onnx.external_data_helper import load_external_data_for_model
-    if check_external_data(model, path):
-        load_external_data_for_model(model, str(path.parent.resolve()))
 
 
 def check_size(source: Source, width: int, height: int) -> None:

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any, Callable
 
 from vst.common.errors import VstError
+from vst.common.records import table2_name
 from vst.models.stylizer import Stylizer, StylizerSpec
 
 
@@ -85,7 +86,7 @@ def table2() -> list[dict[str, float]]:
 
 
 def _named_configs() -> dict[str, tuple[str, dict[str, Any]]]:
-    named = {f"kunster-t2-{int(r['id']):02d}": ("kunster", {"alpha": float(r["alpha"]), "beta": float(r["beta"]),
+    named = {table2_name(r["id"]): ("kunster", {"alpha": float(r["alpha"]), "beta": float(r["beta"]),
                                                           "variant": "table2"}) for r in _table2_rows()}
     named["reconet"] = ("reconet", {"variant": "000"})
     named["reconet-paper"] = ("reconet", {"variant": "paper"})

@@ -17,16 +17,13 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from vst.common.errors import VstError
+from vst.common.records import table2_name
 from vst.models.profile import PAPER_RESOLUTIONS
 from vst.predict.features import FEATURE_LABELS, FEATURES, ModelFeatures, model_features, zoo_features, zoo_names
 
 PHONES = {"iphone11pro": "iPhone 11 Pro", "iphone6s": "iPhone 6s"}
 TABLE2 = "Table II"
 MEASURED = "measured"
-
-
-def table2_name(row_id: int) -> str:
-    return f"kunster-t2-{int(row_id):02d}"
 
 
 def check_device(device: str) -> str:

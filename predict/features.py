@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from vst.common.errors import VstError
+from vst.common.records import CONVERSION_REPORT_SUFFIX, report_path
 from vst.models.profile import count_macs, count_params
 
 # Phones run convolutions on vector units that take channels in groups; a 3- or 4-channel layer pays for a
@@ -105,11 +106,10 @@ class Source:
 
 def _from_report(report_path: Path, label: str) -> Source:
     from vst.common.cli import MAX_PIXELS
-    from vst.common.records import read_record
-    from vst.convert.report import schema
+    from vst.common.records import read_record, schema
     from vst.models import create_model, list_models
     fix = "convert the model again with vst-convert, or predict from its checkpoint or zoo name"
-    rep = read_record(report_path, schema(), "a vst-convert report", fix)
+    rep = read_record(report_path, schema("conversion-report"), "a vst-convert report", fix)
     src, (w, h) = rep["source"], (rep["size"]["width"], rep["size"]["height"])
     if w < 1 or h < 1 or w * h > MAX_PIXELS:
         raise VstError(f"{report_path}: size {w}x{h} is not an image size vst converts; {fix}")
@@ -134,11 +134,11 @@ def resolve_source(spec: str) -> Source:
             return Source(spec, create_model(spec), None)
         raise VstError(f"{spec} is neither a file nor a zoo model name; give a name from `vst-zoo list`, a vst "
                        "checkpoint, or a converted artifact with its .report.json")
-    if path.name.endswith(".report.json"):
-        return _from_report(path, path.name[:-len(".report.json")])
+    if path.name.endswith(CONVERSION_REPORT_SUFFIX):
+        return _from_report(path, path.name[:-len(CONVERSION_REPORT_SUFFIX)])
     if path.suffix.lower() in (".safetensors", ".pt", ".pth"):
         return Source(path.stem, load_model(path), None)
-    report = path.with_name(path.name + ".report.json")
+    report = report_path(path)
     if report.exists():
         return _from_report(report, path.name)
     raise VstError(f"{path}: no {report.name} beside it, so its architecture is unknown; predict from the "

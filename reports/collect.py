@@ -8,11 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from vst.common.errors import VstError
-from vst.common.records import read_record
+from vst.common.records import COMMANDS_FILE, CONVERSION_REPORT_SUFFIX, RESULTS_INDEX, read_record, schema
 
-CONVERT_REPORT_SUFFIX = ".report.json"
-BENCH_INDEX = "results.csv"
-COMMANDS_FILE = "commands.txt"
 COMPARE_SUFFIX = ".compare.json"   # vst-bench --compare ... --json NAME.compare.json
 
 
@@ -66,8 +63,7 @@ def _read_comparison(path: Path) -> dict:
 
 
 def _read_report(path: Path) -> dict:
-    from vst.convert.report import schema
-    return read_record(path, {"allOf": [schema(), REPORT_PAGE_FIELDS]}, "a vst-convert report",
+    return read_record(path, {"allOf": [schema("conversion-report"), REPORT_PAGE_FIELDS]}, "a vst-convert report",
                        "convert the model again with vst-convert, or leave this report out")
 
 
@@ -94,20 +90,20 @@ def collect(paths: list[str | Path]) -> Inputs:
             raise VstError(f"{path} does not exist; give conversion reports (*.report.json), vst-bench --out "
                            "folders, or folders holding them")
         if path.is_file():
-            if path.name.endswith(CONVERT_REPORT_SUFFIX):
+            if path.name.endswith(CONVERSION_REPORT_SUFFIX):
                 report_files, bench_dirs, command_files = [path], [], []
-            elif path.name == BENCH_INDEX:
+            elif path.name == RESULTS_INDEX:
                 report_files, bench_dirs, command_files = [], [path.parent], []
             elif path.name.endswith(COMPARE_SUFFIX):
                 report_files, bench_dirs, command_files = [], [], []
                 found.comparisons.append((path, _read_comparison(path)))
             else:
-                raise VstError(f"{path} is neither a conversion report (*{CONVERT_REPORT_SUFFIX}) , a "
-                               f"benchmark index ({BENCH_INDEX}) nor a comparison (*{COMPARE_SUFFIX}); give one of "
+                raise VstError(f"{path} is neither a conversion report (*{CONVERSION_REPORT_SUFFIX}) , a "
+                               f"benchmark index ({RESULTS_INDEX}) nor a comparison (*{COMPARE_SUFFIX}); give one of "
                                "those or a folder")
         else:
-            report_files = sorted(path.rglob(f"*{CONVERT_REPORT_SUFFIX}"))
-            bench_dirs = sorted({p.parent for p in path.rglob(BENCH_INDEX)} |
+            report_files = sorted(path.rglob(f"*{CONVERSION_REPORT_SUFFIX}"))
+            bench_dirs = sorted({p.parent for p in path.rglob(RESULTS_INDEX)} |
                                 {p.parent.parent for p in path.rglob("results/*.json")})
             command_files = sorted(path.rglob(COMMANDS_FILE))
             found.comparisons += [(p, _read_comparison(p)) for p in sorted(path.rglob(f"*{COMPARE_SUFFIX}"))]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.images import resize_cover, sample_photos
-from vst.convert.report import precision, read_sample
+from vst.common.records import precision, read_sample
 from vst.metrics.quality import psnr
 from vst.reports.figures import gif_data_uri, png_data_uri
 

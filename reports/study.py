@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from vst.common.images import load_image
+from vst.common.records import table2_name
 from vst.models import table2
 from vst.reports.figures import figure_data_uri, png_data_uri
 from vst.training.study import load_study
@@ -53,7 +54,7 @@ def study_section(folder: str | Path, bench: pd.DataFrame, measured: dict[str, d
     table (zoo_rows), so the section shows the same measured FPS the table does."""
     folder = Path(folder)
     doc = load_study(folder)
-    published = {f"kunster-t2-{int(r['id']):02d}": r for r in table2()}
+    published = {table2_name(r["id"]): r for r in table2()}
     host = host_fps(bench)
     rows = []
     for r in doc["configs"]:

@@ -36,6 +36,7 @@ import numpy as np
 from vst.bench import stats
 from vst.bench.compare import BLOCK as TURN, timed_rounds
 from vst.common.cli import parse_size, run_cli
+from vst.common.records import table2_name
 from vst.convert import convert, fallback, tflite, verify
 from vst.convert.onnx_import import bind_and_fix, slim
 from vst.convert.sources import export_onnx, resolve_source
@@ -189,7 +190,7 @@ TABLE2 = Path(__file__).resolve().parents[1] / "models" / "data" / "kunster_tabl
 def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
     """One Table II configuration at one size: fp32 and int8 artifacts (kept in `work`, so a rerun resumes
     without converting again), ONNX Runtime on the same static ONNX, and the GEMM peak, timed interleaved."""
-    from vst.convert.report import load as load_report, report_path
+    from vst.common.records import read_conversion_report, report_path
     reps = {}
     for q in ("fp32", "int8"):
         out = work / f"{name}_{w}x{h}_{q}.tflite"
@@ -197,7 +198,7 @@ def table2_cell(name: str, w: int, h: int, runs: int, work: Path) -> dict:
             # proofs: the same artifact as a fully checked conversion (tests/test_convert.py), without the
             # temporal QA and per-layer diagnosis a speed study of random weights does not use
             convert(name, to="tflite", quant=q, size=(w, h), out=out, random_weights=True, checks="proofs")
-        reps[q] = load_report(report_path(out))
+        reps[q] = read_conversion_report(out)
     x = verify.eval_images(w, h)[:1]
     xh = verify.to_layout(x, "nhwc")
     fns = {"ort": ort_runner(static_onnx(name, w, h), x),
@@ -231,7 +232,7 @@ def run_table2(sizes: list[tuple[int, int]], runs: int, work: Path, only: list[i
     rows = []
     for w, h in sizes:
         for i in ids:
-            row = table2_cell(f"kunster-t2-{i:02d}", w, h, runs, work)
+            row = table2_cell(table2_name(i), w, h, runs, work)
             print(f"{row['model']} {row['size']}: fp32 {row['ms_median']['fp32']} ms, ORT {row['ms_median']['ort']} ms, "
                   f"int8 {row['ms_median']['int8']} ms", flush=True)
             rows.append(row)

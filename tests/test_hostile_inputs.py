@@ -94,7 +94,7 @@ def _style_model(tmp_path_factory):
 
 
 def test_external_data_in_a_subgraph_is_checked(tmp_path):
-    from vst.convert.sources import check_external_data
+    from vst.runtimes.onnxfile import check_external_data
     t = numpy_helper.from_array(np.ones(4, np.float32), "k")
     t.data_location = TensorProto.EXTERNAL
     t.ClearField("raw_data")

@@ -260,7 +260,7 @@ def test_onnx_declaring_360_gb_of_external_data_is_refused_before_reading(capsys
 
 
 def test_external_data_within_its_files_and_the_limit(tmp_path):
-    from vst.convert.sources import check_external_data
+    from vst.runtimes.onnxfile import check_external_data
     model, path = _external(tmp_path)   # 3x3x3x3 float32 = 324 bytes, as the file holds
     assert check_external_data(model, path)
     with pytest.raises(VstError, match="over vst's limit of 100 bytes"):
@@ -275,10 +275,10 @@ def test_external_data_within_its_files_and_the_limit(tmp_path):
 
 
 def test_external_data_that_fits_still_loads(tmp_path):
-    from vst.convert.sources import _load_external_data
+    from vst.runtimes.onnxfile import load_external_data
     weights = np.random.rand(3, 3, 3, 3).astype(np.float32)
     model, path = _external(tmp_path, data=weights.tobytes())
-    _load_external_data(model, path)
+    load_external_data(model, path)
     np.testing.assert_array_equal(numpy_helper.to_array(model.graph.initializer[0]), weights)
 
 

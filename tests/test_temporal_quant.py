@@ -5,6 +5,7 @@ import json
 import jsonschema
 import numpy as np
 
+from vst.common import records
 from vst.convert import convert, report, temporal_quant as tq
 from vst.metrics.evaluate import EVAL_MOTIONS
 from vst.video.clips import HELD_OUT_PHOTOS
@@ -122,7 +123,7 @@ def test_dynamic_int8_keeps_activations_float_and_the_video_as_stable_as_fp32(re
     assert kinds == {"int8-weights", "float32"}                    # no op computes on calibrated int8 activations
     assert not rep["calibration"]["used"]
     # benchmarks and reports name it apart from plain int8 (bench/artifacts.py, reports/)
-    assert report.precision(rep) == "int8-dynamic" and report.precision({**rep, "quantization": {}}) == "int8"
+    assert records.precision(rep) == "int8-dynamic" and records.precision({**rep, "quantization": {}}) == "int8"
     # its float activations take the float convs' pipeline where they differ from full int8's
     parities = next(p for p in rep["passes"] if p["name"] == "stride2_conv_on_parities")
     assert not parities["applied"] and parities["detail"].startswith("not needed for int8-dynamic")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +21,7 @@ import numpy as np
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
 from vst.common.images import load_image, resize_cover, save_png
-from vst.common.records import check_record, read_record
+from vst.common.records import STUDY_FILE, check_record, read_record, schema as record_schema, table2_name
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
 from vst.metrics.temporal import psnr
 from vst.models import load_model, table2
@@ -38,7 +37,7 @@ GRID_PHOTO = "coffee"
 
 
 def table2_configs() -> list[str]:
-    return [f"kunster-t2-{int(row['id']):02d}" for row in table2()]
+    return [table2_name(row["id"]) for row in table2()]
 
 
 def study_recipe(config: str, teacher: str, size: int, steps: int, crops: int, seed: int) -> Recipe:
@@ -49,7 +48,7 @@ def study_recipe(config: str, teacher: str, size: int, steps: int, crops: int, s
 
 
 def schema() -> dict:
-    return json.loads(resources.files("vst.training").joinpath("study.schema.json").read_text())
+    return record_schema("study")
 
 
 def validate(doc: dict) -> None:
@@ -58,7 +57,7 @@ def validate(doc: dict) -> None:
 
 def load_study(folder: str | Path) -> dict:
     """DIR/study.json, checked against its schema; a user error naming the field when it is not a study record."""
-    path = Path(folder) / "study.json"
+    path = Path(folder) / STUDY_FILE
     if not path.exists():
         raise VstError(f"{path} does not exist; run `vst-train --study table2 --teacher multistyle26:5 "
                        f"--out {folder}` first")
@@ -168,7 +167,7 @@ def run_study(study: str, teacher: str, out: str | Path, *, configs: list[str] |
             f"{rec['temporal_error']:.4f}, trained in {train_s:.0f} s")
     doc = assemble(out, settings, teacher_rec, time.time() - started)
     log(f"wrote {out / 'study.json'} and {out / 'grid.png'} ({len(doc['configs'])} configurations)")
-    return out / "study.json"
+    return out / STUDY_FILE
 
 
 def _hashes(out: Path, names: list[str]) -> dict[str, str]:
@@ -238,7 +237,7 @@ def assemble(out: Path, settings: dict, teacher_rec: dict, elapsed_s: float) -> 
            "configs": recs, "last_run_s": round(elapsed_s, 1), "grid": "grid.png"}
     validate(doc)
     write_grid(out, doc)
-    atomic_write_text(out / "study.json", json.dumps(doc, indent=1))
+    atomic_write_text(out / STUDY_FILE, json.dumps(doc, indent=1))
     return doc
 
 
