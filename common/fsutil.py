@@ -31,6 +31,14 @@ def check_creatable_dir(directory: Path) -> None:
         raise VstError(f"cannot create output folder {directory}: {existing} is a file; choose another path")
     if not os.access(existing, os.W_OK):
         raise VstError(f"output folder {directory} is not writable; choose a writable path")
+    # os.access says yes to root everywhere, and to read-only mounts and /proc: only a file made there tells
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        where = "" if existing == Path(directory).absolute() else f" (made in {existing})"
+        raise VstError(f"output folder {directory}{where} refuses new files ({exc.strerror}); choose a writable "
+                       "path") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -85,7 +93,9 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=suffix or target.suffix[:16] + ".tmp",
                                    dir=target.parent)
     except OSError as exc:
-        raise (_user_error(target, exc) or exc) from None
+        # the folder the user named refuses files (permissions, a read-only or pseudo file system): their path
+        raise (_user_error(target, exc) or VstError(f"cannot write {target} ({exc.strerror}); choose a writable "
+                                                    "path")) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

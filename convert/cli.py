@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import parse_assignments, parse_size, run_cli
+from vst.common.cli import parse_assignments, run_cli, size_arg
 from vst.common.errors import VstError
+from vst.common.fsutil import check_not_input
 from vst.convert.report import report_path
-
-
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except VstError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_bind(items: list[str]) -> dict:
@@ -39,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "ExportedProgram (.pt2) or ONNX file")
     p.add_argument("--to", choices=("tflite", "coreml", "onnx"), default="tflite")
     p.add_argument("--quant", choices=("fp32", "fp16", "int8"), default="fp32")
-    p.add_argument("--size", type=_size_arg, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
+    p.add_argument("--size", type=size_arg, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
     p.add_argument("--calib", help="folder of images or videos for int8 calibration (default: shipped photos)")
     p.add_argument("-o", "--out", help="artifact path (default: <model name>_<W>x<H>_<quant>.<ext>)")
     p.add_argument("--io-layout", choices=("nhwc", "nchw"), default="nhwc")
@@ -76,9 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = Path(args.model.split(':')[0])
     # a file's stem; a model name whole (`kunster.a025-s05-stage2` is not a file with suffix `.a025-s05-stage2`)
     out = args.out or f"{base.stem if base.is_file() else base.name}_{w}x{h}_{tag}{SUFFIX[args.to]}"
+    bind = parse_bind(args.bind)
+    inputs = [args.model, args.calib, *(v for v in bind.values() if isinstance(v, str))]   # .npy files
+    check_not_input(out, inputs)
+    check_not_input(report_path(out), inputs, "the report")
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
-                  bind=parse_bind(args.bind), profile=args.profile, temporal=args.temporal,
+                  bind=bind, profile=args.profile, temporal=args.temporal,
                   qdq_form=args.qdq, keep_inputs=tuple(args.keep_input),
                   dynamic=args.dynamic, checks=args.checks)
     if args.json:

@@ -19,7 +19,7 @@ from vst.common.progress import bar
 
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text, ensure_writable_dir
+from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input, ensure_writable_dir
 from vst.convert.report import precision_name, report_path
 from vst.runtimes.table import TARGETS
 
@@ -64,6 +64,8 @@ def load_job(path: str | Path | None) -> dict:
         raise VstError(f"job file {path} is not UTF-8 text; give a JSON file or omit --job") from None
     except json.JSONDecodeError as exc:
         raise VstError(f"job file {path} is not JSON ({exc.msg} at line {exc.lineno}); fix it or omit --job") from None
+    except RecursionError:        # Python's parser recurses per level: a 100k-deep file exhausts the stack
+        raise VstError(f"job file {path} nests deeper than any job does; fix it or omit --job") from None
     validate_job(job, str(path))
     return _shipped_study({**default_job(), **job})
 
@@ -189,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_default:
         print(json.dumps(default_job(), indent=2))
         return 0
+    check_not_input(args.out, [args.job], "--out")
+    check_creatable_dir(Path(args.out))
     report = run_job(load_job(args.job), Path(args.out), progress=not args.no_progress)
     print(f"report: {report.resolve()}")
     return 0
