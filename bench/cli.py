@@ -5,8 +5,9 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import run_cli
+from vst.common.cli import nonneg_int, positive_int, positive_seconds, run_cli, seconds, size_arg, threads
 from vst.common.errors import VstError
+from vst.common.fsutil import check_creatable_dir, check_not_input
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,16 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--video", help="H.264 clip to use instead of the generated 1920x1080 21 s 25 fps one")
     p.add_argument("--delegate", help="comma list: host LiteRT xnnpack,none; Android xnnpack,gpu,nnapi,none; "
                    "iOS all,cpuAndGPU,cpuOnly,cpuAndNeuralEngine")
-    p.add_argument("--threads", type=int, help="inference threads (default: the runtime's own choice)")
-    p.add_argument("--warmup-frames", type=int, default=10)
-    p.add_argument("--warmup-seconds", type=float, default=1.0)
+    p.add_argument("--threads", type=threads, help="inference threads (default: the runtime's own choice)")
+    p.add_argument("--warmup-frames", type=nonneg_int, default=10)
+    p.add_argument("--warmup-seconds", type=seconds, default=1.0)
     p.add_argument("--frames", help="measured frames per repeat, or 'all' for the whole clip as 000 "
                    "did (default 100: a cell takes about a minute at 50 ms a frame; see docs/bench.md for the "
                    "precision a budget buys)")
-    p.add_argument("--seconds", type=float, help="measured seconds per repeat (stops at the first limit)")
-    p.add_argument("--repeats", type=int, default=5, help="repeats per cell (default 5: MLPerf's replicability "
-                   "rule needs 5 runs within 5%%)")
-    p.add_argument("--cooldown", type=float, default=2.0, help="idle seconds before each repeat")
+    p.add_argument("--seconds", type=positive_seconds,
+                   help="measured seconds per repeat (stops at the first limit)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="repeats per cell (default 5: MLPerf's "
+                   "replicability rule needs 5 runs within 5%%)")
+    p.add_argument("--cooldown", type=seconds, default=2.0, help="idle seconds before each repeat")
     p.add_argument("--sequential", action="store_true",
                    help="host: run each cell's repeats back to back; by default the cells of a sweep take turns, "
                         "repeat r of every cell before repeat r+1, so that a busy minute falls on all of them")
@@ -44,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", metavar="ARTIFACT",
                    help="time these artifacts (any host runtime) interleaved on the same frames and print each "
                         "one's speed ratio to the first with a 95%% interval; --seconds is the budget (default 30)")
-    p.add_argument("--size", help="WxH for --compare when no artifact fixes its size (default 480x320)")
+    p.add_argument("--size", type=size_arg,
+                   help="WxH for --compare when no artifact fixes its size (default 480x320)")
     p.add_argument("--json", help="with --compare or --profile: also write the figures to this JSON file")
     p.add_argument("--devices-file", help="extra device registry JSON (also $VST_DEVICES)")
     p.add_argument("--import", dest="imports", nargs="+", metavar="RESULT_JSON",
@@ -53,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--profile", metavar="ARTIFACT", help="per-op time of a .tflite on this machine (each op cut out "
                    "and timed alone through LiteRT + XNNPACK; --threads, default 2)")
-    p.add_argument("--profile-runs", type=int, default=10, help="timed runs per op with --profile (best is kept)")
-    p.add_argument("--top", type=int, default=15, help="ops listed with --profile (largest first)")
+    p.add_argument("--profile-runs", type=positive_int, default=10,
+                   help="timed runs per op with --profile (best is kept)")
+    p.add_argument("--top", type=positive_int, default=15, help="ops listed with --profile (largest first)")
     return p
 
 
@@ -76,14 +80,22 @@ def _frames(text: str) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
+    inputs = [*(args.model or ()), *(args.compare or ()), *(args.imports or ()), args.profile, args.video,
+              args.devices_file]
+    check_not_input(out, inputs, "--out")
+    if args.json:
+        check_not_input(args.json, inputs, "--json")
+        check_not_input(args.json, [out / "results.csv"], "--json")
+        check_creatable_dir(Path(args.json).parent)
+    if args.model or args.imports:
+        check_creatable_dir(out)
     if args.profile:
         return _profile(args)
     from vst.convert.cli import parse_bind
     bind = parse_bind(args.bind)
     if args.compare:
         from vst.bench.compare import compare, format_comparison
-        from vst.common.cli import parse_size
-        res = compare(args.compare, parse_size(args.size) if args.size else None,
+        res = compare(args.compare, args.size,
                       args.seconds if args.seconds is not None else 30.0, args.video, args.threads, bind,
                       progress=not args.no_progress)
         print(format_comparison(res))
@@ -104,8 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vst.video.codec import probe
             # the default must not fail on a short clip of the user's: measure all of it instead
             frames = None if probe(args.video).frames < DEFAULT_FRAMES else frames
-        if args.repeats < 1:
-            raise VstError("--repeats must be at least 1")
         proto = Protocol(args.warmup_frames, args.warmup_seconds, frames, args.seconds, args.repeats,
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import parse_size, run_cli
+from vst.common.cli import (number, parse_size, port_or_zero, positive_int, positive_seconds, run_cli, seconds,
+                            size_arg, threads)
 from vst.common.errors import VstError
+from vst.common.fsutil import check_creatable_dir, check_not_input
 from vst.edge.server import Limits, serve
 
 
@@ -40,11 +42,6 @@ def _bind(host: str, port: int) -> socket.socket:
 def cmd_serve(args) -> int:
     limits = Limits(max_bytes=args.max_bytes, max_pixels=args.max_pixels, max_queue=args.max_queue,
                     max_batch=args.max_batch, window=args.window, timeout=args.timeout)
-    for name in ("max_bytes", "max_pixels", "max_queue", "max_batch"):
-        if getattr(limits, name) < 1:
-            raise VstError(f"--{name.replace('_', '-')} must be at least 1")
-    if not (limits.window >= 0 and limits.timeout > 0):
-        raise VstError("--window must be >= 0 and --timeout > 0 seconds")
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print(f"vst-edge: warning: listening on {args.host}: every machine that can reach it may send frames "
               "(the server has no authentication)", file=sys.stderr, flush=True)
@@ -60,8 +57,9 @@ def cmd_serve(args) -> int:
 
 def cmd_stylize(args) -> int:
     from vst.edge.clip import stylize_clip
-    size = parse_size(args.size) if args.size else None
-    stylize_clip(args.url, args.input, args.out, frames=args.frames, size=size, fmt=args.format,
+    check_not_input(args.out, [args.input], "--out")
+    check_creatable_dir(Path(args.out))
+    stylize_clip(args.url, args.input, args.out, frames=args.frames, size=args.size, fmt=args.format,
                  timeout=args.timeout)
     return 0
 
@@ -70,9 +68,15 @@ def cmd_bench(args) -> int:
     from vst.edge.bench import run_bench
     sizes = [parse_size(s) for s in args.resolutions.split(",") if s.strip()]
     try:
-        delays = [float(d) for d in args.delay.split(",") if d.strip()]
-    except ValueError:
-        raise VstError(f"--delay {args.delay!r} is not a comma-separated list of seconds (e.g. 0,0.03)") from None
+        delays = [seconds(d) for d in args.delay.split(",") if d.strip()]
+    except argparse.ArgumentTypeError:
+        raise VstError(f"--delay {args.delay!r} is not a comma-separated list of seconds, each 0 or more (e.g. "
+                       "0,0.03)") from None
+    if not delays:
+        raise VstError("--delay names no delay; give seconds such as 0 or 0,0.03")
+    if args.out:
+        check_not_input(args.out, [args.model], "--out")
+        check_creatable_dir(Path(args.out).parent)
     run_bench(args.model, sizes, frames=args.frames, delays=delays, fmt=args.format, interval=args.interval,
               out=Path(args.out) if args.out else None, url=args.url, threads=args.threads)
     return 0
@@ -86,36 +90,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-m", "--model", required=True, help="any vst model name: shipped weights, checkpoint, "
                                                         ".onnx[:N], .tflite, multistyle26:N")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
-    s.add_argument("--port", type=int, default=8500, help="0 picks a free port (printed on start)")
-    s.add_argument("--max-bytes", type=int, default=d.max_bytes, help="largest accepted body (413 beyond)")
-    s.add_argument("--max-pixels", type=int, default=d.max_pixels, help="largest accepted frame (413 beyond)")
-    s.add_argument("--max-queue", type=int, default=d.max_queue, help="frames waiting at most (503 beyond)")
-    s.add_argument("--max-batch", type=int, default=d.max_batch, help="frames stylized together at most")
-    s.add_argument("--window", type=float, default=d.window, help="seconds to wait for more frames to batch")
-    s.add_argument("--timeout", type=float, default=d.timeout, help="seconds per request (504 beyond)")
-    s.add_argument("--threads", type=int, default=2, help="torch threads of the stylizer")
+    s.add_argument("--port", type=port_or_zero, default=8500, help="1-65535; 0 picks a free port (printed on start)")
+    s.add_argument("--max-bytes", type=positive_int, default=d.max_bytes, help="largest accepted body (413 beyond)")
+    s.add_argument("--max-pixels", type=positive_int, default=d.max_pixels,
+                   help="largest accepted frame (413 beyond)")
+    s.add_argument("--max-queue", type=positive_int, default=d.max_queue, help="frames waiting at most (503 beyond)")
+    s.add_argument("--max-batch", type=positive_int, default=d.max_batch, help="frames stylized together at most")
+    s.add_argument("--window", type=seconds, default=d.window, help="seconds to wait for more frames to batch")
+    s.add_argument("--timeout", type=positive_seconds, default=d.timeout, help="seconds per request (504 beyond)")
+    s.add_argument("--threads", type=threads, default=2, help="torch threads of the stylizer")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("stylize", help="send every frame of a clip to an edge server; resumable")
     c.add_argument("url", help="the server, e.g. http://127.0.0.1:8500")
     c.add_argument("--input", required=True, help="video file")
     c.add_argument("--out", required=True, help="folder for frame_NNNNN.png (finished frames are kept)")
-    c.add_argument("--frames", type=int, help="first N frames only")
-    c.add_argument("--size", help="resize frames to WxH first (cover + centre crop)")
+    c.add_argument("--frames", type=positive_int, help="first N frames only")
+    c.add_argument("--size", type=size_arg, help="resize frames to WxH first (cover + centre crop)")
     c.add_argument("--format", choices=("png", "jpeg"), default="png")
-    c.add_argument("--timeout", type=float, default=30.0)
+    c.add_argument("--timeout", type=positive_seconds, default=30.0, help="seconds per frame's round trip")
     c.set_defaults(func=cmd_stylize)
 
     b = sub.add_parser("bench", help="002 Table 5: round trip and payload per resolution, speedup of eq. 6")
     b.add_argument("-m", "--model", required=True, help="model the local server runs (and the local baseline)")
     b.add_argument("--url", help="use this running server instead of starting one on loopback")
     b.add_argument("--resolutions", default="512x256,768x384,1024x512,1920x1080")
-    b.add_argument("--frames", type=int, default=10, help="frames per resolution")
+    b.add_argument("--frames", type=number(int, 2), default=10, help="frames per resolution (2 at least)")
     b.add_argument("--delay", default="0", help="seconds added to every round trip (a farther edge); a list "
                                                 "such as 0,0.03 measures each, one column per delay")
-    b.add_argument("--interval", type=int, default=10, help="key-frame interval for the eq. 6 speedup")
+    b.add_argument("--interval", type=positive_int, default=10, help="key-frame interval for the eq. 6 speedup")
     b.add_argument("--format", choices=("png", "jpeg"), default="png")
-    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--threads", type=threads, default=2)
     b.add_argument("--out", help="write the table as JSON here too")
     b.set_defaults(func=cmd_bench)
     return p

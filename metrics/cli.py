@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import check_pixels, parse_size, run_cli
+from vst.common.cli import check_pixels, number, parse_size, positive_int, run_cli, threads
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text
+from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
 from vst.runtimes.stylizer import load_runner
 from vst.video.flow import FLOW_BACKENDS
@@ -31,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "whose end-point error against the ground truth is printed too")
     p.add_argument("--size", help="frame size: a square side (128) or WxH (480x320); default: the fixed size "
                                    "of the artifacts given, else 128 (Sintel: its own frame size)")
-    p.add_argument("--frames", type=int, help="consecutive frames per clip (default 8; with --sintel: all)")
-    p.add_argument("--per-video", type=int, default=2, help="clips taken from each video (default 2)")
+    p.add_argument("--frames", type=number(int, 2), help="consecutive frames per clip (default 8; with --sintel: all)")
+    p.add_argument("--per-video", type=positive_int, default=2, help="clips taken from each video (default 2)")
     p.add_argument("--reference", help="also report PSNR against this model's output (e.g. the teacher)")
     p.add_argument("--json", dest="json_out", help="write the results as JSON to this file")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=threads, default=2)
     return p
 
 
@@ -44,11 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.frames is None and not args.sintel:
         args.frames = 8
-    # temporal error compares consecutive frames: it needs two at least; sizes below 16 leave no image
-    for flag, value, least in (("--frames", args.frames, 2), ("--per-video", args.per_video, 1),
-                               ("--threads", args.threads, 1)):
-        if value is not None and value < least:
-            raise VstError(f"{flag} must be at least {least}, got {value}")
+    if args.json_out:
+        check_not_input(args.json_out, [*args.models, args.reference, args.videos, args.sintel], "--json")
+        if Path(args.json_out).is_dir():
+            raise VstError(f"--json {args.json_out} is a folder; give a file path")
+        check_creatable_dir(Path(args.json_out).parent)
     if args.sintel and args.videos:
         raise VstError("give --sintel or --videos, not both")
     if (args.scenes or args.flow != "gt") and not args.sintel:
@@ -67,8 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(size) < 16:
         raise VstError(f"--size must be at least 16 pixels a side, got {size[0]}x{size[1]}")
     check_pixels(*size)
-    if args.json_out and Path(args.json_out).is_dir():
-        raise VstError(f"--json {args.json_out} is a folder; give a file path")
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(size, args.frames))
@@ -105,8 +103,6 @@ def _sintel(args, runners, fixed) -> int:
         size = next(iter(fixed))
     if size:
         check_pixels(*size)
-    if args.json_out and Path(args.json_out).is_dir():
-        raise VstError(f"--json {args.json_out} is a folder; give a file path")
     torch.set_num_threads(args.threads)
     scenes = sintel_scenes(args.sintel, args.scenes.split(",") if args.scenes else None, args.frames, size=size)
     table = sintel_table(runners, scenes, args.flow)

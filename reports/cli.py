@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import run_cli
+from vst.common.errors import VstError
+from vst.common.fsutil import check_creatable_dir, check_not_input
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,6 +22,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.inputs and not args.study:
         parser.error("give results (conversion reports, vst-bench --out folders) and/or --study DIR")
+    out = Path(args.out)
+    check_not_input(out, [*args.inputs, *args.study])
+    # an HTML name also keeps the page off the records a folder input holds (*.report.json, results.csv)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise VstError(f"-o {out}: vst-report writes one HTML page; give a path ending in .html")
+    if out.is_dir():
+        raise VstError(f"-o {out} is a folder; give a file path ending in .html")
+    check_creatable_dir(out.parent)
     from vst.reports import build_report
     path = build_report(args.inputs, args.out, args.title, args.study)
     print(f"report: {path.resolve()}")

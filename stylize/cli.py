@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Sequence
 
-from vst.common.cli import parse_size, run_cli
+from vst.common.cli import positive_int, run_cli, seconds, size_arg
+from vst.common.fsutil import check_not_input
 from vst.stylize.keyframes import FLOWS
 from vst.stylize.video import SEGMENT_FRAMES, stylize_video
 
@@ -27,17 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predict", metavar="MODEL",
                    help="with --style: the style network (default Magenta's arbitrary_predict.onnx from the wheel, "
                         "or a vst-convert artifact of it)")
-    p.add_argument("--size", help="WxH for free-size models (default: the input's size, down to multiples of 4); "
-                                  "frames are scaled to cover it and centre-cropped")
+    p.add_argument("--size", type=size_arg, help="WxH for free-size models (default: the input's size, down to "
+                                                 "multiples of 4); frames are scaled to cover it and centre-cropped")
     p.add_argument("--keyframes", metavar="every:K|iframes|change:T",
                    help="stylize key frames only and warp the rest along optical flow (002 Alg. 1)")
     p.add_argument("--flow", choices=FLOWS, default="dis", help="optical flow for --keyframes (default dis)")
     p.add_argument("--side-by-side", action="store_true", help="write input | output")
-    p.add_argument("--segment", type=int, default=SEGMENT_FRAMES,
+    p.add_argument("--segment", type=positive_int, default=SEGMENT_FRAMES,
                    help=f"frames per resumable segment (default {SEGMENT_FRAMES})")
     p.add_argument("--edge", metavar="URL", help="stylize (key) frames on a vst-edge server, e.g. "
                                                  "http://127.0.0.1:8500; interpolation stays here")
-    p.add_argument("--edge-delay", type=float, default=0.0, metavar="S",
+    p.add_argument("--edge-delay", type=seconds, default=0.0, metavar="S",
                    help="with --edge: add S seconds to every round trip (a network farther than loopback)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
@@ -46,14 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from vst.common.errors import VstError
     args = build_parser().parse_args(argv)
-    if args.segment < 1:
-        raise VstError(f"--segment must be at least 1, got {args.segment}")
+    check_not_input(args.out, [args.input, args.model, args.style, args.predict])
     if not args.model and not args.edge and not args.style:
         raise VstError("give the model with -m MODEL (or a style image with --style IMAGE, or an edge server with "
                        "--edge URL)")
-    if args.edge_delay < 0:
-        raise VstError(f"--edge-delay must be 0 or more seconds, got {args.edge_delay}")
-    stats = stylize_video(args.input, args.model, args.out, size=parse_size(args.size) if args.size else None,
+    stats = stylize_video(args.input, args.model, args.out, size=args.size,
                           keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment,
                           edge=args.edge, edge_delay=args.edge_delay, style=args.style, predict=args.predict)
     if args.json:

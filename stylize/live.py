@@ -4,13 +4,17 @@ with, and report delivered FPS, drop ratio and capture-to-output latency.
 A capture thread publishes frames at the source's pace (a camera's own, a file's rate or --fps) into a one-frame
 slot; the model takes the newest frame when it is free, so a frame overwritten before the model took it is
 dropped (as a phone camera pipeline with a latest-frame policy does). Output goes to a window when a display
-exists, otherwise (or with -o) to an MP4 at the source's rate, each frame at its capture time.
+exists, otherwise (or with -o) to an MP4 at the source's rate, each frame at its capture time. Ctrl-C stops the
+run as q does and keeps what was recorded.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +23,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from vst.common.cli import parse_size, run_cli
+from vst.common.cli import number, positive_seconds, run_cli, size_arg
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path
+from vst.common.fsutil import atomic_path, check_not_input
 from vst.stylize.frames import LocalStylizer, fit
 from vst.stylize.video import check_output
 from vst.video.codec import H264Writer, decode_rgb, probe
@@ -56,8 +60,8 @@ class Source:
             if info.frames < 1:
                 raise VstError(f"{spec} holds no video frames; give a video with at least one frame")
             self.path, self.fps, self.size = path, fps or info.fps, (info.width, info.height)
-        if self.fps <= 0:
-            raise VstError(f"--fps must be positive, got {self.fps}")
+        if not 0 < self.fps <= MAX_FPS:
+            raise VstError(f"source {spec} runs at {self.fps} fps; give --fps (above 0, at most {MAX_FPS})")
 
     def frames(self):
         if self.camera is not None:
@@ -88,12 +92,36 @@ def has_display() -> bool:
     return bool(gui) and "NONE" not in gui[0].upper()
 
 
+@contextlib.contextmanager
+def ctrl_c_stops(stopped: threading.Event):
+    """Within the block, Ctrl-C sets `stopped` instead of raising, so that the loop ends at the next frame and the
+    recording is finalized (a camera runs until q or Ctrl-C); a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                      # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        stopped.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) and previous != signal.SIG_IGN:
+        previous = signal.default_int_handler
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_live(stylize, source: Source, seconds: float | None = None, sink=None) -> dict:
-    """Drive `stylize` (RGB -> RGB) from `source`; `sink(index, rgb_out)` receives each delivered frame."""
+    """Drive `stylize` (RGB -> RGB) from `source`; `sink(index, rgb_out)` receives each delivered frame. Ctrl-C
+    ends the run like the end of the source, with `interrupted` set in the figures."""
     slot: list = [None]
     cond = threading.Condition()
     state = {"captured": 0, "dropped": 0, "done": False}
     stop = threading.Event()
+    interrupted = threading.Event()
 
     def capture():
         try:
@@ -114,62 +142,90 @@ def run_live(stylize, source: Source, seconds: float | None = None, sink=None) -
     # warm up first (lazy initialisation of the runtime) so that the figures show the steady state
     stylize(np.zeros((stylize.size[1], stylize.size[0], 3), np.uint8))
     th = threading.Thread(target=capture, daemon=True)
-    latencies, delivered = [], 0
+    latencies: list[float] = []
     t_start = time.perf_counter()
     th.start()
     try:
-        while True:
-            with cond:
-                while slot[0] is None and not state["done"]:
-                    cond.wait(0.5)
-                if slot[0] is None and state["done"]:
-                    break
-                index, rgb, t_cap = slot[0]
-                slot[0] = None
-            out = stylize(fit(rgb, stylize.size))
-            if sink is not None and sink(index, out) is False:
-                break
-            latencies.append(time.perf_counter() - t_cap)
-            delivered += 1
-            if seconds is not None and time.perf_counter() - t_start >= seconds:
-                break
+        with ctrl_c_stops(interrupted):
+            _loop(stylize, sink, slot, cond, state, interrupted, latencies, seconds, t_start)
     finally:
         stop.set()
         th.join(timeout=5)
         source.close()
     elapsed = time.perf_counter() - t_start
     captured = state["captured"]
+    delivered = len(latencies)
     lat = np.array(latencies) * 1e3
     return {"source_fps": round(source.fps, 3), "captured": captured, "delivered": delivered,
             "dropped": captured - delivered, "drop_ratio": round((captured - delivered) / captured, 4) if captured else None,
             "delivered_fps": round(delivered / elapsed, 2) if elapsed > 0 else None,
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
             "latency_ms_p90": round(float(np.percentile(lat, 90)), 2) if len(lat) else None,
-            "seconds": round(elapsed, 3)}
+            "seconds": round(elapsed, 3), "interrupted": interrupted.is_set()}
+
+
+def _loop(stylize, sink, slot, cond, state, interrupted, latencies, seconds, t_start) -> None:
+    """The model's side: take the newest frame, stylize it, hand it to the sink, until the source ends, the
+    sink declines, --seconds pass or Ctrl-C."""
+    while not interrupted.is_set():
+        with cond:
+            while slot[0] is None and not state["done"] and not interrupted.is_set():
+                cond.wait(0.1)
+            if slot[0] is None:
+                break
+            index, rgb, t_cap = slot[0]
+            slot[0] = None
+        out = stylize(fit(rgb, stylize.size))
+        if sink is not None and sink(index, out) is False:
+            break
+        latencies.append(time.perf_counter() - t_cap)
+        if seconds is not None and time.perf_counter() - t_start >= seconds:
+            break
+
+
+# pacing faster than this is no camera, and the H.264 time base of the recording cannot represent it
+MAX_FPS = 1000
+DEFAULT_OUT = Path("vst-live.mp4")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vst-live", description=__doc__.split("\n\n")[0])
     p.add_argument("-m", "--model", required=True, help="any model vst-stylize takes")
     p.add_argument("--source", required=True, help="camera index (0) or a video file, paced at its rate or --fps")
-    p.add_argument("--fps", type=float, help="pace a file source at this rate (a camera stand-in: --fps 30)")
-    p.add_argument("--size", help="WxH for free-size models (default: the source's size, down to multiples of 4)")
-    p.add_argument("-o", "--out", help="record to this .mp4 (the default without a display: vst-live.mp4)")
-    p.add_argument("--seconds", type=float, help="stop after this long (a camera runs until q or Ctrl-C)")
+    p.add_argument("--fps", type=number(float, 0, MAX_FPS, low_open=True),
+                   help="pace a file source at this rate (a camera stand-in: --fps 30)")
+    p.add_argument("--size", type=size_arg,
+                   help="WxH for free-size models (default: the source's size, down to multiples of 4)")
+    p.add_argument("-o", "--out", help=f"record to this .mp4 (the default without a display: {DEFAULT_OUT}, or "
+                                       f"{DEFAULT_OUT.stem}-2.mp4 ... when that exists)")
+    p.add_argument("--seconds", type=positive_seconds,
+                   help="stop after this long (a camera runs until q or Ctrl-C; either keeps the recording)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
 
 
+def fresh_default(path: Path = DEFAULT_OUT) -> Path:
+    """The recording's path when the user named none: never a file that exists (the user did not ask for it
+    to be replaced), so vst-live.mp4, else vst-live-2.mp4, -3, ..."""
+    n = 2
+    candidate = path
+    while candidate.exists() or candidate.is_symlink():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.seconds is not None and args.seconds <= 0:
-        raise VstError(f"--seconds must be positive, got {args.seconds}")
     window = has_display() and not args.out
-    out = None if window else Path(args.out or "vst-live.mp4")
+    out = None if window else Path(args.out) if args.out else fresh_default()
     if out is not None:
+        check_not_input(out, [args.source, args.model])
         check_output(out)
+        if not args.out and out != DEFAULT_OUT:
+            print(f"vst-live: {DEFAULT_OUT} exists; recording to {out}", file=sys.stderr)
     source = Source(args.source, args.fps)
-    stylize = LocalStylizer(args.model, parse_size(args.size) if args.size else None, source.size)
+    stylize = LocalStylizer(args.model, args.size, source.size)
     if window:
         def show(index, rgb):
             cv2.imshow("vst-live", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -184,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # each delivered frame at its capture index: the recording plays at the source's real timing
                 stats = run_live(stylize, source, args.seconds, lambda i, rgb: writer.write(rgb, pts=i))
             if stats["delivered"] == 0:
+                if stats["interrupted"]:
+                    raise KeyboardInterrupt       # nothing to keep: run_cli says so
                 raise VstError("no frame was delivered; nothing recorded")
         stats["recorded"] = str(out)
     if args.json:
@@ -193,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"frames at {stats['delivered_fps']} fps (source {stats['source_fps']} fps), drop ratio "
               f"{stats['drop_ratio']}; capture-to-output latency p50 {stats['latency_ms_p50']} ms, "
               f"p90 {stats['latency_ms_p90']} ms")
+    if stats["interrupted"] and source.camera is None:
+        # a file stopped before its end: the recording is kept, but the run did not finish
+        print(f"vst-live: interrupted (Ctrl-C) before the end of {args.source}"
+              + (f"; the {stats['delivered']} frames recorded are in {out}" if out else ""), file=sys.stderr)
+        return 130
     return 0
 
 

@@ -5,8 +5,10 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import parse_assignments, run_cli
+from vst.common.cli import (MAX_LR, fraction, learning_rate, loss_weight, number, parse_assignments, positive_int,
+                            run_cli, seed, threads)
 from vst.common.errors import VstError
+from vst.common.fsutil import check_creatable_dir, check_not_input
 from vst.training.loop import FORM_CHOICES, Recipe, train
 from vst.training.presets import preset, preset_names, preset_values
 from vst.training.study import STUDIES
@@ -52,41 +54,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-image", help="style painting for perceptual losses")
     p.add_argument("--photos", help="stage 1: folder of training images (default: package photos)")
     p.add_argument("--videos", help="stage 2: folder of training videos (default: synthetic clips, exact flow)")
-    p.add_argument("--size", type=int, help=f"square training side (default {d.size}; with --study "
+    p.add_argument("--size", type=positive_int, help=f"square training side (default {d.size}; with --study "
                                             f"{STUDY_DEFAULTS['size']})")
-    p.add_argument("--steps", type=int, help=f"default {d.steps}; with --study {STUDY_DEFAULTS['steps']}")
-    p.add_argument("--batch", type=int, help=f"default {d.batch}")
-    p.add_argument("--lr", type=float, help=f"default {d.lr:g}")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--crops", type=int, default=d.crops, help="stage 1: number of cached training crops")
-    p.add_argument("--clips", type=int, default=d.clips, help="stage 2: number of clips (per video with --videos)")
-    p.add_argument("--clip-frames", type=int, default=d.clip_frames)
+    p.add_argument("--steps", type=positive_int, help=f"default {d.steps}; with --study {STUDY_DEFAULTS['steps']}")
+    p.add_argument("--batch", type=positive_int, help=f"default {d.batch}")
+    p.add_argument("--lr", type=learning_rate, help=f"default {d.lr:g}; above 0, at most {MAX_LR:g}")
+    p.add_argument("--seed", type=seed, default=d.seed)
+    p.add_argument("--crops", type=positive_int, default=d.crops, help="stage 1: number of cached training crops")
+    p.add_argument("--clips", type=positive_int, default=d.clips,
+                   help="stage 2: number of clips (per video with --videos)")
+    p.add_argument("--clip-frames", type=number(int, 2), default=d.clip_frames)
     for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
-        p.add_argument(f"--w-{name.replace('_', '-')}", type=float, default=None,
+        p.add_argument(f"--w-{name.replace('_', '-')}", type=loss_weight, default=None,
                        help=f"weight of the {name.replace('_', ' ')} loss (default {getattr(d, 'w_' + name):g}"
                             + ("; stage 2 default 10" if name == "temporal_output" else "")
                             + ("; stage 2 default 1" if name == "temporal_feature" else "") + ")")
-    p.add_argument("--noise-fraction", type=float, default=d.noise_fraction)
-    p.add_argument("--noise-amplitude", type=float, default=d.noise_amplitude)
+    p.add_argument("--noise-fraction", type=fraction, default=d.noise_fraction)
+    p.add_argument("--noise-amplitude", type=loss_weight, default=d.noise_amplitude)
     p.add_argument("--out", required=True, help="checkpoint to write (loadable by vst.models.load_model)")
     p.add_argument("--run-dir", help="where resumable state lives (default: under ~/.cache/vst/runs)")
-    p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--federated", type=int, metavar="N",
+    p.add_argument("--checkpoint-every", type=positive_int, default=100)
+    p.add_argument("--federated", type=positive_int, metavar="N",
                    help="train N edge clients on disjoint shards and average them each round on Flower (002 Alg. 2); "
                         "--steps is then the local steps per client per round")
-    p.add_argument("--rounds", type=int, default=5,
+    p.add_argument("--rounds", type=positive_int, default=5,
                    help="--federated: averaging rounds (saved after each beside --out; a rerun continues, a larger "
                         "--rounds extends)")
-    p.add_argument("--eval-crops", type=int, default=16,
+    p.add_argument("--eval-crops", type=positive_int, default=16,
                    help="--federated: held-out crops the averaged model's loss is measured on after each round")
     p.add_argument("--study", choices=STUDIES,
                    help="000 Fig. 8: distil every Table II configuration from --teacher with one short stage-1 "
                         "recipe and measure each (PSNR vs teacher, temporal error); --out is then a folder "
                         "(study.json, grid.png, weights); rerunning trains only configurations without a record")
     p.add_argument("--configs", help="--study: comma-separated Table II ids or names (default: all 15)")
-    p.add_argument("--eval-size", type=int, default=128, help="--study: side of the held-out photos and clips")
-    p.add_argument("--eval-frames", type=int, default=6, help="--study: frames per held-out clip")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--eval-size", type=number(int, 16), default=128,
+                   help="--study: side of the held-out photos and clips")
+    p.add_argument("--eval-frames", type=number(int, 2), default=6, help="--study: frames per held-out clip")
+    p.add_argument("--threads", type=threads, default=1,
                    help="torch CPU threads (default 1: small models gain little from more, and shared cores thrash)")
     return p
 
@@ -159,6 +163,8 @@ def _study(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_not_input(args.out, [args.init, args.teacher, args.vgg, args.style_image], "--out")
+    check_creatable_dir(Path(args.out).parent)
     if args.study:
         return _study(args)
     recipe = recipe_from_args(args)

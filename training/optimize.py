@@ -22,9 +22,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from vst.common.cli import check_pixels, parse_size, run_cli
+from vst.common.cli import (check_pixels, fraction, learning_rate, loss_weight, parse_size, positive_int, run_cli,
+                            threads)
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text
+from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input
 from vst.common.images import IMAGE_SUFFIXES, load_image, resize_cover, save_png, to_tensor_batch
 from vst.runtimes.spec import to_rgb
 from vst.metrics.temporal import temporal_error
@@ -190,18 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="--content: output PNG; video: output folder (frames + summary.json)")
     p.add_argument("--preset", default="gatys2016", help="settings from presets.json (default gatys2016, 003)")
     p.add_argument("--size", help="work size WxH or a square side (default: the content's size)")
-    p.add_argument("--max-frames", type=int, help="video: use the first N frames")
+    p.add_argument("--max-frames", type=positive_int, help="video: use the first N frames")
     p.add_argument("--flow", default="farneback", choices=FLOW_BACKENDS, help="--frames: flow backend")
     p.add_argument("--no-temporal", action="store_true", help="video: drop Ruder's temporal loss")
     p.add_argument("--content-init", action="store_true",
                    help="video: initialise every frame with its content frame instead of the warped previous output")
     p.add_argument("--loss-net", choices=("vgg16", "vgg19"))
     p.add_argument("--optimizer", choices=("lbfgs", "adam"))
-    p.add_argument("--iterations", type=int)
-    for name in ("w_content", "w_style", "w_tv", "w_temporal", "adam_lr", "stop_tolerance"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"default {getattr(d, name):g}")
-    p.add_argument("--stop-patience", type=int)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--iterations", type=positive_int)
+    for name, kind in (("w_content", loss_weight), ("w_style", loss_weight), ("w_tv", loss_weight),
+                       ("w_temporal", loss_weight), ("adam_lr", learning_rate), ("stop_tolerance", fraction)):
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default {getattr(d, name):g}")
+    p.add_argument("--stop-patience", type=positive_int)
+    p.add_argument("--threads", type=threads, default=1)
     return p
 
 
@@ -223,8 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "stop_tolerance", "stop_patience"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
-    if args.threads < 1:
-        raise VstError(f"--threads must be at least 1, got {args.threads}")
+    check_not_input(args.out, [args.content, args.frames_dir, args.sintel, args.style_image, args.vgg], "--out")
+    check_creatable_dir(Path(args.out).parent)
     if args.sintel and not args.scene:
         raise VstError("--sintel needs --scene NAME (one scene at a time)")
     torch.set_num_threads(args.threads)

@@ -1,0 +1,278 @@
+"""Every console command against a careless or hostile command line: an output that is one of its inputs (by
+name, symlink or hard link), NaN, infinite and out-of-range numbers in every numeric flag, outputs where writing
+is not permitted, Ctrl-C on vst-live, and exceptions that escape. Each answer is one line on stderr and a
+non-zero exit before any work: no traceback, no input touched, nothing left behind."""
+import hashlib
+import importlib
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from vst.common.cli import run_cli
+from vst.common.errors import VstError
+
+W, H = 48, 32
+
+MAINS = {"vst-zoo": "vst.models.cli", "vst-convert": "vst.convert.cli", "vst-bench": "vst.bench.cli",
+         "vst-train": "vst.training.cli", "vst-eval-temporal": "vst.metrics.cli", "vst-report": "vst.reports.cli",
+         "vst-run": "vst.pipeline.job", "vst-predict": "vst.predict.cli", "vst-edge": "vst.edge.cli",
+         "vst-optimize": "vst.training.optimize", "vst-stylize": "vst.stylize.cli", "vst-live": "vst.stylize.live"}
+
+
+def main_of(command):
+    return importlib.import_module(MAINS[command]).main
+
+
+def run(capsys, command, args, rc=2, *needles):
+    """Run a console command in-process as its entry does; return the one stderr line."""
+    try:
+        got = run_cli(main_of(command), [str(a) for a in args])
+    except SystemExit as exc:       # argparse's own checks: its usage line, then the one error line
+        got = exc.code
+    err = capsys.readouterr().err.strip()
+    assert got == rc, err
+    assert "Traceback" not in err, err
+    err = err.splitlines()[-1] if err.startswith("usage:") else err
+    assert len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n.lower() in err.lower(), err
+    return err
+
+
+def tree(root):
+    """Every path under `root` with its content hash (folders as None): what a refused command must not change."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for d in dirs:
+            out[os.path.join(dirpath, d)] = None
+        for f in files:
+            p = os.path.join(dirpath, f)
+            out[p] = "link" if os.path.islink(p) else hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def work(tmp_path, ckpt, monkeypatch):
+    """A user's folder: a clip, a checkpoint, an ONNX model, a conversion report, a style image, a job file."""
+    import shutil
+    from PIL import Image
+    from generators import style_onnx
+    from vst.video.codec import make_clip
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "clip.mp4", size=(W, H), seconds=0.3, fps=10)
+    shutil.copy(ckpt, tmp_path / "model.safetensors")
+    style_onnx(tmp_path / "src.onnx", (W, H))
+    (tmp_path / "x.tflite").write_bytes(b"TFL3 not really")
+    (tmp_path / "x.report.json").write_text('{"artifact": {}}')
+    Image.fromarray(np.full((H, W, 3), 90, np.uint8)).save(tmp_path / "style.png")
+    (tmp_path / "job.json").write_text("{}")
+    return tmp_path
+
+
+# --- an output that is one of the inputs ------------------------------------------------------------------------
+
+# (command, arguments with OUT where the output goes; the input it names is `victim`)
+SAME_PATH = [
+    ("vst-stylize", ["clip.mp4", "-m", "model.safetensors", "-o", "OUT"], "clip.mp4"),
+    ("vst-stylize", ["clip.mp4", "--style", "style.png", "-o", "OUT"], "clip.mp4"),
+    ("vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "-o", "OUT"], "clip.mp4"),
+    ("vst-report", ["x.report.json", "-o", "OUT"], "x.report.json"),
+    ("vst-convert", ["src.onnx", "--to", "onnx", "--size", f"{W}x{H}", "--bind", "style_weights=0", "-o", "OUT"],
+     "src.onnx"),
+    ("vst-convert", ["model.safetensors", "--size", f"{W}x{H}", "-o", "OUT"], "model.safetensors"),
+    ("vst-edge", ["stylize", "http://127.0.0.1:9", "--input", "clip.mp4", "--out", "OUT"], "clip.mp4"),
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--out", "OUT"], "model.safetensors"),
+    ("vst-train", ["--init", "model.safetensors", "--out", "OUT"], "model.safetensors"),
+    ("vst-train", ["--teacher", "model.safetensors", "--out", "OUT"], "model.safetensors"),
+    ("vst-train", ["--teacher", "src.onnx:1", "--out", "OUT"], "src.onnx"),
+    ("vst-train", ["--study", "table2", "--teacher", "src.onnx", "--out", "OUT"], "src.onnx"),
+    ("vst-bench", ["--compare", "src.onnx", "x.tflite", "--json", "OUT"], "x.tflite"),
+    ("vst-bench", ["--profile", "x.tflite", "--json", "OUT"], "x.tflite"),
+    ("vst-bench", ["--model", "x.tflite", "--out", "OUT"], "x.tflite"),
+    ("vst-eval-temporal", ["model.safetensors", "--json", "OUT"], "model.safetensors"),
+    ("vst-optimize", ["--content", "style.png", "--style-image", "style.png", "--out", "OUT"], "style.png"),
+    ("vst-run", ["--job", "job.json", "--out", "OUT"], "job.json"),
+]
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "relative"])
+@pytest.mark.parametrize("command,args,victim", SAME_PATH, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(SAME_PATH)])
+def test_an_output_that_is_an_input_is_refused_before_any_work(capsys, work, command, args, victim, how):
+    if how == "same":
+        out = victim
+    elif how == "relative":
+        (work / "sub").mkdir()
+        out = f"sub/../{victim}"
+    else:
+        out = f"alias{os.path.splitext(victim)[1]}"
+        (os.symlink if how == "symlink" else os.link)(victim, work / out)
+    before = tree(work)
+    run(capsys, command, [out if a == "OUT" else a for a in args], 2, "input", victim)
+    assert tree(work) == before
+
+
+def test_the_python_api_check_compares_files_not_names(tmp_path):
+    from vst.common.fsutil import check_not_input
+    a = tmp_path / "a.mp4"
+    a.write_bytes(b"x")
+    check_not_input(tmp_path / "b.mp4", [a, None, "kunster-t2-04", "multistyle26:3"])     # distinct: fine
+    check_not_input(tmp_path / "new" / "a.mp4", [a])
+    with pytest.raises(VstError, match="also an input"):
+        check_not_input(a, [tmp_path / "." / "a.mp4"])
+    with pytest.raises(VstError, match="also an input"):
+        check_not_input(a, [f"{a}:3"])          # a file with a style index
+
+
+# --- NaN, infinities and out-of-range values in every numeric flag --------------------------------------------
+
+# (command, the other arguments it needs, flag, a finite value out of the flag's range)
+NUMERIC = [
+    *[("vst-bench", ["--model", "x.tflite"], flag, bad) for flag, bad in (
+        ("--threads", "0"), ("--warmup-frames", "-1"), ("--warmup-seconds", "-1"), ("--seconds", "0"),
+        ("--repeats", "0"), ("--cooldown", "1e308"), ("--profile-runs", "0"), ("--top", "0"))],
+    *[("vst-train", ["--teacher", "multistyle26:0", "--out", "m.safetensors"], flag, bad) for flag, bad in (
+        ("--lr", "1e308"), ("--lr", "0"), ("--size", "0"), ("--steps", "0"), ("--batch", "0"), ("--seed", "-1"),
+        ("--crops", "0"), ("--clips", "0"), ("--clip-frames", "1"), ("--w-style", "1e300"), ("--w-tv", "-1"),
+        ("--noise-fraction", "2"), ("--noise-amplitude", "-1"), ("--checkpoint-every", "0"), ("--federated", "0"),
+        ("--rounds", "0"), ("--eval-crops", "0"), ("--eval-size", "8"), ("--eval-frames", "1"),
+        ("--threads", "100000"))],
+    *[("vst-eval-temporal", ["model.safetensors"], flag, bad) for flag, bad in (
+        ("--frames", "1"), ("--per-video", "0"), ("--threads", "0"))],
+    *[("vst-stylize", ["clip.mp4", "-m", "model.safetensors", "-o", "o.mp4"], flag, bad) for flag, bad in (
+        ("--segment", "0"), ("--edge-delay", "-1"))],
+    *[("vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "-o", "o.mp4"], flag, bad) for flag, bad in (
+        ("--fps", "0"), ("--fps", "1e9"), ("--seconds", "0"), ("--seconds", "1e308"))],
+    *[("vst-edge", ["serve", "-m", "model.safetensors"], flag, bad) for flag, bad in (
+        ("--port", "70000"), ("--port", "-1"), ("--max-bytes", "0"), ("--max-pixels", "0"), ("--max-queue", "0"),
+        ("--max-batch", "0"), ("--window", "-1"), ("--timeout", "0"), ("--timeout", "1e308"), ("--threads", "0"))],
+    *[("vst-edge", ["stylize", "http://127.0.0.1:9", "--input", "clip.mp4", "--out", "frames"], flag, bad)
+      for flag, bad in (("--frames", "0"), ("--timeout", "-1"))],
+    *[("vst-edge", ["bench", "-m", "model.safetensors"], flag, bad) for flag, bad in (
+        ("--frames", "0"), ("--interval", "0"), ("--threads", "0"))],
+    *[("vst-optimize", ["--content", "style.png", "--style-image", "style.png", "--out", "o.png"], flag, bad)
+      for flag, bad in (("--iterations", "0"), ("--max-frames", "0"), ("--w-content", "-1"), ("--w-style", "1e300"),
+                        ("--w-tv", "-1"), ("--w-temporal", "-1"), ("--adam-lr", "1e308"), ("--stop-tolerance", "2"),
+                        ("--stop-patience", "0"), ("--threads", "0"))],
+]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "BAD", "1e400", "ten"])
+@pytest.mark.parametrize("command,args,flag,bad", NUMERIC, ids=[f"{c}{f}={b}" for c, _, f, b in NUMERIC])
+def test_numeric_flags_take_finite_values_in_range(capsys, work, command, args, flag, bad, value):
+    before = tree(work)
+    value = bad if value == "BAD" else value
+    err = run(capsys, command, [*args, f"{flag}={value}"], 2, flag)
+    assert value in err or "finite" in err, err
+    assert tree(work) == before
+
+
+@pytest.mark.parametrize("command,args", [
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--delay", "0,nan"]),
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--delay", "inf"]),
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--delay", "-0.5"]),
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--delay", ","]),
+    ("vst-stylize", ["clip.mp4", "-m", "model.safetensors", "-o", "o.mp4", "--size", "nanxnan"]),
+    ("vst-predict", ["kunster-t2-04", "--device", "iphone11pro", "--size", "-48x32"]),
+    ("vst-bench", ["--compare", "src.onnx", "--size", "1e9x1"]),
+    ("vst-convert", ["model.safetensors", "--size", "infxinf"]),
+])
+def test_number_lists_and_sizes(capsys, work, command, args):
+    before = tree(work)
+    run(capsys, command, args, 2)
+    assert tree(work) == before
+
+
+# --- exceptions that escape: vst's bug, exit 70, one line ---------------------------------------------------------
+
+def test_an_unexpected_exception_is_one_line_naming_a_bug_exit_70(capsys):
+    def broken(argv):
+        {}["missing"]
+    assert run_cli(broken, []) == 70
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "bug in vst" in err and "KeyError: 'missing'" in err and "-v" in err
+    assert run_cli(broken, ["-v"]) == 70          # -v: the traceback too, for the bug report
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].endswith("KeyError: 'missing'")
+
+
+# --- vst-live: no file replaced that the user did not name; Ctrl-C keeps the recording ----------------------------
+
+class FakeStylizer:
+    """An identity model that presses Ctrl-C when it is handed its `press_at`-th frame (the warm-up is the 1st)."""
+
+    def __init__(self, size, press_at=None):
+        self.size, self.calls, self.press_at = size, 0, press_at
+
+    def __call__(self, rgb):
+        self.calls += 1
+        if self.calls == self.press_at:
+            signal.raise_signal(signal.SIGINT)
+        return rgb
+
+
+def test_live_without_o_never_replaces_an_existing_recording(capsys, work, monkeypatch):
+    from vst.stylize import live
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size))
+    (work / "vst-live.mp4").write_bytes(b"yesterday's recording")
+    err = run(capsys, "vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "--fps", "30"], 0,
+              "vst-live-2.mp4")
+    assert (work / "vst-live.mp4").read_bytes() == b"yesterday's recording", err
+    assert (work / "vst-live-2.mp4").stat().st_size > 0
+
+
+def test_ctrl_c_on_live_keeps_what_was_recorded(capsys, work, monkeypatch):
+    from vst.stylize import live
+    from vst.video.codec import make_clip, probe
+    make_clip(work / "long.mp4", size=(W, H), seconds=3, fps=10)
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size, 4))
+    err = run(capsys, "vst-live", ["-m", "model.safetensors", "--source", "long.mp4", "-o", "rec.mp4"], 130,
+              "interrupted", "rec.mp4")
+    frames = probe(work / "rec.mp4").frames
+    assert 3 <= frames < 30, err                   # the frames up to Ctrl-C, finalized into a playable file
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith((".rec", "rec"))) == ["rec.mp4"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handler is put back
+
+
+# --- outputs where writing is not permitted ---------------------------------------------------------------------
+
+# OUT/...: under a folder no file can be made in (/proc refuses even root, whom permission bits do not stop), or
+# under a file
+UNWRITABLE = [
+    ("vst-stylize", ["clip.mp4", "-m", "model.safetensors", "-o", "OUT/o.mp4"]),
+    ("vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "-o", "OUT/o.mp4"]),
+    ("vst-report", ["x.report.json", "-o", "OUT/r.html"]),
+    ("vst-convert", ["model.safetensors", "--size", f"{W}x{H}", "-o", "OUT/a.tflite"]),
+    ("vst-edge", ["stylize", "http://127.0.0.1:9", "--input", "clip.mp4", "--out", "OUT/frames"]),
+    ("vst-edge", ["bench", "-m", "model.safetensors", "--out", "OUT/t.json"]),
+    ("vst-train", ["--teacher", "multistyle26:0", "--out", "OUT/m.safetensors"]),
+    ("vst-train", ["--study", "table2", "--teacher", "multistyle26:0", "--out", "OUT/study"]),
+    ("vst-bench", ["--model", "x.tflite", "--out", "OUT/b"]),
+    ("vst-bench", ["--compare", "src.onnx", "--json", "OUT/c.json"]),
+    ("vst-bench", ["--profile", "x.tflite", "--json", "OUT/p.json"]),
+    ("vst-eval-temporal", ["model.safetensors", "--json", "OUT/e.json"]),
+    ("vst-optimize", ["--content", "style.png", "--style-image", "style.png", "--out", "OUT/o.png"]),
+    ("vst-run", ["--out", "OUT/r"]),
+]
+
+
+@pytest.mark.parametrize("where", ["/proc/vst-nowhere", "clip.mp4"])
+@pytest.mark.parametrize("command,args", UNWRITABLE, ids=[f"{c}-{i}" for i, (c, _) in enumerate(UNWRITABLE)])
+def test_an_output_where_writing_is_not_permitted_is_one_line_before_any_work(capsys, work, command, args, where):
+    before = tree(work)
+    err = run(capsys, command, [a.replace("OUT", where) for a in args], 2)
+    assert where in err and ("writable" in err or "is a file" in err), err
+    assert tree(work) == before
+
+
+# --- inputs that gave tracebacks --------------------------------------------------------------------------------
+
+def test_a_job_file_nested_past_the_parsers_stack_is_one_line(capsys, work):
+    (work / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    before = tree(work)
+    run(capsys, "vst-run", ["--job", "deep.json", "--out", "r"], 2, "deep.json", "nests deeper")
+    assert tree(work) == before
