@@ -15,6 +15,7 @@ from vst.bench.store import COLUMNS, load_result, load_results
 from vst.bench import Protocol, run_host  # the package-level API the report uses
 from vst.video.codec import make_clip, probe
 from vst.common.errors import VstError
+from generators import conversion_report
 
 QUICK = Protocol(warmup_frames=2, warmup_seconds=0.0, repeats=2, cooldown_s=0.0, threads=1)
 
@@ -53,11 +54,9 @@ def swept(tmp_path_factory):
     # a vst-convert report beside the artifact records the model: bench reads it instead of rebuilding the model
     from vst.models import count_params, create_model
     config = {"alpha": 0.125, "beta": 1.0, "variant": "table2"}
-    (d / "k05.onnx.report.json").write_text(json.dumps(
-        {"source": {"arch": "kunster", "config": config, "name": "kunster-t2-05"},
-         "model": {"name": "kunster-t2-05", "arch": "kunster", "config": config, "zoo_name": "kunster-t2-05",
-                   "params": count_params(create_model("kunster-t2-05"))},
-         "quant": "fp32", "size": [64, 48]}))
+    report = conversion_report("kunster-t2-05", config=config, width=64, height=48)
+    report["model"]["params"] = count_params(create_model("kunster-t2-05"))
+    (d / "k05.onnx.report.json").write_text(json.dumps(report))
     tfl = export_tflite(d / "conv.tflite")
     out = d / "out"
     df = run_host([str(onnx_path), str(tfl), "kunster-t2-05"], [(64, 48), (32, 32)], out, protocol=QUICK,
