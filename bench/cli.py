@@ -7,7 +7,7 @@ from typing import Sequence
 
 from vst.common.cli import nonneg_int, positive_int, positive_seconds, run_cli, seconds, size_arg, threads
 from vst.common.errors import VstError
-from vst.common.fsutil import check_creatable_dir, check_not_input
+from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,6 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             atomic_write_text(Path(args.json), json.dumps(res, indent=1))
             print(f"wrote {args.json}")
         return 0
+    if args.imports or args.model:
+        from vst.bench.store import LOCK
+        # a store folder made for a sweep that failed is removed, lock and all: nothing measured, nothing kept
+        with prune_on_failure(out, ignorable=(LOCK,)):
+            _measure_or_import(args, out, bind)
+    elif not args.plots:
+        raise VstError("nothing to do: give --model ARTIFACT... to measure, --import FILE... or --plots")
+    if args.plots:
+        from vst.bench.plots import save_plots
+        for path in save_plots(out):
+            print(f"wrote {path}")
+    return 0
+
+
+def _measure_or_import(args, out: Path, bind: dict) -> None:
+    """Add --import results to the store in --out, or measure --model artifacts into it."""
     if args.imports:
         from vst.bench.store import import_results
         rows = import_results(args.imports, out)
@@ -126,13 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "fps_inference_ci_low", "fps_inference_ci_high", "inference_ms_median", "e2e_over_inference",
                 "replicability", "drift"]
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    elif not args.plots:
-        raise VstError("nothing to do: give --model ARTIFACT... to measure, --import FILE... or --plots")
-    if args.plots:
-        from vst.bench.plots import save_plots
-        for path in save_plots(out):
-            print(f"wrote {path}")
-    return 0
 
 
 def _profile(args) -> int:

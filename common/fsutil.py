@@ -69,6 +69,43 @@ def check_not_input(output: str | os.PathLike | None, inputs, flag: str = "-o") 
                                "give another output path")
 
 
+def _new_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, deepest first."""
+    new, p = [], Path(path).absolute()
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        new.append(p)
+        p = p.parent
+    return new
+
+
+def _prune(folders: list[Path], ignorable: tuple[str, ...]) -> None:
+    """Remove those of `folders` (made by this command) that hold no file but `ignorable` ones, deepest first."""
+    for top in folders:
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for dirpath, _, files in os.walk(top, topdown=False):
+            if all(f in ignorable for f in files):
+                for f in files:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, f))
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)        # fails, as it should, where a subfolder with files remains
+
+
+@contextlib.contextmanager
+def prune_on_failure(path: str | os.PathLike, ignorable: tuple[str, ...] = ()) -> Iterator[None]:
+    """Around a command's work on the output `path`: if the work fails or is interrupted, remove the folders it
+    created for `path` (the path itself and missing parents) that hold no file, or only `ignorable` ones (a
+    store's lock), so that a failure leaves no empty folders behind. Finished results and folders that existed
+    before are kept."""
+    new = _new_folders(Path(path))
+    try:
+        yield
+    except BaseException:
+        _prune(new, ignorable)
+        raise
+
+
 # Errors of the disk or of the path the user named, not of vst: they become one line naming the output.
 _USER_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
                 errno.EROFS: "the file system is read-only", errno.EFBIG: "the file is too large for the file system",
@@ -87,7 +124,14 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     target = Path(target)
     if target.is_dir():
         raise VstError(f"output {target} is a folder; give a file path")
-    ensure_writable_dir(target.parent if str(target.parent) else Path("."))
+    with prune_on_failure(target.parent):      # the folders made for an output that was never written
+        ensure_writable_dir(target.parent if str(target.parent) else Path("."))
+        with _temporary_beside(target, suffix) as tmp_path:
+            yield tmp_path
+
+
+@contextlib.contextmanager
+def _temporary_beside(target: Path, suffix: str) -> Iterator[Path]:
     try:
         # a shortened prefix: a name that fits the file system must not fail for its temporary twin
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=suffix or target.suffix[:16] + ".tmp",

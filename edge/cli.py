@@ -17,7 +17,7 @@ from typing import Sequence
 from vst.common.cli import (number, parse_size, port_or_zero, positive_int, positive_seconds, run_cli, seconds,
                             size_arg, threads)
 from vst.common.errors import VstError
-from vst.common.fsutil import check_creatable_dir, check_not_input
+from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 from vst.edge.server import Limits, serve
 
 
@@ -59,8 +59,9 @@ def cmd_stylize(args) -> int:
     from vst.edge.clip import stylize_clip
     check_not_input(args.out, [args.input], "--out")
     check_creatable_dir(Path(args.out))
-    stylize_clip(args.url, args.input, args.out, frames=args.frames, size=args.size, fmt=args.format,
-                 timeout=args.timeout)
+    with prune_on_failure(args.out):      # finished frames are kept for the rerun; an empty folder is not
+        stylize_clip(args.url, args.input, args.out, frames=args.frames, size=args.size, fmt=args.format,
+                     timeout=args.timeout)
     return 0
 
 

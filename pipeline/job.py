@@ -19,7 +19,8 @@ from vst.common.progress import bar
 
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input, ensure_writable_dir
+from vst.common.fsutil import (atomic_write_text, check_creatable_dir, check_not_input, ensure_writable_dir,
+                              prune_on_failure)
 from vst.convert.report import precision_name, report_path
 from vst.runtimes.table import TARGETS
 
@@ -193,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     check_not_input(args.out, [args.job], "--out")
     check_creatable_dir(Path(args.out))
-    report = run_job(load_job(args.job), Path(args.out), progress=not args.no_progress)
+    with prune_on_failure(args.out):
+        report = run_job(load_job(args.job), Path(args.out), progress=not args.no_progress)
     print(f"report: {report.resolve()}")
     return 0
 

@@ -27,7 +27,7 @@ class OrtSession:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4      # errors reach Python as exceptions; the native log would repeat them
         if hasattr(model, "SerializeToString"):
             model = model.SerializeToString()
         what = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
@@ -42,6 +42,7 @@ class OrtSession:
             first = first_line(exc, 160)
             raise VstError(f"{what} is truncated or not a loadable ONNX model ({first}); convert it again with "
                            "vst-convert") from None
+        self.what = what
         self.inputs = self.sess.get_inputs()
         first = self.inputs[0]
         shape = [d if isinstance(d, int) else None for d in first.shape]
@@ -57,7 +58,13 @@ class OrtSession:
                 if i.name != self.input.name}
 
     def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
-        return self.sess.run(None, {self.input.name: x, **(feeds or {})})[0]
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+        try:
+            return self.sess.run(None, {self.input.name: x, **(feeds or {})})[0]
+        except (ort_errors.Fail, ort_errors.RuntimeException) as exc:
+            # a graph that loads but cannot run on this input (a Reshape to a fixed size, say): the model's fault
+            raise VstError(f"{self.what} fails on a {'x'.join(map(str, x.shape))} input ({first_line(exc, 200)}); "
+                           "give a size it takes, or convert it again with vst-convert") from None
 
     def run_batch(self, batch: np.ndarray, feeds: dict | None = None) -> np.ndarray:
         """Image by image (artifacts have batch 1), concatenated."""

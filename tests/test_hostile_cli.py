@@ -276,3 +276,41 @@ def test_a_job_file_nested_past_the_parsers_stack_is_one_line(capsys, work):
     before = tree(work)
     run(capsys, "vst-run", ["--job", "deep.json", "--out", "r"], 2, "deep.json", "nests deeper")
     assert tree(work) == before
+
+
+# --- failures after the work started leave no empty folders, lone locks or temporary files ------------------------
+
+def runtime_failing_onnx(path):
+    """An ONNX stylizer that loads but fails on its first frame (a Reshape to a size no frame has)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([1, 3, 7, 7], np.int64), "shape")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+LATE_FAILURES = [
+    ("vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "--size", "46x30", "-o", "sub/deeper/o.mp4"]),
+    ("vst-stylize", ["clip.mp4", "-m", "broken.onnx", "-o", "sub/deeper/o.mp4"]),
+    ("vst-train", ["--study", "table2", "--teacher", "style.png", "--out", "sub/study", "--configs", "1"]),
+    ("vst-run", ["--job", "badjob.json", "--out", "sub/run", "--no-progress"]),
+    ("vst-bench", ["--model", "broken.onnx", "--out", "sub/bench", "--video", "clip.mp4", "--frames", "2",
+                   "--repeats", "1", "--warmup-frames", "0", "--warmup-seconds", "0", "--cooldown", "0",
+                   "--resolutions", f"{W}x{H}", "--no-progress"]),
+    ("vst-eval-temporal", ["broken.onnx", "--size", "32", "--frames", "2", "--json", "sub/deeper/e.json"]),
+]
+
+
+@pytest.mark.parametrize("command,args", LATE_FAILURES, ids=[c for c, _ in LATE_FAILURES])
+def test_a_failure_after_the_work_started_leaves_nothing_behind(capsys, work, command, args):
+    import json
+    runtime_failing_onnx(work / "broken.onnx")
+    (work / "badjob.json").write_text(json.dumps({"models": ["style.png"], "resolutions": [f"{W}x{H}"],
+                                                  "conversions": [{"to": "tflite", "quant": "fp32"}]}))
+    before = tree(work)
+    run(capsys, command, args, 2)
+    assert tree(work) == before, sorted(set(tree(work)) - set(before))

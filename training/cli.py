@@ -8,7 +8,7 @@ from typing import Sequence
 from vst.common.cli import (MAX_LR, fraction, learning_rate, loss_weight, number, parse_assignments, positive_int,
                             run_cli, seed, threads)
 from vst.common.errors import VstError
-from vst.common.fsutil import check_creatable_dir, check_not_input
+from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 from vst.training.loop import FORM_CHOICES, Recipe, train
 from vst.training.presets import preset, preset_names, preset_values
 from vst.training.study import STUDIES
@@ -154,10 +154,11 @@ def _study(args) -> int:
         raise VstError("--study uses one stage-1 distillation recipe for every configuration; drop "
                        + ", ".join(flags))
     d = STUDY_DEFAULTS
-    run_study(args.study, args.teacher, args.out, configs=_config_names(args.configs),
-              size=args.size or d["size"], steps=d["steps"] if args.steps is None else args.steps,
-              crops=args.crops, seed=args.seed,
-              eval_size=args.eval_size, eval_frames=args.eval_frames, threads=args.threads)
+    with prune_on_failure(args.out):
+        run_study(args.study, args.teacher, args.out, configs=_config_names(args.configs),
+                  size=args.size or d["size"], steps=d["steps"] if args.steps is None else args.steps,
+                  crops=args.crops, seed=args.seed,
+                  eval_size=args.eval_size, eval_frames=args.eval_frames, threads=args.threads)
     return 0
 
 
