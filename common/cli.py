@@ -148,3 +148,16 @@ def size_arg(text: str) -> tuple[int, int]:
         return parse_size(text)
     except VstError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def side_or_size_arg(text: str) -> tuple[int, int]:
+    """An argparse type for sizes given as a square side (128) or WxH (480x320)."""
+    if "x" in text.lower():
+        return size_arg(text)
+    try:
+        side = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a side in pixels (128) or WxH (480x320)") from None
+    if side < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive side in pixels")
+    return size_arg(f"{side}x{side}")

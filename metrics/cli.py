@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import check_pixels, number, parse_size, positive_int, run_cli, threads
+from vst.common.cli import check_pixels, number, positive_int, run_cli, side_or_size_arg, threads
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input
 from vst.metrics.evaluate import evaluate, synthetic_eval_clips, video_eval_clips
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow", default="gt", choices=("gt",) + FLOW_BACKENDS,
                    help="with --sintel: warp with the ground-truth flow (default, as 001) or an OpenCV estimate, "
                         "whose end-point error against the ground truth is printed too")
-    p.add_argument("--size", help="frame size: a square side (128) or WxH (480x320); default: the fixed size "
+    p.add_argument("--size", type=side_or_size_arg, help="frame size: a square side (128) or WxH (480x320); default: the fixed size "
                                    "of the artifacts given, else 128 (Sintel: its own frame size)")
     p.add_argument("--frames", type=number(int, 2), help="consecutive frames per clip (default 8; with --sintel: all)")
     p.add_argument("--per-video", type=positive_int, default=2, help="clips taken from each video (default 2)")
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sintel:
         return _sintel(args, runners, fixed)
     if args.size:
-        size = parse_size(args.size) if "x" in args.size.lower() else (_side(args.size),) * 2
+        size = args.size
     elif len(fixed) > 1:
         raise VstError(f"the artifacts take different sizes ({', '.join(f'{w}x{h}' for w, h in sorted(fixed))}); "
                        "evaluate each at its own size")
@@ -96,7 +96,7 @@ def _sintel(args, runners, fixed) -> int:
     from vst.metrics.sintel import format_table, sintel_scenes, sintel_table
     size = None
     if args.size:
-        size = parse_size(args.size) if "x" in args.size.lower() else (_side(args.size),) * 2
+        size = args.size
     elif len(fixed) > 1:
         raise VstError("the artifacts take different sizes; evaluate each at its own size")
     elif fixed:
@@ -116,13 +116,6 @@ def _sintel(args, runners, fixed) -> int:
         atomic_write_text(args.json_out, json.dumps({"sintel": args.sintel, "frames": args.frames, "size": [w, h],
                                                      **table}, indent=2))
     return 0
-
-
-def _side(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise VstError(f"--size {text!r} is not a side in pixels (128) or WxH (480x320)") from None
 
 
 def entry() -> int:

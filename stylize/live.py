@@ -41,11 +41,13 @@ class Source:
             level = cv2.utils.logging.getLogLevel()
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # a missing camera is our one line
             try:
-                cap = cv2.VideoCapture(self.camera)
+                # OpenCV takes an index that fits an int; past that it raises instead of failing to open
+                cap = cv2.VideoCapture(self.camera) if self.camera < 2**31 else None
             finally:
                 cv2.utils.logging.setLogLevel(level)
-            if not cap.isOpened():
-                cap.release()
+            if cap is None or not cap.isOpened():
+                if cap is not None:
+                    cap.release()
                 raise VstError(f"camera {self.camera} does not exist or cannot be opened; give another index or a "
                                "video file")
             self.cap = cap

@@ -177,6 +177,11 @@ def test_numeric_flags_take_finite_values_in_range(capsys, work, command, args, 
     ("vst-predict", ["kunster-t2-04", "--device", "iphone11pro", "--size", "-48x32"]),
     ("vst-bench", ["--compare", "src.onnx", "--size", "1e9x1"]),
     ("vst-convert", ["model.safetensors", "--size", "infxinf"]),
+    ("vst-optimize", ["--content", "style.png", "--style-image", "style.png", "--out", "o.png", "--size", "0"]),
+    ("vst-optimize", ["--content", "style.png", "--style-image", "style.png", "--out", "o.png", "--size=-5"]),
+    ("vst-eval-temporal", ["model.safetensors", "--size=-5"]),
+    ("vst-eval-temporal", ["model.safetensors", "--size", "1e3"]),
+    ("vst-live", ["-m", "model.safetensors", "--source", "99999999999999999999", "-o", "o.mp4"]),
 ])
 def test_number_lists_and_sizes(capsys, work, command, args):
     before = tree(work)
@@ -314,3 +319,30 @@ def test_a_failure_after_the_work_started_leaves_nothing_behind(capsys, work, co
     before = tree(work)
     run(capsys, command, args, 2)
     assert tree(work) == before, sorted(set(tree(work)) - set(before))
+
+
+def test_ctrl_c_is_how_a_camera_run_ends_exit_0_with_the_recording(capsys, work, monkeypatch):
+    from vst.stylize import live
+    from vst.video.codec import probe
+
+    class Camera(live.Source):
+        """Camera 0 as OpenCV would deliver it: frames until the run stops, at 30 fps."""
+        def __init__(self, spec, fps):
+            self.spec, self.camera, self.fps, self.size = spec, 0, 30.0, (W, H)
+
+        def frames(self):
+            import time
+            i = 0
+            while True:
+                yield i, np.full((H, W, 3), i % 255, np.uint8), time.perf_counter()
+                time.sleep(1 / self.fps)
+                i += 1
+
+        def close(self):
+            pass
+    monkeypatch.setattr(live, "Source", Camera)
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size, 5))
+    assert run_cli(main_of("vst-live"), ["-m", "model.safetensors", "--source", "0", "-o", "cam.mp4"]) == 0
+    out, err = capsys.readouterr()
+    assert "cam.mp4: delivered" in out and not err.strip(), err
+    assert probe(work / "cam.mp4").frames >= 4

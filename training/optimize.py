@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from vst.common.cli import (check_pixels, fraction, learning_rate, loss_weight, parse_size, positive_int, run_cli,
-                            threads)
+from vst.common.cli import (check_pixels, fraction, learning_rate, loss_weight, positive_int, run_cli,
+                            side_or_size_arg, threads)
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input
 from vst.common.images import IMAGE_SUFFIXES, load_image, resize_cover, save_png, to_tensor_batch
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vgg", help="VGG19 (or --loss-net vgg16) state_dict in torchvision layout")
     p.add_argument("--out", required=True, help="--content: output PNG; video: output folder (frames + summary.json)")
     p.add_argument("--preset", default="gatys2016", help="settings from presets.json (default gatys2016, 003)")
-    p.add_argument("--size", help="work size WxH or a square side (default: the content's size)")
+    p.add_argument("--size", type=side_or_size_arg, help="work size WxH or a square side (default: the content's size)")
     p.add_argument("--max-frames", type=positive_int, help="video: use the first N frames")
     p.add_argument("--flow", default="farneback", choices=FLOW_BACKENDS, help="--frames: flow backend")
     p.add_argument("--no-temporal", action="store_true", help="video: drop Ruder's temporal loss")
@@ -207,15 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _size(text: str | None, frame: np.ndarray) -> tuple[int, int]:
-    if not text:
-        return frame.shape[1], frame.shape[0]
-    if "x" in text.lower():
-        return parse_size(text)
-    try:
-        return (int(text),) * 2
-    except ValueError:
-        raise VstError(f"--size {text!r} is not a side in pixels (128) or WxH (480x320)") from None
+def _size(size: tuple[int, int] | None, frame: np.ndarray) -> tuple[int, int]:
+    """--size if given, else the content's own size."""
+    return size or (frame.shape[1], frame.shape[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
