@@ -11,14 +11,16 @@ import os
 import platform
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import ensure_writable_dir
-from vst.convert.ir import Graph, UnsupportedOp, input_name
+from vst.convert.ir import Graph, input_name
+from vst.convert.ops import REGISTRY
 
 IMAGE = "image"     # the image input's name in the program and the artifact
 
@@ -35,6 +37,16 @@ def kept_names(graph: Graph) -> dict[str, str]:
         raise VstError(f"a kept input is named {IMAGE!r}, the name of the image input in a Core ML artifact: "
                        "bind that input instead (--bind NAME=FILE.npy)")
     return names
+
+
+@dataclass
+class Lowering:
+    """What an op's MIL lowering sees (vst.convert.ops): `val` gives a var or constant by IR name, `batch` the
+    program's batch size."""
+    mb: Any
+    graph: Graph
+    val: Callable[[str], Any]
+    batch: int
 
 
 def build_program(graph: Graph, image_io: bool):
@@ -55,87 +67,14 @@ def build_program(graph: Graph, image_io: bool):
             v = graph.consts[name].astype(np.float32)
             return v if v.ndim else np.float32(v)
 
+        ctx = Lowering(mb, graph, val, n)
         for node in graph.nodes:
-            a, op = node.attrs, node.op
             x = val(node.inputs[0])
             nm = _name(node.name or node.output)
-            if op == "conv":
-                kw = {"bias": val(node.inputs[2])} if len(node.inputs) > 2 else {}
-                y = mb.conv(x=x, weight=val(node.inputs[1]), strides=list(a["stride"]), pad_type="valid",
-                            dilations=list(a.get("dilation", (1, 1))), groups=a.get("group", 1), name=nm, **kw)
-            elif op == "conv_transpose":
-                wt = val(node.inputs[1])
-                (ph, pw), (oh, ow) = a["pads"], a["output_padding"]
-                if oh > ph or ow > pw:
-                    raise VstError(f"ConvTranspose {node.name!r} with output_padding > pads cannot be converted "
-                                   "to coreml")
-                y = mb.conv_transpose(x=x, weight=wt, strides=list(a["stride"]), pad_type="valid", name=nm + "_full")
-                hh = (int(x.shape[2]) - 1) * a["stride"][0] + wt.shape[2]
-                ww = (int(x.shape[3]) - 1) * a["stride"][1] + wt.shape[3]
-                y = mb.slice_by_index(x=y, begin=[0, 0, ph, pw], end=[n, wt.shape[1], hh - ph + oh, ww - pw + ow],
-                                      name=nm + "_crop")
-                if len(node.inputs) > 2:
-                    y = mb.add(x=y, y=val(node.inputs[2]).reshape(1, -1, 1, 1), name=nm)
-            elif op == "pad":
-                t, l, b, r = a["pads"]
-                mode = {"reflect": "reflect", "constant": "constant", "edge": "replicate"}[a["mode"]]
-                y = mb.pad(x=x, pad=[t, b, l, r], mode=mode, constant_val=float(a.get("value", 0.0)), name=nm)
-            elif op == "instance_norm":
-                if a.get("parity_groups", 1) != 1:     # made by a TFLite-only rewrite
-                    raise InternalError(f"norm {node.name!r} shares statistics across parities")
-                y = mb.instance_norm(x=x, gamma=val(node.inputs[1]).reshape(-1), beta=val(node.inputs[2]).reshape(-1),
-                                     epsilon=float(a["eps"]), name=nm)
-            elif op == "resize_nearest":
-                y = mb.upsample_nearest_neighbor(x=x, scale_factor_height=a["scale"][0],
-                                                 scale_factor_width=a["scale"][1], name=nm)
-            elif op == "repeat":
-                sf = (a["times"], 1) if a["axis"] == 2 else (1, a["times"])
-                y = mb.upsample_nearest_neighbor(x=x, scale_factor_height=sf[0], scale_factor_width=sf[1], name=nm)
-            elif op == "slice":
-                begin, end = [0, 0, 0, 0], [int(s) for s in x.shape]
-                begin[a["axis"]], end[a["axis"]] = a["start"], a["end"]
-                y = mb.slice_by_index(x=x, begin=begin, end=end, name=nm)
-            elif op == "concat":
-                y = mb.concat(values=[val(i) for i in node.inputs], axis=a["axis"], name=nm)
-            elif op == "reduce_mean":
-                y = mb.reduce_mean(x=x, axes=list(a["axes"]), keep_dims=True, name=nm)
-            elif op == "clip":
-                y = mb.clip(x=x, alpha=float(a["min"] if a["min"] is not None else -3.4e38),
-                            beta=float(a["max"] if a["max"] is not None else 3.4e38), name=nm)
-            elif op == "leaky_relu":
-                y = mb.leaky_relu(x=x, alpha=float(a["alpha"]), name=nm)
-            elif op == "prelu":
-                # MIL prelu takes one alpha per channel
-                alpha = np.broadcast_to(graph.consts[node.inputs[1]].reshape(-1), (int(x.shape[1]),))
-                y = mb.prelu(x=x, alpha=alpha.astype(np.float32), name=nm)
-            elif op == "hard_swish":
-                # x * relu6(x + 3) / 6 == x * sigmoid_hard(x, 1/6, 0.5)
-                y = mb.mul(x=x, y=mb.sigmoid_hard(x=x, alpha=1 / 6, beta=0.5), name=nm)
-            elif op == "resize_bilinear":
-                # upsample_bilinear is what coremltools' PyTorch frontend emits for F.interpolate(bilinear):
-                # align_corners=False is the half-pixel mapping
-                sh, sw = (o / int(i) for o, i in zip(a["size"], x.shape[2:]))
-                if not a["align_corners"] and (sh != int(sh) or sw != int(sw)):
-                    raise UnsupportedOp(f"bilinear resize {node.name!r} to a non-integer multiple with half-pixel "
-                                        "coordinates cannot be converted to coreml")
-                y = mb.upsample_bilinear(x=x, scale_factor_height=sh, scale_factor_width=sw,
-                                         align_corners=a["align_corners"], name=nm)
-            elif op == "depth_to_space":
-                y = mb.depth_to_space(x=x, block_size=a["block"], name=nm)
-            elif op in ("add", "sub", "mul", "div", "pow", "max", "min"):
-                fn = {"add": mb.add, "sub": mb.sub, "mul": mb.mul, "div": mb.real_div, "pow": mb.pow,
-                      "max": mb.maximum, "min": mb.minimum}[op]
-                y = fn(x=x, y=val(node.inputs[1]), name=nm)
-            elif op == "rsqrt":
-                y = mb.rsqrt(x=x, epsilon=0.0, name=nm)
-            elif op == "reciprocal":
-                y = mb.inverse(x=x, epsilon=0.0, name=nm)
-            elif op == "neg":
-                y = mb.mul(x=x, y=np.float32(-1.0), name=nm)
-            elif op in ("relu", "sigmoid", "tanh", "sqrt", "exp", "abs", "round"):
-                y = getattr(mb, op)(x=x, name=nm)
-            else:
-                raise VstError(f"op {op} (node {node.name!r}) cannot be converted to coreml")
+            op = REGISTRY.get(node.op)
+            if op is None or op.mil is None:
+                raise VstError(f"op {node.op} (node {node.name!r}) cannot be converted to coreml")
+            y = op.mil(ctx, node, x, nm)
             env[node.output] = y
         out = env[graph.output]
         if image_io and image_output(graph):

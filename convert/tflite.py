@@ -1,20 +1,23 @@
 """IR -> TFLite, written natively in NHWC so the flatbuffer needs no TRANSPOSE; LiteRT inspection helpers.
 
 We emit TensorFlow ops ourselves instead of going through onnx2tf: every activation in the IR is 4-D with a
-known logical NCHW layout, so each op maps to its NHWC form directly and constants are laid out at conversion
-time. `layout="nchw"` keeps activations in NCHW and wraps layout-bound ops in transposes, the way a
-layout-naive converter does; it exists to measure the `transposes.before` figure of the report.
+known logical NCHW layout, so each op maps to its NHWC form directly (its `tensorflow` lowering in
+vst.convert.ops) and constants are laid out at conversion time. `layout="nchw"` keeps activations in NCHW and
+wraps layout-bound ops in transposes, the way a layout-naive converter does; it exists to measure the
+`transposes.before` figure of the report.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from vst.common.errors import InternalError, VstError
+from vst.common.errors import VstError
 from vst.common.quiet import configure_environment
-from vst.convert.ir import BINARY, Graph, UnsupportedOp, input_name
+from vst.convert.ir import Graph, input_name
+from vst.convert.ops import REGISTRY
 
 configure_environment()
 
@@ -35,6 +38,18 @@ def tensor_name(name: str) -> str:
     """An IR name as TensorFlow takes it (and as the TFLite file names the tensor)."""
     name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", name).strip("/") or "op"
     return name if re.match(r"[A-Za-z0-9.]", name) else "n" + name
+
+
+@dataclass
+class Lowering:
+    """What an op's TensorFlow lowering sees (vst.convert.ops): `ax` maps a logical NCHW axis to the
+    activations' layout, `val` gives a tensor or constant by IR name, `nhwc_op` runs a layout-bound TF op."""
+    tf: Any
+    graph: Graph
+    layout: str
+    ax: Callable[[int], int]
+    val: Callable[[str], Any]
+    nhwc_op: Callable
 
 
 def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc") -> Callable:
@@ -78,79 +93,16 @@ def build_tf_function(graph: Graph, io_layout: str = "nhwc", layout: str = "nhwc
         def val(name):
             return env[name] if name in env else cval(name)
 
+        ctx = Lowering(tf, graph, layout, ax, val, nhwc_op)
         for node in graph.nodes:
-            a, op, nm = node.attrs, node.op, tensor_name(node.name or node.output)
+            nm = tensor_name(node.name or node.output)
             if node.output in float_stats:
                 nm = f"{STATS_PREFIX}/{nm}"   # per-channel statistics: kept float in int8 files
             x = val(node.inputs[0]) if node.inputs[0] in env else None
-            if op == "conv":
-                y = nhwc_op(x, lambda t: _conv(tf, graph, node, t, nm))
-            elif op == "conv_transpose":
-                y = nhwc_op(x, lambda t: _deconv(tf, graph, node, t, nm))
-            elif op == "pad":
-                y = _pad(tf, node, x, ax, nm)
-            elif op == "instance_norm":
-                if a.get("parity_groups", 1) != 1:
-                    raise InternalError(f"norm {node.name!r} shares statistics across parities but was not decomposed")
-                axes = [ax(2), ax(3)]
-                mean = tf.reduce_mean(x, axes, keepdims=True)
-                d = x - mean
-                var = tf.reduce_mean(d * d, axes, keepdims=True)
-                gshape = [1, 1, 1, -1] if layout == "nhwc" else [1, -1, 1, 1]
-                gamma = tf.constant(graph.consts[node.inputs[1]].reshape(gshape).astype(np.float32))
-                beta = tf.constant(graph.consts[node.inputs[2]].reshape(gshape).astype(np.float32))
-                y = tf.add(d * (tf.math.rsqrt(var + a["eps"]) * gamma), beta, name=nm)
-            elif op == "resize_nearest":
-                sh, sw = a["scale"]
-                y = nhwc_op(x, lambda t: tf.compat.v1.image.resize_nearest_neighbor(
-                    t, [int(t.shape[1]) * sh, int(t.shape[2]) * sw], align_corners=False,
-                    half_pixel_centers=False, name=nm))
-            elif op == "repeat":
-                y = _interleave(tf, [x] * a["times"], ax(a["axis"]), nm)
-            elif op == "interleave":
-                y = _interleave(tf, [val(i) for i in node.inputs], ax(a["axis"]), nm)
-            elif op == "slice":
-                # explicit sizes: XNNPACK refuses a SLICE whose size has -1 entries
-                begin, size = [0] * 4, [int(s) for s in x.shape]
-                begin[ax(a["axis"])], size[ax(a["axis"])] = a["start"], a["end"] - a["start"]
-                y = tf.slice(x, begin, size, name=nm)
-            elif op == "concat":
-                y = tf.concat([val(i) for i in node.inputs], ax(a["axis"]), name=nm)
-            elif op == "reduce_mean":
-                y = tf.reduce_mean(x, [ax(i) for i in a["axes"]], keepdims=True, name=nm)
-            elif op == "clip":
-                y = tf.clip_by_value(x, a["min"] if a["min"] is not None else -np.inf,
-                                     a["max"] if a["max"] is not None else np.inf, name=nm)
-            elif op == "leaky_relu":
-                y = tf.nn.leaky_relu(x, a["alpha"], name=nm)
-            elif op == "prelu":
-                y = _prelu(tf, graph, node, x, layout, nm)
-            elif op == "hard_swish":
-                # the converter fuses x * relu6(x + 3) / 6 into HARD_SWISH
-                y = tf.multiply(x * tf.nn.relu6(x + 3.0), 1.0 / 6.0, name=nm)
-            elif op == "resize_bilinear":
-                half = not a["align_corners"]
-                y = nhwc_op(x, lambda t: tf.compat.v1.image.resize_bilinear(
-                    t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=half, name=nm))
-            elif op == "depth_to_space":
-                y = nhwc_op(x, lambda t: tf.nn.depth_to_space(t, a["block"], name=nm))
-            elif op == "space_to_depth":
-                y = nhwc_op(x, lambda t: tf.nn.space_to_depth(t, a["block"], name=nm))
-            elif op in BINARY:
-                l, r = val(node.inputs[0]), val(node.inputs[1])
-                if op == "mul" and node.inputs[1] in graph.consts and graph.consts[node.inputs[1]].ndim == 0 \
-                        and float(graph.consts[node.inputs[1]]) == 1.0:
-                    y = tf.identity(l, name=nm)
-                else:
-                    y = {"add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "div": tf.divide, "pow": tf.pow,
-                         "max": tf.maximum, "min": tf.minimum}[op](l, r, name=nm)
-            else:
-                fn_ = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh, "sqrt": tf.sqrt,
-                       "rsqrt": tf.math.rsqrt, "reciprocal": tf.math.reciprocal, "neg": tf.negative, "exp": tf.exp,
-                       "abs": tf.abs, "round": tf.round}.get(op)
-                if fn_ is None:
-                    raise VstError(f"op {op} (node {node.name!r}) cannot be converted to tflite")
-                y = fn_(x, name=nm)
+            op = REGISTRY.get(node.op)
+            if op is None or op.tensorflow is None:
+                raise VstError(f"op {node.op} (node {node.name!r}) cannot be converted to tflite")
+            y = op.tensorflow(ctx, node, x, nm)
             env[node.output] = y
         out = env[graph.output]
         if io_layout != layout:
@@ -188,100 +140,6 @@ def statistics_nodes(graph: Graph) -> set[str]:
         elif n.op != "reduce_mean" and spatial == (1, 1):
             out.add(n.output)
     return out
-
-
-def _conv(tf, graph, node, x, nm):
-    w = graph.consts[node.inputs[1]]
-    a = node.attrs
-    s, d, group = a["stride"], a.get("dilation", (1, 1)), a.get("group", 1)
-    cin = int(x.shape[-1])
-    if group == 1:
-        y = tf.nn.conv2d(x, tf.constant(w.transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1], "VALID",
-                         dilations=[1, d[0], d[1], 1], name=nm)
-    elif group == cin and w.shape[0] % cin == 0:
-        y = tf.nn.depthwise_conv2d(x, tf.constant(w.reshape(cin, -1, *w.shape[2:]).transpose(2, 3, 0, 1).copy()),
-                                   [1, s[0], s[1], 1], "VALID", dilations=list(d), name=nm)
-    elif cin % group == 0 and w.shape[0] % group == 0:
-        # grouped: one convolution per group on a channel slice, concatenated (SLICE, CONV_2D and
-        # CONCATENATION are XNNPACK ops; TF's grouped CONV_2D is not convertible on every build)
-        ci, co = cin // group, w.shape[0] // group
-        parts = [tf.nn.conv2d(tf.slice(x, [0, 0, 0, k * ci], [int(x.shape[0]), int(x.shape[1]), int(x.shape[2]), ci]),
-                              tf.constant(w[k * co:(k + 1) * co].transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1],
-                              "VALID", dilations=[1, d[0], d[1], 1]) for k in range(group)]
-        y = _concat_tree(tf, parts, 3, nm)
-    else:
-        raise UnsupportedOp(f"ONNX op Conv with group={group} (node {node.name!r}) cannot be converted to tflite")
-    if len(node.inputs) > 2:
-        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)), name=nm + "/bias")
-    return y
-
-
-def _concat_tree(tf, xs: list, axis: int, nm: str):
-    """Concatenate in groups of at most MAX_CONCAT_INPUTS (XNNPACK refuses wider CONCATENATIONs)."""
-    from vst.convert.delegates import MAX_CONCAT_INPUTS
-    while len(xs) > MAX_CONCAT_INPUTS:
-        xs = [tf.concat(xs[i:i + MAX_CONCAT_INPUTS], axis) if len(xs[i:i + MAX_CONCAT_INPUTS]) > 1 else xs[i]
-              for i in range(0, len(xs), MAX_CONCAT_INPUTS)]
-    return tf.concat(xs, axis, name=nm)
-
-
-def _prelu(tf, graph, node, x, layout, nm):
-    # relu(x) + (-alpha) * relu(-x) with a rank-3 [1, 1, C] alpha is the form the converter turns into PRELU
-    alpha = np.asarray(graph.consts[node.inputs[1]], np.float32)
-    ch = int(x.shape[3] if layout == "nhwc" else x.shape[1])
-    if alpha.ndim == 4:
-        alpha = alpha.transpose(0, 2, 3, 1) if layout == "nhwc" else alpha
-        alpha = alpha[0]
-    alpha = np.broadcast_to(alpha, (1, 1, ch) if layout == "nhwc" else (ch, 1, 1)).copy()
-    return tf.add(tf.nn.relu(x), tf.constant(-alpha) * tf.nn.relu(-x), name=nm)
-
-
-def _deconv(tf, graph, node, x, nm):
-    # PyTorch/ONNX ConvTranspose = full VALID transposed conv, cropped by `pads` each side (output_padding
-    # extends the far side); TF's SAME would crop asymmetrically, so write VALID + an explicit crop.
-    w = graph.consts[node.inputs[1]]
-    a = node.attrs
-    (sh, sw), (ph, pw), (oh, ow) = a["stride"], a["pads"], a["output_padding"]
-    kh, kw = w.shape[2:]
-    h, wd = int(x.shape[1]), int(x.shape[2])
-    full_h, full_w = (h - 1) * sh + kh + oh, (wd - 1) * sw + kw + ow
-    y = tf.nn.conv2d_transpose(x, tf.constant(w.transpose(2, 3, 1, 0).copy()),
-                               [int(x.shape[0]), full_h, full_w, w.shape[1]], [1, sh, sw, 1], "VALID", name=nm)
-    out_h, out_w = full_h - 2 * ph, full_w - 2 * pw
-    if ph or pw:
-        y = tf.slice(y, [0, ph, pw, 0], [int(y.shape[0]), out_h, out_w, int(y.shape[3])])
-    if len(node.inputs) > 2:
-        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)))
-    return y
-
-
-def _pad(tf, node, x, ax, nm):
-    t, l, b, r = node.attrs["pads"]
-    mode = node.attrs["mode"]
-    paddings = [[0, 0]] * 4
-    paddings[ax(2)], paddings[ax(3)] = [t, b], [l, r]
-    if mode == "constant":
-        return tf.pad(x, paddings, constant_values=node.attrs.get("value", 0.0), name=nm)
-    if mode == "reflect":
-        return tf.pad(x, paddings, mode="REFLECT", name=nm)
-    # edge: repeat the border row/column (no TFLite builtin does this)
-    for axis, before, after in ((ax(2), t, b), (ax(3), l, r)):
-        n = int(x.shape[axis])
-        parts = [tf.gather(x, [0], axis=axis)] * before + [x] + [tf.gather(x, [n - 1], axis=axis)] * after
-        x = tf.concat(parts, axis) if len(parts) > 1 else x
-    return x
-
-
-def _interleave(tf, xs: list, axis: int, nm: str):
-    """Alternate the inputs' entries along `axis` (a repeat when they are all the same tensor): concat on the
-    next axis, then merge the two axes with a reshape. CONCATENATION and RESHAPE are XNNPACK ops."""
-    shape = [int(s) for s in xs[0].shape]
-    if axis + 1 < len(shape):
-        y = tf.concat(xs, axis + 1)
-    else:
-        y = tf.stack(xs, axis + 1)
-    shape[axis] *= len(xs)
-    return tf.reshape(y, shape, name=nm)
 
 
 def to_tflite(graph: Graph, quant: str, io_layout: str = "nhwc", layout: str = "nhwc",

@@ -4,7 +4,8 @@ import pytest
 
 from vst.convert import delegates, passes, verify
 from vst.convert.ir import run_numpy
-from vst.convert.onnx_import import _nearest_is_repeat, bind_and_fix, slim, to_ir
+from vst.convert.onnx_import import bind_and_fix, slim, to_ir
+from vst.convert.ops.resize import _nearest_is_repeat
 from vst.convert.sources import export_onnx, resolve_source
 
 W, H = 48, 32

@@ -1,0 +1,130 @@
+"""Convolutions: conv (with its pads imported as a pad op before it) and conv_transpose."""
+from __future__ import annotations
+
+import numpy as np
+
+from vst.common.errors import VstError
+from vst.convert.ops.base import Op, UnsupportedOp, imports, register
+from vst.convert.ops.shape import concat_tree
+
+
+@register("conv")
+class Conv(Op):
+    def reference(self, ctx, node, ins):
+        a = node.attrs
+        return ctx.F.conv2d(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a["stride"], 0,
+                            a.get("dilation", (1, 1)), a.get("group", 1))
+
+    def tensorflow(self, ctx, node, x, nm):
+        return ctx.nhwc_op(x, lambda t: _conv(ctx.tf, ctx.graph, node, t, nm))
+
+    def mil(self, ctx, node, x, nm):
+        a, val = node.attrs, ctx.val
+        kw = {"bias": val(node.inputs[2])} if len(node.inputs) > 2 else {}
+        return ctx.mb.conv(x=x, weight=val(node.inputs[1]), strides=list(a["stride"]), pad_type="valid",
+                           dilations=list(a.get("dilation", (1, 1))), groups=a.get("group", 1), name=nm, **kw)
+
+
+@imports("Conv")
+def import_conv(ctx, node):
+    a, ins, out, nm = ctx.a, ctx.ins, ctx.out, ctx.nm
+    ctx.plain(node.input[0])
+    w = ctx.const(ins[1], "the weight")
+    if w.ndim != 4 or a.get("auto_pad", "NOTSET") != "NOTSET":
+        ctx.unsupported("only 2-D convolutions with explicit pads")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    x = ins[0]
+    if any(pads):
+        padded = f"{out}__pad"
+        ctx.add("pad", [x], padded, {"mode": "constant", "value": 0.0,
+                                     "pads": (pads[0], pads[1], pads[2], pads[3])}, nm + "/pad")
+        x = padded
+    ctx.add("conv", [x] + [i for i in ins[1:] if i], out,
+            {"stride": tuple(a.get("strides", (1, 1))), "dilation": tuple(a.get("dilations", (1, 1))),
+             "group": int(a.get("group", 1))}, nm)
+
+
+def _conv(tf, graph, node, x, nm):
+    w = graph.consts[node.inputs[1]]
+    a = node.attrs
+    s, d, group = a["stride"], a.get("dilation", (1, 1)), a.get("group", 1)
+    cin = int(x.shape[-1])
+    if group == 1:
+        y = tf.nn.conv2d(x, tf.constant(w.transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1], "VALID",
+                         dilations=[1, d[0], d[1], 1], name=nm)
+    elif group == cin and w.shape[0] % cin == 0:
+        y = tf.nn.depthwise_conv2d(x, tf.constant(w.reshape(cin, -1, *w.shape[2:]).transpose(2, 3, 0, 1).copy()),
+                                   [1, s[0], s[1], 1], "VALID", dilations=list(d), name=nm)
+    elif cin % group == 0 and w.shape[0] % group == 0:
+        # grouped: one convolution per group on a channel slice, concatenated (SLICE, CONV_2D and
+        # CONCATENATION are XNNPACK ops; TF's grouped CONV_2D is not convertible on every build)
+        ci, co = cin // group, w.shape[0] // group
+        parts = [tf.nn.conv2d(tf.slice(x, [0, 0, 0, k * ci], [int(x.shape[0]), int(x.shape[1]), int(x.shape[2]), ci]),
+                              tf.constant(w[k * co:(k + 1) * co].transpose(2, 3, 1, 0).copy()), [1, s[0], s[1], 1],
+                              "VALID", dilations=[1, d[0], d[1], 1]) for k in range(group)]
+        y = concat_tree(tf, parts, 3, nm)
+    else:
+        raise UnsupportedOp(f"ONNX op Conv with group={group} (node {node.name!r}) cannot be converted to tflite")
+    if len(node.inputs) > 2:
+        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)), name=nm + "/bias")
+    return y
+
+
+@register("conv_transpose")
+class ConvTranspose(Op):
+    def reference(self, ctx, node, ins):
+        a = node.attrs
+        return ctx.F.conv_transpose2d(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a["stride"], a["pads"],
+                                      a["output_padding"], a.get("group", 1))
+
+    def tensorflow(self, ctx, node, x, nm):
+        return ctx.nhwc_op(x, lambda t: _deconv(ctx.tf, ctx.graph, node, t, nm))
+
+    def mil(self, ctx, node, x, nm):
+        a, val, mb, n = node.attrs, ctx.val, ctx.mb, ctx.batch
+        wt = val(node.inputs[1])
+        (ph, pw), (oh, ow) = a["pads"], a["output_padding"]
+        if oh > ph or ow > pw:
+            raise VstError(f"ConvTranspose {node.name!r} with output_padding > pads cannot be converted "
+                           "to coreml")
+        y = mb.conv_transpose(x=x, weight=wt, strides=list(a["stride"]), pad_type="valid", name=nm + "_full")
+        hh = (int(x.shape[2]) - 1) * a["stride"][0] + wt.shape[2]
+        ww = (int(x.shape[3]) - 1) * a["stride"][1] + wt.shape[3]
+        y = mb.slice_by_index(x=y, begin=[0, 0, ph, pw], end=[n, wt.shape[1], hh - ph + oh, ww - pw + ow],
+                              name=nm + "_crop")
+        if len(node.inputs) > 2:
+            y = mb.add(x=y, y=val(node.inputs[2]).reshape(1, -1, 1, 1), name=nm)
+        return y
+
+
+@imports("ConvTranspose")
+def import_conv_transpose(ctx, node):
+    a, ins, out, nm = ctx.a, ctx.ins, ctx.out, ctx.nm
+    ctx.plain(node.input[0])
+    ctx.const(ins[1], "the weight")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if pads[0] != pads[2] or pads[1] != pads[3] or a.get("group", 1) != 1 or \
+            tuple(a.get("dilations", (1, 1))) != (1, 1) or "output_shape" in a:
+        ctx.unsupported("only symmetric pads, group 1, no dilation")
+    ctx.add("conv_transpose", [i for i in ins if i], out,
+            {"stride": tuple(a.get("strides", (1, 1))), "pads": (pads[0], pads[1]),
+             "output_padding": tuple(a.get("output_padding", (0, 0)))}, nm)
+
+
+def _deconv(tf, graph, node, x, nm):
+    # PyTorch/ONNX ConvTranspose = full VALID transposed conv, cropped by `pads` each side (output_padding
+    # extends the far side); TF's SAME would crop asymmetrically, so write VALID + an explicit crop.
+    w = graph.consts[node.inputs[1]]
+    a = node.attrs
+    (sh, sw), (ph, pw), (oh, ow) = a["stride"], a["pads"], a["output_padding"]
+    kh, kw = w.shape[2:]
+    h, wd = int(x.shape[1]), int(x.shape[2])
+    full_h, full_w = (h - 1) * sh + kh + oh, (wd - 1) * sw + kw + ow
+    y = tf.nn.conv2d_transpose(x, tf.constant(w.transpose(2, 3, 1, 0).copy()),
+                               [int(x.shape[0]), full_h, full_w, w.shape[1]], [1, sh, sw, 1], "VALID", name=nm)
+    out_h, out_w = full_h - 2 * ph, full_w - 2 * pw
+    if ph or pw:
+        y = tf.slice(y, [0, ph, pw, 0], [int(y.shape[0]), out_h, out_w, int(y.shape[3])])
+    if len(node.inputs) > 2:
+        y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)))
+    return y

@@ -1,0 +1,200 @@
+"""Resizes and pixel moves: resize_nearest, repeat, interleave, resize_bilinear, depth_to_space, space_to_depth."""
+from __future__ import annotations
+
+import numpy as np
+
+from vst.convert.ops.base import Op, UnsupportedOp, imports, register
+
+
+@register("resize_nearest")
+class ResizeNearest(Op):
+    def reference(self, ctx, node, ins):
+        a = node.attrs
+        return ctx.F.interpolate(ins[0], scale_factor=(float(a["scale"][0]), float(a["scale"][1])), mode="nearest")
+
+    def tensorflow(self, ctx, node, x, nm):
+        tf = ctx.tf
+        sh, sw = node.attrs["scale"]
+        return ctx.nhwc_op(x, lambda t: tf.compat.v1.image.resize_nearest_neighbor(
+            t, [int(t.shape[1]) * sh, int(t.shape[2]) * sw], align_corners=False,
+            half_pixel_centers=False, name=nm))
+
+    def mil(self, ctx, node, x, nm):
+        a = node.attrs
+        return ctx.mb.upsample_nearest_neighbor(x=x, scale_factor_height=a["scale"][0],
+                                                scale_factor_width=a["scale"][1], name=nm)
+
+
+@register("resize_bilinear")
+class ResizeBilinear(Op):
+    def reference(self, ctx, node, ins):
+        a = node.attrs
+        return ctx.F.interpolate(ins[0], size=tuple(a["size"]), mode="bilinear", align_corners=a["align_corners"])
+
+    def tensorflow(self, ctx, node, x, nm):
+        tf, a = ctx.tf, node.attrs
+        half = not a["align_corners"]
+        return ctx.nhwc_op(x, lambda t: tf.compat.v1.image.resize_bilinear(
+            t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=half, name=nm))
+
+    def mil(self, ctx, node, x, nm):
+        a = node.attrs
+        # upsample_bilinear is what coremltools' PyTorch frontend emits for F.interpolate(bilinear):
+        # align_corners=False is the half-pixel mapping
+        sh, sw = (o / int(i) for o, i in zip(a["size"], x.shape[2:]))
+        if not a["align_corners"] and (sh != int(sh) or sw != int(sw)):
+            raise UnsupportedOp(f"bilinear resize {node.name!r} to a non-integer multiple with half-pixel "
+                                "coordinates cannot be converted to coreml")
+        return ctx.mb.upsample_bilinear(x=x, scale_factor_height=sh, scale_factor_width=sw,
+                                        align_corners=a["align_corners"], name=nm)
+
+
+@imports("Resize")
+def import_resize(ctx, node):
+    """Resize -> resize_nearest (integer pixel repeats) or resize_bilinear (half-pixel or align-corners)."""
+    a, ins, out, nm = ctx.a, ctx.ins, ctx.out, ctx.nm
+    ctx.plain(node.input[0])
+    src = ctx.model_shape(node.input[0])
+    scales = ctx.const(ins[2], "the scales") if len(ins) > 2 and ins[2] else None
+    if scales is None or scales.size == 0:
+        sizes = ctx.const(ins[3], "the sizes")
+        scales = np.asarray(sizes, dtype=np.float64) / np.asarray(src, dtype=np.float64)
+    sc = [float(s) for s in np.asarray(scales).ravel()]
+    if len(sc) != 4 or sc[0] != 1 or sc[1] != 1:
+        ctx.unsupported(f"scales {sc}: only height/width scales")
+    mode, ctm = a.get("mode", "nearest"), a.get("coordinate_transformation_mode", "half_pixel")
+    if mode == "linear":
+        size = (int(np.floor(src[2] * sc[2] + 1e-6)), int(np.floor(src[3] * sc[3] + 1e-6)))
+        if a.get("antialias", 0) or ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners") or min(size) < 2:
+            ctx.unsupported(f"linear mode with {ctm} coordinates")
+        ctx.add("resize_bilinear", [ins[0]], out, {"size": size, "align_corners": ctm == "align_corners"}, nm)
+        return
+    if mode != "nearest":
+        ctx.unsupported(f"mode {mode}")
+    if any(s != int(s) or s < 1 for s in sc[2:]):
+        ctx.unsupported(f"scales {sc}: only integer nearest scales")
+    sh, sw = int(sc[2]), int(sc[3])
+    nmode = a.get("nearest_mode", "round_prefer_floor")
+    if not all(_nearest_is_repeat(ctm, nmode, s, n) for s, n in ((sh, src[2]), (sw, src[3]))):
+        ctx.unsupported(f"nearest mode {ctm}/{nmode} is not a pixel repeat")
+    ctx.add("resize_nearest", [ins[0]], out, {"scale": (sh, sw)}, nm)
+
+
+def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int, n_in: int) -> bool:
+    """True when Resize(nearest) of `n_in` pixels at an integer scale maps output i to input i // scale."""
+    out = np.arange(n_in * scale, dtype=np.float64)
+    if mode == "asymmetric":
+        src = out / scale
+    elif mode in ("half_pixel", "pytorch_half_pixel"):
+        src = (out + 0.5) / scale - 0.5
+    elif mode == "tf_half_pixel_for_nn":
+        src = (out + 0.5) / scale
+    elif mode == "align_corners":
+        src = out * (n_in - 1) / (n_in * scale - 1)
+    else:
+        return False
+    rnd = {"floor": np.floor, "ceil": np.ceil,
+           "round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5)}
+    if nearest_mode not in rnd:
+        return False
+    idx = np.clip(rnd[nearest_mode](src), 0, n_in - 1).astype(int)
+    return bool(np.array_equal(idx, np.arange(n_in * scale) // scale))
+
+
+@register("repeat")
+class Repeat(Op):
+    def reference(self, ctx, node, ins):
+        return ctx.torch.repeat_interleave(ins[0], node.attrs["times"], dim=node.attrs["axis"])
+
+    def tensorflow(self, ctx, node, x, nm):
+        a = node.attrs
+        return _interleave(ctx.tf, [x] * a["times"], ctx.ax(a["axis"]), nm)
+
+    def mil(self, ctx, node, x, nm):
+        a = node.attrs
+        sf = (a["times"], 1) if a["axis"] == 2 else (1, a["times"])
+        return ctx.mb.upsample_nearest_neighbor(x=x, scale_factor_height=sf[0], scale_factor_width=sf[1], name=nm)
+
+
+@register("interleave")
+class Interleave(Op):
+    def reference(self, ctx, node, ins):
+        a = node.attrs
+        # out[..., k*i + j, ...] = ins[j][..., i, ...] along `axis`
+        return ctx.torch.stack(ins, dim=a["axis"] + 1).flatten(a["axis"], a["axis"] + 1)
+
+    def tensorflow(self, ctx, node, x, nm):
+        return _interleave(ctx.tf, [ctx.val(i) for i in node.inputs], ctx.ax(node.attrs["axis"]), nm)
+
+
+def _interleave(tf, xs: list, axis: int, nm: str):
+    """Alternate the inputs' entries along `axis` (a repeat when they are all the same tensor): concat on the
+    next axis, then merge the two axes with a reshape. CONCATENATION and RESHAPE are XNNPACK ops."""
+    shape = [int(s) for s in xs[0].shape]
+    if axis + 1 < len(shape):
+        y = tf.concat(xs, axis + 1)
+    else:
+        y = tf.stack(xs, axis + 1)
+    shape[axis] *= len(xs)
+    return tf.reshape(y, shape, name=nm)
+
+
+@register("depth_to_space")
+class DepthToSpace(Op):
+    def reference(self, ctx, node, ins):
+        # DCR (ONNX default): channel (i * b + j) * C + c feeds out[c, h*b + i, w*b + j]
+        n_, c_, h_, w_ = ins[0].shape
+        b = node.attrs["block"]
+        return ins[0].reshape(n_, b, b, c_ // (b * b), h_, w_).permute(0, 3, 4, 1, 5, 2) \
+            .reshape(n_, c_ // (b * b), h_ * b, w_ * b)
+
+    def tensorflow(self, ctx, node, x, nm):
+        tf = ctx.tf
+        return ctx.nhwc_op(x, lambda t: tf.nn.depth_to_space(t, node.attrs["block"], name=nm))
+
+    def mil(self, ctx, node, x, nm):
+        return ctx.mb.depth_to_space(x=x, block_size=node.attrs["block"], name=nm)
+
+
+@imports("DepthToSpace")
+def import_depth_to_space(ctx, node):
+    ctx.plain(node.input[0])
+    x = ctx.ins[0]
+    if ctx.a.get("mode", "DCR") == "CRD":
+        x = _crd_as_dcr(ctx, node, x)
+    ctx.add("depth_to_space", [x], ctx.out, {"block": int(ctx.a["blocksize"])}, ctx.nm)
+
+
+def _crd_as_dcr(ctx, node, x: str) -> str:
+    """DepthToSpace CRD (PyTorch's PixelShuffle) reads channel c*b*b + k where DCR (TF's DEPTH_TO_SPACE) reads
+    k*C + c: reorder the output channels of the convolution that feeds it instead (exact, a permutation)."""
+    consts = ctx.consts
+    b = int(ctx.a["blocksize"])
+    conv = next((n for n in ctx.nodes if n.output == x), None)
+    if conv is None or conv.op != "conv" or ctx.n_uses.get(x, 0) != 1 or conv.attrs.get("group", 1) != 1:
+        ctx.unsupported("CRD mode after something other than a convolution")
+    w = consts[conv.inputs[1]]
+    c = w.shape[0] // (b * b)
+    order = np.arange(c * b * b).reshape(c, b * b).T.ravel()   # DCR position k*C + c <- CRD channel c*b*b + k
+    new_w = f"{conv.inputs[1]}__dcr"
+    consts[new_w] = np.asarray(w)[order]
+    conv.inputs = [conv.inputs[0], new_w] + conv.inputs[2:]
+    if len(conv.inputs) > 2:
+        new_b = f"{conv.inputs[2]}__dcr"
+        consts[new_b] = np.asarray(consts[conv.inputs[2]])[order]
+        conv.inputs[2] = new_b
+    return x
+
+
+@register("space_to_depth")
+class SpaceToDepth(Op):
+    def reference(self, ctx, node, ins):
+        # TF's order: input (h*b + i, w*b + j, c) lands in channel (i * b + j) * C + c
+        n_, c_, h_, w_ = ins[0].shape
+        b = node.attrs["block"]
+        return ins[0].reshape(n_, c_, h_ // b, b, w_ // b, b).permute(0, 3, 5, 1, 2, 4) \
+            .reshape(n_, b * b * c_, h_ // b, w_ // b)
+
+    def tensorflow(self, ctx, node, x, nm):
+        tf = ctx.tf
+        return ctx.nhwc_op(x, lambda t: tf.nn.space_to_depth(t, node.attrs["block"], name=nm))
