@@ -10,7 +10,7 @@ from typing import Sequence
 from vst.common.cli import parse_assignments, run_cli, size_arg
 from vst.common.errors import VstError
 from vst.common.fsutil import check_not_input
-from vst.convert.report import report_path
+from vst.common.records import report_path
 
 
 def parse_bind(items: list[str]) -> dict:

@@ -21,7 +21,7 @@ from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import (atomic_write_text, check_creatable_dir, check_not_input, ensure_writable_dir,
                               prune_on_failure)
-from vst.convert.report import precision_name, report_path
+from vst.common.records import COMMANDS_FILE, precision_name, report_path
 from vst.runtimes.table import TARGETS
 
 
@@ -173,7 +173,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     studies = [job["study"]] if job.get("study") else []
     commands.append(f"vst-report {shlex.quote(str(art_dir))} {shlex.quote(str(bench_dir))} -o {shlex.quote(str(report))}"
                     + "".join(f" --study {shlex.quote(str(d))}" for d in studies))
-    atomic_write_text(out / "commands.txt", "\n".join(commands) + "\n")
+    atomic_write_text(out / COMMANDS_FILE, "\n".join(commands) + "\n")
     t2 = time.perf_counter()
     build_report([out], report, job.get("title", "vst report"), studies)
     print(f"timing: convert {t_convert:.0f} s, bench {t_bench:.0f} s, report {time.perf_counter() - t2:.0f} s",

@@ -20,7 +20,7 @@ from pathlib import Path
 from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
-from vst.convert.report import report_path
+from vst.common.records import report_path
 
 PRECISIONS = {"fp32": ("fp32", {}), "fp16": ("fp16", {}), "int8": ("int8", {}),
               "int8-temporal": ("int8", {"temporal": True}), "int8-dynamic": ("int8", {"dynamic": True})}
