@@ -80,7 +80,11 @@ class Exchange:
 
 
 def _check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port               # raises for a port outside 0-65535 or not a number
+    except ValueError as exc:    # those, and an unclosed [IPv6 bracket
+        raise VstError(f"edge URL {url!r}: {exc}; it must look like http://127.0.0.1:8500") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise VstError(f"edge URL {url!r} must look like http://127.0.0.1:8500")
     return url.rstrip("/")

@@ -182,6 +182,9 @@ def test_numeric_flags_take_finite_values_in_range(capsys, work, command, args, 
     ("vst-eval-temporal", ["model.safetensors", "--size=-5"]),
     ("vst-eval-temporal", ["model.safetensors", "--size", "1e3"]),
     ("vst-live", ["-m", "model.safetensors", "--source", "99999999999999999999", "-o", "o.mp4"]),
+    ("vst-edge", ["stylize", "http://[::1:9", "--input", "clip.mp4", "--out", "frames"]),
+    ("vst-edge", ["stylize", "http://127.0.0.1:70000", "--input", "clip.mp4", "--out", "frames"]),
+    ("vst-stylize", ["clip.mp4", "-o", "o.mp4", "--edge", "http://127.0.0.1:port"]),
 ])
 def test_number_lists_and_sizes(capsys, work, command, args):
     before = tree(work)
