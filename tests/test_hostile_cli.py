@@ -259,6 +259,7 @@ UNWRITABLE = [
     ("vst-edge", ["bench", "-m", "model.safetensors", "--out", "OUT/t.json"]),
     ("vst-train", ["--teacher", "multistyle26:0", "--out", "OUT/m.safetensors"]),
     ("vst-train", ["--study", "table2", "--teacher", "multistyle26:0", "--out", "OUT/study"]),
+    ("vst-train", ["--teacher", "multistyle26:0", "--out", "m.safetensors", "--run-dir", "OUT/run"]),
     ("vst-bench", ["--model", "x.tflite", "--out", "OUT/b"]),
     ("vst-bench", ["--compare", "src.onnx", "--json", "OUT/c.json"]),
     ("vst-bench", ["--profile", "x.tflite", "--json", "OUT/p.json"]),

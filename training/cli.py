@@ -166,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_not_input(args.out, [args.init, args.teacher, args.vgg, args.style_image], "--out")
     check_creatable_dir(Path(args.out).parent)
+    if args.run_dir:
+        check_creatable_dir(Path(args.run_dir))
     if args.study:
         return _study(args)
     recipe = recipe_from_args(args)
