@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from vst.common.cli import run_cli, size_arg
+from vst.common.cli import parse_size, run_cli
 from vst.common.errors import VstError
 
 
@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="zoo name, vst checkpoint, conversion report (*.report.json), or an artifact with its "
                         ".report.json beside it")
     p.add_argument("--device", help=f"phone: {', '.join(PHONES)} (with --loo: default both)")
-    p.add_argument("--size", action="append", type=size_arg, metavar="WxH",
+    p.add_argument("--size", action="append", metavar="WxH",
                    help="input size, repeatable (default: the artifact's size, else 480x320 and 320x240)")
     p.add_argument("--results", metavar="DIR", help="vst-bench results folder: its rows measured on the phone "
                    "join the calibration")
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.device is not None:
         dev.check_device(args.device)
-    sizes = list(args.size or ())
+    sizes = [parse_size(s) for s in args.size or ()]
     if args.results:
         from vst.bench.store import load_results
         results = load_results(args.results)  # read once; a bad folder is one line before any work
