@@ -122,8 +122,10 @@ def recipe_from_args(args) -> Recipe:
             setattr(r, key, list(value) if isinstance(value, list) else value)
     given = {"model": args.model, "size": args.size, "batch": args.batch, "lr": args.lr, "loss_net": args.loss_net,
              "content_layer": args.content_layer,
-             "style_layers": args.style_layers.split(",") if args.style_layers else None,
-             "pair_gaps": _gaps(args.pair_gaps) if args.pair_gaps else None}
+             # given but empty is an error the recipe check names, not the default
+             "style_layers": [n for n in args.style_layers.split(",") if n.strip()]
+             if args.style_layers is not None else None,
+             "pair_gaps": _gaps(args.pair_gaps) if args.pair_gaps is not None else None}
     for name in ("gram_norm", "style_reduce", "tv_form", "temporal_output_form", "feature_tap", "loss_range"):
         given[name] = getattr(args, name)
     for name in ("distill", "content", "style", "tv", "temporal_output", "temporal_feature", "noise"):
