@@ -1,26 +1,24 @@
-"""`vst-run`: the main job, zoo -> convert -> host bench -> HTML report, on an embedded default or a job file.
+"""The main job, zoo -> convert -> host bench -> HTML report, on an embedded default or a job file (its command,
+vst-run, is pipeline/cli.py).
 
 Every step is resumable: finished artifacts (with their reports) are kept, the benchmark store skips measured
 cells, and the report is rebuilt from whatever is finished.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import jsonschema
 from vst.common.progress import bar
 
-from vst.common.cli import parse_size, run_cli
+from vst.common.cli import parse_size
 from vst.common.errors import VstError
-from vst.common.fsutil import (atomic_write_text, check_creatable_dir, check_not_input, ensure_writable_dir,
-                              prune_on_failure)
+from vst.common.fsutil import atomic_write_text, ensure_writable_dir
 from vst.common.records import COMMANDS_FILE, precision_name, report_path
 from vst.runtimes.table import TARGETS
 
@@ -179,30 +177,3 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
     print(f"timing: convert {t_convert:.0f} s, bench {t_bench:.0f} s, report {time.perf_counter() - t2:.0f} s",
           file=sys.stderr)
     return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vst-run", description=__doc__.splitlines()[0])
-    parser.add_argument("--job", help="job JSON, or an embedded job's name: table2 (all of Table II's "
-                        "configurations in fp32, fp16 and int8); default: the embedded default, see --print-default")
-    parser.add_argument("--out", default="vst-out", help="output folder (default: vst-out)")
-    parser.add_argument("--print-default", action="store_true", help="print the embedded default job and exit")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    if args.print_default:
-        print(json.dumps(default_job(), indent=2))
-        return 0
-    check_not_input(args.out, [args.job], "--out")
-    check_creatable_dir(Path(args.out))
-    with prune_on_failure(args.out):
-        report = run_job(load_job(args.job), Path(args.out), progress=not args.no_progress)
-    print(f"report: {report.resolve()}")
-    return 0
-
-
-def entry() -> int:
-    return run_cli(main, resumable=True)
-
-
-if __name__ == "__main__":
-    sys.exit(entry())

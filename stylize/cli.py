@@ -1,15 +1,18 @@
-"""vst-stylize INPUT -m MODEL -o OUT.mp4 [--style IMAGE [--predict MODEL]] [--keyframes every:K|iframes|change:T]
-[--side-by-side]"""
+"""The stylize commands: vst-stylize INPUT -m MODEL -o OUT.mp4 [--style IMAGE [--predict MODEL]]
+[--keyframes every:K|iframes|change:T] [--side-by-side], and vst-live -m MODEL --source CAMERA_INDEX|FILE."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import positive_int, run_cli, seconds, size_arg
+from vst.common.cli import number, positive_int, positive_seconds, run_cli, seconds, size_arg
 from vst.common.fsutil import check_not_input
 from vst.stylize.keyframes import FLOWS
-from vst.stylize.video import SEGMENT_FRAMES, stylize_video
+from vst.stylize import live
+from vst.stylize.video import SEGMENT_FRAMES, check_output, stylize_video
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,3 +85,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> int:
     return run_cli(main, resumable=True)
+
+
+def live_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vst-live", description=live.__doc__.split("\n\n")[0])
+    p.add_argument("-m", "--model", required=True, help="any model vst-stylize takes")
+    p.add_argument("--source", required=True, help="camera index (0) or a video file, paced at its rate or --fps")
+    p.add_argument("--fps", type=number(float, 0, live.MAX_FPS, low_open=True),
+                   help="pace a file source at this rate (a camera stand-in: --fps 30)")
+    p.add_argument("--size", type=size_arg,
+                   help="WxH for free-size models (default: the source's size, down to multiples of 4)")
+    p.add_argument("-o", "--out", help=f"record to this .mp4 (the default without a display: {live.DEFAULT_OUT}, or "
+                                       f"{live.DEFAULT_OUT.stem}-2.mp4 ... when that exists)")
+    p.add_argument("--seconds", type=positive_seconds,
+                   help="stop after this long (a camera runs until q or Ctrl-C; either keeps the recording)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def live_main(argv: Sequence[str] | None = None) -> int:
+    """vst-live -m MODEL --source CAMERA_INDEX|FILE"""
+    args = live_parser().parse_args(argv)
+    window = live.has_display() and not args.out
+    out = None if window else Path(args.out) if args.out else live.fresh_default()
+    if out is not None:
+        check_not_input(out, [args.source, args.model])
+        check_output(out)
+        if not args.out and out != live.DEFAULT_OUT:
+            print(f"vst-live: {live.DEFAULT_OUT} exists; recording to {out}", file=sys.stderr)
+    stats, camera = live.record(args.model, args.source, args.fps, args.size, out, args.seconds)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"{'window' if window else stats['recorded']}: delivered {stats['delivered']} of {stats['captured']} "
+              f"frames at {stats['delivered_fps']} fps (source {stats['source_fps']} fps), drop ratio "
+              f"{stats['drop_ratio']}; capture-to-output latency p50 {stats['latency_ms_p50']} ms, "
+              f"p90 {stats['latency_ms_p90']} ms")
+    if stats["interrupted"] and not camera:
+        # a file stopped before its end: the recording is kept, but the run did not finish
+        print(f"vst-live: interrupted (Ctrl-C) before the end of {args.source}"
+              + (f"; the {stats['delivered']} frames recorded are in {out}" if out else ""), file=sys.stderr)
+        return 130
+    return 0
+
+
+def live_entry() -> int:
+    return run_cli(live_main)

@@ -1,4 +1,4 @@
-"""vst-live -m MODEL --source CAMERA_INDEX|FILE: stylize as frames arrive, dropping what the model cannot keep up
+"""Live stylization (vst-live, stylize/cli.py): stylize as frames arrive, dropping what the model cannot keep up
 with, and report delivered FPS, drop ratio and capture-to-output latency.
 
 A capture thread publishes frames at the source's pace (a camera's own, a file's rate or --fps) into a one-frame
@@ -9,25 +9,19 @@ run as q does and keeps what was recorded.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
-from vst.common.cli import number, positive_seconds, run_cli, size_arg
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, check_not_input
+from vst.common.fsutil import atomic_path
 from vst.stylize.frames import LocalStylizer, fit
-from vst.stylize.video import check_output
 from vst.video.codec import H264Writer, decode_rgb, probe
 
 
@@ -190,22 +184,6 @@ MAX_FPS = 1000
 DEFAULT_OUT = Path("vst-live.mp4")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vst-live", description=__doc__.split("\n\n")[0])
-    p.add_argument("-m", "--model", required=True, help="any model vst-stylize takes")
-    p.add_argument("--source", required=True, help="camera index (0) or a video file, paced at its rate or --fps")
-    p.add_argument("--fps", type=number(float, 0, MAX_FPS, low_open=True),
-                   help="pace a file source at this rate (a camera stand-in: --fps 30)")
-    p.add_argument("--size", type=size_arg,
-                   help="WxH for free-size models (default: the source's size, down to multiples of 4)")
-    p.add_argument("-o", "--out", help=f"record to this .mp4 (the default without a display: {DEFAULT_OUT}, or "
-                                       f"{DEFAULT_OUT.stem}-2.mp4 ... when that exists)")
-    p.add_argument("--seconds", type=positive_seconds,
-                   help="stop after this long (a camera runs until q or Ctrl-C; either keeps the recording)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return p
-
-
 def fresh_default(path: Path = DEFAULT_OUT) -> Path:
     """The recording's path when the user named none: never a file that exists (the user did not ask for it
     to be replaced), so vst-live.mp4, else vst-live-2.mp4, -3, ..."""
@@ -217,49 +195,27 @@ def fresh_default(path: Path = DEFAULT_OUT) -> Path:
     return candidate
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    window = has_display() and not args.out
-    out = None if window else Path(args.out) if args.out else fresh_default()
-    if out is not None:
-        check_not_input(out, [args.source, args.model])
-        check_output(out)
-        if not args.out and out != DEFAULT_OUT:
-            print(f"vst-live: {DEFAULT_OUT} exists; recording to {out}", file=sys.stderr)
-    source = Source(args.source, args.fps)
-    stylize = LocalStylizer(args.model, args.size, source.size)
-    if window:
+def record(model: str, source_spec: str, fps: float | None = None, size: tuple[int, int] | None = None,
+           out: Path | None = None, seconds: float | None = None) -> tuple[dict, bool]:
+    """Stylize `source_spec` live with `model`: to a window when `out` is None, else recorded to `out` (an MP4 at
+    the source's rate). Returns the figures and whether the source is a camera."""
+    source = Source(source_spec, fps)
+    stylize = LocalStylizer(model, size, source.size)
+    if out is None:
         def show(index, rgb):
             cv2.imshow("vst-live", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             return (cv2.waitKey(1) & 0xFF) != ord("q")
         try:
-            stats = run_live(stylize, source, args.seconds, show)
+            return run_live(stylize, source, seconds, show), source.camera is not None
         finally:
             cv2.destroyAllWindows()
-    else:
-        with atomic_path(out, suffix=".tmp.mp4") as tmp:
-            with H264Writer(tmp, stylize.size, source.fps) as writer:
-                # each delivered frame at its capture index: the recording plays at the source's real timing
-                stats = run_live(stylize, source, args.seconds, lambda i, rgb: writer.write(rgb, pts=i))
-            if stats["delivered"] == 0:
-                if stats["interrupted"]:
-                    raise KeyboardInterrupt       # nothing to keep: run_cli says so
-                raise VstError("no frame was delivered; nothing recorded")
-        stats["recorded"] = str(out)
-    if args.json:
-        print(json.dumps(stats, indent=2))
-    else:
-        print(f"{'window' if window else stats['recorded']}: delivered {stats['delivered']} of {stats['captured']} "
-              f"frames at {stats['delivered_fps']} fps (source {stats['source_fps']} fps), drop ratio "
-              f"{stats['drop_ratio']}; capture-to-output latency p50 {stats['latency_ms_p50']} ms, "
-              f"p90 {stats['latency_ms_p90']} ms")
-    if stats["interrupted"] and source.camera is None:
-        # a file stopped before its end: the recording is kept, but the run did not finish
-        print(f"vst-live: interrupted (Ctrl-C) before the end of {args.source}"
-              + (f"; the {stats['delivered']} frames recorded are in {out}" if out else ""), file=sys.stderr)
-        return 130
-    return 0
-
-
-def entry() -> int:
-    return run_cli(main)
+    with atomic_path(out, suffix=".tmp.mp4") as tmp:
+        with H264Writer(tmp, stylize.size, source.fps) as writer:
+            # each delivered frame at its capture index: the recording plays at the source's real timing
+            stats = run_live(stylize, source, seconds, lambda i, rgb: writer.write(rgb, pts=i))
+        if stats["delivered"] == 0:
+            if stats["interrupted"]:
+                raise KeyboardInterrupt       # nothing to keep: run_cli says so
+            raise VstError("no frame was delivered; nothing recorded")
+    stats["recorded"] = str(out)
+    return stats, source.camera is not None

@@ -17,12 +17,14 @@ W, H = 48, 32
 
 MAINS = {"vst-zoo": "vst.models.cli", "vst-convert": "vst.convert.cli", "vst-bench": "vst.bench.cli",
          "vst-train": "vst.training.cli", "vst-eval-temporal": "vst.metrics.cli", "vst-report": "vst.reports.cli",
-         "vst-run": "vst.pipeline.job", "vst-predict": "vst.predict.cli", "vst-edge": "vst.edge.cli",
-         "vst-optimize": "vst.training.optimize", "vst-stylize": "vst.stylize.cli", "vst-live": "vst.stylize.live"}
+         "vst-run": "vst.pipeline.cli", "vst-predict": "vst.predict.cli", "vst-edge": "vst.edge.cli",
+         "vst-optimize": "vst.training.cli:optimize_main", "vst-stylize": "vst.stylize.cli",
+         "vst-live": "vst.stylize.cli:live_main"}
 
 
 def main_of(command):
-    return importlib.import_module(MAINS[command]).main
+    module, _, name = MAINS[command].partition(":")
+    return getattr(importlib.import_module(module), name or "main")
 
 
 def run(capsys, command, args, rc=2, *needles):
@@ -353,3 +355,17 @@ def test_ctrl_c_is_how_a_camera_run_ends_exit_0_with_the_recording(capsys, work,
     out, err = capsys.readouterr()
     assert "cam.mp4: delivered" in out and not err.strip(), err
     assert probe(work / "cam.mp4").frames >= 4
+
+
+def test_the_battery_covers_every_console_command():
+    import tomllib
+    from pathlib import Path
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(MAINS) == set(scripts)
+    for name, target in scripts.items():     # the battery runs the module each console script enters
+        assert MAINS[name].partition(":")[0] == target.partition(":")[0], name
+
+
+def test_train_needs_out_except_to_build_the_shipped_models(capsys, work):
+    run(capsys, "vst-train", ["--steps", "1"], 2, "required", "--out")
+    run(capsys, "vst-train", ["--measure-only", "--out", "m.safetensors"], 2, "--build-shipped")

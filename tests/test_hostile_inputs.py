@@ -211,7 +211,7 @@ def test_hanging_and_garbled_device_tools(tmp_path):
      "32by32"),
 ])
 def test_malformed_job_files(capsys, tmp_path, job, needle):
-    from vst.pipeline.job import main
+    from vst.pipeline.cli import main
     (tmp_path / "job.json").write_text(json.dumps(job))
     one_line(capsys, main, ["--job", tmp_path / "job.json", "--out", tmp_path / "out", "--no-progress"], needle)
     assert not (tmp_path / "out").exists()

@@ -90,6 +90,6 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
         load_job(tmp_path / "j.json")
     with pytest.raises(VstError, match="no shipped trained model"):
         resolve_model("kunster.nope")
-    proc = subprocess.run([sys.executable, "-m", "vst.pipeline.job", "--job", str(tmp_path / "j.json")],
+    proc = subprocess.run([sys.executable, "-m", "vst.pipeline.cli", "--job", str(tmp_path / "j.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

@@ -114,3 +114,11 @@ def test_every_layer_is_a_mapped_package():
     text = (REPO / "pyproject.toml").read_text()
     for package in LAYERS:
         assert f'"vst.{package}" = "{package}"' in text, package
+
+
+def test_every_console_command_lives_in_its_packages_cli_module():
+    import tomllib
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    wrong = {name: target for name, target in scripts.items()
+             if not (target.split(":")[0].startswith("vst.") and target.split(":")[0].endswith(".cli"))}
+    assert not wrong, f"console commands outside their package's cli.py: {wrong}"

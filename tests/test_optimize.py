@@ -7,7 +7,8 @@ import torch
 
 from vst.common.errors import VstError
 from vst.common.images import load_image, sample_photos, save_png, to_tensor_batch
-from vst.training.optimize import OptimizeSettings, Optimizer, main
+from vst.training.cli import optimize_main as main
+from vst.training.optimize import OptimizeSettings, Optimizer
 from vst.training.vgg import random_vgg_state_dict
 
 

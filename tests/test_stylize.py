@@ -173,11 +173,11 @@ def test_bad_inputs_are_one_line_and_leave_nothing(clip_with_audio, tmp_path, ca
 def test_live_paces_a_file_source_drops_and_records(clip_with_audio, tmp_path, capsys):
     src, _ = clip_with_audio
     out = tmp_path / "live.mp4"
-    assert run_cli(live.main, ["-m", MODEL, "--source", str(src), "--fps", "30", "-o", str(out), "--json"]) == 0
+    assert run_cli(cli.live_main, ["-m", MODEL, "--source", str(src), "--fps", "30", "-o", str(out), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["captured"] == N and s["delivered"] + s["dropped"] == N and s["delivered"] >= 1
     assert s["drop_ratio"] == pytest.approx(s["dropped"] / N)
     assert 0 < s["latency_ms_p50"] <= s["latency_ms_p90"]
     assert probe(out).frames == s["delivered"]
-    assert run_cli(live.main, ["-m", MODEL, "--source", "97", "-o", str(tmp_path / "c.mp4")]) == 2
+    assert run_cli(cli.live_main, ["-m", MODEL, "--source", "97", "-o", str(tmp_path / "c.mp4")]) == 2
     assert "camera 97" in capsys.readouterr().err and not (tmp_path / "c.mp4").exists()

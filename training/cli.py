@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import (MAX_LR, fraction, learning_rate, loss_weight, number, parse_assignments, positive_int,
-                            run_cli, seed, threads)
+                            run_cli, seed, side_or_size_arg, threads)
 from vst.common.errors import VstError
 from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
+from vst.training import optimize
 from vst.training.loop import FORM_CHOICES, Recipe, train
 from vst.training.presets import preset, preset_names, preset_values
 from vst.training.study import STUDIES
+from vst.video.flow import FLOW_BACKENDS
 
 # --study's short schedule: 15 configurations in about 30 min on a quiet 2-core CPU (docs/training.md)
 STUDY_DEFAULTS = {"size": 64, "steps": 500}
@@ -71,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                             + ("; stage 2 default 1" if name == "temporal_feature" else "") + ")")
     p.add_argument("--noise-fraction", type=fraction, default=d.noise_fraction)
     p.add_argument("--noise-amplitude", type=loss_weight, default=d.noise_amplitude)
-    p.add_argument("--out", required=True, help="checkpoint to write (loadable by vst.models.load_model)")
+    p.add_argument("--out", help="checkpoint to write (loadable by vst.models.load_model); required but with "
+                                 "--build-shipped")
     p.add_argument("--run-dir", help="where resumable state lives (default: under ~/.cache/vst/runs)")
     p.add_argument("--checkpoint-every", type=positive_int, default=100)
     p.add_argument("--federated", type=positive_int, metavar="N",
@@ -82,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--rounds extends)")
     p.add_argument("--eval-crops", type=positive_int, default=16,
                    help="--federated: held-out crops the averaged model's loss is measured on after each round")
+    p.add_argument("--build-shipped", nargs="*", metavar="NAME",
+                   help="maintainers: train the recipes of the models vst ships (models/trained/; all, or the NAMEs; "
+                        "resumable), measure them and rewrite their README (vst.training.ship)")
+    p.add_argument("--measure-only", action="store_true",
+                   help="with --build-shipped: do not train, measure the shipped files again")
     p.add_argument("--study", choices=STUDIES,
                    help="000 Fig. 8: distil every Table II configuration from --teacher with one short stage-1 "
                         "recipe and measure each (PSNR vs teacher, temporal error); --out is then a folder "
@@ -165,7 +173,16 @@ def _study(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.build_shipped is not None:
+        from vst.training.ship import build_shipped
+        build_shipped(args.build_shipped, args.measure_only, args.threads)
+        return 0
+    if args.measure_only:
+        parser.error("--measure-only goes with --build-shipped")
+    if not args.out:
+        parser.error("the following arguments are required: --out")
     check_not_input(args.out, [args.init, args.teacher, args.vgg, args.style_image], "--out")
     check_creatable_dir(Path(args.out).parent)
     if args.run_dir:
@@ -188,3 +205,52 @@ def entry() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(entry())
+
+
+def optimize_parser() -> argparse.ArgumentParser:
+    d = optimize.OptimizeSettings()
+    p = argparse.ArgumentParser(prog="vst-optimize", description=optimize.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--content", help="one photo to stylize (Gatys)")
+    src.add_argument("--frames", dest="frames_dir", help="folder of video frames (Ruder; flow by --flow)")
+    src.add_argument("--sintel", help="MPI Sintel-layout folder (with --scene): ground-truth flow and masks")
+    p.add_argument("--scene", help="with --sintel: the scene (e.g. Alley_2)")
+    p.add_argument("--style-image", required=True, help="the painting")
+    p.add_argument("--vgg", help="VGG19 (or --loss-net vgg16) state_dict in torchvision layout")
+    p.add_argument("--out", required=True, help="--content: output PNG; video: output folder (frames + summary.json)")
+    p.add_argument("--preset", default="gatys2016", help="settings from presets.json (default gatys2016, 003)")
+    p.add_argument("--size", type=side_or_size_arg, help="work size WxH or a square side (default: the content's size)")
+    p.add_argument("--max-frames", type=positive_int, help="video: use the first N frames")
+    p.add_argument("--flow", default="farneback", choices=FLOW_BACKENDS, help="--frames: flow backend")
+    p.add_argument("--no-temporal", action="store_true", help="video: drop Ruder's temporal loss")
+    p.add_argument("--content-init", action="store_true",
+                   help="video: initialise every frame with its content frame instead of the warped previous output")
+    p.add_argument("--loss-net", choices=("vgg16", "vgg19"))
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"))
+    p.add_argument("--iterations", type=positive_int)
+    for name, kind in (("w_content", loss_weight), ("w_style", loss_weight), ("w_tv", loss_weight),
+                       ("w_temporal", loss_weight), ("adam_lr", learning_rate), ("stop_tolerance", fraction)):
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default {getattr(d, name):g}")
+    p.add_argument("--stop-patience", type=positive_int)
+    p.add_argument("--threads", type=threads, default=1)
+    return p
+
+
+def optimize_main(argv: Sequence[str] | None = None) -> int:
+    """vst-optimize: 003's optimisation baselines (vst.training.optimize)."""
+    args = optimize_parser().parse_args(argv)
+    settings = optimize.OptimizeSettings.from_preset(args.preset)
+    for name in ("loss_net", "optimizer", "iterations", "w_content", "w_style", "w_tv", "w_temporal", "adam_lr",
+                 "stop_tolerance", "stop_patience"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
+    check_not_input(args.out, [args.content, args.frames_dir, args.sintel, args.style_image, args.vgg], "--out")
+    check_creatable_dir(Path(args.out).parent)
+    if args.sintel and not args.scene:
+        raise VstError("--sintel needs --scene NAME (one scene at a time)")
+    return optimize.run(args, settings)
+
+
+def optimize_entry() -> int:
+    return run_cli(optimize_main)

@@ -1,4 +1,4 @@
-"""`vst-optimize`: 003's optimisation baselines, to compare the feed-forward models against on quality, temporal
+"""003's optimisation baselines, to compare the feed-forward models against on quality, temporal
 error and speed.
 
 * Gatys et al. (image): optimise the pixels of one image so that its VGG19 content matches the photo and its Gram
@@ -12,27 +12,24 @@ Sintel layout, ground-truth flow and masks: 001 Table 2's Ruder row). Settings: 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from vst.common.cli import (check_pixels, fraction, learning_rate, loss_weight, positive_int, run_cli,
-                            side_or_size_arg, threads)
+from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_write_text, check_creatable_dir, check_not_input
+from vst.common.fsutil import atomic_write_text
 from vst.common.images import IMAGE_SUFFIXES, load_image, resize_cover, save_png, to_tensor_batch
 from vst.runtimes.spec import to_rgb
 from vst.metrics.temporal import temporal_error
 from vst.training import losses
 from vst.training.presets import preset
 from vst.training.vgg import load_vgg
-from vst.video.flow import FLOW_BACKENDS, estimate_flow, occlusion_mask, warp
+from vst.video.flow import estimate_flow, occlusion_mask, warp
 
 
 @dataclass
@@ -177,62 +174,25 @@ def estimated_flows(frames: np.ndarray, backend: str) -> tuple[np.ndarray, np.nd
     return np.stack(flows), np.stack(masks)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    d = OptimizeSettings()
-    p = argparse.ArgumentParser(prog="vst-optimize", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--content", help="one photo to stylize (Gatys)")
-    src.add_argument("--frames", dest="frames_dir", help="folder of video frames (Ruder; flow by --flow)")
-    src.add_argument("--sintel", help="MPI Sintel-layout folder (with --scene): ground-truth flow and masks")
-    p.add_argument("--scene", help="with --sintel: the scene (e.g. Alley_2)")
-    p.add_argument("--style-image", required=True, help="the painting")
-    p.add_argument("--vgg", help="VGG19 (or --loss-net vgg16) state_dict in torchvision layout")
-    p.add_argument("--out", required=True, help="--content: output PNG; video: output folder (frames + summary.json)")
-    p.add_argument("--preset", default="gatys2016", help="settings from presets.json (default gatys2016, 003)")
-    p.add_argument("--size", type=side_or_size_arg, help="work size WxH or a square side (default: the content's size)")
-    p.add_argument("--max-frames", type=positive_int, help="video: use the first N frames")
-    p.add_argument("--flow", default="farneback", choices=FLOW_BACKENDS, help="--frames: flow backend")
-    p.add_argument("--no-temporal", action="store_true", help="video: drop Ruder's temporal loss")
-    p.add_argument("--content-init", action="store_true",
-                   help="video: initialise every frame with its content frame instead of the warped previous output")
-    p.add_argument("--loss-net", choices=("vgg16", "vgg19"))
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"))
-    p.add_argument("--iterations", type=positive_int)
-    for name, kind in (("w_content", loss_weight), ("w_style", loss_weight), ("w_tv", loss_weight),
-                       ("w_temporal", loss_weight), ("adam_lr", learning_rate), ("stop_tolerance", fraction)):
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default {getattr(d, name):g}")
-    p.add_argument("--stop-patience", type=positive_int)
-    p.add_argument("--threads", type=threads, default=1)
-    return p
-
-
 def _size(size: tuple[int, int] | None, frame: np.ndarray) -> tuple[int, int]:
     """--size if given, else the content's own size."""
     return size or (frame.shape[1], frame.shape[0])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = OptimizeSettings.from_preset(args.preset)
-    for name in ("loss_net", "optimizer", "iterations", "w_content", "w_style", "w_tv", "w_temporal", "adam_lr",
-                 "stop_tolerance", "stop_patience"):
-        if getattr(args, name) is not None:
-            setattr(settings, name, getattr(args, name))
-    check_not_input(args.out, [args.content, args.frames_dir, args.sintel, args.style_image, args.vgg], "--out")
-    check_creatable_dir(Path(args.out).parent)
-    if args.sintel and not args.scene:
-        raise VstError("--sintel needs --scene NAME (one scene at a time)")
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    style = load_image(args.style_image)
-    if args.content:
+def run(a, settings: OptimizeSettings) -> int:
+    """vst-optimize's work once its arguments are checked (training/cli.py): `a` holds the command's options.
+    One photo (a.content) to a PNG, or a video (a.frames_dir, or a.sintel with a.scene) to a folder of frames
+    with summary.json."""
+    torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    style = load_image(a.style_image)
+    if a.content:
         if out.suffix.lower() != ".png" or out.is_dir():
             raise VstError(f"--out {out}: give a .png file path for a single image")
-        photo = load_image(args.content)
-        w, h = _size(args.size, photo)
+        photo = load_image(a.content)
+        w, h = _size(a.size, photo)
         check_pixels(w, h)
-        opt = Optimizer(settings, args.vgg, resize_cover(style, w, h))
+        opt = Optimizer(settings, a.vgg, resize_cover(style, w, h))
         y, info = opt.run(to_tensor_batch([resize_cover(photo, w, h)]))
         save_png(out, to_rgb(y.numpy()))
         print(f"wrote {out} ({w}x{h}): {info['iterations']} iterations, loss {info['loss']:.4g}, "
@@ -240,43 +200,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if out.exists() and not out.is_dir():
         raise VstError(f"--out {out} is a file; give a folder for the stylized frames")
-    if args.sintel:
+    if a.sintel:
         from vst.metrics.sintel import scene_clip, sintel_scenes
-        first = sintel_scenes(args.sintel, [args.scene], args.max_frames)[0]
-        size = _size(args.size, first.frames[0])
-        scene = sintel_scenes(args.sintel, [args.scene], args.max_frames, size=size)[0]
+        first = sintel_scenes(a.sintel, [a.scene], a.max_frames)[0]
+        size = _size(a.size, first.frames[0])
+        scene = sintel_scenes(a.sintel, [a.scene], a.max_frames, size=size)[0]
         clip, _ = scene_clip(scene)  # runs backwards in time: eq. 8's forward flow as a backward flow
         frames, flows, masks = clip.frames, clip.flow_bwd, clip.mask
-        reverse, source = True, f"Sintel {args.scene}, ground-truth flow"
+        reverse, source = True, f"Sintel {a.scene}, ground-truth flow"
     else:
-        raw = _frames_dir(Path(args.frames_dir), args.max_frames)
-        size = _size(args.size, raw[0])
+        raw = _frames_dir(Path(a.frames_dir), a.max_frames)
+        size = _size(a.size, raw[0])
         frames = np.stack([resize_cover(f, *size) for f in raw])
-        flows, masks = estimated_flows(frames, args.flow)
-        reverse, source = False, f"{args.frames_dir}, {args.flow} flow"
+        flows, masks = estimated_flows(frames, a.flow)
+        reverse, source = False, f"{a.frames_dir}, {a.flow} flow"
     check_pixels(*size)
-    opt = Optimizer(settings, args.vgg, resize_cover(style, *size))
+    opt = Optimizer(settings, a.vgg, resize_cover(style, *size))
     t0 = time.perf_counter()
     # a Sintel scene is stylized in the order eq. 8 compares it (last frame first); files keep frame order
-    styled, infos = opt.video(frames, flows, masks, temporal=not args.no_temporal, warped_init=not args.content_init)
+    styled, infos = opt.video(frames, flows, masks, temporal=not a.no_temporal, warped_init=not a.content_init)
     seconds = time.perf_counter() - t0
     err = temporal_error(styled, flows, masks)
     out.mkdir(parents=True, exist_ok=True)
     n = len(styled)
     for i, img in enumerate(styled[::-1] if reverse else styled):
         save_png(out / f"frame_{i + 1:04d}.png", img)
-    summary = {"source": source, "size": list(size), "frames": n, "settings": asdict(settings), "preset": args.preset,
-               "temporal": not args.no_temporal, "warped_init": not args.content_init,
+    summary = {"source": source, "size": list(size), "frames": n, "settings": asdict(settings), "preset": a.preset,
+               "temporal": not a.no_temporal, "warped_init": not a.content_init,
                "temporal_error": err, "seconds": seconds, "seconds_per_frame": seconds / n, "per_frame": infos}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     print(f"wrote {n} frames to {out}: E_temporal {err:.4f} (001 eq. 8 with the flow used), "
           f"{seconds / n:.2f} s/frame")
     return 0
-
-
-def entry() -> int:
-    return run_cli(main)
-
-
-if __name__ == "__main__":
-    raise SystemExit(entry())

@@ -1,20 +1,17 @@
 """Build the models vst ships in models/trained/: train each recipe (resumable), measure its figures, record them.
 
-    python -m vst.training.ship            # train what is missing, then (re)measure and write README.md
-    python -m vst.training.ship --measure-only
+    vst-train --build-shipped                  # train what is missing, then (re)measure and write README.md
+    vst-train --build-shipped --measure-only
 
 Figures come from vst.metrics.evaluate on the held-out synthetic clips, the same numbers that
 `vst-eval-temporal STAGE1 STAGE2 multistyle26:N --reference multistyle26:N` prints.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from vst.common.cli import run_cli
 from vst.common.fsutil import atomic_write_text
 from vst.models import load_model, save_model
 from vst.training.loop import Recipe, train
@@ -144,21 +141,18 @@ def figs_cmd(rows, spec, key: str = "command") -> str:
     return ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vst.training.ship", description=__doc__)
-    p.add_argument("--only", nargs="*", help="names to build (default: all)")
-    p.add_argument("--measure-only", action="store_true", help="do not train; measure existing files")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
+def build_shipped(only: list[str] | None = None, measure_only: bool = False, threads: int = 1) -> None:
+    """vst-train --build-shipped: train what is missing of the shipped recipes (`only`: these names), then
+    (re)measure them and write models/trained/README.md."""
     folder = trained_dir()
     rows = []
     for spec in SHIPPED:
-        if args.only and spec.name not in args.only:
+        if only and spec.name not in only:
             continue
         s1 = folder / f"{spec.name}-stage1.safetensors"
         s2 = folder / f"{spec.name}-stage2.safetensors"
-        if not args.measure_only:
-            build(spec, folder, args.threads)
+        if not measure_only:
+            build(spec, folder, threads)
         if s1.is_file() and s2.is_file():
             figs = measure(spec, s1, s2)
             print(spec.name, json.dumps({k: {m: v for m, v in f.items() if isinstance(v, float)}
@@ -166,8 +160,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append((spec, s1, s2, figs))
     if rows:
         atomic_write_text(folder / "README.md", readme(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run_cli(main))
