@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", metavar="ARTIFACT",
                    help="time these artifacts (any host runtime) interleaved on the same frames and print each "
                         "one's speed ratio to the first with a 95%% interval; --seconds is the budget (default 30)")
+    p.add_argument("--gemm-peak", action="store_true",
+                   help="with --compare: also time a 1024x1024 torch matmul on the same threads in the same rounds "
+                        "and give each artifact's effective GFLOP/s against it")
     p.add_argument("--size", type=size_arg,
                    help="WxH for --compare when no artifact fixes its size (default 480x320)")
     p.add_argument("--json", help="with --compare or --profile: also write the figures to this JSON file")
@@ -93,11 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profile(args)
     from vst.convert.cli import parse_bind
     bind = parse_bind(args.bind)
+    if args.gemm_peak and not args.compare:
+        raise VstError("--gemm-peak goes with --compare: it times the GEMM peak in the comparison's rounds")
     if args.compare:
         from vst.bench.compare import compare, format_comparison
         res = compare(args.compare, args.size,
                       args.seconds if args.seconds is not None else 30.0, args.video, args.threads, bind,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, gemm_peak=args.gemm_peak)
         print(format_comparison(res))
         if args.json:
             import json

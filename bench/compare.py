@@ -25,11 +25,13 @@ MIN_ROUNDS = 8        # the bootstrap needs some rounds whatever the budget
 WARMUP_RUNS = 3
 FRAMES = 8            # distinct frames cycled through (the same ones for every artifact)
 # ONNX Runtime's intra-op threads (and torch's OpenMP ones) spin for 10-50 ms after a call returns; on 2 cores
-# they took CPU from whatever ran next, by up to 25% (measured in scripts/bench_convert.py, which times the same way)
+# they took CPU from whatever ran next, by up to 25% (kunster-t2-05 at 320x240 on LiteRT: 7.3-7.5 ms right
+# after ONNX Runtime, 5.3-5.8 ms with the pause)
 SPINNING_RUNTIMES = ("onnxruntime", "pytorch")
 SETTLE_S = 0.05
 TARGET = 0.05         # an interval within +-5% of its ratio counts as resolved
 DEFAULT_SIZE = (480, 320)
+GEMM_N = 1024         # --gemm-peak: an NxN fp32 torch matmul, the most this CPU's cores give a dense kernel
 
 
 def timed_rounds(runners: Sequence[Callable[[int], object]], spinning: Sequence[bool], more: Callable[[int], bool],
@@ -59,6 +61,33 @@ def timed_rounds(runners: Sequence[Callable[[int], object]], spinning: Sequence[
     return times
 
 
+def gemm_runner(threads: int | None) -> Callable[[int], object]:
+    """The GEMM peak as one more runner of the loop: a GEMM_N x GEMM_N fp32 torch matmul on `threads` (torch's
+    own choice when None), so an artifact's effective GFLOP/s can be read against what the cores give a dense
+    kernel in the same rounds."""
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = torch.rand(GEMM_N, GEMM_N), torch.rand(GEMM_N, GEMM_N)
+    return lambda j: torch.matmul(a, b)
+
+
+def gflops(macs: int | float, ms: float) -> float:
+    """Multiply-accumulates done in `ms` milliseconds, as GFLOP/s (two FLOPs per MAC)."""
+    return 2.0 * macs / (ms / 1e3) / 1e9
+
+
+def _macs(art, w: int, h: int) -> int | None:
+    """The model's MACs at WxH from its conversion report (the zoo's count for a zoo name); None if unknown."""
+    if art.zoo_name:
+        from vst.models import count_macs, create_model
+        return int(count_macs(create_model(art.zoo_name), w, h))
+    from vst.common.records import read_conversion_report
+    report = read_conversion_report(art.path) if art.path else None
+    macs = ((report or {}).get("model") or {}).get("macs") or {}
+    return macs.get(f"{w}x{h}")
+
+
 def _size(arts, size: tuple[int, int] | None) -> tuple[int, int]:
     fixed = {a.label: input_spec(a).size for a in arts}
     sizes = {tuple(s) for s in fixed.values() if s}
@@ -77,9 +106,12 @@ def _size(arts, size: tuple[int, int] | None) -> tuple[int, int]:
 
 def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: float = 30.0,
             video: str | Path | None = None, threads: int | None = None, bind: dict | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, gemm_peak: bool = False) -> dict:
     """Time `specs` interleaved for about `seconds`; returns {size, rounds, block, entries: [...]}, each entry with
-    its median latency and interval and (from the second on) its speed ratio to the first with interval."""
+    its median and best latency, interval, MACs and effective GFLOP/s where its report gives MACs, and (from the
+    second on) its speed ratio to the first with interval. `gemm_peak`: the GEMM peak (gemm_runner) runs as one
+    more runner in the same rounds; the result's "gemm_peak" holds its GFLOP/s and each entry with MACs its
+    fraction of it."""
     from vst.common.progress import bar as progress_bar
     from vst.bench.host import HostModel, reference_ms
     from vst.bench.sweep import resolve_artifacts
@@ -115,20 +147,38 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
     def tick(r):
         bar.update(1)
         bar.set_postfix_str(f"{time.perf_counter() - start:.0f}/{seconds:.0f} s")
-    times = timed_rounds([lambda j, m=m, xs=xs: m.infer(xs[j % len(xs)]) for m, xs in zip(models, inputs)],
-                         [m.runtime in SPINNING_RUNTIMES for m in models],
-                         lambda r: r < MIN_ROUNDS or time.perf_counter() - start < seconds, tick)
+    runners = [lambda j, m=m, xs=xs: m.infer(xs[j % len(xs)]) for m, xs in zip(models, inputs)]
+    spinning = [m.runtime in SPINNING_RUNTIMES for m in models]
+    if gemm_peak:
+        runners.append(gemm_runner(threads))
+        spinning.append(True)          # torch's OpenMP threads spin on after a call
+        for _ in range(WARMUP_RUNS):
+            runners[-1](0)
+    times = timed_rounds(runners, spinning, lambda r: r < MIN_ROUNDS or time.perf_counter() - start < seconds, tick)
     bar.close()
     r = len(times[0])
     ref_after = reference_ms()
     entries = []
+    peak = None
+    if gemm_peak:
+        pooled = [x for b in times[-1] for x in b]
+        best, med = float(np.min(pooled)), float(np.median(pooled))
+        macs = GEMM_N ** 3
+        peak = {"n": GEMM_N, "ms_median": med, "ms_best": best, "gflops": gflops(macs, best),
+                "gflops_median": gflops(macs, med)}
     base = np.array([np.median(b) for b in times[0]])
     for a, m, t in zip(arts, models, times):
         per_round = np.array([np.median(b) for b in t])
         pooled = [x for b in t for x in b]
         e = {"artifact": a.label, "runtime": m.runtime, "precision": a.info.get("precision"),
              "delegate_used": m.delegate_used, "latency_ms_median": float(np.median(pooled)),
-             "latency_ms_ci": list(bootstrap_ci(per_round))}
+             "latency_ms_best": float(np.min(pooled)), "latency_ms_ci": list(bootstrap_ci(per_round)),
+             "macs": _macs(a, w, h)}
+        if e["macs"]:
+            # best-of-N: the call least disturbed by other processes, as the GEMM peak is taken
+            e["effective_gflops"] = gflops(e["macs"], e["latency_ms_best"])
+            if peak:
+                e["of_gemm_peak"] = e["effective_gflops"] / peak["gflops"]
         if entries:
             # speed ratio: > 1 means faster than the first artifact; paired round by round
             ratio, lo, hi = paired_ratio(base, per_round)
@@ -137,7 +187,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
                      ratio_halfwidth=float(half))
         entries.append(e)
     return {"size": f"{w}x{h}", "rounds": r, "block": BLOCK, "seconds": time.perf_counter() - start,
-            "threads": threads, "entries": entries,
+            "threads": threads, "entries": entries, **({"gemm_peak": peak} if peak else {}),
             "drift": float(ref_after / ref_before - 1.0),
             "frames": {"video": str(clip), "count": len(rgb)}}
 
@@ -166,6 +216,14 @@ def format_comparison(res: dict) -> str:
             lines.append(f"{e['artifact']} vs {first}: cannot resolve the ratio to +-{100 * TARGET:.0f}% on this "
                          f"machine now (+-{100 * e['ratio_halfwidth']:.1f}%): it is busy; run with a longer "
                          "--seconds or when it is quieter")
+    peak = res.get("gemm_peak")
+    if peak:
+        lines.append(f"GEMM peak ({peak['n']}x{peak['n']} torch matmul in the same rounds): {peak['gflops']:.1f} "
+                     f"GFLOP/s best, {peak['gflops_median']:.1f} median")
+        for e in res["entries"]:
+            if e.get("of_gemm_peak") is not None:
+                lines.append(f"{e['artifact']}: {e['effective_gflops']:.1f} GFLOP/s effective (best) = "
+                             f"{e['of_gemm_peak']:.2f}x the GEMM peak")
     if abs(res["drift"]) > 0.10:
         lines.append(f"note: this machine's own speed moved by {100 * res['drift']:+.0f}% during the comparison "
                      "(reference workload); the paired ratios absorb most of it, absolute ms do not")

@@ -176,3 +176,27 @@ def test_convert_benchmark_turns_settle_only_after_spinning_runtimes_and_pair_ra
     assert order == ["ort", "fp32", "int8", "fp32", "int8", "ort", "int8", "ort", "fp32", "ort", "fp32", "int8"]
     ratio, (lo, hi) = bc.paired_ratio(turns, "fp32", "int8")
     assert ratio == pytest.approx(2.0, rel=0.02) and lo <= ratio <= hi
+
+
+def test_compare_gemm_peak_runs_in_the_same_rounds_and_reads_effective_throughput_against_it(tmp_path, clip):
+    """vst-bench --compare --gemm-peak: the GEMM peak is one more runner of the loop, reported in the JSON; each
+    artifact whose MACs are known gets its effective GFLOP/s and its fraction of the peak."""
+    from vst.bench.compare import GEMM_N, compare, format_comparison
+    res = compare(["kunster-t2-05", "kunster-t2-05"], size=(32, 32), seconds=0.1, video=clip, threads=1,
+                  progress=False, gemm_peak=True)
+    peak = res["gemm_peak"]
+    assert peak["n"] == GEMM_N and 0 < peak["ms_best"] <= peak["ms_median"] and peak["gflops"] > 0
+    for e in res["entries"]:
+        assert e["macs"] > 0 and e["latency_ms_best"] <= e["latency_ms_median"]
+        assert e["effective_gflops"] > 0 and e["of_gemm_peak"] == pytest.approx(e["effective_gflops"] / peak["gflops"])
+    assert "GEMM peak" in format_comparison(res)
+    assert "gemm_peak" not in compare(["kunster-t2-05", "kunster-t2-05"], size=(32, 32), seconds=0.1, video=clip,
+                                      threads=1, progress=False)
+    out = tmp_path / "g.compare.json"
+    proc = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--compare", "kunster-t2-05", "kunster-t2-05",
+                           "--size", "32x32", "--seconds", "0.1", "--video", str(clip), "--threads", "1",
+                           "--gemm-peak", "--no-progress", "--json", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["gemm_peak"]["gflops"] > 0
+    proc = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--gemm-peak"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "goes with --compare" in proc.stderr
