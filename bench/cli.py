@@ -10,7 +10,7 @@ from vst.common.errors import VstError
 from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vst-bench", description=(
         "Benchmark stylizers as 000 did (FPS over a 1080p H.264 25 fps clip, decode and resize included) and as "
         "benchmark_model/MLPerf Mobile do (warmup, repeats, cooldown, raw samples, percentiles). Results are "
@@ -81,7 +81,7 @@ def _frames(text: str) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     out = Path(args.out)
     inputs = [*(args.model or ()), *(args.compare or ()), *(args.imports or ()), args.profile, args.video,
               args.devices_file]

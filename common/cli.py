@@ -161,3 +161,26 @@ def side_or_size_arg(text: str) -> tuple[int, int]:
     if side < 1:
         raise argparse.ArgumentTypeError(f"{text} must be a positive side in pixels")
     return size_arg(f"{side}x{side}")
+
+
+def command_line(parser: argparse.ArgumentParser, *positionals, **options) -> str:
+    """The shell line that runs `parser`'s command with these values: each option spelled as the parser spells
+    it (found by its dest), True as the bare flag, None and False left out, lists as repeated values; then parsed
+    back by the parser, so that a record of commands (vst-run's commands.txt) cannot drift from the flags."""
+    import shlex
+    # argparse has no public lookup of an option by its dest: its action list is the only place that holds both
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
+    argv = [str(p) for p in positionals]
+    for dest, value in options.items():
+        if value is None or value is False:
+            continue
+        if dest not in flags:
+            raise InternalError(f"{parser.prog} has no option for {dest!r}")
+        argv.append(flags[dest])
+        if value is not True:
+            argv += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    try:
+        parser.parse_args(argv)
+    except SystemExit:
+        raise InternalError(f"{parser.prog} does not take the command line it was given: {argv}") from None
+    return " ".join([parser.prog, *map(shlex.quote, argv)])

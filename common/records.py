@@ -65,6 +65,12 @@ def table2_name(row_id: int | str) -> str:
     return f"kunster-t2-{int(row_id):02d}"
 
 
+def artifact_file(stem: str, width: int, height: int, precision: str, suffix: str) -> str:
+    """The one default name of a converted artifact (vst-convert without -o, vst-run):
+    `<stem>-<W>x<H>-<precision><suffix>`, the stem from vst.models.names.artifact_stem."""
+    return f"{stem}-{width}x{height}-{precision}{suffix}"
+
+
 def precision_name(quant: str, method: str | None = None) -> str:
     """How reports, benchmarks and vst-run's file names call a precision: the --quant value, with the int8
     method when it is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""

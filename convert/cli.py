@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import parse_assignments, run_cli, size_arg
 from vst.common.errors import VstError
 from vst.common.fsutil import check_not_input
-from vst.common.records import report_path
+from vst.common.records import artifact_file, precision_name, report_path
+from vst.models.names import artifact_stem
 
 
 def parse_bind(items: list[str]) -> dict:
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--size", type=size_arg, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
     p.add_argument("--calib", help="folder of images or videos for int8 calibration (default: shipped photos)")
-    p.add_argument("-o", "--out", help="artifact path (default: <model name>_<W>x<H>_<quant>.<ext>)")
+    p.add_argument("-o", "--out", help="artifact path (default: <model name>-<W>x<H>-<precision>.<ext>, as vst-run names them)")
     p.add_argument("--io-layout", choices=("nhwc", "nchw"), default="nhwc")
     p.add_argument("--random-weights", action="store_true", help="allow a zoo name with random weights")
     p.add_argument("--trust-pickle", action="store_true", help="unpickle torch files fully (runs their code)")
@@ -66,10 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from vst.convert.api import SUFFIX, convert
     w, h = args.size
-    tag = args.quant + ("-temporal" if args.temporal else "") + ("-dynamic" if args.dynamic else "")
-    base = Path(args.model.split(':')[0])
-    # a file's stem; a model name whole (`kunster.a025-s05-stage2` is not a file with suffix `.a025-s05-stage2`)
-    out = args.out or f"{base.stem if base.is_file() else base.name}_{w}x{h}_{tag}{SUFFIX[args.to]}"
+    tag = precision_name(args.quant, "temporal" if args.temporal else "dynamic" if args.dynamic else None)
+    out = args.out or artifact_file(artifact_stem(args.model), w, h, tag, SUFFIX[args.to])
     bind = parse_bind(args.bind)
     inputs = [args.model, args.calib, *(v for v in bind.values() if isinstance(v, str))]   # .npy files
     check_not_input(out, inputs)

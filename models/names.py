@@ -85,3 +85,17 @@ def parse_model_name(text: str) -> ModelName:
     from vst.models.registry import resolve
     resolve(arch, **config)   # unknown names and options raise here, listing what exists
     return ModelName("zoo", text, arch, config=config, style=style)
+
+
+def artifact_stem(text: str) -> str:
+    """The stem of a converted artifact's default file name: a shipped model's full stem, a file's stem (with
+    its style index), a zoo or teacher name as written, with characters a file name should not hold as '-'."""
+    import re
+    ref = parse_model_name(text)
+    if ref.kind == "shipped":
+        stem = ref.name
+    elif ref.kind == "file":
+        stem = Path(ref.name).stem + (f"-style{ref.style}" if ref.style is not None else "")
+    else:
+        stem = ref.text
+    return re.sub(r"[^A-Za-z0-9._,=+-]+", "-", stem).strip("-.") or "model"

@@ -16,10 +16,14 @@ from pathlib import Path
 import jsonschema
 from vst.common.progress import bar
 
-from vst.common.cli import parse_size
+from vst.bench import cli as bench_cli
+from vst.common.cli import command_line, parse_size
+from vst.convert import cli as convert_cli
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
-from vst.common.records import COMMANDS_FILE, precision_name, report_path
+from vst.common.records import COMMANDS_FILE, artifact_file, precision_name, report_path
+from vst.models.names import artifact_stem
+from vst.reports import cli as reports_cli
 from vst.runtimes.table import TARGETS
 
 
@@ -105,14 +109,7 @@ def resolve_model(spec: str) -> tuple[str, bool]:
     return (str(ref.path), False) if ref.kind == "shipped" else (spec, ref.kind == "zoo")
 
 
-def _stem(model: str) -> str:
-    """Artifact file stem: a shipped model's full name, a file's stem, or the zoo name."""
-    from vst.models.names import parse_model_name
-    ref = parse_model_name(model)
-    return ref.name if ref.kind == "shipped" else Path(ref.name).stem if ref.kind == "file" else model
-
-
-def run_job(job: dict, out: Path, progress: bool = True) -> Path:
+def run_job(job: dict, out: Path, progress: bool = True, command: str | None = None) -> Path:
     from vst.bench.sweep import Protocol, run_sweep
     from vst.convert import convert
     from vst.reports import build_report
@@ -126,7 +123,7 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
         load_study(job["study"])  # a missing study fails before any conversion, not after the benchmark
     ensure_writable_dir(art_dir)  # only once the job is known to be valid: a bad job leaves no folders
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
-    commands = [f"vst-run --out {shlex.quote(str(out))}"]
+    commands = [command or f"vst-run --out {shlex.quote(str(out))}"]
     # random weights are studied for speed: the job may verify them by proofs only (convert.api.CHECKS)
     rw_checks = job.get("convert", {}).get("random_weights_checks", "full")
     artifacts = []
@@ -135,12 +132,11 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
         suffix = TARGETS[c["to"]]["suffix"]
         dynamic = c.get("dynamic", False)
         label = precision_name(c["quant"], "dynamic" if dynamic else None)
-        target = art_dir / f"{_stem(model)}-{w}x{h}-{label}{suffix}"
+        target = art_dir / artifact_file(artifact_stem(model), w, h, label, suffix)
         checks = rw_checks if random_weights else "full"
-        cmd = (f"vst-convert {shlex.quote(model)} --to {c['to']} --quant {c['quant']} --size {w}x{h} "
-               f"-o {shlex.quote(str(target))}" + (" --dynamic" if dynamic else "")
-               + (" --random-weights" if random_weights else "") + (f" --checks {checks}" if checks != "full" else ""))
-        commands.append(cmd)
+        commands.append(command_line(convert_cli.build_parser(), model, to=c["to"], quant=c["quant"],
+                                     size=f"{w}x{h}", out=target, dynamic=dynamic, random_weights=random_weights,
+                                     checks=checks if checks != "full" else None))
         artifacts.append(str(target))
         if artifact_intact(target):
             continue  # finished by an earlier run
@@ -155,13 +151,11 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
                         measure_frames=b.get("frames"), measure_seconds=b.get("seconds"), repeats=b.get("repeats", 3),
                         cooldown_s=b.get("cooldown", 2.0), threads=b.get("threads"))
     runnable = [a for a in artifacts if not a.endswith(".mlpackage")]
-    commands.append(f"vst-bench --device {b.get('device', 'host')} --model {' '.join(map(shlex.quote, runnable))} "
-                    f"--out {shlex.quote(str(bench_dir))}"
-                    + (f" --frames {protocol.measure_frames}" if protocol.measure_frames else "")
-                    + (f" --seconds {protocol.measure_seconds}" if protocol.measure_seconds else "") + " "
-                    f"--repeats {protocol.repeats} --warmup-frames {protocol.warmup_frames} "
-                    f"--cooldown {protocol.cooldown_s}" + (f" --threads {protocol.threads}" if protocol.threads else "")
-                    + (f" --video {shlex.quote(str(b['video']))}" if b.get("video") else ""))
+    commands.append(command_line(bench_cli.build_parser(), device=b.get("device", "host"), model=runnable,
+                                 out=bench_dir, frames=protocol.measure_frames, seconds=protocol.measure_seconds,
+                                 repeats=protocol.repeats, warmup_frames=protocol.warmup_frames,
+                                 warmup_seconds=protocol.warmup_seconds, cooldown=protocol.cooldown_s,
+                                 threads=protocol.threads, video=b.get("video")))
     t1 = time.perf_counter()
     run_sweep(b.get("device", "host"), runnable, sizes, bench_dir, protocol=protocol, video=b.get("video"),
               progress=progress, log=lambda msg: print(msg, file=sys.stderr))
@@ -169,8 +163,8 @@ def run_job(job: dict, out: Path, progress: bool = True) -> Path:
 
     report = out / "report.html"
     studies = [job["study"]] if job.get("study") else []
-    commands.append(f"vst-report {shlex.quote(str(art_dir))} {shlex.quote(str(bench_dir))} -o {shlex.quote(str(report))}"
-                    + "".join(f" --study {shlex.quote(str(d))}" for d in studies))
+    commands.append(command_line(reports_cli.build_parser(), art_dir, bench_dir, out=report,
+                                 study=studies or None))
     atomic_write_text(out / COMMANDS_FILE, "\n".join(commands) + "\n")
     t2 = time.perf_counter()
     build_report([out], report, job.get("title", "vst report"), studies)

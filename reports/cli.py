@@ -11,7 +11,7 @@ from vst.common.errors import VstError
 from vst.common.fsutil import check_creatable_dir, check_not_input
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vst-report", description=__doc__)
     parser.add_argument("inputs", nargs="*", help="*.report.json files, vst-bench --out folders, or folders holding them")
     parser.add_argument("-o", "--out", default="report.html", help="HTML file to write (default: report.html)")
@@ -19,6 +19,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--study", action="append", default=[], metavar="DIR",
                         help="a vst-train --study folder: its grid and per-configuration PSNR vs teacher and "
                              "temporal error, beside FPS (repeatable)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not args.inputs and not args.study:
         parser.error("give results (conversion reports, vst-bench --out folders) and/or --study DIR")

@@ -3,6 +3,8 @@ with exit 2, internal errors named as vst's bug with exit 70."""
 import os
 import sys
 
+import pytest
+
 from vst.common.cli import run_cli
 from vst.common.errors import InternalError, VstError
 from vst.common.quiet import quiet_stderr
@@ -104,3 +106,22 @@ def test_progress_bars_redraw_rarely_off_a_terminal(monkeypatch):
         assert b.mininterval < 1
     with progress.bar(total=3, position=1, leave=False) as b:    # on a terminal, nested bars draw as usual
         assert not b.disable
+
+
+def test_command_lines_are_spelled_by_the_parser_and_parse_back():
+    import argparse
+    from vst.common.cli import command_line
+    from vst.common.errors import InternalError
+    p = argparse.ArgumentParser(prog="vst-x")
+    p.add_argument("model")
+    p.add_argument("-o", "--out")
+    p.add_argument("--frames", dest="frames_dir")
+    p.add_argument("--dynamic", action="store_true")
+    p.add_argument("--model", dest="models", nargs="+")
+    assert command_line(p, "a b.pt", out="o.tflite", frames_dir="f", dynamic=True, models=["x", "y"]) == \
+        "vst-x 'a b.pt' --out o.tflite --frames f --dynamic --model x y"
+    assert command_line(p, "m", dynamic=False, out=None) == "vst-x m"
+    with pytest.raises(InternalError, match="no option"):
+        command_line(p, "m", output="o")               # a misspelled option is vst's bug, found at once
+    with pytest.raises(InternalError, match="does not take"):
+        command_line(p, out="o")                       # a line its parser refuses (no model)

@@ -62,6 +62,18 @@ def test_tiny_job_runs_end_to_end_and_resumes(tmp_path):
     assert zoo["checks"] == "proofs" and not zoo["temporal"]["measured"] and "samples" not in zoo
     assert trained["checks"] == "full" and trained["temporal"]["measured"] and trained["samples"]["photos"]
     assert "--checks proofs" in commands
+    # commands.txt is spelled by the commands' own parsers: every line parses back with its command's parser
+    import shlex
+    from vst.bench.cli import build_parser as bench_parser
+    from vst.convert.cli import build_parser as convert_parser
+    from vst.reports.cli import build_parser as report_parser
+    parsers = {"vst-convert": convert_parser, "vst-bench": bench_parser, "vst-report": report_parser}
+    lines = commands.splitlines()
+    assert lines[0].startswith("vst-run ") and {line.split()[0] for line in lines[1:]} == set(parsers)
+    for line in lines[1:]:
+        prog, *argv = shlex.split(line)
+        parsers[prog]().parse_args(argv)
+    assert "--warmup-seconds 0" in commands      # the job's whole protocol, where the hand-spelled line left it out
 
     # killed mid-run: the second artifact written but not its report, one cell's result not yet written;
     # the rerun redoes exactly those

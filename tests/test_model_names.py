@@ -41,3 +41,29 @@ def test_files_win_and_take_a_style(tmp_path):
 def test_bad_names_are_one_line_errors(text, needle):
     with pytest.raises(VstError, match=needle):
         parse_model_name(text)
+
+
+def test_one_default_artifact_name_for_vst_convert_and_vst_run(tmp_path, monkeypatch):
+    from vst.common.records import artifact_file
+    from vst.convert import api
+    from vst.convert.cli import main
+    from vst.models.names import artifact_stem
+    assert artifact_stem("kunster.a025-s05-stage2") == "kunster-a025-s05-stage2"
+    assert artifact_stem("kunster:alpha=0.25,beta=1") == "kunster-alpha=0.25,beta=1"     # no ':' in a file name
+    ckpt = tmp_path / "my.model.safetensors"
+    ckpt.write_bytes(b"x")
+    assert artifact_stem(f"{ckpt}:3") == "my.model-style3"      # a file's stem, its style index kept apart
+    seen = []
+
+    class Converted(Exception):
+        pass
+
+    def record_out(model, **kw):
+        seen.append(kw["out"])
+        raise Converted
+    monkeypatch.setattr(api, "convert", record_out)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Converted):
+        main(["kunster.a025-s05-stage2", "--quant", "int8", "--dynamic", "--size", "320x240"])
+    assert seen == [artifact_file("kunster-a025-s05-stage2", 320, 240, "int8-dynamic", ".tflite")]
+    assert seen[0] == "kunster-a025-s05-stage2-320x240-int8-dynamic.tflite"     # vst-run's default job names
