@@ -10,12 +10,13 @@ from typing import Any
 
 from vst.common.cli import check_pixels
 from vst.common.errors import VstError
-from vst.common.fsutil import check_creatable_dir, sha256_of, size_of
+from vst.common.fsutil import check_creatable_dir, check_not_input, sha256_of, size_of
 from vst.common.records import report_path
 from vst.convert import front as front_mod, passes as rewrites, qdq, report as report_mod, targets, verify
 from vst.convert import temporal as temporal_qa
 from vst.convert.passes import PassResult
 from vst.convert.verify import THREADS
+from vst.runtimes.onnxfile import external_data_files
 from vst.runtimes.table import LAYOUTS, PRECISIONS
 
 TARGETS = tuple(targets.REGISTRY)
@@ -97,6 +98,13 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     """
     t0 = time.perf_counter()
     width, height, out = _check_args(to, quant, size, io_layout, out)
+    # an output (or the report beside it) must not replace an input: the model, --calib, --bind .npy files
+    path = model.split(":")[0] if isinstance(model, str) else model if isinstance(model, os.PathLike) else None
+    inputs = [model if isinstance(model, (str, os.PathLike)) else None, calib,
+              *(v for v in (bind or {}).values() if isinstance(v, (str, os.PathLike))),
+              *(external_data_files(path) if path is not None else ())]   # an ONNX file's weights beside it
+    check_not_input(out, inputs)
+    check_not_input(report_path(out), inputs, "the report")
     if profile and to != "tflite":
         raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
     if temporal and (to != "tflite" or quant != "int8"):

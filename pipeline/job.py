@@ -56,8 +56,10 @@ def load_job(path: str | Path | None) -> dict:
         job = default_job(str(path))
         validate_job(job, f"(embedded {path})")   # the shipped jobs obey the schema users' files do
         return _shipped_study({**default_job(), **job})
+    def no_constant(name: str):      # NaN and Infinity pass a schema's number checks: refused here
+        raise VstError(f"job file {path} holds {name}, which no job setting takes; give a finite number")
     try:
-        job = json.loads(Path(path).read_text())
+        job = json.loads(Path(path).read_text(), parse_constant=no_constant)
     except FileNotFoundError:
         raise VstError(f"job file {path} does not exist; omit --job for the embedded default, or name an "
                        f"embedded job ({', '.join(EMBEDDED_JOBS)})") from None

@@ -134,3 +134,19 @@ def onnx_weights(model) -> tuple[int | None, str]:
     precision = ("int8" if onnx.TensorProto.INT8 in dtypes or onnx.TensorProto.UINT8 in dtypes
                  else "fp16" if onnx.TensorProto.FLOAT16 in dtypes else "fp32")
     return params or None, precision
+
+
+def external_data_files(path: str | Path) -> list[Path]:
+    """The files an ONNX file's tensors name as their external data (empty for anything that is not a readable
+    ONNX file: its reader says what is wrong). An output must not replace them: they are inputs too."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    path = Path(path)
+    if path.suffix.lower() != ".onnx" or not path.is_file():
+        return []
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError and friends: the source reader names the problem
+        return []
+    return sorted({path.parent / ExternalDataInfo(t).location for t in _all_tensors(model.graph)
+                   if uses_external_data(t)})

@@ -369,3 +369,28 @@ def test_the_battery_covers_every_console_command():
 def test_train_needs_out_except_to_build_the_shipped_models(capsys, work):
     run(capsys, "vst-train", ["--steps", "1"], 2, "required", "--out")
     run(capsys, "vst-train", ["--measure-only", "--out", "m.safetensors"], 2, "--build-shipped")
+
+
+def test_the_convert_api_refuses_an_output_onto_its_inputs(tmp_path):
+    """vst.convert.convert(), as vst-run and Python callers use it: the model, the report beside the output, and
+    an ONNX file's external weights are inputs."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from vst.convert import convert
+    w = numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [w])
+    src = tmp_path / "src.onnx"
+    onnx.save(helper.make_model(graph), str(src), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.onnx", size_threshold=0)
+    weights = (tmp_path / "weights.onnx").read_bytes()
+    for out in (src, tmp_path / "weights.onnx"):
+        with pytest.raises(VstError, match="also an input"):
+            convert(str(src), to="onnx", size=(8, 8), out=out)
+    assert (tmp_path / "weights.onnx").read_bytes() == weights
+    report_named = tmp_path / "m.tflite.report.json"
+    report_named.write_text("{}")
+    with pytest.raises(VstError, match="the report"):
+        convert(str(report_named), size=(8, 8), out=tmp_path / "m.tflite")

@@ -100,6 +100,12 @@ def test_bad_jobs_are_one_line_errors(tmp_path):
         {"to": "tflite", "quant": "fp32", "dynamic": True}]}))
     with pytest.raises(VstError, match="conversions/0/quant"):     # --dynamic is int8's
         load_job(tmp_path / "j.json")
+    (tmp_path / "j.json").write_text(json.dumps({**default_job(), "bench": {**default_job()["bench"],
+                                                                          "cooldown": float("nan")}}))
+    with pytest.raises(VstError, match="holds NaN"):     # a schema's minimum lets NaN through
+        load_job(tmp_path / "j.json")
+    (tmp_path / "j.json").write_text(json.dumps({**default_job(), "conversions": [
+        {"to": "tflite", "quant": "fp32", "dynamic": True}]}))
     with pytest.raises(VstError, match="no shipped trained model"):
         resolve_model("kunster.nope")
     proc = subprocess.run([sys.executable, "-m", "vst.pipeline.cli", "--job", str(tmp_path / "j.json")],
