@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import traceback
 from typing import Callable, Sequence
@@ -28,6 +29,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     args = list(sys.argv[1:] if console else argv)
     verbose = any(a in VERBOSE_FLAGS for a in args)
     args = [a for a in args if a not in VERBOSE_FLAGS]
+    if console:
+        # `kill` (SIGTERM) ends a command as Ctrl-C does: Python runs no cleanup on SIGTERM by default, and
+        # temporary files and half-written outputs would stay behind
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         with quiet_stderr(verbose=verbose or not console):
             return int(main(args) or 0)
@@ -51,6 +56,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
         return 130
     except Exception as exc:  # noqa: BLE001 - whatever escaped is a bug in vst: one line, not a traceback
         return _bug(prog, f"{type(exc).__name__}: {first_line(exc, 300)}", verbose)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _bug(prog: str, what: str, verbose: bool) -> int:

@@ -22,7 +22,8 @@ from typing import Iterator
 from vst.common import symexpr
 from vst.common.errors import VstError, first_line
 
-TRUST_HINT = "only if you trust the file, pass --trust-pickle (it runs the file's code)"
+TRUST_HINT = ("only if you trust the file, convert it with vst-convert --trust-pickle (it runs the file's code) "
+              "and use the artifact")
 
 
 class PickledCodeRefused(Exception):

@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = stylize_video(args.input, args.model, args.out, size=args.size,
                           keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment,
                           edge=args.edge, edge_delay=args.edge_delay, style=args.style, predict=args.predict)
+    if stats.get("warning"):      # a clip shorter than its header says: what was written is right, but say so
+        print(f"vst-stylize: warning: {stats['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0

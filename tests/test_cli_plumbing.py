@@ -125,3 +125,29 @@ def test_command_lines_are_spelled_by_the_parser_and_parse_back():
         command_line(p, "m", output="o")               # a misspelled option is vst's bug, found at once
     with pytest.raises(InternalError, match="does not take"):
         command_line(p, out="o")                       # a line its parser refuses (no model)
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path):
+    """`kill` runs the same cleanup as Ctrl-C (atomic outputs removed, the interrupted line): Python's default
+    for SIGTERM is to die on the spot."""
+    import signal
+    import subprocess
+    import time
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import sys, time\n"
+        "from vst.common.cli import run_cli\n"
+        "from vst.common.fsutil import atomic_path\n"
+        "def main(argv):\n"
+        f"    with atomic_path({str(tmp_path / 'out.bin')!r}) as tmp:\n"
+        "        tmp.write_bytes(b'half')\n"
+        "        print('started', flush=True)\n"
+        "        time.sleep(60)\n"
+        "sys.exit(run_cli(main))\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert os.listdir(tmp_path) == ["slow.py"], os.listdir(tmp_path)   # no temporary file left

@@ -308,3 +308,10 @@ def test_an_input_that_is_not_a_file_is_named_for_what_it_is(tmp_path, capsys, m
     make(tmp_path / "clip.mp4")
     one_line(capsys, main(), [tmp_path / "clip.mp4", "-m", identity_onnx(tmp_path / "id.onnx"), "-o",
                               tmp_path / "o.mp4"], needle)
+
+
+def test_the_command_says_when_a_clip_was_shorter_than_its_header(tmp_path, capsys):
+    src = short_clip(tmp_path / "cut.mp4")
+    assert stylize(src, "-m", identity_onnx(tmp_path / "id.onnx"), "-o", tmp_path / "o.mp4") == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "60" in err and "23" in err
