@@ -148,33 +148,34 @@ def test_compare_refuses_what_it_cannot_pair(tmp_path, clip):
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
 
 
-def test_convert_benchmark_turns_settle_only_after_spinning_runtimes_and_pair_ratios(monkeypatch):
-    """scripts/bench_convert.py: every runner timed in turns in a rotating order, the settle pause only after
-    ONNX Runtime and torch turns, and ratios taken round by round: with the machine slowing down as the run goes
-    on, two runners that always take 2:1 keep a paired ratio of 2."""
+def test_timed_rounds_settle_only_after_spinning_runtimes_and_pair_ratios(monkeypatch):
+    """vst-bench --compare's loop (timed_rounds, which the Table II speed study times through too): every runner
+    timed in turns in a rotating order, the settle pause only after ONNX Runtime and torch turns, and ratios taken
+    round by round: with the machine slowing down as the run goes on, two runners that always take 2:1 keep a
+    paired ratio of 2."""
     import itertools
-    import pathlib
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
-    import bench_convert as bc
+    import numpy as np
+    from vst.bench import compare, stats
     clock, log = [0.0], []
 
     def runner(name, cost):
-        def f():
+        def f(j):
             log.append(name)
             clock[0] += cost * (1 + len(log) / 1000)     # drift: everything slows as the run goes on
         return f
-    from vst.bench import compare              # the timing loop both share (timed_rounds)
     monkeypatch.setattr(compare.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(compare.time, "sleep", lambda s: log.append("sleep"))
-    fns = {"ort": runner("ort", 4.0), "fp32": runner("fp32", 2.0), "int8": runner("int8", 1.0)}
-    best, med, turns = bc.interleaved(fns, 4 * bc.TURN)
-    assert [len(turns[k]) for k in fns] == [4, 4, 4]          # one turn each per round
-    calls = log[9:]                                           # after 3 warm-up calls each
+    names = ["ort", "fp32", "int8"]
+    blocks = compare.timed_rounds([runner("ort", 4.0), runner("fp32", 2.0), runner("int8", 1.0)],
+                                  [True, False, False], lambda r: r < 4)
+    assert [len(b) for b in blocks] == [4, 4, 4]              # one turn each per round
+    calls = log
     assert all(calls[i - 1] == "ort" for i, e in enumerate(calls) if e == "sleep")   # only after ONNX Runtime
-    assert calls.count("sleep") == 4
+    assert calls.count("sleep") == 4                          # one ORT turn a round, each followed by a turn
     order = [k for k, _ in itertools.groupby(e for e in calls if e != "sleep")]
     assert order == ["ort", "fp32", "int8", "fp32", "int8", "ort", "int8", "ort", "fp32", "ort", "fp32", "int8"]
-    ratio, (lo, hi) = bc.paired_ratio(turns, "fp32", "int8")
+    turns = {k: [float(np.median(b)) for b in t] for k, t in zip(names, blocks)}
+    ratio, lo, hi = stats.paired_ratio(turns["fp32"], turns["int8"])
     assert ratio == pytest.approx(2.0, rel=0.02) and lo <= ratio <= hi
 
 

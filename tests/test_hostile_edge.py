@@ -251,3 +251,37 @@ def test_frames_of_another_clip_or_model_in_out_are_not_kept(tmp_path, write_vid
         with pytest.raises(VstError, match="no record"):
             stylize_clip(s.url, same_as_a, tmp_path / "other", **quiet)
         assert (tmp_path / "other" / "frame_00000.png").read_bytes() == b"holiday"
+
+
+def test_a_flood_of_frames_is_answered_at_once_and_health_keeps_answering():
+    """120 frames sent at once (bounded: 40 threads x 3, loopback only) to a slow model with a queue of 4: each
+    gets 200 or an immediate 503, none waits past its timeout, /health answers 200 throughout, and the server
+    serves normally afterwards."""
+    import concurrent.futures
+    from vst.runtimes.remote import encode_image
+
+    def slow(x):
+        time.sleep(0.05)
+        return x
+    frame = encode_image(np.zeros((32, 48, 3), np.uint8), "png")
+
+    def post():
+        req = urllib.request.Request(s.url + "/stylize", data=frame, method="POST",
+                                     headers={"Content-Type": "image/png"})
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                return r.status, time.monotonic() - t0
+        except urllib.error.HTTPError as e:
+            return e.code, time.monotonic() - t0
+
+    with InProcessServer(slow, Limits(max_queue=4, max_batch=1, window=0.0, timeout=10)) as s:
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            replies = [pool.submit(post) for _ in range(120)]
+            health = [_health(s.url) for _ in range(3)]
+            got = [f.result(timeout=60) for f in replies]
+        codes = {code for code, _ in got}
+        assert codes <= {200, 503} and 200 in codes and 503 in codes, codes
+        assert max(t for code, t in got if code == 503) < 5        # refused at once, not after a queue wait
+        assert health == [200, 200, 200]
+        assert post()[0] == 200
