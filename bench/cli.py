@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_creatable_dir(out)
     if args.profile:
         return _profile(args)
-    from vst.convert.cli import parse_bind
+    from vst.runtimes.onnxfile import parse_bind
     bind = parse_bind(args.bind)
     if args.gemm_peak and not args.compare:
         raise VstError("--gemm-peak goes with --compare: it times the GEMM peak in the comparison's rounds")

@@ -94,6 +94,15 @@ def check_record(doc: dict, schema: dict, what: str) -> None:
                             f"{exc.message[:200]}") from None
 
 
+def write_record(path: str | Path, doc: dict, kind: str, indent: int = 1) -> Path:
+    """The one way a record is written: checked against its kind's schema (a record that breaks it is vst's
+    bug), then written atomically as JSON."""
+    from vst.common.fsutil import atomic_write_text
+    check_record(doc, schema(kind), kind)
+    atomic_write_text(path, json.dumps(doc, indent=indent) + "\n")
+    return Path(path)
+
+
 class _Refused:
     """A value the parse refuses, kept in place so that the error can name its field."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vst.common.cli import check_pixels
-from vst.common.errors import VstError
+from vst.common.errors import InternalError, VstError
 from vst.common.fsutil import check_creatable_dir, check_not_input, sha256_of, size_of
 from vst.common.records import report_path
 from vst.convert import front as front_mod, passes as rewrites, qdq, report as report_mod, targets, verify
@@ -165,6 +165,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if qres is not None:
         result["fidelity"]["qdq_source"] = qdq.source_fidelity(front.static, qres, outputs, front.images,
                                                                feeds=kept, verified_against=front.ref_out)
+    if not rewrites.in_step_order([p.name for p in passes]):
+        raise InternalError(f"conversion steps out of their order {rewrites.STEPS}: {[p.name for p in passes]}")
     rep = {
         "schema_version": 1,
         "source": src.describe(),

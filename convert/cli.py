@@ -6,24 +6,11 @@ import json
 import sys
 from typing import Sequence
 
-from vst.common.cli import parse_assignments, run_cli, size_arg
-from vst.common.errors import VstError
+from vst.common.cli import run_cli, size_arg
 from vst.common.fsutil import check_not_input
 from vst.common.records import artifact_file, precision_name, report_path
 from vst.models.names import artifact_stem
-
-
-def parse_bind(items: list[str]) -> dict:
-    out = {}
-    for key, value in parse_assignments(items, "--bind", "style_weights=3").items():
-        if value.endswith(".npy"):
-            out[key] = value          # an array file, read at import (a style bottleneck, say)
-            continue
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            raise VstError(f"--bind {key}: {value!r} is not a number or JSON list") from None
-    return out
+from vst.runtimes.onnxfile import parse_bind
 
 
 def build_parser() -> argparse.ArgumentParser:

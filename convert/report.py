@@ -2,12 +2,10 @@
 the artifact, the op histogram. Where it lies and how it is read back: vst.common.records."""
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 
 from vst.common import records
-from vst.common.fsutil import atomic_write_text
 from vst.common.records import check_record, report_path, samples_dir
 
 TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "numpy")
@@ -38,10 +36,7 @@ def op_histogram(op_names) -> dict[str, int]:
 
 
 def write(report: dict, artifact: Path) -> Path:
-    validate(report)
-    path = report_path(artifact)
-    atomic_write_text(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
-    return path
+    return records.write_record(report_path(artifact), report, "conversion-report", indent=2)
 
 
 def write_samples(artifact: Path, names: tuple[str, ...], outputs_nchw) -> dict[str, str]:

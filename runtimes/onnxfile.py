@@ -150,3 +150,19 @@ def external_data_files(path: str | Path) -> list[Path]:
         return []
     return sorted({path.parent / ExternalDataInfo(t).location for t in _all_tensors(model.graph)
                    if uses_external_data(t)})
+
+
+def parse_bind(items: list[str]) -> dict:
+    """--bind NAME=VALUE items (vst-convert, vst-bench): a JSON number or list, or a .npy file's path."""
+    import json
+    from vst.common.cli import parse_assignments
+    out = {}
+    for key, value in parse_assignments(items, "--bind", "style_weights=3").items():
+        if value.endswith(".npy"):
+            out[key] = value          # an array file, read at import (a style bottleneck, say)
+            continue
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise VstError(f"--bind {key}: {value!r} is not a number or JSON list") from None
+    return out

@@ -1,24 +1,18 @@
 """One frame through a model: the callable the video commands are built around.
 
-A key-frame stylizer is any callable RGB uint8 HxWx3 -> RGB uint8 HxWx3 of the same size. `LocalStylizer` runs a
-model here through vst.runtimes; a remote one (an edge server, 002 section 3) plugs into the same place.
+A key-frame stylizer is any callable RGB uint8 HxWx3 -> RGB uint8 HxWx3 of the same size, with `.size`, the (W, H)
+of the frames it takes and gives. `LocalStylizer` runs a model here through vst.runtimes; a remote one (an edge
+server, 002 section 3) plugs into the same place.
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
+
 from vst.common.cli import check_pixels
 from vst.common.errors import InternalError, VstError
 from vst.common.images import resize_cover, to_tensor_batch
 from vst.runtimes.spec import to_rgb
 from vst.runtimes.stylizer import load_runner
-
-
-class FrameStylizer(Protocol):
-    size: tuple[int, int]            # (W, H) of the frames it takes and gives
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray: ...
 
 
 class LocalStylizer:

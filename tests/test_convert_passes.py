@@ -337,3 +337,14 @@ def test_parities_leave_odd_outputs_and_wide_convs_alone():
         g.infer_shapes()
         _, count = passes.conv_output_parities(g)
         assert count == 0     # odd output; too many outputs; a 3x9 kernel under MIN_PARITY_KERNEL
+
+
+def test_conversion_steps_are_one_named_pipeline():
+    assert passes.STEPS[:3] == ("export", "dequantize", "import") and passes.STEPS[-3:] == ("layout", "quantize",
+                                                                                              "verify")
+    assert passes.STEPS[3:-3] == passes.ORDER
+    assert passes.in_step_order(["export", "import", *passes.ORDER, "layout", "quantize", "verify"])
+    assert passes.in_step_order(["export", "import", "layout", "quantize", "verify"])      # onnx: no rewrites
+    assert not passes.in_step_order(["export", "layout", "import"])                       # out of order
+    assert not passes.in_step_order(["export", "import", "import"])                       # twice
+    assert not passes.in_step_order(["export", "compile"])                                # not a step

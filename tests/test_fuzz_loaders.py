@@ -60,7 +60,7 @@ def test_json_documents(tmp_path, loader, doc):
 @given(text=st.text(max_size=40))
 def test_sizes_and_bind_values(text):
     from vst.common.cli import parse_size
-    from vst.convert.cli import parse_bind
+    from vst.runtimes.onnxfile import parse_bind
     only_vst_errors(parse_size, text)
     only_vst_errors(parse_bind, [f"style_weights={text}"])
 

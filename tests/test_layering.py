@@ -122,3 +122,10 @@ def test_every_console_command_lives_in_its_packages_cli_module():
     wrong = {name: target for name, target in scripts.items()
              if not (target.split(":")[0].startswith("vst.") and target.split(":")[0].endswith(".cli"))}
     assert not wrong, f"console commands outside their package's cli.py: {wrong}"
+
+
+def test_benchmarks_reports_and_predictions_take_nothing_from_convert():
+    """They run artifacts through vst.runtimes and read conversion reports through vst.common.records: a change
+    inside the converter cannot reach them."""
+    reading = {p: imports_of(p) & {"convert"} for p in ("bench", "reports", "predict", "stylize", "edge")}
+    assert not any(reading.values()), reading

@@ -21,7 +21,8 @@ import numpy as np
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
 from vst.common.images import load_image, resize_cover, save_png
-from vst.common.records import STUDY_FILE, check_record, read_record, schema as record_schema, table2_name
+from vst.common.records import (STUDY_FILE, check_record, read_record, schema as record_schema, table2_name,
+                                write_record)
 from vst.metrics.evaluate import evaluate, stylize_frames, synthetic_eval_clips
 from vst.metrics.temporal import psnr
 from vst.models import load_model, table2
@@ -237,7 +238,7 @@ def assemble(out: Path, settings: dict, teacher_rec: dict, elapsed_s: float) -> 
            "configs": recs, "last_run_s": round(elapsed_s, 1), "grid": "grid.png"}
     validate(doc)
     write_grid(out, doc)
-    atomic_write_text(out / STUDY_FILE, json.dumps(doc, indent=1))
+    write_record(out / STUDY_FILE, doc, "study")
     return doc
 
 

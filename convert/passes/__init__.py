@@ -25,12 +25,24 @@ if sorted(ORDER) != sorted(REGISTRY):
     raise ImportError(f"rewrites registered and ordered differ: {sorted(set(ORDER) ^ set(REGISTRY))}")
 
 
+# The steps of a conversion, as its report lists them, in the order they run: the front's (export, dequantize for
+# QDQ sources, import), the rewrites, then the target's emitter's (layout, quantize, verify). convert() checks every
+# report against it.
+STEPS = ("export", "dequantize", "import", *ORDER, "layout", "quantize", "verify")
+
+
+def in_step_order(names: list[str]) -> bool:
+    """Whether a report's pass names are steps of STEPS, each once, in its order."""
+    index = [STEPS.index(n) if n in STEPS else -1 for n in names]
+    return -1 not in index and index == sorted(set(index))
+
+
 def for_target(target: str) -> tuple[str, ...]:
     """The rewrites a target's files take, in ORDER."""
     return tuple(name for name in ORDER if target in REGISTRY[name].targets)
 
 
-__all__ = ["EXACT_PSNR_DB", "ORDER", "REGISTRY", "PassResult", "Rewrite", "for_target", "prove", "prove_and_apply",
+__all__ = ["EXACT_PSNR_DB", "ORDER", "STEPS", "in_step_order", "REGISTRY", "PassResult", "Rewrite", "for_target", "prove", "prove_and_apply",
            "rewrite", "MAX_PARITY_COUT", "MEAN_BY_ROWS_BELOW_CHANNELS", "WIDEN_BELOW_CHANNELS", "mean_by_rows",
            "conv_input_space_to_depth", "conv_output_parities", "fold_affine_into_conv", "shift_as_depthwise",
            "stride2_conv_on_parities", "instance_norm_moments", "instance_norm_rsqrt", "spatial_mean_by_rows",
