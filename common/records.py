@@ -71,6 +71,14 @@ def artifact_file(stem: str, width: int, height: int, precision: str, suffix: st
     return f"{stem}-{width}x{height}-{precision}{suffix}"
 
 
+def artifact_key(report_file: str | Path, report: dict) -> str:
+    """What joins a conversion report to benchmark results: its artifact's file name (results keep the
+    artifact they ran by name, and a results folder may be moved away from the artifacts)."""
+    report_file = Path(report_file)
+    recorded = (report.get("artifact") or {}).get("path")
+    return Path(recorded).name if recorded else report_file.name[:-len(CONVERSION_REPORT_SUFFIX)]
+
+
 def precision_name(quant: str, method: str | None = None) -> str:
     """How reports, benchmarks and vst-run's file names call a precision: the --quant value, with the int8
     method when it is not plain full-integer (int8-dynamic: --dynamic; int8-temporal: --temporal)."""

@@ -18,7 +18,7 @@ from vst.reports.figures import figure_data_uri
 from vst.reports.study import study_section
 from vst.reports.samples import clip_rows, is_trained, sample_rows
 from vst.bench.stats import DRIFT_LIMIT
-from vst.common.records import CONVERSION_REPORT_SUFFIX, precision, table2_name
+from vst.common.records import artifact_key, precision, table2_name
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
              "iPhone 6s 480x320": "fps_iphone6s_480x320", "iPhone 6s 320x240": "fps_iphone6s_320x240"}
@@ -220,8 +220,7 @@ def summary_rows(inputs: Inputs) -> list[dict]:
     bench = inputs.bench
     if not len(bench):
         return []
-    reports = {Path((rep.get("artifact") or {}).get("path", p.name[:-len(CONVERSION_REPORT_SUFFIX)])).name: (p, rep)
-               for p, rep in inputs.conversions}
+    reports = {artifact_key(p, rep): (p, rep) for p, rep in inputs.conversions}
     rows, cache = [], {}
     for (device, res), g in bench.groupby(["device", "resolution"], sort=False):
         ok, rejected, unverified = [], [], 0
