@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -16,8 +15,7 @@ from vst.common.cli import run_cli  # noqa: E402
 from vst.common.quiet import configure_environment
 
 configure_environment()
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_convert import interleaved  # noqa: E402
+from vst.bench.compare import BLOCK, timed_rounds  # noqa: E402
 from vst.runtimes.profile import _timer  # noqa: E402
 
 H, W, K = 320, 480, 9
@@ -47,7 +45,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     fns = {f"{ci}->{co} {kind}": _timer(conv_file(ci, co, kind == "parities"), 2)
            for ci, co in PAIRS for kind in ("plain", "parities")}
-    best, med = interleaved(fns, a.runs)
+    # vst-bench --compare's loop: turns of BLOCK calls in a rotating order (LiteRT's threads do not spin on)
+    blocks = timed_rounds([lambda j, f=f: f() for f in fns.values()], [False] * len(fns), lambda r: r * BLOCK < a.runs)
+    times = {k: [ms / 1e3 for b in t for ms in b][:a.runs] for k, t in zip(fns, blocks)}
+    best = {k: float(np.min(v)) for k, v in times.items()}
+    med = {k: float(np.median(v)) for k, v in times.items()}
     print("| 9x9 conv at 480x320 | plain ms | parities ms | speedup (best) | speedup (median) |\n|---|---|---|---|---|")
     for ci, co in PAIRS:
         b0, b1 = best[f"{ci}->{co} plain"], best[f"{ci}->{co} parities"]
