@@ -48,8 +48,9 @@ def _opname(schema, m, op) -> str:
     return names.get(num, f"OP{num}")
 
 
-def _timer(data: bytes, threads: int):
-    """A callable running `data` once (inputs random, fixed) through LiteRT + XNNPACK."""
+def invoker(data: bytes, threads: int = 2):
+    """A callable running the TFLite file `data` once (inputs random, fixed) through LiteRT + XNNPACK: what the
+    profile times, for any file (inputs of any shape, which a stylizer session refuses)."""
     from vst.runtimes.litert import _interpreter
     it = _interpreter(data, threads, "xnnpack")
     it.allocate_tensors()
@@ -115,10 +116,10 @@ def profile(model: str | Path | bytes, threads: int = 2, runs: int = 10) -> dict
             sg.operators = [op]
             sg.inputs = [int(t) for t in op.inputs if t >= 0 and not constant(int(t))]
             sg.outputs = [int(t) for t in op.outputs]
-            rows.append((k, name, op, _timer(_pack(schema, m), threads)))
+            rows.append((k, name, op, invoker(_pack(schema, m), threads)))
     finally:
         sg.operators, sg.inputs, sg.outputs, m.signatureDefs = ops, inputs, outputs, sigs
-    whole = _timer(whole_data, threads)
+    whole = invoker(whole_data, threads)
     # the whole file is timed before and after the ops, so a load change during the profile shows in whole_ms
     out = []
     whole_best, whole_med = _best(whole, runs)

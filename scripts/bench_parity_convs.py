@@ -3,6 +3,9 @@
 the four output parities + DEPTH_TO_SPACE), timed interleaved through LiteRT + XNNPACK on 2 threads.
 
     .venv/bin/python scripts/bench_parity_convs.py [--runs 7]
+
+Public names only: vst.convert.single_conv_tflite builds each file, vst.runtimes.profile.invoker runs it (random
+inputs), vst.bench.timed_rounds is vst-bench --compare's interleaved loop.
 """
 from __future__ import annotations
 
@@ -11,40 +14,25 @@ import sys
 
 import numpy as np
 
-from vst.common.cli import run_cli  # noqa: E402
+from vst.common.cli import positive_int, run_cli
 from vst.common.quiet import configure_environment
 
 configure_environment()
-from vst.bench.compare import BLOCK, timed_rounds  # noqa: E402
-from vst.runtimes.profile import _timer  # noqa: E402
+from vst.bench import BLOCK, timed_rounds  # noqa: E402
+from vst.convert import single_conv_tflite  # noqa: E402
+from vst.runtimes.profile import invoker  # noqa: E402
 
-H, W, K = 320, 480, 9
+K, SIZE = 9, (480, 320)
 PAIRS = ((3, 8), (8, 3), (3, 16), (16, 3), (3, 32), (32, 3))
-
-
-def conv_file(cin: int, cout: int, parity: bool) -> bytes:
-    import tensorflow as tf
-    from vst.convert.ir import Graph, Node
-    from vst.convert.passes import conv_output_parities
-    from vst.convert.tflite import build_tf_function
-    rng = np.random.default_rng(0)
-    consts = {"w": rng.standard_normal((cout, cin, K, K)).astype(np.float32), "b": np.zeros(cout, np.float32)}
-    g = Graph("x", "y", (1, cin, H + K - 1, W + K - 1),
-              [Node("conv", ["x", "w", "b"], "y", {"stride": (1, 1), "dilation": (1, 1), "group": 1}, "conv")], consts)
-    g.infer_shapes()
-    if parity:
-        g, _ = conv_output_parities(g)
-        g.infer_shapes()
-    fn = build_tf_function(g, "nhwc", "nhwc")
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--runs", type=positive_int, default=7)
     a = p.parse_args(argv)
-    fns = {f"{ci}->{co} {kind}": _timer(conv_file(ci, co, kind == "parities"), 2)
-           for ci, co in PAIRS for kind in ("plain", "parities")}
+    fns = {f"{ci}->{co} {kind}": invoker(single_conv_tflite(ci, co, K, SIZE, rewrite=(
+        "conv_output_parities" if kind == "parities" else None))[0], 2)
+        for ci, co in PAIRS for kind in ("plain", "parities")}
     # vst-bench --compare's loop: turns of BLOCK calls in a rotating order (LiteRT's threads do not spin on)
     blocks = timed_rounds([lambda j, f=f: f() for f in fns.values()], [False] * len(fns), lambda r: r * BLOCK < a.runs)
     times = {k: [ms / 1e3 for b in t for ms in b][:a.runs] for k, t in zip(fns, blocks)}
