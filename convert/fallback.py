@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,13 +25,34 @@ import onnx
 
 from vst.common.errors import VstError, first_line
 
+# Python frames onnx2tf may recurse through on deep graphs: well within the main thread's 8 MB C stack, where
+# its own import asks for 2**31 - 1
+ONNX2TF_RECURSION = 20_000
 # onnx2tf looks for this file in its working directory for 3-channel inputs and downloads it when missing.
 CALIBRATION_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 def onnx2tf_convert(model: onnx.ModelProto, workdir: Path) -> dict[str, bytes]:
     """onnx2tf's default conversion, offline: {"fp32": bytes, "fp16": bytes} (what it wrote)."""
+    with _recursion_limit_kept():
+        return _onnx2tf_convert(model, workdir)
+
+
+@contextlib.contextmanager
+def _recursion_limit_kept():
+    """onnx2tf sets Python's recursion limit to 2**31 - 1 when imported, for deep graphs; left so, a later deep
+    parse in the same process (a hostile 100k-deep JSON, say) overflows the C stack and kills the process instead
+    of raising RecursionError. The limit is put back once the conversion is done."""
+    limit = sys.getrecursionlimit()
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _onnx2tf_convert(model: onnx.ModelProto, workdir: Path) -> dict[str, bytes]:
     import onnx2tf
+    sys.setrecursionlimit(ONNX2TF_RECURSION)
     from vst.common.images import resize_cover, sample_photos
     photos = list(sample_photos().values())
     workdir.mkdir(parents=True, exist_ok=True)

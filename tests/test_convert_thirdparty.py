@@ -215,9 +215,12 @@ def _softmax_model(path: Path) -> Path:
 
 
 def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
-    cwd = os.getcwd()
+    import sys
+    cwd, limit = os.getcwd(), sys.getrecursionlimit()
     rep = convert(str(_softmax_model(tmp_path / "soft.onnx")), to="tflite", size=(64, 48), out=tmp_path / "s.tflite")
     assert os.getcwd() == cwd
+    # onnx2tf's import sets the limit to 2**31 - 1: left so, a deep JSON parsed later crashes the process
+    assert sys.getrecursionlimit() == limit
     path = rep["conversion_path"]
     assert path["produced_by"] == "onnx2tf" and "Softmax" in path["why"] and "the_softmax" in path["why"]
     assert path["cost"]["psnr_db"] >= 60 and path["cost"]["transposes"] == rep["transposes"]["after"]
