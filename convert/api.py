@@ -66,6 +66,17 @@ def _check_args(to, quant, size, io_layout, out) -> tuple[int, int, Path]:
     return width, height, out
 
 
+def _check_not_input(model, calib, bind, out) -> None:
+    """The artifact and the report beside it must not replace what the conversion reads: the model, --calib,
+    --bind .npy files and an ONNX model's external weights."""
+    path = model.split(":")[0] if isinstance(model, str) else model if isinstance(model, os.PathLike) else None
+    read = [model if isinstance(model, (str, os.PathLike)) else None, calib,
+            *(v for v in (bind or {}).values() if isinstance(v, (str, os.PathLike))),
+            *(external_data_files(path) if path is not None else ())]
+    check_not_input(out, read)
+    check_not_input(report_path(out), read, "the report")
+
+
 def _replaceable_mlpackage(path: Path) -> bool:
     """An empty folder, or a package vst-convert wrote: its report lies beside it and it holds only package
     entries."""
@@ -97,14 +108,9 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     t0 = time.perf_counter()
+    if out is not None:     # first: an output onto an input is refused whatever else is wrong with it
+        _check_not_input(model, calib, bind, out)
     width, height, out = _check_args(to, quant, size, io_layout, out)
-    # an output (or the report beside it) must not replace an input: the model, --calib, --bind .npy files
-    path = model.split(":")[0] if isinstance(model, str) else model if isinstance(model, os.PathLike) else None
-    inputs = [model if isinstance(model, (str, os.PathLike)) else None, calib,
-              *(v for v in (bind or {}).values() if isinstance(v, (str, os.PathLike))),
-              *(external_data_files(path) if path is not None else ())]   # an ONNX file's weights beside it
-    check_not_input(out, inputs)
-    check_not_input(report_path(out), inputs, "the report")
     if profile and to != "tflite":
         raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
     if temporal and (to != "tflite" or quant != "int8"):

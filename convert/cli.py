@@ -7,7 +7,6 @@ import sys
 from typing import Sequence
 
 from vst.common.cli import run_cli, size_arg
-from vst.common.fsutil import check_not_input
 from vst.common.records import artifact_file, precision_name, report_path
 from vst.models.names import artifact_stem
 from vst.runtimes.onnxfile import parse_bind
@@ -56,9 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     tag = precision_name(args.quant, "temporal" if args.temporal else "dynamic" if args.dynamic else None)
     out = args.out or artifact_file(artifact_stem(args.model), w, h, tag, SUFFIX[args.to])
     bind = parse_bind(args.bind)
-    inputs = [args.model, args.calib, *(v for v in bind.values() if isinstance(v, str))]   # .npy files
-    check_not_input(out, inputs)
-    check_not_input(report_path(out), inputs, "the report")
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=bind, profile=args.profile, temporal=args.temporal,
