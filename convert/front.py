@@ -11,7 +11,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.fsutil import sha256_of
-from vst.convert import qdq, verify
+from vst.convert import qdq, targets, verify
 from vst.convert.ir import UnsupportedOp, input_name
 from vst.convert.passes import PassResult
 
@@ -107,18 +107,11 @@ def build(model, random_weights, trust_pickle, bind, to, width, height, keep_inp
     try:
         graph, refusal = onnx_import.to_ir(ir_source, to, kept_all, nhwc_src), None
     except UnsupportedOp as exc:
-        if to == "coreml" and src.module is None:     # coremltools has no ONNX frontend
+        note = targets.get(to).refused_import_note(src, str(exc))
+        if note is None:
             raise
         graph, refusal = None, str(exc)
-        if to == "coreml":  # a PyTorch source: coremltools' own frontend may take it (convert/fallback.py)
-            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with "
-                                                      "coremltools' PyTorch frontend"))
-        elif to == "onnx":   # the ONNX writer takes the source graph itself; ONNX Runtime runs every ONNX op
-            passes.append(PassResult("import", False, f"IR import refused ({refusal}); not needed for onnx: "
-                                                      "the source graph is written as it is"))
-        else:              # litert-torch or onnx2tf may still take it (convert/fallback.py)
-            passes.append(PassResult("import", False, f"native import refused ({refusal}); converting with a "
-                                                      "fallback converter (conversion_path says which and why)"))
+        passes.append(PassResult("import", False, note))
     if graph is not None:
         out_shape = graph.shapes[graph.output]
         if out_shape[1] == 3 and out_shape[1:] != (3, height, width):

@@ -74,6 +74,11 @@ class Target:
     def emit(self, c: Conversion) -> Emitted:
         raise NotImplementedError
 
+    def refused_import_note(self, src, refusal: str) -> str | None:
+        """What the report's import step says when the native import refused `src` (`refusal` says why); None
+        when this target has no other way to the file (the refusal then stands)."""
+        return None
+
     def emit_refused(self, c: Conversion) -> Emitted:
         """The native import refused the model (c.front.refusal): convert it another way or say why not."""
         raise VstError(c.front.refusal)

@@ -46,6 +46,11 @@ class CoreMLTarget(Target):
                         "transposes": {"before": c.src_transposes, "after": struct["transposes"]},
                         "delegates": _verdicts(ops, quant), "structure": struct, "fidelity": fid}, got)
 
+    def refused_import_note(self, src, refusal: str) -> str | None:
+        if src.module is None:      # coremltools has no ONNX frontend
+            return None
+        return f"native import refused ({refusal}); converting with coremltools' PyTorch frontend"
+
     def emit_refused(self, c: Conversion) -> Emitted:
         """A PyTorch source the IR refused: coremltools' own PyTorch frontend builds the program. Linux cannot run
         it, and no IR stands behind it to check instead, so its numbers are measured on macOS only."""

@@ -35,6 +35,9 @@ class OnnxTarget(Target):
                                                              "after": hist.get("Transpose", 0)},
                         "delegates": {}, "fidelity": fid}, got)
 
+    def refused_import_note(self, src, refusal: str) -> str | None:
+        return f"IR import refused ({refusal}); not needed for onnx: the source graph is written as it is"
+
     def artifact_inputs(self, inputs: list[dict], c: Conversion) -> list[dict]:
         return [dict(i, artifact_name=i["name"]) if i["role"] == "kept" else i for i in inputs]
 

@@ -100,6 +100,10 @@ class TFLiteTarget(Target):
         n = len(c.calib_batch) if c.calib_batch is not None else 0
         return QUANT_DETAIL[c.quant].format(n=n)
 
+    def refused_import_note(self, src, refusal: str) -> str | None:
+        return (f"native import refused ({refusal}); converting with a fallback converter (conversion_path says "
+                "which and why)")
+
     def emit_refused(self, c: Conversion) -> Emitted:
         """PyTorch sources: litert-torch where it can make the file; all else: onnx2tf."""
         src, refusal = c.front.src, c.front.refusal
