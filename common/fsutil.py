@@ -69,7 +69,7 @@ def check_not_input(output: str | os.PathLike | None, inputs, flag: str = "-o") 
                                "give another output path")
 
 
-def _new_folders(path: Path) -> list[Path]:
+def new_folders(path: Path) -> list[Path]:
     """`path` and its parents that do not exist yet, deepest first."""
     new, p = [], Path(path).absolute()
     while not p.exists() and not p.is_symlink() and p != p.parent:
@@ -78,7 +78,7 @@ def _new_folders(path: Path) -> list[Path]:
     return new
 
 
-def _prune(folders: list[Path], ignorable: tuple[str, ...]) -> None:
+def prune_empty(folders: list[Path], ignorable: tuple[str, ...] = ()) -> None:
     """Remove those of `folders` (made by this command) that hold no file but `ignorable` ones, deepest first."""
     for top in folders:
         if top.is_symlink() or not top.is_dir():
@@ -98,11 +98,11 @@ def prune_on_failure(path: str | os.PathLike, ignorable: tuple[str, ...] = ()) -
     created for `path` (the path itself and missing parents) that hold no file, or only `ignorable` ones (a
     store's lock), so that a failure leaves no empty folders behind. Finished results and folders that existed
     before are kept."""
-    new = _new_folders(Path(path))
+    new = new_folders(Path(path))
     try:
         yield
     except BaseException:
-        _prune(new, ignorable)
+        prune_empty(new, ignorable)
         raise
 
 

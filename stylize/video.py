@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vst.common.errors import VstError
-from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, sha256_of
+from vst.common.fsutil import atomic_path, atomic_write_text, check_creatable_dir, new_folders, prune_empty, sha256_of
 from vst.stylize.frames import LocalStylizer, NonFiniteOutput, RemoteStylizer, fit, side_by_side
 from vst.stylize.keyframes import KeySchedule, KeyframeInterpolator
 from vst.video.codec import DecodedFrame, H264Writer, decode_rgb, decode_timed, join_segments, probe
@@ -82,7 +82,7 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     state = {"format": 2, "input_sha256": sha256_of(src),
              "model": getattr(stylizer, "identity", None) or str(model), "size": [w, h], "keyframes": keyframes,
              "flow": flow, "side_by_side": sbs, "segment": segment}
-    made = _missing_dirs(out.parent)
+    made = new_folders(out.parent)     # the folders a failed run must remove
     _sweep_temporaries(out)
     manifest = parts / "manifest.json"
     if parts.is_dir():
@@ -131,14 +131,14 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
         # another model starts over): leave nothing behind
         if isinstance(exc, NonFiniteOutput) or not any(parts.glob("seg*.mp4")):
             shutil.rmtree(parts, ignore_errors=True)
-            _remove_empty(made)
+            prune_empty(made)
         raise
     finally:
         bar.close()
     segments = [seg_path(k) for k in range(-(-end // segment))]
     if not segments:
         shutil.rmtree(parts, ignore_errors=True)
-        _remove_empty(made)
+        prune_empty(made)
         raise VstError(f"no frame of {src} decodes although its header declares {info.frames}; the file is "
                        "damaged: give another copy")
     if not all(p.is_file() for p in segments):
@@ -170,24 +170,6 @@ def _pts(frame: DecodedFrame, info) -> int | None:
     if frame.pts is not None or info.time_base is None:
         return frame.pts
     return round(frame.index / (info.fps_fraction * info.time_base))
-
-
-def _missing_dirs(folder: Path) -> list[Path]:
-    """The folders of `folder`'s path that do not exist yet, deepest first: those a failed run must remove."""
-    missing = []
-    folder = folder.absolute()
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for d in folders:
-        try:
-            d.rmdir()
-        except OSError:
-            return     # not empty (something else was put there meanwhile) or already gone
 
 
 def _sweep_temporaries(out: Path) -> None:
