@@ -70,6 +70,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return w, h
 
 
+def check_frame_pixels(path, width: int, height: int) -> None:
+    """A video's frames, refused from the container's header above the same limit as images."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise VstError(_too_big(path, f"{width}x{height} frames"))
+
+
 def _too_big(path, what: str) -> str:
     return (f"{path} declares {what}, over vst's limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels for images (a "
             "decompression bomb, or a huge scan); scale it down first")
@@ -132,10 +138,11 @@ def video_frames(path: str | Path, count: int) -> list[np.ndarray]:
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if not cap.isOpened() or total <= 0:
         raise VstError(f"{path} is not a readable video; give an MP4/MOV/MKV file")
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if w * h > MAX_IMAGE_PIXELS:
+    try:
+        check_frame_pixels(path, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    except VstError:
         cap.release()
-        raise VstError(_too_big(path, f"{w}x{h} frames"))
+        raise
     frames = []
     for idx in np.linspace(0, total - 1, num=min(count, total)).astype(int):
         cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))

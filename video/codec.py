@@ -18,7 +18,7 @@ import numpy as np
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_path
-from vst.common.images import MAX_IMAGE_PIXELS, cover, sample_photos
+from vst.common.images import check_frame_pixels, cover, sample_photos
 from vst.common.synthclips import Motion, _camera
 
 PAPER_CLIP = {"size": (1920, 1080), "seconds": 21.0, "fps": 25}
@@ -100,9 +100,7 @@ def probe(path: str | Path) -> ClipInfo:
                 raise VstError(f"{path} has no video stream; give an H.264 MP4/MOV file")
             s = c.streams.video[0]
             w, h = s.codec_context.width, s.codec_context.height
-            if w * h > MAX_IMAGE_PIXELS:
-                raise VstError(f"{path} has {w}x{h} frames, over vst's limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
-                               "megapixels; scale the video down first")
+            check_frame_pixels(path, w, h)
             frames = s.frames or sum(1 for _ in c.demux(s) if _.size)
             rate, tb = s.average_rate, s.time_base
         rotation = _rotation(path)
