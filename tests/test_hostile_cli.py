@@ -10,6 +10,7 @@ import signal
 import numpy as np
 import pytest
 
+from test_hostile_inputs import one_line
 from vst.common.cli import run_cli
 from vst.common.errors import VstError
 
@@ -29,18 +30,7 @@ def main_of(command):
 
 def run(capsys, command, args, rc=2, *needles):
     """Run a console command in-process as its entry does; return the one stderr line."""
-    try:
-        got = run_cli(main_of(command), [str(a) for a in args])
-    except SystemExit as exc:       # argparse's own checks: its usage line, then the one error line
-        got = exc.code
-    err = capsys.readouterr().err.strip()
-    assert got == rc, err
-    assert "Traceback" not in err, err
-    err = err.splitlines()[-1] if err.startswith("usage:") else err
-    assert len(err.splitlines()) == 1, err
-    for n in needles:
-        assert n.lower() in err.lower(), err
-    return err
+    return one_line(capsys, main_of(command), args, *needles, rc=rc)
 
 
 def tree(root):
