@@ -176,13 +176,11 @@ def load_exported_program(path: Path, trust_pickle: bool = False):
     except zipfile.BadZipFile:
         raise VstError(f"{path} is a truncated or damaged zip archive (ExportedProgram)") from None
     if evaluated:
-        shown = ", ".join(evaluated[:2]) + (f" and {len(evaluated) - 2} more" if len(evaluated) > 2 else "")
-        raise VstError(f"{path} holds strings torch would run as code ({shown}); refusing to load it; "
-                       f"{TRUST_HINT}")
+        raise VstError(f"{path} holds strings torch would run as code ({_listed(evaluated, 2)}); refusing to load "
+                       f"it; {TRUST_HINT}")
     if entries:
-        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
-        raise VstError(f"{path} stores pickled objects that would run code when loaded ({shown}); refusing to "
-                       f"load it; {TRUST_HINT}")
+        raise VstError(f"{path} stores pickled objects that would run code when loaded ({_listed(entries, 3)}); "
+                       f"refusing to load it; {TRUST_HINT}")
     log = logging.getLogger("torch.export")
     level = log.level
     log.setLevel(logging.CRITICAL)   # torch logs a traceback before its legacy fallback
@@ -204,6 +202,11 @@ def load_exported_program(path: Path, trust_pickle: bool = False):
     finally:
         log.setLevel(level)
     return ep
+
+
+def _listed(items: list[str], shown: int) -> str:
+    """The first `shown` items, and how many more."""
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def _export_load(path: Path):
