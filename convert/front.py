@@ -18,8 +18,8 @@ from vst.convert.passes import PassResult
 
 @dataclass
 class Front:
-    """What a conversion does before it picks a precision: the source, its export and import, the rewrite
-    proofs (`proofs`: rewrites tried -> result) and the reference outputs on the verification photos."""
+    """The source, its export and import, the rewrite proofs (`proofs`: rewrites tried -> result) and the
+    reference outputs on the verification photos."""
     src: Any
     static: Any
     ir_source: Any
