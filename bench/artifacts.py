@@ -137,6 +137,9 @@ def input_spec(art: Artifact) -> TensorSpec:
     if art.format == "tflite":
         from vst.runtimes.litert import input_spec as litert_input_spec
         return litert_input_spec(art.path)
+    if art.format == "pte":
+        from vst.runtimes.executorch import input_spec as pte_input_spec
+        return pte_input_spec(art.path)
     if art.format == "onnx":
         import onnx
         m = _onnx_graph(art.path)

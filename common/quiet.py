@@ -18,7 +18,8 @@ CHATTER = re.compile(
     r"(WARNING: All log messages before absl::InitializeLog|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |"
     r"INFO: Created TensorFlow Lite|INFO: Initialized TensorFlow Lite|fully_quantize: |"
     r"WARNING:absl:|WARNING:tensorflow:|Saved artifact at|Output Type:|Captures:|"
-    r"Failed to load \S*torchao/_C)")      # torchao (litert-torch's) probing its CUDA kernels
+    r"Failed to load \S*torchao/_C|"      # torchao (litert-torch's) probing its CUDA kernels
+    r"\[[\w.]+\.cpp:\d+\] )")                  # ExecuTorch's runtime (cpuinfo probes, thread pool resets)
 LOGGERS = ("torch", "torch.onnx", "torch.export", "onnxscript", "tensorflow", "absl", "coremltools", "onnx2tf",
            "onnxruntime", "h5py", "jax", "flwr", "ray", "uvicorn", "litert_torch", "torchao")
 

@@ -101,7 +101,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     for the other targets).
     `keep_inputs`: extra inputs kept as artifact inputs instead of bound (a style bottleneck, say);
     a `bind` value given for one is its verification value only.
-    `dynamic` (tflite int8 only): dynamic-range int8, int8 weights and activations quantized per frame at run time.
+    `dynamic` (tflite and executorch int8 only): dynamic-range int8, int8 weights and activations quantized per
+    frame at run time.
     `checks`: "full", or "proofs" for studies of speed (random weights): the rewrite proofs and the artifact's
     fidelity are kept; the temporal QA, sample PNGs, per-layer divergence and the layout-naive transpose count,
     which say nothing about an untrained network's speed, are left out (see CHECKS).
@@ -122,8 +123,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
                        "the float form with its own calibration: drop --qdq keep or use --quant fp32")
     if keep_inputs and temporal:
         raise VstError("--temporal with --keep-input is not done: bind the input for a temporal-aware int8 file")
-    if dynamic and (to != "tflite" or quant != "int8"):
-        raise VstError("--dynamic applies to --to tflite --quant int8 only")
+    if dynamic and (to not in ("tflite", "executorch") or quant != "int8"):
+        raise VstError("--dynamic applies to --quant int8 with --to tflite or --to executorch only")
     if dynamic and temporal:
         raise VstError("--dynamic and --temporal are two int8 methods; choose one")
     if dynamic and calib is not None:

@@ -1,4 +1,4 @@
-"""vst-convert MODEL --to tflite|coreml|onnx --quant fp32|fp16|int8 --size WxH [--calib DIR] [-o OUT]"""
+"""vst-convert MODEL --to tflite|coreml|onnx|executorch --quant fp32|fp16|int8 --size WxH [--calib DIR] [-o OUT]"""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from vst.common.cli import run_cli, size_arg
 from vst.common.records import artifact_file, precision_name, report_path
 from vst.models.names import artifact_stem
 from vst.runtimes.onnxfile import parse_bind
+from vst.runtimes.table import TARGETS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "artifact (TFLite, Core ML or ONNX) with a report beside it.")
     p.add_argument("model", help="vst checkpoint, zoo name (e.g. kunster:alpha=0.25,beta=1), TorchScript, "
                                  "ExportedProgram (.pt2) or ONNX file")
-    p.add_argument("--to", choices=("tflite", "coreml", "onnx"), default="tflite")
+    p.add_argument("--to", choices=tuple(TARGETS), default="tflite")
     p.add_argument("--quant", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--size", type=size_arg, default=(480, 320), help="WxH, one artifact per size (default 480x320)")
     p.add_argument("--calib", help="folder of images or videos for int8 calibration (default: shipped photos)")
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --to tflite --quant int8: keep float the ops whose int8 noise makes video flicker, "
                         "chosen by a measured temporal-sensitivity pass (slower conversion)")
     p.add_argument("--dynamic", action="store_true",
-                   help="with --to tflite --quant int8: int8 weights, activations quantized per frame at run time "
+                   help="with --to tflite|executorch --quant int8: int8 weights, activations quantized per frame at run time "
                         "(dynamic range; no calibration): keeps video as stable as fp32 (docs/quantization.md)")
     p.add_argument("--checks", choices=("full", "proofs"), default="full",
                    help="proofs: for speed studies of random weights, verify the rewrites and the artifact's "
@@ -88,6 +89,12 @@ def summary(rep: dict) -> str:
     if "xnnpack" in rep:
         x = rep["xnnpack"]
         lines.append(f"  XNNPACK: {x['delegated_nodes']}/{x['total_nodes']} nodes in {x['partitions']} partition(s)")
+    if "executorch" in rep:
+        d = rep["executorch"]["delegation"]
+        lines.append(f"  ExecuTorch: {d['subgraphs']} delegated subgraph(s), {d['delegated_nodes']} nodes inside, "
+                     f"{d['compute_nodes_outside']} compute node(s) outside")
+        lines += [f"  [{'x' if r['applied'] else ' '}] torch: {r['name']}: {r['detail']}"
+                  for r in rep["executorch"]["torch_rewrites"]]
     for p in rep["passes"]:
         lines.append(f"  [{'x' if p['applied'] else ' '}] {p['name']}: {p['detail']}")
     for name, d in rep["delegates"].items():

@@ -8,7 +8,8 @@ from pathlib import Path
 from vst.common import records
 from vst.common.records import check_record, report_path, samples_dir
 
-TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "numpy")
+TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "executorch",
+         "torchao", "numpy")
 
 
 def schema() -> dict:

@@ -29,6 +29,9 @@ def open_session(model, runtime: str | None = None, threads: int | None = 2, del
     if runtime == "onnxruntime":
         from vst.runtimes.ort import OrtSession
         return OrtSession(model, threads=threads)
+    if runtime == "executorch":
+        from vst.runtimes.executorch import ExecuTorchSession
+        return ExecuTorchSession(model, threads=threads)
     if runtime == "pytorch":
         from vst.runtimes.pytorch import TorchSession
         return TorchSession(model, threads=threads, trust_pickle=trust_pickle)

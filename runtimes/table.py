@@ -11,18 +11,21 @@ TARGETS = {
     "tflite": {"suffix": ".tflite", "runtime": "litert"},
     "coreml": {"suffix": ".mlpackage", "runtime": "coreml"},
     "onnx": {"suffix": ".onnx", "runtime": "onnxruntime"},
+    "executorch": {"suffix": ".pte", "runtime": "executorch"},
 }
 
 # file suffix -> (artifact format, runtime); checkpoints run on PyTorch, compiled Core ML only on a device
 FORMATS = {".tflite": ("tflite", "litert"), ".onnx": ("onnx", "onnxruntime"),
            ".safetensors": ("pytorch", "pytorch"), ".pt": ("pytorch", "pytorch"), ".pth": ("pytorch", "pytorch"),
-           ".mlpackage": ("mlpackage", "coreml"), ".mlmodelc": ("mlmodelc", "coreml")}
+           ".mlpackage": ("mlpackage", "coreml"), ".mlmodelc": ("mlmodelc", "coreml"),
+           ".pte": ("pte", "executorch")}
 
 # (platform, runtime) -> delegates it takes, the default first
 DELEGATES = {
     ("host", "litert"): ("xnnpack", "none"),
     ("host", "onnxruntime"): ("cpu",),
     ("host", "pytorch"): ("eager",),
+    ("host", "executorch"): ("xnnpack",),
     ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),
     ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine"),
 }

@@ -89,12 +89,19 @@ def prove(graph: Graph, name: str, images_nchw: np.ndarray, ref: np.ndarray | No
     new.infer_shapes()
     ref = run_numpy(graph, images_nchw) if ref is None else ref
     got = run_numpy(new, images_nchw)
-    cmp = compare(ref, got)
+    res = judge(name, count, compare(ref, got), len(images_nchw))
+    return (new, res, got) if res.applied else (graph, res, ref)
+
+
+def judge(name: str, count: int, cmp: dict, n_images: int) -> PassResult:
+    """The verdict on a rewrite of `count` sites from its comparison (verify.compare) with the unrewritten
+    model on `n_images` real images: kept at >= EXACT_PSNR_DB. Shared by the IR rewrites and the torch-level
+    ones (vst.convert.torch_rewrites)."""
     if cmp["psnr_db"] < EXACT_PSNR_DB:
-        return graph, PassResult(name, False, f"skipped: rewrite of {count} site(s) not exact on this model "
-                                              f"(PSNR {cmp['psnr_db']:.1f} dB < {EXACT_PSNR_DB} dB)"), ref
-    return new, PassResult(name, True, f"{count} site(s) rewritten; PSNR {_db(cmp['psnr_db'])} vs unrewritten on "
-                                       f"{len(images_nchw)} real image(s), max abs err {cmp['max_abs_err']:.2e}"), got
+        return PassResult(name, False, f"skipped: rewrite of {count} site(s) not exact on this model "
+                                       f"(PSNR {cmp['psnr_db']:.1f} dB < {EXACT_PSNR_DB} dB)")
+    return PassResult(name, True, f"{count} site(s) rewritten; PSNR {_db(cmp['psnr_db'])} vs unrewritten on "
+                                  f"{n_images} real image(s), max abs err {cmp['max_abs_err']:.2e}")
 
 
 def _db(v: float) -> str:

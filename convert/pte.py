@@ -1,0 +1,132 @@
+"""Lowering a PyTorch module to an ExecuTorch program (.pte) with the XNNPACK delegate: torch.export at the asked
+size, int8 through ExecuTorch's XNNPACK quantizer (PT2E, static or dynamic), to_edge_transform_and_lower, and
+ExecuTorch's own account of what the delegate took (get_delegation_info)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from vst.common.errors import VstError, first_line
+
+# Nodes get_delegation_info counts outside the delegate that compute nothing: `getitem` picks each output out of a
+# delegate call's result tuple.
+NON_COMPUTE = ("getitem",)
+SOURCE = "ExecuTorch's get_delegation_info on the lowered program (executorch.devtools.backend_debug)"
+
+
+class NHWCIO(nn.Module):
+    """The module with NHWC input and output, as vst's other artifacts take frames: the two permutes are taken by
+    XNNPACK, which runs channels-last inside."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+@dataclass
+class Lowered:
+    data: bytes
+    delegation: dict
+    op_histogram: dict
+
+
+def export(module: nn.Module, example: torch.Tensor):
+    """torch.export of the module at the example's fixed size; what it cannot trace is refused in one line."""
+    try:
+        if not isinstance(module, torch.fx.GraphModule):     # a converted PT2E graph takes no eval()
+            module = module.eval()
+        with torch.no_grad():
+            return torch.export.export(module, (example,))
+    except Exception as exc:  # torch.export raises many types (Unsupported, UserError, TypeError from scripts)
+        raise VstError(f"torch.export could not trace the model for ExecuTorch ({first_line(exc, 160)}); give a "
+                       "vst checkpoint or zoo name, or an ExportedProgram made at this size") from None
+
+
+def quantize(module: nn.Module, example: torch.Tensor, calib: np.ndarray, dynamic: bool):
+    """int8 by ExecuTorch's XNNPACK quantizer (symmetric, per-channel weights): static, with activation ranges from
+    `calib` (a batch in the module's input layout), or dynamic, activations quantized per frame at run time.
+    Returns the re-exported quantized program and the precision of each convolution in it."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    graph = export(module, example).module()
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
+                                                                                is_dynamic=dynamic))
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        # dynamic int8 needs no ranges: one run is enough for its observers
+        for x in calib[:1] if dynamic else calib:
+            prepared(torch.from_numpy(np.ascontiguousarray(x[None])))
+    program = export(convert_pt2e(prepared), example)
+    return program, conv_precisions(program)
+
+
+def conv_precisions(program) -> list[dict]:
+    """Each convolution of a quantized program with the precision of its weights: int8 where they come through a
+    dequantize (the quantizer took the conv), float32 where it left the conv as it was (XNNPACK's dynamic int8
+    takes no depthwise convolution: the ones-kernel upsamplers stay float)."""
+    aten = torch.ops.aten
+    kinds = {aten.conv2d.default: "conv", aten.conv_transpose2d.input: "conv_transpose"}
+    rows = []
+    for node in program.graph.nodes:
+        if node.op != "call_function" or node.target not in (*kinds, aten.convolution.default):
+            continue
+        kind = kinds.get(node.target) or ("conv_transpose" if node.args[6] else "conv")
+        weight = node.args[1]
+        int8 = getattr(weight, "op", None) == "call_function" and "dequantize" in str(weight.target)
+        rows.append({"op": node.name, "type": kind, "precision": "int8-weights" if int8 else "float32"})
+    return rows
+
+
+def lower(program) -> Lowered:
+    """The ExportedProgram lowered with the XNNPACK partitioner, serialized, with ExecuTorch's delegation summary."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    try:
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        delegation, hist = delegation_summary(edge.exported_program().graph_module)
+        data = edge.to_executorch().buffer
+    except VstError:
+        raise
+    except Exception as exc:  # ExecuTorch's passes raise assorted types on graphs they cannot take
+        raise VstError(f"ExecuTorch could not lower the model ({first_line(exc, 160)})") from None
+    return Lowered(bytes(data), delegation, hist)
+
+
+def delegation_summary(graph_module) -> tuple[dict, dict]:
+    """ExecuTorch's own count of delegated subgraphs and of the nodes in and out of them, the compute nodes left to
+    portable kernels by op, and the op histogram of the whole program (delegated or not)."""
+    from executorch.devtools.backend_debug import get_delegation_info
+    info = get_delegation_info(graph_module)
+    rows = info.get_operator_delegation_dataframe()
+    rows = rows[rows["op_type"] != "Total"]
+    inside = {r.op_type: int(r.occurrences_in_delegated_graphs) for r in rows.itertuples()}
+    outside = {r.op_type: int(r.occurrences_in_non_delegated_graphs) for r in rows.itertuples()
+               if r.occurrences_in_non_delegated_graphs}
+    compute_outside = {k: v for k, v in outside.items() if k not in NON_COMPUTE}
+    hist = {k: v for k, v in sorted((Counter(inside) + Counter(outside)).items()) if k not in NON_COMPUTE}
+    return {"subgraphs": int(info.num_delegated_subgraphs), "delegated_nodes": int(info.num_delegated_nodes),
+            "non_delegated_nodes": int(info.num_non_delegated_nodes),
+            "compute_nodes_outside": sum(compute_outside.values()), "ops_outside": dict(sorted(outside.items())),
+            "source": SOURCE}, hist
+
+
+def xnnpack_verdict(delegation: dict) -> dict:
+    """The report's delegates entry: every compute op left outside XNNPACK is a fallback to portable kernels."""
+    fallbacks = [{"op": op, "node": f"{n} node(s)", "reason": "left outside the XNNPACK delegate: it runs on "
+                  "ExecuTorch's portable kernels between delegated subgraphs", "source": SOURCE}
+                 for op, n in delegation["ops_outside"].items() if op not in NON_COMPUTE]
+    verdict = "full" if not fallbacks else "none" if not delegation["delegated_nodes"] else "partial"
+    return {"verdict": verdict, "subgraphs": delegation["subgraphs"], "fallbacks": fallbacks, "source": SOURCE}
+
+
+def default_program(module: nn.Module, example: torch.Tensor) -> Lowered:
+    """ExecuTorch's own lowering of the module as it is (no vst rewrite): what a PyTorch user gets by default."""
+    return lower(export(module, example))

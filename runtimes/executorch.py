@@ -1,0 +1,99 @@
+"""ExecuTorch (.pte) on this machine through its Python runtime, with the XNNPACK delegate the program carries: the
+program's own input spec, and what ran outside the delegate read from the program itself."""
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from vst.common.errors import VstError, first_line
+from vst.runtimes.delegation import Delegation
+from vst.runtimes.spec import TensorSpec, image_spec
+
+# ExecuTorch's ScalarType codes (c10's numbering) for the dtypes an image model takes or gives
+SCALAR_TYPES = {0: "uint8", 1: "int8", 5: "float16", 6: "float32"}
+
+
+def _read(model: str | Path | bytes) -> tuple[bytes, str]:
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model), "the program"
+    path = Path(model)
+    if not path.is_file():
+        raise VstError(f"{path} does not exist; give a .pte written by vst-convert --to executorch")
+    return path.read_bytes(), str(path)
+
+
+def plan(data: bytes, what: str):
+    """The program's first execution plan (its operators, delegate calls and instruction chain), read from the
+    flatbuffer without running it."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    try:
+        return deserialize_pte_binary(data).program.execution_plan[0]
+    except Exception as exc:  # flatbuffer decoding raises assorted types on damaged files
+        raise VstError(f"{what} is truncated or not an ExecuTorch program ({first_line(exc, 160)}); convert it "
+                       "again with vst-convert --to executorch") from None
+
+
+def _spec(p, what: str) -> TensorSpec:
+    """The image input's spec from the plan's input value (its fixed sizes and scalar type)."""
+    if len(p.inputs) != 1:
+        raise VstError(f"{what} takes {len(p.inputs)} inputs; vst runs ExecuTorch programs with one image input")
+    t = p.values[p.inputs[0]].val
+    code = int(getattr(t, "scalar_type", -1))
+    if not hasattr(t, "sizes") or code not in SCALAR_TYPES:
+        raise VstError(f"{what}: its input is not an image tensor (ExecuTorch value {type(t).__name__}, scalar type "
+                       f"{code})")
+    return image_spec("input", [int(d) for d in t.sizes], SCALAR_TYPES[code], what)
+
+
+def input_spec(model: str | Path | bytes) -> TensorSpec:
+    """The image input's spec, read from the program without loading it."""
+    data, what = _read(model)
+    return _spec(plan(data, what), what)
+
+
+def program_delegation(p) -> Delegation:
+    """What the program runs where: each delegate call is one delegated subgraph; each kernel call is an op left to
+    ExecuTorch's portable kernels, outside every delegate."""
+    calls = [(i, type(ins.instr_args).__name__, ins.instr_args) for i, ins in enumerate(p.chains[0].instructions)]
+    backends = sorted({d.id for d in p.delegates})
+    outside = [{"op": p.operators[a.op_index].name, "node": i} for i, kind, a in calls if kind == "KernelCall"]
+    subgraphs = sum(kind == "DelegateCall" for _, kind, _ in calls)
+    names = ", ".join(b.removesuffix("Backend").lower() for b in backends) or "no delegate"
+    ops = sorted({o["op"] for o in outside})
+    detail = (f"{names} ({subgraphs} delegated subgraph{'s' * (subgraphs != 1)}, "
+              + (f"{len(outside)} op(s) on portable kernels: {', '.join(ops)})" if outside else "no op outside)"))
+    return Delegation("executorch", "xnnpack", detail=detail, not_delegated=outside)
+
+
+class ExecuTorchSession:
+    runtime = "executorch"
+
+    def __init__(self, model: str | Path | bytes, threads: int | None = 2, profile: bool = False):
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+        data, what = _read(model)
+        p = plan(data, what)
+        if threads:
+            # one pool for the process: ExecuTorch's XNNPACK delegate takes its threads from it
+            portable_lib._unsafe_reset_threadpool(int(threads))
+        try:
+            self.program = Runtime.get().load_program(data, enable_etdump=profile)
+            self.method = self.program.load_method("forward")
+        except Exception as exc:  # the runtime raises RuntimeError variants on programs it cannot load
+            raise VstError(f"{what}: ExecuTorch cannot load the program ({first_line(exc, 160)}); convert it "
+                           "again with vst-convert --to executorch") from None
+        self.input = _spec(p, what)
+        self.output_quant = (0.0, 0)       # vst's programs take and give float; int8 stays inside the delegate
+        self.version = version("executorch")
+        self.delegation = program_delegation(p)
+
+    def extra_inputs(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def run(self, x: np.ndarray, feeds: dict | None = None) -> np.ndarray:
+        import torch
+        if feeds:
+            raise VstError(f"an ExecuTorch program here takes the image only, not {', '.join(feeds)}")
+        return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()

@@ -1,0 +1,139 @@
+"""The ExecuTorch target (.pte with the XNNPACK delegate): vst's exact rewrites made on the torch module, the whole
+network in one delegated subgraph, fidelity against the source, int8 through ExecuTorch's quantizer, and the
+runtime session vst-bench and vst-stylize run it through."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from vst.common.records import precision
+from vst.convert import api, pte, torch_rewrites, verify
+from vst.convert.cli import main as convert_main
+from vst.convert.passes import EXACT_PSNR_DB
+from test_hostile_inputs import one_line
+
+SIZE = (96, 64)
+
+
+@pytest.fixture(scope="module")
+def fp32(ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("executorch") / "small.pte"
+    return out, api.convert(str(ckpt), to="executorch", quant="fp32", size=SIZE, out=out)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from vst.models import load_model
+    from vst.models.names import parse_model_name
+    return load_model(parse_model_name("kunster.a025-s05-stage2").path).eval()
+
+
+def test_each_torch_rewrite_alone_is_exact_on_the_shipped_model(shipped):
+    images = verify.eval_images(*SIZE)
+    ref = torch_rewrites._run(shipped, images)
+    for name, edit in torch_rewrites.ORDER.items():
+        m = copy.deepcopy(shipped)
+        assert edit(m, torch.from_numpy(images[:1])) > 0, name
+        assert verify.compare(ref, torch_rewrites._run(m, images))["psnr_db"] >= EXACT_PSNR_DB, name
+    done = torch_rewrites.rewrite(shipped, images)
+    assert done.applied == tuple(torch_rewrites.ORDER)
+    assert not any(isinstance(m, (torch.nn.ReflectionPad2d, torch.nn.InstanceNorm2d, torch.nn.Upsample))
+                   for m in done.module.modules())
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in shipped.modules())    # the source is left as it is
+
+
+def test_a_rewrite_that_is_not_exact_is_not_kept(shipped, monkeypatch):
+    # eps 1000x too large moves every normalized value: the proof must refuse it and keep the module as it was
+    real = torch_rewrites.InstanceNormMoments.__init__
+
+    def loose(self, norm):
+        real(self, norm)
+        self.eps = 1e3 * max(self.eps, 1e-5) + 1.0
+    monkeypatch.setattr(torch_rewrites.InstanceNormMoments, "__init__", loose)
+    done = torch_rewrites.rewrite(shipped, verify.eval_images(*SIZE))
+    res = {r.name: r for r in done.results}
+    assert not res["instance_norm_moments"].applied and "not exact" in res["instance_norm_moments"].detail
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in done.module.modules())
+
+
+def test_fp32_program_is_one_delegated_subgraph_and_verified(fp32):
+    out, rep = fp32
+    d = rep["executorch"]["delegation"]
+    assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d
+    assert d["delegated_nodes"] > 50
+    assert rep["delegates"]["xnnpack"]["verdict"] == "full"
+    assert all(r["applied"] for r in rep["executorch"]["torch_rewrites"])
+    fid = rep["fidelity"]
+    assert fid["passed"] is True and fid["psnr_db"] >= verify.THRESHOLDS_DB["fp32"], fid
+    assert rep["temporal"]["measured"] and rep["temporal"]["ratio"] < 1.01, rep["temporal"]
+    assert rep["tool_versions"]["executorch"] not in ("", "not installed")
+    assert out.stat().st_size == rep["artifact"]["bytes"] > 0
+
+
+def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
+    from vst.models import load_model
+    from vst.runtimes.executorch import ExecuTorchSession, input_spec
+    from vst.runtimes.session import open_session
+    from vst.runtimes.stylizer import ArtifactRunner
+    out, _ = fp32
+    s = open_session(out)
+    assert isinstance(s, ExecuTorchSession) and s.runtime == "executorch"
+    assert (s.input.layout, s.input.size, s.input.dtype) == ("NHWC", SIZE, "float32") and input_spec(out) == s.input
+    assert s.delegation.not_delegated == [] and "1 delegated subgraph," in s.delegation.summary()
+    x = verify.eval_images(*SIZE)[:1]
+    with torch.no_grad():
+        ref = load_model(ckpt).eval()(torch.from_numpy(x)).numpy()
+    got = verify.from_layout(s.run(verify.to_layout(x, "nhwc")), "nhwc")
+    assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["fp32"]
+    # vst-stylize's path: uint8 frames in, the artifact's own layout, NCHW float out
+    y = ArtifactRunner(out)(torch.from_numpy(x))
+    assert y.shape == (1, 3, SIZE[1], SIZE[0])
+
+
+def test_default_lowering_splits_the_same_model(ckpt):
+    # why the rewrites exist: ExecuTorch's own lowering of the unrewritten module leaves compute outside
+    from vst.models import load_model
+    x = torch.from_numpy(verify.eval_images(*SIZE)[:1])
+    d = pte.default_program(load_model(ckpt).eval(), x).delegation
+    assert d["subgraphs"] > 1 and d["compute_nodes_outside"] > 0, d
+    assert {"aten__native_batch_norm_legit_no_stats", "aten_upsample_nearest2d_vec"} <= set(d["ops_outside"])
+
+
+def test_dynamic_int8_is_one_subgraph_with_int8_convolutions(ckpt, tmp_path):
+    rep = api.convert(str(ckpt), to="executorch", quant="int8", dynamic=True, size=SIZE, out=tmp_path / "d.pte",
+                      checks="proofs")
+    d = rep["executorch"]["delegation"]
+    assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d
+    q = rep["quantization"]["dynamic"]
+    # every convolution but the two ones-kernel upsamplers (depthwise: XNNPACK has no dynamic int8 for them)
+    assert q["int8_weight_ops"] == q["conv_ops"] - 2 > 0
+    assert precision(rep) == "int8-dynamic"
+    assert rep["fidelity"]["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
+
+
+def _conv_onnx(path):
+    w = numpy_helper.from_array(np.random.default_rng(0).random((3, 3, 3, 3), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIZE[1], SIZE[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    import onnx
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+def test_bad_requests_get_one_line(capsys, tmp_path, ckpt):
+    size = f"{SIZE[0]}x{SIZE[1]}"
+    one_line(capsys, convert_main, [_conv_onnx(tmp_path / "m.onnx"), "--to", "executorch", "--size", size, "-o",
+                                    tmp_path / "m.pte"], "ONNX file", "PyTorch module", "checkpoint")
+    one_line(capsys, convert_main, [ckpt, "--to", "executorch", "--quant", "fp16", "--size", size, "-o",
+                                    tmp_path / "h.pte"], "fp32 or int8")
+    one_line(capsys, convert_main, [ckpt, "--to", "executorch", "--size", size, "-o", tmp_path / "x.tflite"],
+             ".pte")
+    assert not list(tmp_path.glob("*.pte"))
+    (tmp_path / "bad.pte").write_bytes(b"not a program at all")
+    from vst.runtimes.session import open_session
+    from vst.common.errors import VstError
+    with pytest.raises(VstError, match="not an ExecuTorch program"):
+        open_session(tmp_path / "bad.pte")
