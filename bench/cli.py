@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", help="H.264 clip to use instead of the generated 1920x1080 21 s 25 fps one")
     p.add_argument("--delegate", help="comma list: host LiteRT xnnpack,none; Android xnnpack,gpu,nnapi,none; "
                    "iOS all,cpuAndGPU,cpuOnly,cpuAndNeuralEngine")
+    p.add_argument("--accelerator", choices=("cpu", "gpu"),
+                   help="host: gpu runs .tflite artifacts on LiteRT's GPU accelerator (the same as --delegate gpu; "
+                        "without a GPU a software one, labelled so: its speed is not a phone's)")
     p.add_argument("--threads", type=threads, help="inference threads (default: the runtime's own choice)")
     p.add_argument("--warmup-frames", type=nonneg_int, default=10)
     p.add_argument("--warmup-seconds", type=seconds, default=1.0)
@@ -140,6 +143,12 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
         proto = Protocol(args.warmup_frames, args.warmup_seconds, frames, args.seconds, args.repeats,
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None
+        if args.accelerator:
+            if args.device != "host":
+                raise VstError(f"--accelerator is for the host; on {args.device} give --delegate (gpu, nnapi, ...)")
+            if delegates and delegates != [args.accelerator]:
+                raise VstError("give --accelerator or --delegate, not both")
+            delegates = ["gpu"] if args.accelerator == "gpu" else None
         df = run_sweep(args.device, args.model, parse_resolutions(args.resolutions), out, proto, args.video,
                        delegates, args.devices_file, progress=not args.no_progress, bind=bind,
                        interleave=not args.sequential)

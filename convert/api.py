@@ -28,9 +28,9 @@ SUFFIX = {name: t.suffix for name, t in targets.REGISTRY.items()}
 # against the source on the photos) and leaves out what describes a trained network's output quality.
 CHECKS = {
     "full": "rewrite proofs, fidelity, per-layer divergence when it fails, temporal QA, sample PNGs, layout-naive "
-            "transpose count",
-    "proofs": "rewrite proofs and fidelity only: no temporal QA, sample PNGs, per-layer divergence or layout-naive "
-              "transpose count",
+            "transpose count, the GPU accelerator run (TFLite)",
+    "proofs": "rewrite proofs and fidelity only: no temporal QA, sample PNGs, per-layer divergence, layout-naive "
+              "transpose count or GPU accelerator run",
 }
 
 
@@ -89,7 +89,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,
             profile: bool = False, temporal: bool = False, qdq_form: str | None = None,
-            keep_inputs: tuple[str, ...] = (), dynamic: bool = False, checks: str = "full") -> dict:
+            keep_inputs: tuple[str, ...] = (), dynamic: bool = False, checks: str = "full",
+            gpu_check: bool = True) -> dict:
     """Convert `model` (checkpoint path, zoo name, TorchScript/ExportedProgram/ONNX path, or a Stylizer) into
     a `to` artifact at `out`, verify it on real photos, write `<out>.report.json` and return the report.
 
@@ -106,6 +107,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     `checks`: "full", or "proofs" for studies of speed (random weights): the rewrite proofs and the artifact's
     fidelity are kept; the temporal QA, sample PNGs, per-layer divergence and the layout-naive transpose count,
     which say nothing about an untrained network's speed, are left out (see CHECKS).
+    `gpu_check` (tflite, full checks): run the artifact on LiteRT's GPU accelerator (vst.convert.gpu_check); the
+    report's tflite_gpu verdict is then measured, not read off the allow-list.
     Raises VstError (one line) on bad input; nothing is left at `out` then.
     """
     t0 = time.perf_counter()
@@ -151,11 +154,14 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
         raise VstError(f"{flag} needs the native converter, which refused this model ({front.refusal})")
     conversion = targets.Conversion(front, graph, quant, io_layout, (width, height), calib_batch, passes, applied,
-                                    temporal, dynamic, checks)
+                                    temporal, dynamic, checks, gpu_check)
     emitted = target.emit_refused(conversion) if graph is None and target.needs_ir else target.emit(conversion)
     targets.write_artifact(out, emitted.artifact)
     result = {**emitted.record, "artifact": {"path": str(out), "bytes": size_of(out)},
               "conversion_path": emitted.conversion_path}
+    t_acc = time.perf_counter()
+    result.update(target.accelerator_checks(conversion, out, emitted))
+    t_acc = time.perf_counter() - t_acc
     inputs = target.artifact_inputs(inputs, conversion)
     outputs = emitted.outputs
     if src.describe().get("random_weights") and result["fidelity"].get("measured"):
@@ -182,7 +188,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
         "inputs": inputs,
         "passes": [p.as_dict() for p in passes], "checks": checks,
         **result,
-        "timing": {"conversion_s": round(time.perf_counter() - t0, 3), "temporal_qa_s": round(t_qa, 3)},
+        "timing": {"conversion_s": round(time.perf_counter() - t0, 3), "temporal_qa_s": round(t_qa, 3),
+                   "accelerator_checks_s": round(t_acc, 3)},
         "tool_versions": report_mod.tool_versions(),
     }
     if checks == "full" and outputs is not None and outputs.ndim == 4 and outputs.shape[1] == 3:   # images only

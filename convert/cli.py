@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checks", choices=("full", "proofs"), default="full",
                    help="proofs: for speed studies of random weights, verify the rewrites and the artifact's "
                         "fidelity only (no temporal QA, sample PNGs, per-layer divergence); default full")
+    p.add_argument("--no-gpu-check", action="store_true",
+                   help="tflite: skip the run on LiteRT's GPU accelerator (which ops the GPU takes, its float16 "
+                        "fidelity and temporal error); the GPU verdict then comes from the allow-list")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
                    "and add the breakdown to the report (as vst-bench --profile)")
@@ -60,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,
                   bind=bind, profile=args.profile, temporal=args.temporal,
                   qdq_form=args.qdq, keep_inputs=tuple(args.keep_input),
-                  dynamic=args.dynamic, checks=args.checks)
+                  dynamic=args.dynamic, checks=args.checks, gpu_check=not args.no_gpu_check)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
@@ -99,7 +102,8 @@ def summary(rep: dict) -> str:
         lines.append(f"  [{'x' if p['applied'] else ' '}] {p['name']}: {p['detail']}")
     for name, d in rep["delegates"].items():
         ops = sorted({f['op'] for f in d['fallbacks']})
-        lines.append(f"  {name}: {d['verdict']}{' (falls back: ' + ', '.join(ops) + ')' if ops else ''}")
+        how = " (measured)" if d.get("measured") else " (allow-list)" if name in ("tflite_gpu", "nnapi") else ""
+        lines.append(f"  {name}: {d['verdict']}{how}{' (falls back: ' + ', '.join(ops) + ')' if ops else ''}")
     if fid["measured"]:
         lines.append(f"  fidelity: PSNR {fid['psnr_db']} dB, max abs err {fid['max_abs_err']:.2e} vs "
                      f"{fid['reference']} (threshold {fid['threshold_psnr_db']} dB): "
@@ -113,6 +117,8 @@ def summary(rep: dict) -> str:
                      f"{tmp['ratio']}x (threshold {tmp['threshold_ratio']}x): {verdict}")
     elif tmp:
         lines.append(f"  temporal: {tmp.get('note')}")
+    if rep.get("gpu"):
+        lines.append("  " + gpu_line(rep["gpu"]))
     if fid.get("qdq_source"):
         q = fid["qdq_source"]
         lines.append(f"  QDQ source, rounding {q['form']}: PSNR {q['psnr_db']} dB vs ONNX Runtime (int8 kernels), "
@@ -128,6 +134,23 @@ def summary(rep: dict) -> str:
         lines.append("  profile: " + format_table(rep["profile"], 8).replace("\n", "\n    "))
     lines.append(f"  report: {report_path(rep['artifact']['path'])}; {rep['timing']['conversion_s']:.1f} s")
     return "\n".join(lines)
+
+
+def gpu_line(g: dict) -> str:
+    """One line of what LiteRT's GPU accelerator did with the artifact."""
+    if not g["measured"]:
+        return f"GPU: not run ({g['reason']})"
+    where = (g.get("adapter") or {}).get("name", "a GPU") + (", software: coverage and numerics only"
+                                                           if g.get("software_gpu") else "")
+    if g["verdict"] == "none":
+        return f"GPU ({where}): refused the model ({g.get('error')})"
+    cpu = ", ".join(f"{o['op']} x{len(o['nodes'])}" for o in g.get("cpu_ops", []))
+    took = "whole graph" if g["fully_accelerated"] else f"partial, on the CPU: {cpu or 'ops LiteRT did not name'}"
+    fid, tmp = g["fidelity"], g["temporal"]
+    vs_cpu = f", {g['vs_cpu']['psnr_db']} dB vs the CPU run" if g.get("vs_cpu") else ""
+    ratio = f"; temporal {tmp['ratio']}x" if tmp.get("measured") else ""
+    return (f"GPU ({where}): {took}; PSNR {fid['psnr_db']} dB vs {fid['reference']} (threshold "
+            f"{fid['threshold_psnr_db']}, float16){vs_cpu}{ratio}")
 
 
 def _verdict(fid: dict) -> str:

@@ -25,9 +25,12 @@ QA_CLIPS = ("coffee-pan", "grace_hopper-zoom")
 
 
 def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path, width: int, height: int,
-                   runnable: bool, random_weights: bool, feeds: dict | None = None) -> dict:
+                   runnable: bool, random_weights: bool, feeds: dict | None = None, runner=None,
+                   samples: bool = True) -> dict:
     """The "temporal" record of a conversion report. `reference` maps an NCHW float batch to the source model's
-    outputs (the fidelity reference); the artifact runs through vst.runtimes at its fixed size and layout."""
+    outputs (the fidelity reference); the artifact runs through vst.runtimes at its fixed size and layout (or
+    through `runner`, an ArtifactRunner of it on another delegate). `samples`: keep the first clip in and out
+    beside the artifact."""
     clips = synthetic_eval_clips((width, height), QA_FRAMES, only=QA_CLIPS)
     rec = {"threshold_ratio": THRESHOLD_RATIO, "clips": len(clips), "frames": QA_FRAMES,
            "flow": "exact (synthetic clips over held-out photos)", "measured": False, "passed": None,
@@ -36,7 +39,8 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
         rec["note"] = "the artifact cannot run on this host (Core ML predicts only on macOS)"
         return rec
     from vst.runtimes.stylizer import ArtifactRunner
-    runner = ArtifactRunner(artifact, feeds=feeds)     # feeds: kept inputs, the values `reference` runs with
+    # feeds: kept inputs, the values `reference` runs with
+    runner = runner or ArtifactRunner(artifact, feeds=feeds)
     e_src, e_art = [], []
     for i, c in enumerate(clips):
         x = c.frames.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
@@ -45,7 +49,7 @@ def temporal_check(reference: Callable[[np.ndarray], np.ndarray], artifact: Path
             rec["note"] = "the model's output is not an RGB image: no temporal error"
             return rec
         got = runner(torch.from_numpy(x)).numpy()
-        if i == 0:
+        if i == 0 and samples:
             # the first clip in and out, kept beside the report: vst-report loops it (input | fp32 | int8)
             rec["clip"] = {"input": list(write_samples(artifact, _names("clip_input", x), x).values()),
                            "output": list(write_samples(artifact, _names("clip_output", got), got).values())}

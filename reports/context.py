@@ -97,7 +97,11 @@ def conversion_card(path: Path, rep: dict) -> dict:
         grouped: dict[tuple, list[str]] = {}
         for f in d["fallbacks"]:
             grouped.setdefault((f["op"], f["reason"], f["source"]), []).append(str(f["node"]))
-        delegates.append({"name": name, "verdict": d["verdict"], "full": d["verdict"] == "full",
+        how = "measured here" if d.get("measured") else "allow-list" if name in ("tflite_gpu", "nnapi") else \
+            "measured here" if name == "xnnpack" else "rules"
+        if d.get("allow_list_verdict") and d["allow_list_verdict"] != d["verdict"]:
+            how += f" (the allow-list said {d['allow_list_verdict']})"
+        delegates.append({"name": name, "verdict": d["verdict"], "full": d["verdict"] == "full", "how": how,
                           "fallbacks": [f"{op} ×{len(nodes)} (at {', '.join(nodes)}): {reason} [{source}]"
                                         for (op, reason, source), nodes in grouped.items()]})
     art = rep.get("artifact") or {}
@@ -120,9 +124,35 @@ def conversion_card(path: Path, rep: dict) -> dict:
         "xnnpack": xnn_text, "fidelity": fid_text, "fidelity_passed": bool(fid.get("passed", False)),
         "fidelity_ungated": fid.get("passed", False) is None, "profile": _profile_rows(rep.get("profile")),
         "conversion_s": _fmt((rep.get("timing") or {}).get("conversion_s"), 1),
-        "passes": rep.get("passes", []), "delegates": delegates, "converter": converter,
+        "passes": rep.get("passes", []), "delegates": delegates, "converter": converter, "gpu": gpu_cell(rep),
         "op_histogram": sorted((rep.get("op_histogram") or {}).items(), key=lambda kv: -kv[1]),
     }
+
+
+def gpu_cell(rep: dict) -> dict:
+    """The conversions table's GPU cell: what LiteRT's GPU accelerator took and how close its output came."""
+    g = rep.get("gpu")
+    if not g:
+        return {"short": "n/a", "cls": "muted", "text": "GPU: not run for this target"}
+    if not g["measured"]:
+        return {"short": "not run", "cls": "muted", "text": f"GPU: not run ({g['reason']})"}
+    where = (g.get("adapter") or {}).get("name", "a GPU")
+    soft = " (a software GPU: coverage and numerics are the GPU's, its speed is not a phone's)" \
+        if g.get("software_gpu") else ""
+    if g["verdict"] == "none":
+        return {"short": "refused", "cls": "bad", "text": f"GPU on {where}{soft}: refused ({g.get('error')})"}
+    fid, tmp = g["fidelity"], g["temporal"]
+    cpu = ", ".join(f"{o['op']} ×{len(o['nodes'])}" for o in g.get("cpu_ops", []))
+    short = ("full" if g["fully_accelerated"] else "partial") + f", {fid['psnr_db']} dB"
+    text = (f"GPU on {where}{soft}: {'the whole graph' if g['fully_accelerated'] else 'partial; on the CPU: ' + cpu}; "
+            f"PSNR {fid['psnr_db']} dB vs {fid['reference']} (threshold {fid['threshold_psnr_db']} dB, float16)"
+            + (f", {g['vs_cpu']['psnr_db']} dB vs the CPU run" if g.get("vs_cpu") else "")
+            + (f"; temporal error {tmp['ratio']}x the source's" if tmp.get("measured") else "")
+            + ("" if g.get("agrees_with_allow_list") else
+               f"; the allow-list said {g['allow_list']['verdict']}"
+               + (f" (falls back: {', '.join(g['allow_list']['falls_back'])})" if g['allow_list']['falls_back'] else "")))
+    ok = g["fully_accelerated"] and fid.get("passed") is not False
+    return {"short": short, "cls": "ok" if ok else "warn", "text": text}
 
 
 BENCH_COLUMNS = ["model", "device", "runtime", "precision", "resolution", "delegate used",

@@ -121,3 +121,9 @@ def input_spec(model: str | Path | bytes) -> TensorSpec:
     what = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
     return image_spec(d["name"], [int(x) for x in d["shape_signature"]], np.dtype(d["dtype"]).name,
                       what).with_quant(*d["quantization"])
+
+
+def output_quant(model: str | Path | bytes) -> tuple[float, int]:
+    """The first output's (scale, zero point); (0.0, 0) for a float output."""
+    it = _interpreter(model, 1, "none")
+    return tuple(it.get_output_details()[0]["quantization"])

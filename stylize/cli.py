@@ -10,6 +10,7 @@ from typing import Sequence
 
 from vst.common.cli import number, positive_int, positive_seconds, run_cli, seconds, size_arg
 from vst.common.fsutil import check_not_input
+from vst.runtimes.stylizer import ACCELERATORS
 from vst.stylize.keyframes import FLOWS
 from vst.stylize import live
 from vst.stylize.video import SEGMENT_FRAMES, check_output, stylize_video
@@ -44,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edge-delay", type=seconds, default=0.0, metavar="S",
                    help="with --edge: add S seconds to every round trip (a network farther than loopback)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _accelerator_arg(p)
     return p
+
+
+def _accelerator_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--accelerator", choices=ACCELERATORS, default="cpu",
+                   help="gpu: run a .tflite on LiteRT's GPU accelerator (on a host without a GPU, a software one: its "
+                        "output is the GPU's float16 arithmetic, its speed is not a phone's; default cpu)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "--edge URL)")
     stats = stylize_video(args.input, args.model, args.out, size=args.size,
                           keyframes=args.keyframes, flow=args.flow, sbs=args.side_by_side, segment=args.segment,
-                          edge=args.edge, edge_delay=args.edge_delay, style=args.style, predict=args.predict)
+                          edge=args.edge, edge_delay=args.edge_delay, style=args.style, predict=args.predict,
+                          accelerator=args.accelerator)
     if stats.get("warning"):      # a clip shorter than its header says: what was written is right, but say so
         print(f"vst-stylize: warning: {stats['warning']}", file=sys.stderr)
     if args.json:
@@ -102,6 +111,7 @@ def live_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=positive_seconds,
                    help="stop after this long (a camera runs until q or Ctrl-C; either keeps the recording)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _accelerator_arg(p)
     return p
 
 
@@ -115,7 +125,7 @@ def live_main(argv: Sequence[str] | None = None) -> int:
         check_output(out)
         if not args.out and out != live.DEFAULT_OUT:
             print(f"vst-live: {live.DEFAULT_OUT} exists; recording to {out}", file=sys.stderr)
-    stats, camera = live.record(args.model, args.source, args.fps, args.size, out, args.seconds)
+    stats, camera = live.record(args.model, args.source, args.fps, args.size, out, args.seconds, args.accelerator)
     if args.json:
         print(json.dumps(stats, indent=2))
     else:

@@ -19,8 +19,9 @@ class LocalStylizer:
     """A model on this machine (any name load_runner takes) at one frame size."""
 
     def __init__(self, model: str | None, size: tuple[int, int] | None = None,
-                 source_size: tuple[int, int] | None = None, style: str | None = None, predict: str | None = None):
-        self.runner = load_runner(model, style, predict)
+                 source_size: tuple[int, int] | None = None, style: str | None = None, predict: str | None = None,
+                 accelerator: str = "cpu"):
+        self.runner = load_runner(model, style, predict, accelerator)
         # what the resume manifest keys the model by: a digest of its file(s) (and style image), never a path
         self.identity = self.runner.identity or None
         self.name = model or self.runner.name

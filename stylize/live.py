@@ -196,11 +196,11 @@ def fresh_default(path: Path = DEFAULT_OUT) -> Path:
 
 
 def record(model: str, source_spec: str, fps: float | None = None, size: tuple[int, int] | None = None,
-           out: Path | None = None, seconds: float | None = None) -> tuple[dict, bool]:
+           out: Path | None = None, seconds: float | None = None, accelerator: str = "cpu") -> tuple[dict, bool]:
     """Stylize `source_spec` live with `model`: to a window when `out` is None, else recorded to `out` (an MP4 at
     the source's rate). Returns the figures and whether the source is a camera."""
     source = Source(source_spec, fps)
-    stylize = LocalStylizer(model, size, source.size)
+    stylize = LocalStylizer(model, size, source.size, accelerator=accelerator)
     if out is None:
         def show(index, rgb):
             cv2.imshow("vst-live", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

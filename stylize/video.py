@@ -43,13 +43,15 @@ def work_dir(out: Path) -> Path:
 def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int, int] | None = None,
                   keyframes: str | None = None, flow: str = "dis", sbs: bool = False,
                   segment: int = SEGMENT_FRAMES, progress: bool = True, stylizer=None, edge: str | None = None,
-                  edge_delay: float = 0.0, style: str | None = None, predict: str | None = None) -> dict:
+                  edge_delay: float = 0.0, style: str | None = None, predict: str | None = None,
+                  accelerator: str = "cpu") -> dict:
     """Write the stylized `src` to `out` and return what it took (frames, seconds, key-frame timings).
 
     `stylizer` replaces the local model for key frames (anything RGB -> RGB at `stylizer.size`); `edge` is the
     URL of a `vst-edge serve` server that stylizes them instead (with `model`, if given, timed here on a few
     frames for the speedup against stylizing every frame locally). `style` (an image) makes `model` an
-    arbitrary-stylization transform network (default Magenta's) fed by `predict`'s style vector."""
+    arbitrary-stylization transform network (default Magenta's) fed by `predict`'s style vector. `accelerator`
+    "gpu" runs a .tflite `model` on LiteRT's GPU accelerator (a software GPU on a host without one)."""
     src, out = Path(src), Path(out)
     check_output(out)
     if not src.is_file():
@@ -66,7 +68,8 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
         if model:
             local_s_per_frame = _local_seconds_per_frame(model, size, (info.width, info.height))
         stylizer = RemoteStylizer(edge, size, (info.width, info.height), delay=edge_delay)
-    stylizer = stylizer or LocalStylizer(model, size, (info.width, info.height), style=style, predict=predict)
+    stylizer = stylizer or LocalStylizer(model, size, (info.width, info.height), style=style, predict=predict,
+                                         accelerator=accelerator)
     w, h = stylizer.size
     if w % 2 or h % 2:
         raise VstError(f"frame size {w}x{h} has an odd side; H.264 needs even sides: give --size with even sides")

@@ -13,6 +13,29 @@ from vst.common.quiet import configure_environment  # noqa: E402
 configure_environment()
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+from vst.convert.gpu_check import measure as REAL_GPU_MEASURE  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gpu_check_left_out():
+    """The GPU accelerator run costs a second or more per TFLite conversion on a software GPU: only the tests of
+    it pay it (they take the `gpu_check` fixture); elsewhere the report says it was left out."""
+    from vst.convert import gpu_check
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gpu_check, "measure", lambda *a, **k: gpu_check.not_measured(
+            "left out by the test suite (tests/test_gpu.py runs it)"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    """The real GPU accelerator run for the tests of one module."""
+    from vst.convert import gpu_check as module
+    patched = module.measure
+    module.measure = REAL_GPU_MEASURE
+    yield module
+    module.measure = patched
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

@@ -30,6 +30,7 @@ class Conversion:
     temporal: bool = False
     dynamic: bool = False
     checks: str = "full"
+    gpu_check: bool = True          # run the artifact on this machine's GPU accelerator (TFLite)
 
     @property
     def images(self) -> np.ndarray:
@@ -90,6 +91,11 @@ class Target:
     def temporal_feeds(self, c: Conversion) -> dict | None:
         """The kept inputs' values the temporal QA feeds the artifact, by the artifact's input names."""
         return None
+
+    def accelerator_checks(self, c: Conversion, out: Path, emitted: Emitted) -> dict:
+        """Report fields measured on the written artifact by the accelerators this machine has (none by
+        default); they replace the emitter's fields of the same name."""
+        return {}
 
 
 REGISTRY: dict[str, Target] = {}

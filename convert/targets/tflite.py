@@ -3,6 +3,8 @@ or temporal-aware int8), checked on the host's XNNPACK. What the native import r
 (PyTorch sources, fp32 with NHWC I/O, where the extra is installed) or onnx2tf (convert/fallback.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from vst.common.errors import VstError, first_line
 from vst.convert import delegates, fallback, verify
 from vst.convert.passes import PassResult
@@ -114,6 +116,20 @@ class TFLiteTarget(Target):
 
     def temporal_feeds(self, c: Conversion) -> dict | None:
         return _tflite().feeds_for(c.graph, c.io_layout)
+
+    def accelerator_checks(self, c: Conversion, out: Path, emitted: Emitted) -> dict:
+        """LiteRT's GPU accelerator run on the artifact (vst.convert.gpu_check): its record, and the measured
+        GPU verdict in place of the allow-list's."""
+        from vst.convert import gpu_check
+        allow_list = emitted.record["delegates"]["tflite_gpu"]
+        if c.checks != "full":
+            rec = gpu_check.not_measured(f"left out: conversion checks {c.checks!r}")
+        elif not c.gpu_check:
+            rec = gpu_check.not_measured("left out: asked not to run it (--no-gpu-check)")
+        else:
+            rec = gpu_check.measure(c, out, emitted.outputs, allow_list)
+        return {"gpu": rec, "delegates": {**emitted.record["delegates"],
+                                          "tflite_gpu": gpu_check.delegate_verdict(rec, allow_list)}}
 
 
 def _verify_pass(c: Conversion, fid: dict) -> PassResult:

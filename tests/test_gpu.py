@@ -1,0 +1,153 @@
+"""LiteRT's GPU accelerator run for real (a software Vulkan GPU here): coverage, numerics, the allow-list checked
+against it, and the commands that take --accelerator gpu. CI installs the driver (scripts/setup.sh) and must run
+these; elsewhere they are skipped with the reason the accelerator gave."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vst.runtimes import gpu
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = "kunster.a025-s05-stage2"
+W, H = 64, 48
+
+
+@pytest.fixture(scope="module", autouse=True)
+def accelerator(gpu_check):
+    usable, why, _ = gpu.availability()
+    if not usable:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the GPU checks: {why}")
+        pytest.skip(why)
+
+
+def _tf_model(path: Path, body, shape=(1, 16, 16, 8)) -> Path:
+    """A .tflite of conv -> `body`, made by TensorFlow's converter (as a user's TensorFlow model would be)."""
+    import tensorflow as tf
+    c = shape[-1]
+    fn = tf.function(lambda x: body(tf.nn.conv2d(x, tf.ones([3, 3, c, c]) / (9 * c), 1, "SAME")),
+                     input_signature=[tf.TensorSpec(shape, tf.float32)])
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert())
+    return path
+
+
+@pytest.fixture(scope="module")
+def shipped(accelerator, tmp_path_factory):
+    from vst.convert import convert
+    out = tmp_path_factory.mktemp("gpu") / "a025.tflite"
+    return convert(SHIPPED, to="tflite", quant="fp32", size=(W, H), out=out), out
+
+
+def test_conversion_runs_the_artifact_on_the_gpu_and_records_what_it_took(shipped):
+    import jsonschema
+    rep, out = shipped
+    g = rep["gpu"]
+    assert g["measured"] and g["software_gpu"] and g["adapter"]["backend"] == "Vulkan"
+    assert g["fully_accelerated"] and g["verdict"] == "full" and g["cpu_ops"] == []
+    # the GPU computes in float16: close to the source and to the CPU run, not bit-exact
+    assert 45 < g["fidelity"]["psnr_db"] < 100 and g["fidelity"]["passed"]
+    assert g["fidelity"]["threshold_psnr_db"] == 35.0
+    assert 45 < g["vs_cpu"]["psnr_db"] < 100 and 0 < g["vs_cpu"]["max_abs_err"] < 0.05
+    t = g["temporal"]
+    assert t["measured"] and abs(t["ratio"] - 1.0) < 0.05 and t["passed"]
+    d = rep["delegates"]["tflite_gpu"]
+    assert d["measured"] and d["verdict"] == "full" and d["allow_list_verdict"] == "full"
+    assert g["agrees_with_allow_list"]
+    schema = json.loads((REPO / "convert/schemas/convert_report.schema.json").read_text())
+    jsonschema.validate(json.loads(Path(f"{out}.report.json").read_text()), schema)
+
+
+def test_console_and_html_report_show_the_measured_gpu(shipped, tmp_path):
+    from vst.convert.cli import summary
+    from vst.reports.context import conversion_card
+    rep, out = shipped
+    text = summary(rep)
+    assert "tflite_gpu: full (measured)" in text and "nnapi: full (allow-list)" in text
+    assert "GPU (llvmpipe" in text and "software: coverage and numerics only" in text
+    card = conversion_card(Path(f"{out}.report.json"), rep)
+    assert card["gpu"]["short"].startswith("full, ") and card["gpu"]["cls"] == "ok"
+    assert "a software GPU" in card["gpu"]["text"]
+    assert any(d["name"] == "tflite_gpu" and d["how"] == "measured here" for d in card["delegates"])
+
+
+def test_an_op_the_gpu_refuses_is_found_by_cutting_the_graph(tmp_path):
+    import tensorflow as tf
+    from vst.common.errors import VstError
+    from vst.convert import gpu_check
+    path = _tf_model(tmp_path / "sym.tflite", lambda x: tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC"),
+                     shape=(1, 16, 16, 3))
+    assert gpu_check.cpu_ops_of(path) == [{"op": "MIRROR_PAD", "nodes": [1]}]
+    s = gpu.GpuSession(path, cpu_fallback=True)
+    assert not s.fully_accelerated
+    x = np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32)
+    assert s.run(x).shape == (1, 18, 18, 3)      # it still runs, the pad on the CPU
+    s.close()
+    with pytest.raises(VstError, match="some ops stay on the CPU") as err:
+        gpu.GpuSession(path, cpu_fallback=False)
+    assert "\n" not in str(err.value)
+
+
+# ops that the allow-list (rules/tflite_gpu.json) lacked and LiteRT's GPU accelerator takes: its corrections
+CORRECTED = {
+    "MAX_POOL_2D": lambda tf, x: tf.nn.max_pool2d(x, 2, 2, "VALID"),
+    "AVERAGE_POOL_2D": lambda tf, x: tf.nn.avg_pool2d(x, 2, 2, "VALID"),
+    "SUM": lambda tf, x: tf.reduce_sum(x, [1, 2], keepdims=True) + x,
+    "REDUCE_MAX": lambda tf, x: tf.reduce_max(x, [1, 2], keepdims=True) + x,
+    "SOFTMAX": lambda tf, x: tf.nn.softmax(x),
+    "FULLY_CONNECTED": lambda tf, x: tf.reshape(x, [1, -1]) @ tf.ones([16 * 16 * 8, 4]),
+    "GELU": lambda tf, x: tf.nn.gelu(x),
+    "ELU": lambda tf, x: tf.nn.elu(x),
+    "LOG": lambda tf, x: tf.math.log(tf.abs(x) + 1),
+    "SIN": lambda tf, x: tf.sin(x),
+    "COS": lambda tf, x: tf.cos(x),
+    "FLOOR": lambda tf, x: tf.floor(x),
+    "GATHER": lambda tf, x: tf.gather(x, [2, 0, 1, 3, 4, 5, 6, 7], axis=3),
+    "SPLIT": lambda tf, x: tf.concat(tf.split(x, 2, axis=3)[::-1], 3),
+    "CAST": lambda tf, x: tf.cast(tf.cast(x, tf.int32), tf.float32),
+    "SELECT": lambda tf, x: tf.where(x > 0, x, 2 * x),
+}
+
+
+def test_the_allow_list_agrees_with_the_gpu_on_every_op_it_was_corrected_for(tmp_path):
+    import tensorflow as tf
+    from vst.convert import delegates
+    from vst.runtimes.litert import ops
+    paths = [_tf_model(tmp_path / f"{name}.tflite", lambda x, f=f: f(tf, x)) for name, f in CORRECTED.items()]
+    taken = gpu.taken(paths)
+    for (name, _), path, ok in zip(CORRECTED.items(), paths, taken):
+        listed = delegates.tflite_verdicts(ops(path.read_bytes()))["tflite_gpu"]
+        assert name in {o["op"] for o in ops(path.read_bytes())}, name
+        assert ok is True, f"the GPU refused {name}"
+        assert listed["verdict"] == "full", (name, listed["fallbacks"])
+
+
+def test_bench_and_stylize_take_accelerator_gpu(shipped, tmp_path, write_video):
+    from vst.bench.cli import main as bench_main
+    from vst.stylize.cli import main as stylize_main
+    _, out = shipped
+    assert bench_main(["--model", str(out), "--accelerator", "gpu", "--frames", "5", "--repeats", "1",
+                       "--warmup-frames", "1", "--cooldown", "0", "--out", str(tmp_path / "b"),
+                       "--no-progress"]) == 0
+    import pandas as pd
+    row = pd.read_csv(tmp_path / "b" / "results.csv").iloc[0]
+    assert row["delegate_used"].startswith("gpu (fully accelerated") and "software" in row["delegate_used"]
+    rng = np.random.default_rng(1)
+    clip = write_video(tmp_path / "in.avi", [rng.integers(0, 255, (H, W, 3), dtype=np.uint8) for _ in range(4)])
+    gpu_out, cpu_out = tmp_path / "gpu.mp4", tmp_path / "cpu.mp4"
+    assert stylize_main([str(clip), "-m", str(out), "-o", str(gpu_out), "--accelerator", "gpu"]) == 0
+    assert stylize_main([str(clip), "-m", str(out), "-o", str(cpu_out)]) == 0
+    from vst.video.codec import probe
+    assert probe(gpu_out).frames == 4 and probe(cpu_out).frames == 4
+
+
+def test_accelerator_gpu_refuses_what_it_cannot_run_in_one_line(tmp_path):
+    from vst.common.errors import VstError
+    from vst.runtimes.stylizer import load_runner
+    with pytest.raises(VstError, match="convert the model first") as err:
+        load_runner(SHIPPED, accelerator="gpu")
+    assert "\n" not in str(err.value)
+    with pytest.raises(VstError, match="unknown accelerator"):
+        load_runner(SHIPPED, accelerator="npu")
