@@ -146,6 +146,8 @@ def gpu_line(g: dict) -> str:
         return f"GPU ({where}): refused the model ({g.get('error')})"
     cpu = ", ".join(f"{o['op']} x{len(o['nodes'])}" for o in g.get("cpu_ops", []))
     took = "whole graph" if g["fully_accelerated"] else f"partial, on the CPU: {cpu or 'ops LiteRT did not name'}"
+    if "fidelity" not in g:
+        return f"GPU ({where}): compiled ({'whole graph' if g['fully_accelerated'] else 'partial'}), failed to run: {g.get('error')}"
     fid, tmp = g["fidelity"], g["temporal"]
     vs_cpu = f", {g['vs_cpu']['psnr_db']} dB vs the CPU run" if g.get("vs_cpu") else ""
     ratio = f"; temporal {tmp['ratio']}x" if tmp.get("measured") else ""

@@ -36,32 +36,43 @@ def measure(c, artifact: Path, cpu_out: np.ndarray | None, allow_list: dict) -> 
         return not_measured("artifacts that keep an input besides the image are not checked on the GPU yet")
     try:
         runner = ArtifactRunner(artifact, delegate="gpu")      # one compile for the photos and the clips
-        session = runner.session
+    except gpu.WorkerEnded as exc:
+        return not_measured(f"the GPU check crashed, no verdict: {exc}")
     except VstError as exc:
         return {**_header(adapter), "measured": True, "fully_accelerated": False, "verdict": "none",
                 "error": str(exc), **_against(allow_list, "none", [])}
-    w, h = c.size
+    session = runner.session
     try:
         rec = {**_header(session.adapter or adapter), "measured": True,
-               "fully_accelerated": session.fully_accelerated, "load_ms": session.load_ms}
-        cpu_ops = [] if session.fully_accelerated else cpu_ops_of(artifact)
-        rec["verdict"] = "full" if session.fully_accelerated else "partial"
-        rec["cpu_ops"] = cpu_ops
-        if cpu_ops:
+               "fully_accelerated": session.fully_accelerated, "load_ms": session.load_ms,
+               "verdict": "full" if session.fully_accelerated else "partial",
+               "cpu_ops": [] if session.fully_accelerated else cpu_ops_of(artifact)}
+        if rec["cpu_ops"]:
             rec["cpu_ops_source"] = CUT_SOURCE
-        x = verify.to_layout(c.images, c.io_layout)
-        got = verify.from_layout(np.concatenate([session.run(x[i:i + 1]) for i in range(len(x))]), c.io_layout)
-        rec["fidelity"] = _fidelity(c, got)
-        if cpu_out is not None:
-            cmp = verify.compare(cpu_out, got)
-            rec["vs_cpu"] = {"psnr_db": verify._finite(cmp["psnr_db"]), "max_abs_err": cmp["max_abs_err"]}
-        rec["temporal"] = temporal_qa.temporal_check(c.front.reference, artifact, w, h, runnable=True,
-                                                     random_weights=c.front.src.random_weights, runner=runner,
-                                                     samples=False)
+        rec.update(_against(allow_list, rec["verdict"], [o["op"] for o in rec["cpu_ops"]]))
+        rec.update(_numerics(c, artifact, runner, cpu_out))
+    except gpu.WorkerEnded as exc:
+        return not_measured(f"the GPU check crashed, no verdict: {exc}")
+    except VstError as exc:     # compiled but failed to run: a finding about the GPU, not about the conversion
+        rec["error"] = str(exc)
     finally:
         session.close()
-    rec.update(_against(allow_list, rec["verdict"], [o["op"] for o in cpu_ops]))
     return rec
+
+
+def _numerics(c, artifact: Path, runner, cpu_out: np.ndarray | None) -> dict:
+    """The GPU's outputs on the photos against the source and the CPU run, and the temporal error under it."""
+    x = verify.to_layout(c.images, c.io_layout)
+    got = verify.from_layout(np.concatenate([runner.session.run(x[i:i + 1]) for i in range(len(x))]), c.io_layout)
+    out = {"fidelity": _fidelity(c, got)}
+    if cpu_out is not None:
+        cmp = verify.compare(cpu_out, got)
+        out["vs_cpu"] = {"psnr_db": verify._finite(cmp["psnr_db"]), "max_abs_err": cmp["max_abs_err"]}
+    w, h = c.size
+    out["temporal"] = temporal_qa.temporal_check(c.front.reference, artifact, w, h, runnable=True,
+                                                 random_weights=c.front.src.random_weights, runner=runner,
+                                                 samples=False)
+    return out
 
 
 def _header(adapter: dict | None) -> dict:

@@ -141,6 +141,9 @@ def gpu_cell(rep: dict) -> dict:
         if g.get("software_gpu") else ""
     if g["verdict"] == "none":
         return {"short": "refused", "cls": "bad", "text": f"GPU on {where}{soft}: refused ({g.get('error')})"}
+    if "fidelity" not in g:
+        return {"short": "failed to run", "cls": "bad", "text": f"GPU on {where}{soft}: compiled, failed to run "
+                                                               f"({g.get('error')})"}
     fid, tmp = g["fidelity"], g["temporal"]
     cpu = ", ".join(f"{o['op']} ×{len(o['nodes'])}" for o in g.get("cpu_ops", []))
     short = ("full" if g["fully_accelerated"] else "partial") + f", {fid['psnr_db']} dB"

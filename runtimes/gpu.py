@@ -45,6 +45,11 @@ def _private_dir() -> str:
     return tempfile.mkdtemp(prefix="vst-xdg-")      # mode 0700, as the variable's specification asks
 
 
+class WorkerEnded(VstError):
+    """The worker process died or stopped answering (a crash in the Vulkan driver or the accelerator): no answer
+    about the model, not a refusal of it."""
+
+
 class _Worker:
     """One worker process and its log."""
 
@@ -142,13 +147,16 @@ class GpuSession:
         ans, _ = self._worker.ask({"op": "open", "path": str(path.resolve()), "cpu_fallback": cpu_fallback},
                                   timeout=START_TIMEOUT_S)
         if not ans.get("ok"):
-            raise VstError(f"{path}: {ACCELERATOR} could not compile it ({ans['error']}); {_hint(ans['error'])}")
+            kind = WorkerEnded if ans.get("crashed") else VstError
+            raise kind(f"{path}: {ACCELERATOR} could not compile it ({ans['error']}); {_hint(ans['error'])}")
         self._id = ans["id"]
         self.fully_accelerated = ans["fully_accelerated"]
         self.load_ms = ans["load_ms"]
         self.adapter = self._worker.adapter()
         state = "fully accelerated" if self.fully_accelerated else "partly on the CPU"
-        self.delegation = Delegation("litert", "gpu", detail=f"gpu ({state}; {SOFTWARE_NOTE})")
+        soft = self.adapter is None or self.adapter.get("arch") == "software"
+        self.delegation = Delegation("litert", "gpu", detail=f"gpu ({state}" + (
+            "; software GPU: its speed is not a phone's)" if soft else ")"))
         self.last_ms: float | None = None
 
     def extra_inputs(self) -> dict:
@@ -159,7 +167,8 @@ class GpuSession:
             raise VstError("the GPU check takes single-input artifacts; bind the extra inputs at conversion")
         ans, y = self._worker.ask({"op": "run", "id": self._id}, x)
         if not ans.get("ok"):
-            raise VstError(f"{ACCELERATOR} failed to run the model ({ans['error']})")
+            kind = WorkerEnded if ans.get("crashed") else VstError
+            raise kind(f"{ACCELERATOR} failed to run the model ({ans['error']})")
         self.last_ms = ans["ms"]
         return y
 

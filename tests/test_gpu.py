@@ -151,3 +151,18 @@ def test_accelerator_gpu_refuses_what_it_cannot_run_in_one_line(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(VstError, match="unknown accelerator"):
         load_runner(SHIPPED, accelerator="npu")
+
+
+def test_gpu_coverage_survey_records_a_cell_and_resumes_it(tmp_path, monkeypatch, capsys):
+    from vst.pipeline import gpu_coverage
+    row = gpu_coverage.cell("kunster-t2-15", "int8-dyn", "int8", True, (32, 24), tmp_path)
+    assert row["gpu_measured"] and row["verdict"] == "full" and row["cpu_ops"] == []
+    assert row["random_weights"] and row["agrees"] and row["psnr_vs_source_db"] > 25
+    assert row["temporal_ratio"] is not None
+    # a rerun reads the finished artifact's report instead of converting again
+    import vst.convert
+    monkeypatch.setattr(vst.convert, "convert", lambda *a, **k: pytest.fail("converted again"))
+    assert gpu_coverage.cell("kunster-t2-15", "int8-dyn", "int8", True, (32, 24), tmp_path) == row
+    table = gpu_coverage.format_table({"rows": [row], "size": "32x24", "adapter": "llvmpipe"})
+    assert "| kunster-t2-15 | int8-dyn | native | full | - |" in table
+    assert table.endswith("1 of 1 artifacts run whole on the GPU; the allow-list disagrees on 0; 0 not run")
