@@ -10,6 +10,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,9 @@ def _runtime_dir() -> str:
 
 @lru_cache(maxsize=None)
 def _private_dir() -> str:
-    return tempfile.mkdtemp(prefix="vst-xdg-")      # mode 0700, as the variable's specification asks
+    path = tempfile.mkdtemp(prefix="vst-xdg-")      # mode 0700, as the variable's specification asks
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 class WorkerEnded(VstError):

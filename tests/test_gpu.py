@@ -166,3 +166,13 @@ def test_gpu_coverage_survey_records_a_cell_and_resumes_it(tmp_path, monkeypatch
     table = gpu_coverage.format_table({"rows": [row], "size": "32x24", "adapter": "llvmpipe"})
     assert "| kunster-t2-15 | int8-dyn | native | full | - |" in table
     assert table.endswith("1 of 1 artifacts run whole on the GPU; the allow-list disagrees on 0; 0 not run")
+
+
+def test_a_crash_of_the_accelerator_is_no_answer_and_the_next_model_is_still_checked(tmp_path):
+    import tensorflow as tf
+    crashes = _tf_model(tmp_path / "bmm.tflite", lambda x: tf.reshape(
+        tf.matmul(tf.reshape(x, [1, 256, 8]), tf.reshape(x, [1, 256, 8]), transpose_a=True), [1, 8, 8, 1]))
+    refused = _tf_model(tmp_path / "pack5d.tflite", lambda x: tf.reshape(tf.stack([x, x], 1), [1, 32, 16, 8]))
+    taken = _tf_model(tmp_path / "pool.tflite", lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"))
+    # BATCH_MATMUL kills the worker (measured with LiteRT 2.3 on lavapipe): None, then a fresh worker goes on
+    assert gpu.taken([crashes, refused, taken]) == [None, False, True]
