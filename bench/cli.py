@@ -163,8 +163,11 @@ def _profile(args) -> int:
     from vst.common.fsutil import atomic_write_text
     from vst.runtimes.profile import format_table, profile
     path = Path(args.profile)
-    if path.suffix != ".tflite" or not path.is_file():
-        raise VstError(f"--profile takes a .tflite file; {path} is not one (convert with vst-convert --to tflite)")
+    if path.suffix not in (".tflite", ".pte") or not path.is_file():
+        raise VstError(f"--profile takes a .tflite or .pte file; {path} is not one (convert with vst-convert --to "
+                       "tflite or --to executorch)")
+    if path.suffix == ".pte":       # ExecuTorch traces its delegate's ops itself (ETDump)
+        from vst.runtimes.executorch import profile
     prof = profile(path, threads=args.threads or 2, runs=args.profile_runs)
     print(format_table(prof, args.top))
     if args.json:

@@ -173,7 +173,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
         e = {"artifact": a.label, "runtime": m.runtime, "precision": a.info.get("precision"),
              "delegate_used": m.delegate_used, "latency_ms_median": float(np.median(pooled)),
              "latency_ms_best": float(np.min(pooled)), "latency_ms_ci": list(bootstrap_ci(per_round)),
-             "macs": _macs(a, w, h)}
+             "macs": _macs(a, w, h), "round_ms": per_round.tolist()}   # for ratios between any two entries
         if e["macs"]:
             # best-of-N: the call least disturbed by other processes, as the GEMM peak is taken
             e["effective_gflops"] = gflops(e["macs"], e["latency_ms_best"])

@@ -115,8 +115,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if out is not None:     # first: an output onto an input is refused whatever else is wrong with it
         _check_not_input(model, calib, bind, out)
     width, height, out = _check_args(to, quant, size, io_layout, out)
-    if profile and to != "tflite":
-        raise VstError(f"--profile times TFLite artifacts on this machine; drop it for --to {to}")
+    if profile and to not in ("tflite", "executorch"):
+        raise VstError(f"--profile times TFLite and ExecuTorch artifacts on this machine; drop it for --to {to}")
     if temporal and (to != "tflite" or quant != "int8"):
         raise VstError("--temporal applies to --to tflite --quant int8 only")
     if qdq_form not in (None, *QDQ_FORMS):
@@ -150,7 +150,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     target = targets.get(to)
     passes: list[PassResult] = list(front.passes)
     graph, applied = _rewrite(front, target, "int8-dynamic" if dynamic else quant, passes)
-    if graph is None and target.needs_ir and (temporal or kept or dynamic):  # temporal and kept never both
+    # temporal and kept never both; ExecuTorch's module path quantizes dynamically itself
+    if graph is None and target.needs_ir and (temporal or kept or (dynamic and to != "executorch")):
         flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
         raise VstError(f"{flag} needs the native converter, which refused this model ({front.refusal})")
     conversion = targets.Conversion(front, graph, quant, io_layout, (width, height), calib_batch, passes, applied,
@@ -198,6 +199,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     rep["artifact"]["sha256"] = sha256_of(out)
     if profile:
         from vst.runtimes.profile import profile as profile_ops, summary
+        if to == "executorch":
+            from vst.runtimes.executorch import profile as profile_ops
         rep["profile"] = summary(profile_ops(out, threads=THREADS))
     if calib_from:
         rep["calibration"] = {"images": int(len(calib_batch)), "from": calib_from,

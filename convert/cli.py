@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tflite: skip the run on LiteRT's GPU accelerator (which ops the GPU takes, its float16 "
                         "fidelity and temporal error); the GPU verdict then comes from the allow-list")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
-    p.add_argument("--profile", action="store_true", help="tflite: time each op of the artifact on this machine "
+    p.add_argument("--profile", action="store_true", help="tflite, executorch: time each op of the artifact on this machine "
                    "and add the breakdown to the report (as vst-bench --profile)")
     return p
 
@@ -97,7 +97,7 @@ def summary(rep: dict) -> str:
         lines.append(f"  ExecuTorch: {d['subgraphs']} delegated subgraph(s), {d['delegated_nodes']} nodes inside, "
                      f"{d['compute_nodes_outside']} compute node(s) outside")
         lines += [f"  [{'x' if r['applied'] else ' '}] torch: {r['name']}: {r['detail']}"
-                  for r in rep["executorch"]["torch_rewrites"]]
+                  for r in rep["executorch"].get("torch_rewrites", ())]
     for p in rep["passes"]:
         lines.append(f"  [{'x' if p['applied'] else ' '}] {p['name']}: {p['detail']}")
     for name, d in rep["delegates"].items():

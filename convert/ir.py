@@ -99,12 +99,15 @@ class Reference:
     F: Any
 
 
-def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, feeds: dict | None = None):
+def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, feeds: dict | None = None,
+              consts: dict | None = None):
     """Reference executor (PyTorch, NCHW, float32). `record` gets shapes; with keep=True it gets the tensors.
-    `feeds` gives kept inputs (graph.extra) by name; those not given take their sample value."""
+    `feeds` gives kept inputs (graph.extra) by name; those not given take their sample value. `consts`: the
+    graph's constants as tensors the caller holds (a module's buffers, which torch.export keeps as weights);
+    by default each is made from graph.consts on first use."""
     import torch
     import torch.nn.functional as F
-    env = {graph.input: x}
+    env = {graph.input: x, **(consts or {})}
     dev = x.device
     for k, v in graph.extra.items():
         f = (feeds or {}).get(k)

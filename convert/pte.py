@@ -30,6 +30,24 @@ class NHWCIO(nn.Module):
         return self.inner(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
+class GraphModule(nn.Module):
+    """vst's IR graph (rewritten, proven) as a torch module: its reference executor (vst.convert.ir.run_graph),
+    with the graph's constants held as buffers, so that torch.export keeps them as weights, which XNNPACK takes
+    only as such (as lifted tensor constants its convolutions stay on portable kernels)."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.graph = graph
+        self.names = {}
+        for i, (name, value) in enumerate(graph.consts.items()):
+            self.register_buffer(f"c{i}", torch.from_numpy(np.array(value, dtype=np.float32)))  # as run_graph makes them
+            self.names[name] = f"c{i}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from vst.convert.ir import run_graph
+        return run_graph(self.graph, x, consts={k: getattr(self, b) for k, b in self.names.items()})
+
+
 @dataclass
 class Lowered:
     data: bytes
@@ -57,8 +75,13 @@ def quantize(module: nn.Module, example: torch.Tensor, calib: np.ndarray, dynami
                                                                          get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     graph = export(module, example).module()
+    from vst.convert.torch_rewrites import NearestUp2Deconv
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
                                                                                 is_dynamic=dynamic))
+    if not dynamic:
+        # the ones-kernel upsampler copies pixels: int8 would only round them, and XNNPACK takes no per-channel
+        # int8 transposed convolution with groups > 1 (dynamic int8 leaves depthwise convolutions float itself)
+        quantizer.set_module_type(NearestUp2Deconv, None)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         # dynamic int8 needs no ranges: one run is enough for its observers

@@ -19,7 +19,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vst-run", description=DESCRIPTION)
     parser.add_argument("--job", help="job JSON, or an embedded job's name: table2 (all of Table II's "
                         "configurations in fp32, fp16 and int8), table2-speed (Table II's speed study: fp32 and int8 "
-                        "TFLite against ONNX Runtime and the GEMM peak, paired ratios); default: the embedded "
+                        "TFLite against ONNX Runtime and the GEMM peak, paired ratios), executorch-speed (vst's "
+                        ".pte against ExecuTorch's default lowering and TFLite, paired ratios), gpu-coverage (the zoo at every "
+                        "TFLite precision on LiteRT's GPU accelerator); default: the embedded "
                         "default, see --print-default")
     parser.add_argument("--out", default="vst-out", help="output folder (default: vst-out)")
     parser.add_argument("--print-default", action="store_true", help="print the embedded default job and exit")
@@ -29,11 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_default:
         print(json.dumps(default_job(), indent=2))
         return 0
-    if args.job == TABLE2_SPEED:
-        return _table2_speed(args)
+    if args.job in SPEED_JOBS:
+        return _speed_study(args)
+    if args.job == GPU_COVERAGE:
+        return _gpu_coverage(args)
+    if args.models:
+        raise VstError("--models goes with --job gpu-coverage")
     given = [f for f in SPEED_OPTIONS if getattr(args, f.lstrip("-").replace("-", "_")) is not None]
     if given:
-        raise VstError(f"{given[0]} goes with --job {TABLE2_SPEED}")
+        raise VstError(f"{given[0]} goes with --job {' or --job '.join(SPEED_JOBS)}")
     check_not_input(args.out, [args.job], "--out")
     check_creatable_dir(Path(args.out))
     with prune_on_failure(args.out):
@@ -44,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 TABLE2_SPEED = "table2-speed"
+EXECUTORCH_SPEED = "executorch-speed"
+SPEED_JOBS = (TABLE2_SPEED, EXECUTORCH_SPEED)
 SPEED_OPTIONS = ("--sizes", "--configs", "--seconds", "--threads", "--video")
+GPU_COVERAGE = "gpu-coverage"
 
 
 def _ids(text: str) -> list[int]:
@@ -56,7 +65,7 @@ def _ids(text: str) -> list[int]:
 
 def _speed_options(parser: argparse.ArgumentParser) -> None:
     from vst.common.cli import positive_seconds, size_arg, threads
-    g = parser.add_argument_group(f"--job {TABLE2_SPEED}")
+    g = parser.add_argument_group(f"--job {' or '.join(SPEED_JOBS)}")
     g.add_argument("--sizes", type=lambda t: [size_arg(s) for s in t.split(",")],
                    help="WxH list (default 480x320,320x240)")
     g.add_argument("--configs", type=_ids, help="comma list of Table II ids (default: all 15)")
@@ -64,17 +73,36 @@ def _speed_options(parser: argparse.ArgumentParser) -> None:
                    "(default 10; at least 8 rounds whatever the budget)")
     g.add_argument("--threads", type=threads, help="inference and GEMM threads (default 2)")
     g.add_argument("--video", help="H.264 clip whose frames are timed (default: the generated 1080p one)")
+    g = parser.add_argument_group(f"--job {GPU_COVERAGE} (also takes --sizes and --configs)")
+    g.add_argument("--models", nargs="+", metavar="MODEL", default=[],
+                   help="model files or names to survey beside the zoo (a user's TorchScript, .pt2, ONNX, ...)")
 
 
-def _table2_speed(args) -> int:
-    """Table II's speed study into --out: artifacts kept in OUT/artifacts (a rerun resumes), the table printed,
-    the figures in OUT/table2-speed.json."""
-    from vst.pipeline import table2_speed as study
+def _speed_study(args) -> int:
+    """A speed study of Table II into --out: artifacts kept in OUT/artifacts (a rerun resumes), the table printed,
+    the figures in OUT/<job>.json."""
+    from vst.pipeline import executorch_speed, table2_speed
+    study = {TABLE2_SPEED: table2_speed, EXECUTORCH_SPEED: executorch_speed}[args.job]
     check_not_input(args.out, [args.video], "--out")
     check_creatable_dir(Path(args.out))
     with prune_on_failure(args.out):
         study.run_study(Path(args.out), args.sizes or [(480, 320), (320, 240)], args.configs,
                         args.seconds or study.SECONDS, args.threads or study.THREADS, args.video)
+    return 0
+
+
+def _gpu_coverage(args) -> int:
+    """The GPU survey into --out: artifacts in OUT/artifacts (a rerun resumes), the table printed, the rows in
+    OUT/gpu-coverage-WxH.json."""
+    from vst.pipeline import gpu_coverage
+    extra = [f for f in ("--seconds", "--threads", "--video") if getattr(args, f.lstrip("-")) is not None]
+    if extra:
+        raise VstError(f"{extra[0]} is for the speed jobs; --job {GPU_COVERAGE} takes --sizes, --configs, --models")
+    check_not_input(args.out, args.models, "--out")
+    check_creatable_dir(Path(args.out))
+    with prune_on_failure(args.out):
+        for size in args.sizes or [gpu_coverage.SIZE]:
+            gpu_coverage.run_study(Path(args.out), size, args.configs, args.models)
     return 0
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
@@ -38,14 +38,17 @@ def config_ids(configs: Sequence[int] | None = None) -> list[int]:
     return [i for i in ids if not configs or i in configs]
 
 
-def artifacts(name: str, size: tuple[int, int], work: Path, label: str | None = None) -> dict[str, Path]:
-    """The fp32 and int8 TFLite files and the static NCHW ONNX of model `name` (random weights) at one size,
-    converted into `work` as `label` (default: the name) unless an earlier run finished them (a rerun resumes)."""
+def artifacts(name: str, size: tuple[int, int], work: Path, label: str | None = None,
+              kinds: Sequence[tuple[str, str, str, str]] = ARTIFACTS) -> dict[str, Path]:
+    """The artifacts `kinds` names ((key, target, precision, I/O layout); default: the fp32 and int8 TFLite files
+    and the static NCHW ONNX) of model `name` (random weights) at one size, converted into `work` as `label`
+    (default: the name) unless an earlier run finished them (a rerun resumes)."""
     from vst.convert import convert
+    from vst.runtimes.table import TARGETS
     w, h = size
     paths = {}
-    for key, to, quant, layout in ARTIFACTS:
-        out = work / f"{label or name}_{w}x{h}_{key}.{to}"
+    for key, to, quant, layout in kinds:
+        out = work / f"{label or name}_{w}x{h}_{key}{TARGETS[to]['suffix']}"
         if not artifact_intact(out):
             # proofs: the artifact of a fully checked conversion, without the temporal QA and per-layer diagnosis
             # that a speed study of random weights does not use
@@ -82,9 +85,17 @@ def cell(name: str, size: tuple[int, int], work: Path, seconds: float = SECONDS,
             "int8_psnr_vs_reference_db": reps["int8"]["fidelity"]["psnr_db"]}
 
 
+def line(row: dict) -> str:
+    """What is printed as a cell finishes."""
+    ms = row["ms_median"]
+    return f"{row['model']} {row['size']}: fp32 {ms['fp32']} ms, ORT {ms['ort']} ms, int8 {ms['int8']} ms"
+
+
 def run(sizes: Sequence[tuple[int, int]], work: Path, configs: Sequence[int] | None = None,
-        seconds: float = SECONDS, threads: int = THREADS, video: str | Path | None = None) -> dict:
-    """Every cell (sizes x configurations), printed as it finishes; {rows, load, threads, seconds}."""
+        seconds: float = SECONDS, threads: int = THREADS, video: str | Path | None = None,
+        cell: Callable[..., dict] = cell, line: Callable[[dict], str] = line) -> dict:
+    """Every cell (sizes x configurations; `cell` times one, `line` says it), printed as it finishes;
+    {rows, load, threads, seconds}."""
     if seconds <= 0:
         raise VstError("--seconds must be positive")
     ids = config_ids(configs)
@@ -94,9 +105,7 @@ def run(sizes: Sequence[tuple[int, int]], work: Path, configs: Sequence[int] | N
     for size in sizes:
         for i in ids:
             row = cell(table2_name(i), size, work, seconds, threads, video)
-            ms = row["ms_median"]
-            print(f"{row['model']} {row['size']}: fp32 {ms['fp32']} ms, ORT {ms['ort']} ms, int8 {ms['int8']} ms",
-                  flush=True)
+            print(line(row), flush=True)
             rows.append(row)
     load = f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     return {"rows": rows, "load": load, "threads": threads, "seconds": seconds}
@@ -133,12 +142,15 @@ def format_table(res: dict) -> str:
 
 
 def run_study(out: Path, sizes: Sequence[tuple[int, int]], configs: Sequence[int] | None = None,
-              seconds: float = SECONDS, threads: int = THREADS, video: str | Path | None = None) -> Path:
+              seconds: float = SECONDS, threads: int = THREADS, video: str | Path | None = None,
+              study: Any = None) -> Path:
     """The study into `out`: artifacts in out/artifacts (kept, so a rerun resumes), the table printed, and
-    every figure in out/table2-speed.json."""
-    res = run(sizes, Path(out) / "artifacts", configs, seconds, threads, video)
-    print(format_table(res))
-    path = Path(out) / RESULTS_FILE
+    every figure in out/table2-speed.json. `study`: another study module with the same cell, line, format_table
+    and RESULTS_FILE (vst.pipeline.executorch_speed); default this one."""
+    study = study or sys.modules[__name__]
+    res = run(sizes, Path(out) / "artifacts", configs, seconds, threads, video, study.cell, study.line)
+    print(study.format_table(res))
+    path = Path(out) / study.RESULTS_FILE
     atomic_write_text(path, json.dumps(res, indent=1) + "\n")
     print(f"wrote {path}", file=sys.stderr)
     return path

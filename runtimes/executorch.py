@@ -97,3 +97,49 @@ class ExecuTorchSession:
         if feeds:
             raise VstError(f"an ExecuTorch program here takes the image only, not {', '.join(feeds)}")
         return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+
+
+def profile(model: str | Path | bytes, threads: int = 2, runs: int = 10) -> dict:
+    """Per-op time of the delegated graph from ExecuTorch's own event tracer: the program run `runs` times (after
+    one warm-up) with ETDump on, read back by ExecuTorch's Inspector, which lists every XNNPACK operator the delegate
+    ran with its time in each run. The same record as vst.runtimes.profile's for TFLite (shapes and MACs are not in
+    the trace: left empty), so its summary and table serve both."""
+    import tempfile
+    import warnings
+    import torch
+    from executorch.devtools import Inspector
+    if runs < 1:
+        raise VstError("profile runs must be at least 1")
+    data, what = _read(model)
+    session = ExecuTorchSession(data, threads=threads, profile=True)
+    spec = session.input
+    x = torch.rand(1, 3, *spec.size[::-1]) if spec.layout == "NCHW" else torch.rand(1, *spec.size[::-1], 3)
+    for _ in range(runs + 1):
+        session.method.execute([x])
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        etdump, debug = f"{tmp}/run.etdp", f"{tmp}/run.bin"
+        session.program.write_etdump_result_to_file(etdump, debug)
+        frame = Inspector(etdump_path=etdump).to_dataframe()
+    frame = frame[frame["event_block_name"] == "Execute"]
+    whole = [float(v) for v in frame[frame["event_name"] == "Method::execute"]["raw"].iloc[0]][1:]
+    rows = []
+    for _, r in frame[~frame["event_name"].isin(("Method::execute", "DELEGATE_CALL"))].iterrows():
+        raw = [float(v) for v in r["raw"]][1:] or [float(v) for v in r["raw"]]     # the warm-up run left out
+        rows.append({"index": len(rows), "op": r["event_name"].rsplit(" #", 1)[0], "name": r["event_name"],
+                     "shape": [], "dtype": "", "macs": None, "ms": round(min(raw), 4),
+                     "ms_median": round(float(np.median(raw)), 4)})
+    total = sum(r["ms"] for r in rows)
+    by_op: dict[str, float] = {}
+    for r in rows:
+        r["share"] = round(r["ms"] / total, 4) if total else 0.0
+        by_op[r["op"]] = by_op.get(r["op"], 0.0) + r["ms"]
+    whole_best = min(whole) if whole else float("nan")
+    return {"ops": rows, "by_op": {k: round(v, 3) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])},
+            "whole_ms": round(whole_best, 3), "whole_ms_median": round(float(np.median(whole)), 3) if whole else None,
+            "sum_ms": round(total, 3), "sum_over_whole": round(total / whole_best, 3) if whole else None,
+            "threads": threads, "runs": runs, "runtime": f"executorch {session.version} + xnnpack",
+            "method": "ExecuTorch's ETDump of the whole program run as it ships, read by its Inspector: each XNNPACK "
+                      "operator's time inside the delegate, best of runs after one warm-up",
+            "limits": "ops timed in place (no cut-out): the sum is the delegate's own time; the trace carries no "
+                      "shapes or MACs"}

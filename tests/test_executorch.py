@@ -1,6 +1,6 @@
-"""The ExecuTorch target (.pte with the XNNPACK delegate): vst's exact rewrites made on the torch module, the whole
-network in one delegated subgraph, fidelity against the source, int8 through ExecuTorch's quantizer, and the
-runtime session vst-bench and vst-stylize run it through."""
+"""The ExecuTorch target (.pte with the XNNPACK delegate): vst's proven rewrites (of the IR, or of the torch module
+where the IR import refuses it), the whole network in one delegated subgraph, fidelity against the source, int8
+through ExecuTorch's quantizer, and the runtime session vst-bench and vst-stylize run it through."""
 import copy
 
 import numpy as np
@@ -9,8 +9,9 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from vst.common.records import precision
-from vst.convert import api, pte, torch_rewrites, verify
+from vst.convert import api, onnx_import, pte, torch_rewrites, verify
 from vst.convert.cli import main as convert_main
+from vst.convert.ir import UnsupportedOp
 from vst.convert.passes import EXACT_PSNR_DB
 from test_hostile_inputs import one_line
 
@@ -64,7 +65,10 @@ def test_fp32_program_is_one_delegated_subgraph_and_verified(fp32):
     assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d
     assert d["delegated_nodes"] > 50
     assert rep["delegates"]["xnnpack"]["verdict"] == "full"
-    assert all(r["applied"] for r in rep["executorch"]["torch_rewrites"])
+    applied = {p["name"] for p in rep["passes"] if p["applied"]}
+    # the rewrites XNNPACK needs, proven on the IR the program is exported from
+    assert {"reflect_pad_as_slices", "nearest_conv_subpixel", "instance_norm_moments"} <= applied, applied
+    assert "spatial_mean_by_rows" not in applied       # TFLite's MEAN workaround: ExecuTorch's mean is delegated
     fid = rep["fidelity"]
     assert fid["passed"] is True and fid["psnr_db"] >= verify.THRESHOLDS_DB["fp32"], fid
     assert rep["temporal"]["measured"] and rep["temporal"]["ratio"] < 1.01, rep["temporal"]
@@ -101,9 +105,15 @@ def test_default_lowering_splits_the_same_model(ckpt):
     assert {"aten__native_batch_norm_legit_no_stats", "aten_upsample_nearest2d_vec"} <= set(d["ops_outside"])
 
 
-def test_dynamic_int8_is_one_subgraph_with_int8_convolutions(ckpt, tmp_path):
+def test_module_path_dynamic_int8_is_one_subgraph_with_int8_convolutions(ckpt, tmp_path, monkeypatch):
+    # a PyTorch source the IR import refuses is lowered from its module, with the module-level rewrites
+    def refuse(*args, **kwargs):
+        raise UnsupportedOp("an op the IR lacks (test)")
+    monkeypatch.setattr(onnx_import, "to_ir", refuse)
     rep = api.convert(str(ckpt), to="executorch", quant="int8", dynamic=True, size=SIZE, out=tmp_path / "d.pte",
                       checks="proofs")
+    assert "module-level rewrites" in rep["executorch"]["lowered_from"]
+    assert all(r["applied"] for r in rep["executorch"]["torch_rewrites"])
     d = rep["executorch"]["delegation"]
     assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d
     q = rep["quantization"]["dynamic"]
@@ -117,16 +127,22 @@ def _conv_onnx(path):
     w = numpy_helper.from_array(np.random.default_rng(0).random((3, 3, 3, 3), dtype=np.float32), "w")
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIZE[1], SIZE[0]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, SIZE[1], SIZE[0]])],
+                              [w])
     import onnx
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     return path
 
 
+def test_an_onnx_source_converts_through_the_ir(tmp_path):
+    rep = api.convert(str(_conv_onnx(tmp_path / "m.onnx")), to="executorch", size=SIZE, out=tmp_path / "m.pte",
+                      io_layout="nchw", checks="proofs")
+    d = rep["executorch"]["delegation"]
+    assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0) and rep["fidelity"]["passed"]
+
+
 def test_bad_requests_get_one_line(capsys, tmp_path, ckpt):
     size = f"{SIZE[0]}x{SIZE[1]}"
-    one_line(capsys, convert_main, [_conv_onnx(tmp_path / "m.onnx"), "--to", "executorch", "--size", size, "-o",
-                                    tmp_path / "m.pte"], "ONNX file", "PyTorch module", "checkpoint")
     one_line(capsys, convert_main, [ckpt, "--to", "executorch", "--quant", "fp16", "--size", size, "-o",
                                     tmp_path / "h.pte"], "fp32 or int8")
     one_line(capsys, convert_main, [ckpt, "--to", "executorch", "--size", size, "-o", tmp_path / "x.tflite"],

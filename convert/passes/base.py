@@ -55,6 +55,8 @@ class Rewrite:
 # Every rewrite by name, in registration order (the order of ORDER below is the one they run in).
 REGISTRY: dict[str, Rewrite] = {}
 TFLITE_ONLY = ("tflite",)
+# Rewrites for XNNPACK's sake serve it under both runtimes that run it: LiteRT and ExecuTorch
+XNNPACK_TARGETS = ("tflite", "executorch")
 
 
 def rewrite(*, targets: tuple[str, ...], precisions: tuple[str, ...] | None = None, why_not: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.convert.ir import Graph, Node
-from vst.convert.passes.base import TFLITE_ONLY, rewrite
+from vst.convert.passes.base import TFLITE_ONLY, XNNPACK_TARGETS, rewrite
 from vst.convert.passes.edit import concat_tree, parity_conv, replace_node, slice_one
 
 
@@ -72,7 +72,7 @@ def _value_ranges(g: Graph, names: list[str]) -> dict[str, float]:
     return {n: float(max(rec[n].max(), 0.0) - min(rec[n].min(), 0.0)) for n in names}
 
 
-@rewrite(targets=("tflite", "coreml"))
+@rewrite(targets=("tflite", "coreml", "executorch"))
 def fold_affine_into_conv(g: Graph) -> int:
     """conv -> mul(per-channel or scalar constant) / add(same)  ==>  one conv with scaled weights and shifted bias.
 
@@ -133,7 +133,7 @@ MIN_PARITY_KERNEL = 5
 MAX_PARITY_COUT_3X3 = 16
 
 
-@rewrite(targets=TFLITE_ONLY)
+@rewrite(targets=XNNPACK_TARGETS)
 def conv_output_parities(g: Graph) -> int:
     """conv k x k, stride 1, few output channels, even output size  ==>  one stride-2 conv with a (k+1)x(k+1)
     kernel whose 4*Cout output channels are the four output parities, then DEPTH_TO_SPACE(2).
@@ -179,7 +179,7 @@ PARITIES_INT8_ONLY = ("XNNPACK's float convs (fp32, fp16 on the host, and dynami
                       "it (vst-bench --compare)")
 
 
-@rewrite(targets=TFLITE_ONLY, precisions=("int8",), why_not=PARITIES_INT8_ONLY)
+@rewrite(targets=XNNPACK_TARGETS, precisions=("int8",), why_not=PARITIES_INT8_ONLY)
 def stride2_conv_on_parities(g: Graph) -> int:
     """DEPTH_TO_SPACE(2) of z -> instance_norm -> [relu] -> pad(reflect, 1) -> conv k x k at stride 2 (k = 3 or 4)
     ==>  instance_norm of z with statistics shared by each channel's four parities -> [relu] -> z's first block
@@ -260,7 +260,7 @@ def stride2_conv_on_parities(g: Graph) -> int:
 MAX_S2D_CIN = 16
 
 
-@rewrite(targets=TFLITE_ONLY)
+@rewrite(targets=XNNPACK_TARGETS)
 def conv_input_space_to_depth(g: Graph) -> int:
     """conv k x k (k even), stride 2, <= MAX_S2D_CIN input channels, even input size  ==>  SPACE_TO_DEPTH(2) of
     the input, then a stride-1 conv with a (k/2) x (k/2) kernel over 4 * Cin channels.

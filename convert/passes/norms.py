@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.convert.ir import Graph, Node
-from vst.convert.passes.base import TFLITE_ONLY, rewrite
+from vst.convert.passes.base import TFLITE_ONLY, XNNPACK_TARGETS, rewrite
 from vst.convert.passes.edit import replace_node, scalar
 
 
@@ -34,7 +34,7 @@ def _norm_affine(g: Graph, norm: Node, value: str, base: str) -> str:
     return name
 
 
-@rewrite(targets=TFLITE_ONLY)
+@rewrite(targets=XNNPACK_TARGETS)
 def instance_norm_rsqrt(g: Graph) -> int:
     """instance_norm -> mean, sub, mul, mean, add, rsqrt, mul, mul, add; and, in already-decomposed norms,
     div(a, sqrt(v)) -> mul(a, rsqrt(v)), pow(x, 2) -> mul(x, x): ops every delegate here takes in every precision.
@@ -84,7 +84,7 @@ MOMENTS_FLOAT_ONLY = ("int8 files keep the squares and variances float (tflite.S
                       "overflows float16 sooner than the squared deviation")
 
 
-@rewrite(targets=TFLITE_ONLY, precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY)
+@rewrite(targets=XNNPACK_TARGETS, precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY)
 def instance_norm_moments(g: Graph) -> int:
     """instance_norm  ==>  m = mean(x), v = max(mean(x * x) - m * m, 0), s = gamma * rsqrt(v + eps),
     y = x * s + (beta - m * s); the conv bias feeding it, if the norm is its only reader, set to zero.

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from vst.convert.ir import Graph, Node
-from vst.convert.passes.base import TFLITE_ONLY, rewrite
+from vst.convert.passes.base import XNNPACK_TARGETS, rewrite
 from vst.convert.passes.edit import concat_tree, replace_node, slice_one
 
 
-@rewrite(targets=TFLITE_ONLY, prune=False)
+@rewrite(targets=XNNPACK_TARGETS, prune=False)
 def reflect_pad_as_slices(g: Graph) -> int:
     """pad(mode=reflect) -> one-row/column slices + concat, height first then width (reflection is separable)."""
     count = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.convert.ir import Graph, Node
-from vst.convert.passes.base import TFLITE_ONLY, rewrite
+from vst.convert.passes.base import TFLITE_ONLY, XNNPACK_TARGETS, rewrite
 from vst.convert.passes.edit import concat_tree, parity_conv, replace_node, scalar, slice_one
 
 
@@ -47,7 +47,7 @@ SUBPIXEL_ONE_CONV_COUT = 16
 _SUBPIXEL_TAPS = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
 
 
-@rewrite(targets=TFLITE_ONLY)
+@rewrite(targets=XNNPACK_TARGETS)
 def nearest_conv_subpixel(g: Graph) -> int:
     """resize_nearest(x2) -> pad(reflect, 1) -> conv 3x3  ==>  four 2x2 convs at low resolution + interleave.
 
