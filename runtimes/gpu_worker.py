@@ -3,7 +3,7 @@
 A process of its own because the accelerator cannot share one with TensorFlow (loading both crashes: measured with
 ai-edge-litert 2.3 and tensorflow 2.21), which vst-convert has loaded, and because a crash in a Vulkan driver must
 end a check, not the command. Its native libraries print to stdout and stderr: stdout is sent to stderr at start,
-and the parent keeps stderr as the log it shows with -v.
+and the parent keeps stderr in a log file, never on its terminal (the adapter's name is read from it).
 
 Protocol on stdin/stdout, one request at a time: a JSON line; an array follows its line as raw bytes, the line
 giving its "dtype" and "shape" (a pipe cannot take numpy's file writer).
