@@ -75,8 +75,9 @@ class ExecuTorchSession:
         from executorch.runtime import Runtime
         data, what = _read(model)
         p = plan(data, what)
-        if threads:
-            # one pool for the process: ExecuTorch's XNNPACK delegate takes its threads from it
+        if threads and portable_lib._threadpool_get_thread_count() != int(threads):
+            # one pool for the process: ExecuTorch's XNNPACK delegate takes its threads from it. Reset only when
+            # the count changes: a program loaded before a reset failed to run after it (error 0x1)
             portable_lib._unsafe_reset_threadpool(int(threads))
         try:
             self.program = Runtime.get().load_program(data, enable_etdump=profile)

@@ -214,7 +214,7 @@ def _free_image_size(path: Path):
     return model
 
 
-ARTIFACT_SUFFIXES = (".tflite", ".mlpackage", ".mlmodelc", ".pt2")   # run at their own size and layout
+ARTIFACT_SUFFIXES = (".tflite", ".pte", ".mlpackage", ".mlmodelc", ".pt2")   # run at their own size and layout
 
 
 def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None,

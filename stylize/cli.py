@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file (anything FFmpeg decodes)")
     p.add_argument("-m", "--model",
                    help="checkpoint, shipped weights (kunster.a025-s05-stage2), model.onnx[:STYLE], multistyle26:N, "
-                        "or a converted .tflite/.onnx artifact (runs at its own size); with --edge, the local "
+                        "or a converted .tflite/.onnx/.pte artifact (runs at its own size); with --edge, the local "
                         "model the edge run is compared with (optional)")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (H.264, input's frame rate and audio)")
     p.add_argument("--style", metavar="IMAGE",

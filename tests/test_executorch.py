@@ -9,7 +9,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from vst.common.records import precision
-from vst.convert import api, onnx_import, pte, torch_rewrites, verify
+from vst.convert import api, front, onnx_import, pte, torch_rewrites, verify
 from vst.convert.cli import main as convert_main
 from vst.convert.ir import UnsupportedOp
 from vst.convert.passes import EXACT_PSNR_DB
@@ -80,7 +80,7 @@ def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
     from vst.models import load_model
     from vst.runtimes.executorch import ExecuTorchSession, input_spec
     from vst.runtimes.session import open_session
-    from vst.runtimes.stylizer import ArtifactRunner
+    from vst.runtimes.stylizer import ArtifactRunner, load_runner
     out, _ = fp32
     s = open_session(out)
     assert isinstance(s, ExecuTorchSession) and s.runtime == "executorch"
@@ -91,8 +91,10 @@ def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
         ref = load_model(ckpt).eval()(torch.from_numpy(x)).numpy()
     got = verify.from_layout(s.run(verify.to_layout(x, "nhwc")), "nhwc")
     assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["fp32"]
-    # vst-stylize's path: uint8 frames in, the artifact's own layout, NCHW float out
-    y = ArtifactRunner(out)(torch.from_numpy(x))
+    # vst-stylize's path (-m k.pte): uint8 frames in, the artifact's own layout, NCHW float out
+    runner = load_runner(str(out))
+    assert isinstance(runner, ArtifactRunner) and runner.size == SIZE
+    y = runner(torch.from_numpy(x))
     assert y.shape == (1, 3, SIZE[1], SIZE[0])
 
 
@@ -110,9 +112,10 @@ def test_module_path_dynamic_int8_is_one_subgraph_with_int8_convolutions(ckpt, t
     def refuse(*args, **kwargs):
         raise UnsupportedOp("an op the IR lacks (test)")
     monkeypatch.setattr(onnx_import, "to_ir", refuse)
+    monkeypatch.setattr(front, "CACHE", {})        # not the front the fp32 conversion kept
     rep = api.convert(str(ckpt), to="executorch", quant="int8", dynamic=True, size=SIZE, out=tmp_path / "d.pte",
                       checks="proofs")
-    assert "module-level rewrites" in rep["executorch"]["lowered_from"]
+    assert "module-level rewrites (an op the IR lacks (test))" in rep["executorch"]["lowered_from"]
     assert all(r["applied"] for r in rep["executorch"]["torch_rewrites"])
     d = rep["executorch"]["delegation"]
     assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d

@@ -32,7 +32,11 @@ class ExecuTorchTarget(Target):
                     "the depthwise shift")
 
     def emit(self, c: Conversion) -> Emitted:
-        """From the rewritten IR: the graph the rewrite proofs ran on, as a module."""
+        """From the rewritten IR: the graph the rewrite proofs ran on, as a module. Dynamic int8 from the module:
+        ExecuTorch 1.5.1 lowers the IR's dynamic-int8 program but fails to run it (method execute error 0x1,
+        measured on kunster), while the module's runs."""
+        if c.dynamic:
+            return _from_module(c, "dynamic int8 is lowered from the module")
         return _emit(c, pte.GraphModule(c.graph), "vst's rewritten IR (its PyTorch reference executor)", None)
 
     def refused_import_note(self, src, refusal: str) -> str | None:
@@ -43,13 +47,21 @@ class ExecuTorchTarget(Target):
 
     def emit_refused(self, c: Conversion) -> Emitted:
         """A PyTorch source the IR refused: its module, rewritten at the module level (each rewrite proven)."""
-        src = c.front.src
-        if isinstance(src.module, torch.jit.ScriptModule):
-            raise VstError(f"{c.front.refusal}, and {src.name} is TorchScript, which torch.export cannot trace: "
-                           "give the vst checkpoint or an ExportedProgram (torch.export.save) of the model")
-        rewritten = torch_rewrites.rewrite(src.module, c.images)
-        return _emit(c, rewritten.module, "the PyTorch module (IR import refused: module-level rewrites)",
-                     rewritten.record())
+        return _from_module(c, c.front.refusal)
+
+
+def _from_module(c: Conversion, why: str) -> Emitted:
+    """The source's own module, rewritten at the module level (vst.convert.torch_rewrites, each rewrite proven),
+    lowered; `why` the IR was not used."""
+    src = c.front.src
+    if src.module is None:
+        raise VstError(f"{why}, and {src.name} is an ONNX file: --to executorch takes it from the IR only; convert "
+                       "the PyTorch model it was made from, or drop --dynamic")
+    if isinstance(src.module, torch.jit.ScriptModule):
+        raise VstError(f"{why}, and {src.name} is TorchScript, which torch.export cannot trace: give the vst "
+                       "checkpoint or an ExportedProgram (torch.export.save) of the model")
+    rewritten = torch_rewrites.rewrite(src.module, c.images)
+    return _emit(c, rewritten.module, f"the PyTorch module with module-level rewrites ({why})", rewritten.record())
 
 
 def _emit(c: Conversion, module: torch.nn.Module, lowered_from: str, torch_rewrites_done: list | None) -> Emitted:
