@@ -77,7 +77,7 @@ class ExecuTorchSession:
         p = plan(data, what)
         if threads and portable_lib._threadpool_get_thread_count() != int(threads):
             # one pool for the process: ExecuTorch's XNNPACK delegate takes its threads from it. Reset only when
-            # the count changes: a program loaded before a reset failed to run after it (error 0x1)
+            # the count changes: a reset replaces the pool under every program already loaded
             portable_lib._unsafe_reset_threadpool(int(threads))
         try:
             self.program = Runtime.get().load_program(data, enable_etdump=profile)
