@@ -14,7 +14,7 @@ from typing import Sequence
 
 from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
-from vst.common.records import read_conversion_report, table2_name
+from vst.common.records import artifact_file, read_conversion_report, table2_name
 from vst.pipeline.job import artifact_intact, resolve_model
 
 RESULTS_FILE = "gpu-coverage.json"     # one per size: gpu-coverage-WxH.json
@@ -22,7 +22,7 @@ SIZE = (128, 96)
 # the zoo's families beside Table II: Huang, ReCoNet, Johnson, and one shipped (trained) model
 ZOO_EXTRA = ("huang-353-res48", "reconet", "johnson", "kunster.a025-s05-stage2")
 PRECISIONS = (("fp32", "fp32", False), ("fp16", "fp16", False), ("int8", "int8", False),
-              ("int8-dyn", "int8", True))
+              ("int8-dynamic", "int8", True))
 
 
 def models(configs: Sequence[int] | None, extra: Sequence[str] = ()) -> list[str]:
@@ -33,9 +33,9 @@ def models(configs: Sequence[int] | None, extra: Sequence[str] = ()) -> list[str
 def cell(model: str, key: str, quant: str, dynamic: bool, size: tuple[int, int], work: Path) -> dict:
     """One artifact: converted with full checks (the GPU run among them) unless an earlier run finished it."""
     from vst.convert import convert
+    from vst.models.names import artifact_stem
     spec, random_weights = resolve_model(model)
-    label = Path(model).stem if Path(model).suffix else model
-    out = work / f"{label}-{size[0]}x{size[1]}-{key}.tflite"
+    out = work / artifact_file(artifact_stem(model), *size, key, ".tflite")     # vst-convert's own default name
     if not artifact_intact(out):
         convert(spec, to="tflite", quant=quant, dynamic=dynamic, size=size, out=out, random_weights=random_weights)
     rep = read_conversion_report(out)

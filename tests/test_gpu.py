@@ -37,7 +37,10 @@ def _tf_model(path: Path, body, shape=(1, 16, 16, 8)) -> Path:
 @pytest.fixture(scope="module")
 def shipped(accelerator, tmp_path_factory):
     from vst.convert import convert
-    out = tmp_path_factory.mktemp("gpu") / "a025.tflite"
+    from vst.common.records import artifact_file
+    from vst.models.names import artifact_stem
+    # the name vst-convert, vst-run and the GPU survey give it
+    out = tmp_path_factory.mktemp("gpu") / artifact_file(artifact_stem(SHIPPED), W, H, "fp32", ".tflite")
     return convert(SHIPPED, to="tflite", quant="fp32", size=(W, H), out=out), out
 
 
@@ -153,18 +156,16 @@ def test_accelerator_gpu_refuses_what_it_cannot_run_in_one_line(tmp_path):
         load_runner(SHIPPED, accelerator="npu")
 
 
-def test_gpu_coverage_survey_records_a_cell_and_resumes_it(tmp_path, monkeypatch, capsys):
+def test_gpu_coverage_survey_reads_a_finished_artifact_instead_of_converting_again(shipped, monkeypatch):
     from vst.pipeline import gpu_coverage
-    row = gpu_coverage.cell("kunster-t2-15", "int8-dyn", "int8", True, (32, 24), tmp_path)
-    assert row["gpu_measured"] and row["verdict"] == "full" and row["cpu_ops"] == []
-    assert row["random_weights"] and row["agrees"] and row["psnr_vs_source_db"] > 25
-    assert row["temporal_ratio"] is not None
-    # a rerun reads the finished artifact's report instead of converting again
     import vst.convert
+    _, out = shipped
     monkeypatch.setattr(vst.convert, "convert", lambda *a, **k: pytest.fail("converted again"))
-    assert gpu_coverage.cell("kunster-t2-15", "int8-dyn", "int8", True, (32, 24), tmp_path) == row
-    table = gpu_coverage.format_table({"rows": [row], "size": "32x24", "adapter": "llvmpipe"})
-    assert "| kunster-t2-15 | int8-dyn | native | full | - |" in table
+    row = gpu_coverage.cell(SHIPPED, "fp32", "fp32", False, (W, H), out.parent)
+    assert row["gpu_measured"] and row["verdict"] == "full" and row["cpu_ops"] == [] and row["agrees"]
+    assert not row["random_weights"] and row["psnr_vs_source_db"] > 45 and abs(row["temporal_ratio"] - 1) < 0.05
+    table = gpu_coverage.format_table({"rows": [row], "size": f"{W}x{H}", "adapter": "llvmpipe"})
+    assert f"| {SHIPPED} | fp32 | native | full | - |" in table
     assert table.endswith("1 of 1 artifacts run whole on the GPU; the allow-list disagrees on 0; 0 not run")
 
 
