@@ -98,6 +98,17 @@ def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
     assert y.shape == (1, 3, SIZE[1], SIZE[0])
 
 
+def test_profile_reads_the_delegated_ops_from_etdump(fp32):
+    from vst.runtimes.executorch import profile
+    from vst.runtimes.profile import format_table, summary
+    prof = profile(fp32[0], runs=2)
+    assert prof["ops"] and prof["sum_ms"] > 0 and prof["whole_ms"] > 0
+    # every convolution of the program ran inside the delegate, named as XNNPACK names its operators
+    convs = sum(n for op, n in fp32[1]["op_histogram"].items() if "convolution" in op)
+    assert sum(r["op"].startswith("Convolution") for r in prof["ops"]) == convs > 0
+    assert "Convolution" in format_table(summary(prof))
+
+
 def test_default_lowering_splits_the_same_model(ckpt):
     # why the rewrites exist: ExecuTorch's own lowering of the unrewritten module leaves compute outside
     from vst.models import load_model
