@@ -98,6 +98,19 @@ def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
     assert y.shape == (1, 3, SIZE[1], SIZE[0])
 
 
+def test_host_sweep_times_the_program(fp32, tmp_path):
+    from vst.bench import Protocol
+    from vst.bench.sweep import run_sweep
+    from vst.video.codec import make_clip
+    clip = make_clip(tmp_path / "clip.mp4", (160, 96), seconds=0.2, fps=25)
+    df = run_sweep("host", [str(fp32[0])], resolutions=[SIZE], out_dir=tmp_path / "bench", video=clip,
+                   protocol=Protocol(warmup_frames=1, warmup_seconds=0.0, repeats=2, cooldown_s=0.0, threads=2),
+                   progress=False, log=lambda *a: None)
+    row = df.iloc[0]
+    assert row["resolution"] == f"{SIZE[0]}x{SIZE[1]}" and row["fps_inference"] > 0
+    assert row["delegate_used"].startswith("xnnpack (1 delegated subgraph")
+
+
 def test_profile_reads_the_delegated_ops_from_etdump(fp32):
     from vst.runtimes.executorch import profile
     from vst.runtimes.profile import format_table, summary
