@@ -82,6 +82,9 @@ OPS = {
                                "RESIZE_BILINEAR"),
     "nearest": (nn.Upsample(scale_factor=2, mode="nearest"), "resize_nearest", "RESHAPE"),   # nearest_as_repeat
     "global_average_pool": (Fn(lambda x, m: x * F.adaptive_avg_pool2d(x, 1)), "reduce_mean", "MEAN"),
+    "max_pool": (nn.MaxPool2d(2), "max_pool", "MAX_POOL_2D"),
+    "max_pool_3x3_stride_2": (nn.MaxPool2d(3, 2), "max_pool", "MAX_POOL_2D"),
+    "avg_pool": (nn.AvgPool2d(2), "avg_pool", "DEPTHWISE_CONV_2D"),     # lowered so (ops/pool.py says why)
     "sqrt_reciprocal_div": (Fn(lambda x, m: x / torch.sqrt(x.pow(2).mean((2, 3), keepdim=True) + 1e-3)
                                + torch.reciprocal(x.abs() + 1)), "sqrt", "DIV"),    # the converter writes x / sqrt(v) as RSQRT, MUL
     "layout_transpose_and_reshape": (
@@ -99,6 +102,19 @@ def test_op_is_native_nhwc_and_exact(name):
     assert (tfl_op is None or tfl_op in hist) and "TRANSPOSE" not in hist, hist
     assert tflite.xnnpack_partitions(data)["partitions"] == 1
     assert ir_db >= 60 and db >= 60, (ir_db, db)
+
+
+def test_pooling_takes_every_precision_natively_and_padded_pooling_is_refused_by_name(tmp_path):
+    from vst.convert.ops import UnsupportedOp
+    pooled = Op(Fn(lambda x, m: F.interpolate(torch.cat([F.max_pool2d(x, 2), F.avg_pool2d(x, 2)], 1),
+                                              scale_factor=2.0, mode="nearest")))     # a U-Net's down and up
+    for quant, dynamic in (("int8", False), ("int8", True), ("fp16", False)):
+        rep = convert(pooled, quant=quant, dynamic=dynamic, size=(W, H), out=tmp_path / f"p{quant}{dynamic}.tflite")
+        assert rep["conversion_path"]["produced_by"] == "native" and rep["fidelity"]["passed"], rep["fidelity"]
+        assert "MAX_POOL_2D" in rep["op_histogram"] and rep["xnnpack"]["partitions"] == 1, rep["op_histogram"]
+        assert rep["delegates"]["tflite_gpu"]["verdict"] == "full" and rep["delegates"]["nnapi"]["verdict"] == "full"
+    with pytest.raises(UnsupportedOp, match="only unpadded, floor-mode, undilated pooling"):
+        native(Op(nn.MaxPool2d(3, 2, padding=1)))
 
 
 def test_batchnorm_after_conv_folds_into_it_exactly(photos_32x24):
