@@ -150,6 +150,9 @@ class GpuSession:
         ans, _ = self._worker.ask({"op": "open", "path": str(path.resolve()), "cpu_fallback": cpu_fallback},
                                   timeout=START_TIMEOUT_S)
         if not ans.get("ok"):
+            usable, why, _ = availability()
+            if not usable:      # the machine, not the model
+                raise VstError(why)
             kind = WorkerEnded if ans.get("crashed") else VstError
             raise kind(f"{path}: {ACCELERATOR} could not compile it ({ans['error']}); {_hint(ans['error'])}")
         self._id = ans["id"]

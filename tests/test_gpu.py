@@ -177,3 +177,17 @@ def test_a_crash_of_the_accelerator_is_no_answer_and_the_next_model_is_still_che
     taken = _tf_model(tmp_path / "pool.tflite", lambda x: tf.nn.max_pool2d(x, 2, 2, "VALID"))
     # BATCH_MATMUL kills the worker (measured with LiteRT 2.3 on lavapipe): None, then a fresh worker goes on
     assert gpu.taken([crashes, refused, taken]) == [None, False, True]
+
+
+def test_without_a_vulkan_adapter_the_gpu_is_refused_in_one_line_naming_the_fix(shipped, tmp_path):
+    import subprocess
+    import sys
+    _, out = shipped
+    env = {**os.environ, "VK_ICD_FILENAMES": str(tmp_path / "no-driver.json")}    # as on a machine without Mesa 25
+    r = subprocess.run([sys.executable, "-m", "vst.bench.cli", "--model", str(out), "--accelerator", "gpu",
+                        "--out", str(tmp_path / "b"), "--no-progress"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 2, r.stderr
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and "is not usable here" in err[0] and "bookworm-backports mesa-vulkan-drivers" in err[0]
+    assert not (tmp_path / "b").exists()
