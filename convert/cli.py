@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from vst.common.cli import run_cli, size_arg
-from vst.common.records import artifact_file, precision_name, report_path
+from vst.common.records import artifact_file, precision, precision_name, report_path
 from vst.models.names import artifact_stem
 from vst.runtimes.onnxfile import parse_bind
 from vst.runtimes.table import TARGETS
@@ -87,8 +87,8 @@ def summary(rep: dict) -> str:
     fid = rep["fidelity"]
     lines = [f"{rep['artifact']['path']} ({rep['artifact']['bytes'] / 2**20:.2f} MiB) from {rep['source']['kind']} "
              f"{rep['source']['name']}{' [RANDOM WEIGHTS]' if rep['source']['random_weights'] else ''}",
-             f"  {rep['target']} {rep['quant']} {rep['size']['width']}x{rep['size']['height']} I/O {rep['io_layout']}; "
-             f"transposes {rep['transposes']['before']} -> {rep['transposes']['after']}"]
+             f"  {rep['target']} {precision(rep)} {rep['size']['width']}x{rep['size']['height']} I/O "
+             f"{rep['io_layout']}; transposes {_count(rep['transposes']['before'])} -> {rep['transposes']['after']}"]
     if "xnnpack" in rep:
         x = rep["xnnpack"]
         lines.append(f"  XNNPACK: {x['delegated_nodes']}/{x['total_nodes']} nodes in {x['partitions']} partition(s)")
@@ -105,7 +105,8 @@ def summary(rep: dict) -> str:
         how = " (measured)" if d.get("measured") else " (allow-list)" if name in ("tflite_gpu", "nnapi") else ""
         lines.append(f"  {name}: {d['verdict']}{how}{' (falls back: ' + ', '.join(ops) + ')' if ops else ''}")
     if fid["measured"]:
-        lines.append(f"  fidelity: PSNR {fid['psnr_db']} dB, max abs err {fid['max_abs_err']:.2e} vs "
+        psnr = "identical (bit-exact)" if fid["psnr_db"] is None else f"{fid['psnr_db']} dB"
+        lines.append(f"  fidelity: PSNR {psnr}, max abs err {fid['max_abs_err']:.2e} vs "
                      f"{fid['reference']} (threshold {fid['threshold_psnr_db']} dB): "
                      f"{_verdict(fid)}")
     else:
@@ -153,6 +154,10 @@ def gpu_line(g: dict) -> str:
     ratio = f"; temporal {tmp['ratio']}x" if tmp.get("measured") else ""
     return (f"GPU ({where}): {took}; PSNR {fid['psnr_db']} dB vs {fid['reference']} (threshold "
             f"{fid['threshold_psnr_db']}, float16){vs_cpu}{ratio}")
+
+
+def _count(n: int | None) -> str:
+    return "not counted" if n is None else str(n)
 
 
 def _verdict(fid: dict) -> str:

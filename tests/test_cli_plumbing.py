@@ -151,3 +151,14 @@ def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err, err
     assert os.listdir(tmp_path) == ["slow.py"], os.listdir(tmp_path)   # no temporary file left
+
+
+def test_convert_summary_names_the_int8_method_and_says_what_was_not_counted_or_identical():
+    from generators import conversion_report
+    from vst.convert.cli import summary
+    rep = conversion_report()
+    rep.update(target="tflite", quant="int8", quantization={"dynamic": {}}, transposes={"before": None, "after": 0})
+    rep["fidelity"].update(psnr_db=None, measured=True, reference="pytorch", passed=True)
+    text = summary(rep)
+    assert "  tflite int8-dynamic 48x32 " in text and "transposes not counted -> 0" in text
+    assert "PSNR identical (bit-exact)," in text and "None" not in text
