@@ -71,9 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    w, h = stats["size"]
+    w, h = stats["output_size"]
     fps = f"{stats['end_to_end_fps']} fps end to end" if stats["end_to_end_fps"] else "all segments were done"
-    print(f"{stats['output']}: {stats['frames']} frames at {w}x{h}, {stats['fps']:.3g} fps; {fps} "
+    sbs = f" (input | output, each {stats['size'][0]}x{h})" if stats["output_size"] != stats["size"] else ""
+    print(f"{stats['output']}: {stats['frames']} frames at {w}x{h}{sbs}, {stats['fps']:.3g} fps; {fps} "
           f"({stats['stylized_now']} frames this run, {stats['seconds']:.1f} s)")
     kf = stats.get("keyframes")
     if kf and kf["key_frames"]:

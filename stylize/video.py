@@ -151,7 +151,9 @@ def stylize_video(src: str | Path, model: str, out: str | Path, size: tuple[int,
     shutil.rmtree(parts, ignore_errors=True)
     frames = probe(out).frames
     elapsed = time.perf_counter() - t_start
-    stats = {"output": str(out), "frames": frames, "fps": info.fps, "size": [w, h], "stylized_now": done,
+    # size: the model's frames; output_size: the file's (input | output side by side is twice as wide)
+    stats = {"output": str(out), "frames": frames, "fps": info.fps, "size": [w, h],
+             "output_size": [2 * w if sbs else w, h], "stylized_now": done,
              "seconds": round(elapsed, 3), "end_to_end_fps": round(done / elapsed, 2) if done else None}
     if frames < info.frames:
         stats["declared_frames"] = info.frames

@@ -89,9 +89,10 @@ def test_interrupted_run_resumes_from_finished_segments(clip_with_audio, tmp_pat
 def test_side_by_side_is_input_then_output(clip_with_audio, tmp_path):
     src, _ = clip_with_audio
     out = tmp_path / "s.mp4"
-    stylize_video(src, MODEL, out, progress=False, sbs=True)
+    stats = stylize_video(src, MODEL, out, progress=False, sbs=True)
     first = output_frames(out)[0]
     assert first.shape == (H, 2 * W, 3)
+    assert stats["output_size"] == [2 * W, H] and stats["size"] == [W, H]     # the console says what was written
     assert np.abs(first[:, :W].astype(float) - output_frames(src)[0]).mean() < 4
 
 
