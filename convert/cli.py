@@ -103,6 +103,10 @@ def summary(rep: dict) -> str:
     for name, d in rep["delegates"].items():
         ops = sorted({f['op'] for f in d['fallbacks']})
         how = " (measured)" if d.get("measured") else " (allow-list)" if name in ("tflite_gpu", "nnapi") else ""
+        reasons = {f["reason"] for f in d["fallbacks"]}
+        if d["verdict"] == "none" and len(reasons) == 1:     # one cause for the whole graph: say it, not every op
+            lines.append(f"  {name}: none{how} ({reasons.pop()})")
+            continue
         lines.append(f"  {name}: {d['verdict']}{how}{' (falls back: ' + ', '.join(ops) + ')' if ops else ''}")
     if fid["measured"]:
         psnr = "identical (bit-exact)" if fid["psnr_db"] is None else f"{fid['psnr_db']} dB"

@@ -162,3 +162,6 @@ def test_convert_summary_names_the_int8_method_and_says_what_was_not_counted_or_
     text = summary(rep)
     assert "  tflite int8-dynamic 48x32 " in text and "transposes not counted -> 0" in text
     assert "PSNR identical (bit-exact)," in text and "None" not in text
+    rep["delegates"] = {"coreml_ane": {"verdict": "none", "source": "s", "fallbacks": [
+        {"op": op, "node": op, "reason": "the ANE computes in fp16 only", "source": "s"} for op in ("conv", "add")]}}
+    assert "  coreml_ane: none (the ANE computes in fp16 only)" in summary(rep)
