@@ -122,13 +122,19 @@ def test_profile_reads_the_delegated_ops_from_etdump(fp32):
     assert "Convolution" in format_table(summary(prof))
 
 
-def test_default_lowering_splits_the_same_model(ckpt):
-    # why the rewrites exist: ExecuTorch's own lowering of the unrewritten module leaves compute outside
-    from vst.models import load_model
-    x = torch.from_numpy(verify.eval_images(*SIZE)[:1])
-    d = pte.default_program(load_model(ckpt).eval(), x).delegation
+def test_default_lowering_leaves_vst_blocks_outside_and_module_rewrites_take_them_in():
+    # why the rewrites exist, on one block of each kind vst's networks are made of (small: lowering is per node)
+    from vst.models.layers import NearestUpConv, ResidualBlock
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(NearestUpConv(3, 4), ResidualBlock(4)).eval()
+    images = verify.eval_images(32, 16)
+    x = torch.from_numpy(images[:1])
+    d = pte.default_program(block, x).delegation
     assert d["subgraphs"] > 1 and d["compute_nodes_outside"] > 0, d
     assert {"aten__native_batch_norm_legit_no_stats", "aten_upsample_nearest2d_vec"} <= set(d["ops_outside"])
+    done = torch_rewrites.rewrite(block, images)
+    d = pte.lower(pte.export(done.module, x)).delegation
+    assert (d["subgraphs"], d["compute_nodes_outside"]) == (1, 0), d
 
 
 def test_module_path_dynamic_int8_is_one_subgraph_with_int8_convolutions(ckpt, tmp_path, monkeypatch):
