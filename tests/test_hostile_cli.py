@@ -220,7 +220,7 @@ def test_live_without_o_never_replaces_an_existing_recording(capsys, work, monke
     from vst.stylize import live
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size))
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size, **kw: FakeStylizer(source_size))
     (work / "vst-live.mp4").write_bytes(b"yesterday's recording")
     err = run(capsys, "vst-live", ["-m", "model.safetensors", "--source", "clip.mp4", "--fps", "30"], 0,
               "vst-live-2.mp4")
@@ -232,7 +232,7 @@ def test_ctrl_c_on_live_keeps_what_was_recorded(capsys, work, monkeypatch):
     from vst.stylize import live
     from vst.video.codec import make_clip, probe
     make_clip(work / "long.mp4", size=(W, H), seconds=3, fps=10)
-    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size, 4))
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size, **kw: FakeStylizer(source_size, 4))
     before = signal.getsignal(signal.SIGINT)       # SIG_IGN where the test process runs in the background
     err = run(capsys, "vst-live", ["-m", "model.safetensors", "--source", "long.mp4", "-o", "rec.mp4"], 130,
               "interrupted", "rec.mp4")
@@ -341,7 +341,7 @@ def test_ctrl_c_is_how_a_camera_run_ends_exit_0_with_the_recording(capsys, work,
         def close(self):
             pass
     monkeypatch.setattr(live, "Source", Camera)
-    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size: FakeStylizer(source_size, 5))
+    monkeypatch.setattr(live, "LocalStylizer", lambda model, size, source_size, **kw: FakeStylizer(source_size, 5))
     assert run_cli(main_of("vst-live"), ["-m", "model.safetensors", "--source", "0", "-o", "cam.mp4"]) == 0
     out, err = capsys.readouterr()
     assert "cam.mp4: delivered" in out and not err.strip(), err

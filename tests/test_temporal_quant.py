@@ -137,7 +137,7 @@ def test_dynamic_int8_keeps_activations_float_and_the_video_as_stable_as_fp32(re
 def test_dynamic_asks_for_tflite_int8_and_excludes_temporal(tmp_path, capsys):
     from vst.common.cli import run_cli
     from vst.convert.cli import main
-    for args, msg in ((["--quant", "fp16", "--dynamic"], "--dynamic applies to --to tflite --quant int8"),
+    for args, msg in ((["--quant", "fp16", "--dynamic"], "--dynamic applies to --quant int8 with --to tflite or --to executorch"),
                       (["--quant", "int8", "--dynamic", "--temporal"], "choose one"),
                       (["--quant", "int8", "--dynamic", "--calib", str(tmp_path)], "takes no --calib")):
         rc = run_cli(main, ["kunster.a025-s05-stage2", *args, "-o", str(tmp_path / "x.tflite")])
