@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from vst.common.errors import VstError
 from vst.common.fsutil import atomic_write_text
 from vst.common.records import read_conversion_report
 from vst.pipeline import table2_speed
@@ -49,7 +50,13 @@ def cell(name: str, size: tuple[int, int], work: Path, seconds: float = SECONDS,
     """One model at one size: its five programs timed interleaved, and one table row."""
     from vst.bench.compare import compare
     from vst.bench.stats import paired_ratio
-    paths = artifacts(name, size, work, kinds=CONVERTED)
+    paths = artifacts(name, size, work, kinds=CONVERTED[:2])
+    int8_error = None
+    try:
+        paths.update(artifacts(name, size, work, kinds=CONVERTED[2:]))
+    except VstError as exc:     # an int8 program that fails costs its columns, not the fp32 figures of the cell
+        int8_error = str(exc)
+        print(f"{name} {size[0]}x{size[1]}: no int8 pair: {int8_error}", file=sys.stderr, flush=True)
     paths["default"], default_delegation = default_lowering(name, size, work)
     res = compare([str(p) for p in paths.values()], size=size, seconds=seconds, video=video, threads=threads,
                   progress=False)
@@ -58,10 +65,10 @@ def cell(name: str, size: tuple[int, int], work: Path, seconds: float = SECONDS,
     def ratio(num: str, den: str) -> tuple[float, list[float]]:
         r, lo, hi = paired_ratio(e[num]["round_ms"], e[den]["round_ms"])
         return round(r, 3), [round(lo, 3), round(hi, 3)]
-    reps = {k: read_conversion_report(paths[k]) for k in ("pte", "pte_int8")}
+    reps = {k: read_conversion_report(paths[k]) for k in ("pte", "pte_int8") if k in paths}
     vs_default, vs_default_ci = ratio("default", "pte")          # default's time / vst's: vst's throughput gain
     vs_tflite, vs_tflite_ci = ratio("pte", "tflite")             # vst .pte time / TFLite time
-    int8_vs_tflite, int8_vs_tflite_ci = ratio("pte_int8", "tflite_int8")
+    int8_vs_tflite, int8_vs_tflite_ci = ratio("pte_int8", "tflite_int8") if int8_error is None else (None, None)
     return {"model": name, "size": f"{size[0]}x{size[1]}", "rounds": res["rounds"],
             "ms_median": {k: round(v["latency_ms_median"], 2) for k, v in e.items()},
             "vs_default": vs_default, "vs_default_ci": vs_default_ci,
@@ -70,6 +77,7 @@ def cell(name: str, size: tuple[int, int], work: Path, seconds: float = SECONDS,
             "subgraphs": {"default": default_delegation["subgraphs"],
                           **{k: r["executorch"]["delegation"]["subgraphs"] for k, r in reps.items()}},
             "default_compute_outside": default_delegation["compute_nodes_outside"],
+            **({"int8_error": int8_error} if int8_error else {}),
             "drift": round(res["drift"], 3)}
 
 
@@ -77,7 +85,7 @@ def line(row: dict) -> str:
     """What is printed as a cell finishes."""
     ms = row["ms_median"]
     return (f"{row['model']} {row['size']}: vst .pte {ms['pte']} ms, default {ms['default']} ms, TFLite "
-            f"{ms['tflite']} ms; int8 .pte {ms['pte_int8']} ms, TFLite int8 {ms['tflite_int8']} ms")
+            f"{ms['tflite']} ms; int8 .pte {ms.get('pte_int8', '-')} ms, TFLite int8 {ms.get('tflite_int8', '-')} ms")
 
 
 def format_table(res: dict) -> str:
@@ -85,6 +93,8 @@ def format_table(res: dict) -> str:
     rows = res["rows"]
 
     def ci(r, k):
+        if r[k] is None:
+            return "- (no int8 program)"
         return f"{r[k]:.2f} [{r[k + '_ci'][0]:.2f}, {r[k + '_ci'][1]:.2f}]"
     lines = [f"ExecuTorch (XNNPACK) vs LiteRT (XNNPACK), {res['threads']} threads, one interleaved run per row; ms: "
              f"medians; ratios: medians of the ratios paired round by round [95% interval] ({res['load']})",
@@ -95,13 +105,16 @@ def format_table(res: dict) -> str:
     for r in rows:
         ms, sg = r["ms_median"], r["subgraphs"]
         lines.append(f"| {r['model']} | {r['size']} | {ms['default']} | {ms['pte']} | {ms['tflite']} | "
-                     f"{ms['pte_int8']} | {ms['tflite_int8']} | {ci(r, 'vs_default')} | {ci(r, 'vs_tflite')} | "
-                     f"{ci(r, 'int8_vs_tflite')} | {sg['default']}/{sg['pte']}/{sg['pte_int8']} |")
+                     f"{ms.get('pte_int8', '-')} | {ms.get('tflite_int8', '-')} | {ci(r, 'vs_default')} | "
+                     f"{ci(r, 'vs_tflite')} | {ci(r, 'int8_vs_tflite')} | "
+                     f"{sg['default']}/{sg['pte']}/{sg.get('pte_int8', '-')} |")
     n = len(rows)
     lines.append(f"vst .pte >= {VS_DEFAULT_MIN}x the default lowering: "
                  f"{sum(r['vs_default'] >= VS_DEFAULT_MIN for r in rows)}/{n} cells; .pte time <= {VS_TFLITE_MAX}x "
                  f"TFLite fp32: {sum(r['vs_tflite'] <= VS_TFLITE_MAX for r in rows)}/{n}; int8 .pte time <= "
-                 f"{VS_TFLITE_MAX}x TFLite int8: {sum(r['int8_vs_tflite'] <= VS_TFLITE_MAX for r in rows)}/{n}")
+                 f"{VS_TFLITE_MAX}x TFLite int8: "
+                 f"{sum(r['int8_vs_tflite'] is not None and r['int8_vs_tflite'] <= VS_TFLITE_MAX for r in rows)}/"
+                 f"{sum(r['int8_vs_tflite'] is not None for r in rows)} (cells with an int8 program)")
     return "\n".join(lines)
 
 
