@@ -107,6 +107,8 @@ class TorchRunner(Runner):
 
 # where a video command runs its model: the CPU (each runtime's default), or LiteRT's GPU accelerator
 ACCELERATORS = ("cpu", "gpu")
+GPU_NEEDS_TFLITE = ("--accelerator gpu runs a .tflite artifact on LiteRT's GPU accelerator; convert the model first "
+                    "(vst-convert MODEL --to tflite --size WxH) and give the .tflite")
 
 
 class ArtifactRunner(Runner):
@@ -227,12 +229,9 @@ def load_runner(spec: str | None, style: str | Path | None = None, predict: str 
     from vst.models.names import parse_model_name
     if accelerator not in ACCELERATORS:
         raise VstError(f"unknown accelerator {accelerator!r}; use one of {', '.join(ACCELERATORS)}")
-    if accelerator == "gpu":
-        path = Path(spec.split(":")[0]) if spec else None
-        if style is not None or path is None or path.suffix.lower() != ".tflite":
-            raise VstError("--accelerator gpu runs a .tflite artifact on LiteRT's GPU accelerator; convert the model "
-                           "first (vst-convert MODEL --to tflite --size WxH) and give the .tflite")
-        return ArtifactRunner(path, delegate="gpu")
+    gpu = accelerator == "gpu"
+    if gpu and style is not None:
+        raise VstError(GPU_NEEDS_TFLITE)
     if style is not None:
         return StyleImageRunner(style, spec, predict)
     if predict is not None:
@@ -240,6 +239,8 @@ def load_runner(spec: str | None, style: str | Path | None = None, predict: str 
     if spec is None:
         raise VstError("give the model with -m MODEL, or a style image with --style IMAGE")
     ref = parse_model_name(spec)
+    if gpu and (ref.kind != "file" or ref.path.suffix.lower() != ".tflite"):
+        raise VstError(GPU_NEEDS_TFLITE)
     if ref.kind == "teacher":
         if ref.style is None:
             raise VstError("name the teacher's style: multistyle26:N with N from 0 to 25 "
@@ -258,5 +259,5 @@ def load_runner(spec: str | None, style: str | Path | None = None, predict: str 
     if ref.style is not None:
         raise VstError(f"{path.name} has no style index, drop ':{ref.style}'")
     if path.suffix.lower() in ARTIFACT_SUFFIXES:
-        return ArtifactRunner(path)
+        return ArtifactRunner(path, delegate="gpu" if gpu else None)
     return TorchRunner(path)
