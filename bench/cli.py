@@ -16,7 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark_model/MLPerf Mobile do (warmup, repeats, cooldown, raw samples, percentiles). Results are "
         "appended to OUT/results.csv (one row per cell) with raw samples in OUT/results/<cell>.json; rerunning "
         "the same command resumes an interrupted sweep."))
-    p.add_argument("--device", default="host", help="host, a registry name (iphone11pro, pixel7, ...) or an adb "
+    p.add_argument("--device", default="host", help="host, swift-linux or kotlin-jvm (the iOS and Android harnesses' "
+                   "runners on this machine; a comma list measures them turn by turn and says whether they agree), "
+                   "a registry name (iphone11pro, pixel7, ...) or an adb "
                    "serial / iOS device identifier (default: host)")
     p.add_argument("--model", nargs="+", metavar="ARTIFACT", help=".tflite, .onnx, .safetensors, .mlpackage or a zoo "
                    "name such as kunster-t2-04")
@@ -144,7 +146,9 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None
         if args.accelerator:
-            if args.device != "host":
+            from vst.bench.devices import load_registry
+            local = {n for n, e in load_registry(args.devices_file).items() if e["platform"] == "host"}
+            if any(n.strip() not in local for n in args.device.split(",")):
                 raise VstError(f"--accelerator is for the host; on {args.device} give --delegate (gpu, nnapi, ...)")
             if delegates and delegates != [args.accelerator]:
                 raise VstError("give --accelerator or --delegate, not both")
@@ -154,8 +158,12 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
                        interleave=not args.sequential)
         cols = ["device", "artifact", "resolution", "delegate_used", "fps_e2e", "fps_inference",
                 "fps_inference_ci_low", "fps_inference_ci_high", "inference_ms_median", "e2e_over_inference",
-                "replicability", "drift"]
+                "replicability", "drift", "load_ms", "first_inference_ms", "memory_peak_mb"]
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        from vst.bench.agreement import agreement, format_agreement
+        names = [n.strip() for n in args.device.split(",") if n.strip()]
+        if len(names) > 1:
+            print(format_agreement(agreement(df, names)))
 
 
 def _profile(args) -> int:

@@ -36,6 +36,8 @@ REGISTRY_FIELDS = {
         "type": "object", "required": ["name", "platform", "match"],
         "properties": {"name": {"type": "string", "minLength": 1}, "platform": {"enum": ["host", "ios", "android"]},
                        "chip": {"type": ["string", "null"]},
+                       "runner": {"enum": ["swift", "kotlin"],
+                                  "description": "host only: measure with this harness's runner instead of Python"},
                        "match": {"type": "object", "additionalProperties": {"type": ["string", "number"]}}}}}},
 }
 
@@ -183,6 +185,8 @@ def resolve_device(name: str, registry: dict[str, dict] | None = None) -> Device
     registry = registry if registry is not None else load_registry()
     entry = registry.get(name)
     if name == "host" or (entry and entry["platform"] == "host"):
+        if entry and entry.get("runner"):  # a phone harness's runner built and run on this machine
+            return Device(entry["name"], "host", entry.get("chip"), props={"runner": entry["runner"]})
         return Device("host", "host", entry.get("chip") if entry else None)
     if entry:
         rows = connected_android() if entry["platform"] == "android" else connected_ios()

@@ -21,7 +21,7 @@ import numpy as np
 from vst.bench.artifacts import Artifact, input_spec
 from vst.video.codec import decode_video_frames, scale_cover
 from vst.common.errors import VstError
-from vst.common.hostinfo import cpu_name
+from vst.common.hostinfo import MEMORY_SOURCE, cpu_name, peak_resident_mb, reset_peak, resident_mb
 from vst.runtimes.spec import prepare
 from vst.runtimes.table import DELEGATES
 
@@ -40,8 +40,8 @@ class HostModel:
         model = art.zoo_name if art.zoo_name else art.path
         self.session = open_session(model, runtime=art.runtime, threads=threads, delegate=delegate,
                                     size=(width, height))
-        if self.session.runtime == "pytorch":
-            from vst.models import check_input_size
+        if self.session.runtime == "pytorch" and hasattr(self.session.model, "arch"):
+            from vst.models import check_input_size    # a vst architecture's sizes (TorchScript has none)
             check_input_size(width, height, self.session.model.arch)
         self.spec = self.session.input
         self.layout, self.dtype, self.width, self.height = self.spec.layout, self.spec.dtype, width, height
@@ -185,7 +185,8 @@ class HostCell:
     only), `result(...)` assembles the result document. `budget` bounds the bytes of prepared inference-only
     inputs this cell keeps (cells open together share PREPARED_BYTES)."""
 
-    def __init__(self, plan: dict, art: Artifact, tick=None, budget: int = PREPARED_BYTES):
+    def __init__(self, plan: dict, art: Artifact, tick=None, budget: int = PREPARED_BYTES, shared_with: int = 0,
+                 peak_reset: bool | None = None):
         runtime = plan["runtime"]
         if runtime not in HOST_DELEGATES:
             raise VstError(f"the host cannot run {runtime} artifacts ({art.label}); Core ML runs on iPhones only: "
@@ -201,9 +202,14 @@ class HostCell:
         self.clip = plan["frame_source"]["path"]
         self.started, self.thermal0, self.battery0 = _now(), _thermal(), _battery()
 
+        # the high-water mark starts here, so the peak is this cell's (imports and earlier cells left out)
+        self.shared_with = shared_with
+        self.peak_reset = reset_peak() if peak_reset is None else peak_reset
+        self.baseline_mb = resident_mb()
         t0 = time.perf_counter()
         self.model = model = HostModel(art, w, h, plan["threads"], plan["delegate"])
         self.load_ms = (time.perf_counter() - t0) * 1e3
+        self.after_load_mb = resident_mb()
 
         warm_inputs = _prepared_frames(model, self.clip, max(1, min(plan["warmup"]["frames"] or 1, 32)))
         t0 = time.perf_counter()
@@ -231,8 +237,18 @@ class HostCell:
         inf = _inference_only(self.model, self.inputs, e2e["frames"], None, self.tick)
         return {"index": index, "e2e": e2e, "inference": inf}
 
+    def memory(self) -> dict | None:
+        """The memory record so far (None where /proc/self/status cannot be read)."""
+        peak = peak_resident_mb()
+        if None in (self.baseline_mb, self.after_load_mb, peak):
+            return None
+        return {"source": MEMORY_SOURCE, "baseline_mb": round(self.baseline_mb, 1),
+                "after_load_mb": round(self.after_load_mb, 1), "peak_mb": round(peak, 1),
+                "peak_reset": self.peak_reset, "arena_mb": None, "shared_with": self.shared_with}
+
     def result(self, run_id: str, repeats: list, reference: tuple[float, float], started: str | None = None,
-               load_ms: float | None = None, first_ms: float | None = None, thermal0=None, battery0=None) -> dict:
+               load_ms: float | None = None, first_ms: float | None = None, thermal0=None, battery0=None,
+               memory: dict | None = None) -> dict:
         """The result document; the keyword arguments carry what an earlier session measured when a cell's
         repeats were spread over runs of the command (an interrupted sweep resumed)."""
         plan, model = self.plan, self.model
@@ -247,9 +263,18 @@ class HostCell:
                 "finished_at": _now(), "environment": env,
                 "input": {"width": model.width, "height": model.height, "layout": model.layout, "dtype": model.dtype},
                 "load_ms": self.load_ms if load_ms is None else load_ms,
-                "first_inference_ms": self.first_ms if first_ms is None else first_ms, "repeats": repeats,
+                "first_inference_ms": self.first_ms if first_ms is None else first_ms,
+                "memory": _merged_memory(memory, self.memory()), "repeats": repeats,
                 "host_reference": {"workload": REFERENCE_WORKLOAD, "before_ms": reference[0],
                                    "after_ms": reference[1]}}
+
+
+def _merged_memory(earlier: dict | None, now: dict | None) -> dict | None:
+    """A cell resumed in another session: its load figures stay the first session's, its peak the higher one."""
+    if not earlier or not now:
+        return now or earlier
+    return {**earlier, "peak_mb": max(earlier["peak_mb"], now["peak_mb"]),
+            "shared_with": max(earlier.get("shared_with") or 0, now.get("shared_with") or 0)}
 
 
 def execute_plan(plan: dict, art: Artifact, run_id: str, tick=None) -> dict:

@@ -23,6 +23,7 @@ from vst.bench.plan import frames_per_repeat
 from vst.bench.result import check_result
 from vst.bench.store import result_path, save_result
 from vst.common.errors import VstError
+from vst.common.hostinfo import reset_peak
 from vst.common.fsutil import atomic_write_text, ensure_writable_dir
 
 PARTIAL = "partial"
@@ -79,8 +80,10 @@ class _Cell:
 
 
 def measure_interleaved(todo: list[tuple[dict, Artifact]], out_dir: Path, run_id: str, progress: bool, log,
-                        say: Callable[[dict], None]) -> None:
-    """Measure `todo` (plans not yet in the store) taking turns repeat by repeat; say(row) after each cell."""
+                        say: Callable[[dict], None], drivers: dict | None = None) -> None:
+    """Measure `todo` (plans not yet in the store) taking turns repeat by repeat; say(row) after each cell.
+    `drivers` maps device names to built native runners (drivers_native): their cells take their turns through
+    them, one launch per repeat, beside the Python host runner's."""
     from vst.bench.host import PREPARED_BYTES, HostCell, _now, reference_ms
 
     cells = [_Cell(p, a, load_partial(out_dir, p, log)) for p, a in todo]
@@ -94,18 +97,27 @@ def measure_interleaved(todo: list[tuple[dict, Artifact]], out_dir: Path, run_id
     # rate gives the time left instead
     per_repeat = [frames_per_repeat(c.plan) for c in cells]
     total_frames = sum(2 * n * c.missing for n, c in zip(per_repeat, cells)) if all(per_repeat) else 0
-    reps = bar(total=sum(c.missing for c in cells), desc="vst-bench host (interleaved)", unit="repeat",
+    names = ",".join(dict.fromkeys(c.plan["device"] for c in cells))
+    reps = bar(total=sum(c.missing for c in cells), desc=f"vst-bench {names} (interleaved)", unit="repeat",
                progress=progress, position=0)
     # frames of the whole sweep: tqdm's rate gives the time left of all of it, not of one cell
     frames = bar(total=total_frames or None, unit="frame", leave=False, desc="  frames", progress=progress,
                  position=1)
     ensure_writable_dir(out_dir / PARTIAL)
     try:
-        # every model open at once; they share the memory budget for prepared inference-only inputs
+        # every model open at once; they share the memory budget for prepared inference-only inputs, and one
+        # high-water mark, reset before the first loads
+        peak_reset = reset_peak()
+        in_process = sum(1 for c in cells if c.plan["device"] not in (drivers or {}))
         for c in cells:
             reps.set_postfix_str(f"loading {cell_label(c.plan, c.art)}")
+            if c.plan["device"] in (drivers or {}):
+                from vst.bench.drivers_native import NativeCell
+                c.runner = NativeCell(c.plan, c.art, drivers[c.plan["device"]], tick=lambda: frames.update(1))
+                continue
             c.runner = HostCell(c.plan, c.art, tick=lambda: frames.update(1),
-                                budget=PREPARED_BYTES // len(cells))
+                                budget=PREPARED_BYTES // len(cells), shared_with=in_process - 1,
+                                peak_reset=peak_reset)
         r = 0
         while active := [c for c in cells if c.missing > 0]:
             ref = reference_ms()
@@ -136,7 +148,8 @@ def _finish(c: _Cell, out_dir: Path, run_id: str, rotation: list[dict], say, aft
     doc = c.runner.result(run_id, c.repeats, (c.before_ms, after_ms), started=prior.get("started_at"),
                           load_ms=prior.get("load_ms"), first_ms=prior.get("first_inference_ms"),
                           thermal0=(prior.get("environment") or {}).get("thermal_start"),
-                          battery0=(prior.get("environment") or {}).get("battery_start"))
+                          battery0=(prior.get("environment") or {}).get("battery_start"),
+                          memory=prior.get("memory"))
     doc["interleaving"] = {"mode": MODE, "cells": earlier + rotation,
                            "sessions": (prior.get("interleaving") or {}).get("sessions", 0) + 1,
                            "repeat_started_at": c.started_at, "reference_ms": c.reference}

@@ -37,7 +37,8 @@ COLUMNS = ["run_id", "cell_id", "finished_at", "source", "device", "platform", "
            "load_ms", "first_inference_ms", "inference_ms_median", "inference_ms_p90", "inference_ms_trimmed_mean",
            "inference_ms_cv", "e2e_ms_median", "e2e_ms_p90", "decode_ms_median", "resize_ms_median", "fps_e2e",
            "fps_inference", "e2e_over_inference", "repeat_spread", "spread_flag", "thermal_start", "thermal_end",
-           "battery_start", "battery_end", "result_path", "named_config"]
+           "battery_start", "battery_end", "result_path", "named_config", "harness", "memory_baseline_mb",
+           "memory_after_load_mb", "memory_peak_mb", "memory_peak_reset", "memory_shared_with"]
 
 
 def _thermal(t: dict | None) -> str:
@@ -74,8 +75,17 @@ def row_of(result: dict, result_path: Path, source: str) -> dict:
         "repeat_spread": s["repeat_spread"], "spread_flag": s["spread_flag"],
         "thermal_start": _thermal(env["thermal_start"]), "thermal_end": _thermal(env["thermal_end"]),
         "battery_start": _battery(env["battery_start"]), "battery_end": _battery(env["battery_end"]),
-        "result_path": str(result_path),
+        "result_path": str(result_path), "harness": env.get("harness"),
+        **_memory(result.get("memory")),
     }
+
+
+def _memory(m: dict | None) -> dict:
+    """The memory record as columns; results from before it was recorded leave them empty."""
+    m = m or {}
+    return {"memory_baseline_mb": m.get("baseline_mb"), "memory_after_load_mb": m.get("after_load_mb"),
+            "memory_peak_mb": m.get("peak_mb"), "memory_peak_reset": m.get("peak_reset"),
+            "memory_shared_with": m.get("shared_with")}
 
 
 def _write_all(fd: int, data: bytes, what: Path) -> None:

@@ -53,6 +53,9 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
 
 
 def _driver(device: Device):
+    if device.props.get("runner"):
+        from vst.bench.drivers_native import NativeDriver
+        return NativeDriver(device)
     if device.platform == "android":
         from vst.bench.drivers_android import AndroidDriver
         return AndroidDriver(device)
@@ -79,6 +82,16 @@ def plan_cells(device: Device, artifacts: Sequence[Artifact], resolutions: Seque
     bad = [d for d in delegates or () if d not in valid]
     if bad:
         raise VstError(f"{device.name} takes delegates {', '.join(sorted(valid))}, not {', '.join(bad)}")
+    if device.props.get("runner"):
+        from vst.bench.drivers_native import DELEGATES as NATIVE
+        bad = [d for d in delegates or () if d not in NATIVE]
+        if bad:
+            raise VstError(f"{device.name} runs LiteRT's CPU (xnnpack) or GPU accelerator, not {', '.join(bad)}")
+        delegates = [d for d in delegates or () if d in NATIVE] or ["xnnpack"]
+        wrong = [a.label for a in artifacts if a.runtime != "litert"]
+        if wrong:
+            raise VstError(f"{device.name} runs .tflite files (LiteRT's C API), not {', '.join(wrong)}; convert "
+                           "with vst-convert --to tflite or measure them on --device host")
     for art in artifacts:
         if art.runtime not in RUNTIMES_BY_PLATFORM[device.platform]:
             raise VstError(f"{art.label} is a {art.format} artifact ({art.runtime}); {device.name} runs "
@@ -120,12 +133,19 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
     phone drivers run a whole cell per launch of the app, so phone sweeps stay cell by cell."""
     protocol = protocol or Protocol()
     out_dir = Path(out_dir)
-    dev = resolve_device(device, load_registry(devices_file))
+    registry = load_registry(devices_file)
+    names = [n.strip() for n in device.split(",") if n.strip()] if isinstance(device, str) else list(device)
+    if len(set(names)) != len(names) or not names:
+        raise VstError(f"--device {device}: give each device once, e.g. --device host,swift-linux,kotlin-jvm")
+    devs = [resolve_device(n, registry) for n in names]
+    if len(devs) > 1 and any(d.platform != "host" for d in devs):
+        raise VstError("several devices in one sweep are for this machine's runners (host, swift-linux, "
+                       "kotlin-jvm), measured turn by turn; run each phone with its own --device")
     arts = resolve_artifacts(artifacts, bind)
     clip = Path(video) if video else paper_clip()
     if not clip.exists():
         raise VstError(f"video {clip} does not exist; give an H.264 file or leave --video out for the 1080p clip")
-    cells = plan_cells(dev, arts, resolutions, clip, protocol, delegates)
+    cells = [c for dev in devs for c in plan_cells(dev, arts, resolutions, clip, protocol, delegates)]
     for art in arts:
         fixed = input_spec(art).size
         others = [f"{w}x{h}" for w, h in resolutions if (w, h) != tuple(fixed or ())]
@@ -136,7 +156,7 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
                 f"{', '.join(others)} (convert it at another --size for those)")
     # everything is validated: only now may --out be created
     with store_lock(out_dir):
-        return _measure(dev, cells, clip, out_dir, progress, log, interleave)
+        return _measure(devs, cells, clip, out_dir, progress, log, interleave)
 
 
 def _say(write, row: dict) -> None:
@@ -144,12 +164,13 @@ def _say(write, row: dict) -> None:
     lo, hi = row["fps_inference_ci"]
     ci = f" [95% CI {lo:.1f}-{hi:.1f}]" if lo == lo and hi == hi else ""  # NaN under 3 repeats
     drift = f", machine drift {100 * row['drift']:+.0f}%" if row.get("drift") is not None else ""
-    write(f"{row['artifact']} {row['resolution']} {row['delegate_used']}: "
+    where = "" if row["device"] == "host" else f"[{row['device']}] "
+    write(f"{where}{row['artifact']} {row['resolution']} {row['delegate_used']}: "
           f"{row['fps_e2e']:.1f} fps end to end, {row['fps_inference']:.1f} fps inference{ci}; "
           f"{row['replicability']} (repeat spread {100 * row['repeat_spread']:.0f}%){drift}")
 
 
-def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_dir: Path, progress: bool,
+def _measure(devs: list[Device], cells: list[tuple[dict, Artifact]], clip: Path, out_dir: Path, progress: bool,
              log, interleave: bool = True) -> pd.DataFrame:
     from vst.bench.interleave import measure_interleaved, partial_path
     done, damaged = scan_results(out_dir)
@@ -163,17 +184,25 @@ def _measure(dev: Device, cells: list[tuple[dict, Artifact]], clip: Path, out_di
     for cell in done:  # repeats kept for a cell that has since been stored
         partial_path(out_dir, cell).unlink(missing_ok=True)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
-    driver = _driver(dev)
+    drivers = {d.name: _driver(d) for d in devs}
+    needed = {p["device"] for p, _ in todo}
+    for name, driver in drivers.items():
+        if driver and name in needed:
+            if getattr(driver, "platform", None) == "host":
+                log(f"building the {name} runner (reruns take seconds)")
+            driver.prepare()
+    local = {name: drv for name, drv in drivers.items() if getattr(drv, "platform", None) == "host"}
     kept = any(partial_path(out_dir, p["cell_id"]).exists() for p, _ in todo)
     # one cell left with repeats kept from an interrupted interleaved run also goes this way: they are not lost
-    if driver is None and interleave and (len(todo) > 1 or kept) and any(p["repeats"] > 1 for p, _ in todo):
-        measure_interleaved(todo, out_dir, run_id, progress, log, lambda row: _say(tqdm.write, row))
+    if all(d.platform == "host" for d in devs) and interleave and (len(todo) > 1 or kept) and \
+            any(p["repeats"] > 1 for p, _ in todo):
+        measure_interleaved(todo, out_dir, run_id, progress, log, lambda row: _say(tqdm.write, row), local)
         return load_results(out_dir)
-    if driver and todo:
-        driver.prepare()
-    cells_bar = bar(todo, desc=f"vst-bench {dev.name}", unit="cell", progress=progress, position=0)
+    desc = f"vst-bench {','.join(d.name for d in devs)}"
+    cells_bar = bar(todo, desc=desc, unit="cell", progress=progress, position=0)
     for plan, art in cells_bar:
         cells_bar.set_postfix_str(f"{art.label} {plan['input']['width']}x{plan['input']['height']} {plan['delegate']}")
+        driver = drivers[plan["device"] if len(devs) > 1 else devs[0].name]
         if driver is None:
             from vst.bench.host import execute_plan
             # frames inside the cell: e2e then inference-only per repeat; tqdm's rate gives the estimate

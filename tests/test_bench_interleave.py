@@ -119,7 +119,7 @@ def test_phone_sweeps_stay_cell_by_cell(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "_driver", lambda dev: Recorder())
     art = SimpleNamespace(label="k.tflite", path=tmp_path / "k.tflite")
     cells = [(plan(repeats=3), art), (plan(repeats=3, delegate="xnnpack"), art)]
-    sweep._measure(Device("pixel7", "android", "Tensor G2", serial="X"), cells, tmp_path / "c.mp4",
+    sweep._measure([Device("pixel7", "android", "Tensor G2", serial="X")], cells, tmp_path / "c.mp4",
                    tmp_path / "o", False, lambda *_: None)
     assert Recorder.launched == [p["cell_id"] for p, _ in cells]
     df = load_results(tmp_path / "o")
