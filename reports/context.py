@@ -287,9 +287,41 @@ def summary_rows(inputs: Inputs) -> list[dict]:
                 "replicability": b.get("replicability") or "",
                 "tie": "the runner-up is inside this interval: measure the two with vst-bench --compare" if overlap
                 else "",
-                "predicted": _predicted_fps(rp, w, h, cache) if device == "host" else []}
+                "predicted": _predicted_fps(rp, w, h, cache) if device == "host" else [],
+                "startup": _startup(b), "memory": _memory(b)}
         rows.append(row)
     return rows
+
+
+def _num(b, key) -> float | None:
+    v = b.get(key)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _startup(b) -> str:
+    """Model load (and compile) and the first inference, as the runner timed them: what a user waits for."""
+    load, first = _num(b, "load_ms"), _num(b, "first_inference_ms")
+    if load is None or first is None:
+        return "—"
+    return f"load {load:.0f} ms, first frame {first:.0f} ms"
+
+
+def _memory(b) -> str:
+    """The runner process's resident memory over the cell: its peak, and what loading the model added."""
+    peak, base = _num(b, "memory_peak_mb"), _num(b, "memory_baseline_mb")
+    if peak is None:
+        return "not recorded"
+    text = f"peak {peak:.0f} MiB"
+    if base is not None:
+        text += f" ({peak - base:+.0f} over the {base:.0f} MiB before load)"
+    shared = _num(b, "memory_shared_with")
+    if shared:
+        text += f"; {shared:.0f} other model(s) in the same process"
+    return text
 
 
 def comparison_rows(inputs: Inputs) -> list[dict]:

@@ -82,6 +82,9 @@ def test_report_has_the_measured_numbers(made):
         fastest = df[df["artifact"].isin([r["artifact"]["path"].split("/")[-1] for r in passed])]
         best = fastest.sort_values("fps_e2e").iloc[-1]
         assert best["artifact"] in summary and "random weights" in summary
+        # what a shipping decision needs beside speed: start-up and memory, as the pick's runner measured them
+        assert f"load {best['load_ms']:.0f} ms, first frame {best['first_inference_ms']:.0f} ms" in summary
+        assert f"peak {best['memory_peak_mb']:.0f} MiB" in summary
         failed = [r for r in reps if r not in passed]
         if failed:     # left out, grouped by precision and reason
             assert f"{failed[0]['quant']} (fidelity)" in summary
