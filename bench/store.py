@@ -37,8 +37,7 @@ COLUMNS = ["run_id", "cell_id", "finished_at", "source", "device", "platform", "
            "load_ms", "first_inference_ms", "inference_ms_median", "inference_ms_p90", "inference_ms_trimmed_mean",
            "inference_ms_cv", "e2e_ms_median", "e2e_ms_p90", "decode_ms_median", "resize_ms_median", "fps_e2e",
            "fps_inference", "e2e_over_inference", "repeat_spread", "spread_flag", "thermal_start", "thermal_end",
-           "battery_start", "battery_end", "result_path", "named_config", "harness", "memory_baseline_mb",
-           "memory_after_load_mb", "memory_peak_mb", "memory_peak_reset", "memory_shared_with"]
+           "battery_start", "battery_end", "result_path", "named_config"]
 
 
 def _thermal(t: dict | None) -> str:
@@ -75,17 +74,26 @@ def row_of(result: dict, result_path: Path, source: str) -> dict:
         "repeat_spread": s["repeat_spread"], "spread_flag": s["spread_flag"],
         "thermal_start": _thermal(env["thermal_start"]), "thermal_end": _thermal(env["thermal_end"]),
         "battery_start": _battery(env["battery_start"]), "battery_end": _battery(env["battery_end"]),
-        "result_path": str(result_path), "harness": env.get("harness"),
-        **_memory(result.get("memory")),
+        "result_path": str(result_path),
     }
 
 
-def _memory(m: dict | None) -> dict:
-    """The memory record as columns; results from before it was recorded leave them empty."""
-    m = m or {}
-    return {"memory_baseline_mb": m.get("baseline_mb"), "memory_after_load_mb": m.get("after_load_mb"),
-            "memory_peak_mb": m.get("peak_mb"), "memory_peak_reset": m.get("peak_reset"),
-            "memory_shared_with": m.get("shared_with")}
+MEMORY_COLUMNS = {"memory_baseline_mb": "baseline_mb", "memory_after_load_mb": "after_load_mb",
+                  "memory_peak_mb": "peak_mb", "memory_peak_reset": "peak_reset",
+                  "memory_shared_with": "shared_with"}
+
+
+def _result_columns(df: pd.DataFrame, results: dict[str, dict]) -> dict[str, list]:
+    """Each row's runner (harness) and memory record, read from its result file; results from before memory
+    was recorded leave those columns empty."""
+    cols: dict[str, list] = {"harness": [], **{c: [] for c in MEMORY_COLUMNS}}
+    for cell in df["cell_id"].astype(str):
+        doc = results.get(cell) or {}
+        mem = doc.get("memory") or {}
+        cols["harness"].append((doc.get("environment") or {}).get("harness"))
+        for col, key in MEMORY_COLUMNS.items():
+            cols[col].append(mem.get(key))
+    return cols
 
 
 def _write_all(fd: int, data: bytes, what: Path) -> None:
@@ -261,7 +269,7 @@ def load_results(out_dir: str | Path, history: bool = False, log=_stderr) -> pd.
     df = df.reset_index(drop=True)
     df["spread_flag"] = df["spread_flag"].astype(str).str.lower().isin(["true", "1"])
     # derived from the result files, not stored in the index: stores written before these existed keep their header
-    for col, values in _trust_columns(df, results).items():
+    for col, values in {**_trust_columns(df, results), **_result_columns(df, results)}.items():
         df[col] = values
     return df
 

@@ -41,6 +41,9 @@ def _column_order(label: str) -> tuple:
     return ({"480x320": 0, "320x240": 1}.get(res, 2), label)
 
 
+TABLE2_NAMES = frozenset(table2_name(ref["id"]) for ref in table2())
+
+
 def zoo_rows(bench: pd.DataFrame) -> tuple[list[dict], list[str]]:
     """Table II with vst's counts, and measured median FPS of any benchmarked model of the same configuration
     (trained or random weights: the conversion record names the configuration)."""
@@ -200,7 +203,7 @@ def bench_rows(bench: pd.DataFrame) -> list[dict]:
             "e2e / inference": _fmt(float(b["e2e_over_inference"]), 2),
             "repeats taken": _taken(b),
             "replicability (MLPerf: 5 runs within 5%)": f"{verdict} (spread {100 * float(b['repeat_spread']):.0f}%)",
-            "machine drift": _drift(b.get("drift")),
+            "machine drift": _drift(b.get("drift")), "node": b.get("node") or "",
             "_class": {"replicates": "ok", "unsteady": "bad"}.get(verdict, "warn")})
     return rows
 
@@ -378,18 +381,31 @@ def build_context(inputs: Inputs, title: str = "vst report", studies: tuple = ()
                        "throttling machine absolute FPS move between runs. Trust the 95% intervals and compare "
                        "candidates with `vst-bench --compare A B`, which times them interleaved and reports "
                        "their ratio; ratios hold where absolute figures do not.")
+    columns, left = BENCH_COLUMNS, LEFT_COLUMNS
+    if len(inputs.bench) and "store" in inputs.bench:
+        from vst.bench.cluster import nodes_caveat, with_nodes
+        # where each cell ran, for cells measured on a Ray cluster (vst-bench --ray-address)
+        inputs.bench = pd.concat([with_nodes(store, g) for store, g in inputs.bench.groupby("store", sort=False)])
+        if inputs.bench["node"].astype(bool).any():
+            columns, left = [*BENCH_COLUMNS[:2], "node", *BENCH_COLUMNS[2:]], LEFT_COLUMNS + 1
+        if nodes_caveat(inputs.bench):
+            notices.append(nodes_caveat(inputs.bench).capitalize() + ". The picks below rank cells of one device "
+                           "and size whatever node measured them.")
     zoo, measured_cols = zoo_rows(inputs.bench)
+    # Table II belongs in a report about its configurations: measured ones, or conversions of one
+    show_zoo = bool(measured_cols) or any((rep.get("model") or {}).get("zoo_name") in TABLE2_NAMES
+                                          for _, rep in inputs.conversions)
     try:
         version = metadata.version("vst")
     except metadata.PackageNotFoundError:
         version = "(not installed)"
     return {
         "title": title, "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "vst_version": version, "notices": notices, "zoo_rows": zoo, "paper_fps_columns": list(PAPER_FPS),
+        "vst_version": version, "notices": notices, "zoo_rows": zoo if show_zoo else [], "paper_fps_columns": list(PAPER_FPS),
         "measured_columns": measured_cols,
         "conversions": [conversion_card(p, r) for p, r in inputs.conversions],
         "summary": summary_rows(inputs), "comparisons": comparison_rows(inputs),
-        "bench_columns": BENCH_COLUMNS, "bench_left": LEFT_COLUMNS,
+        "bench_columns": columns, "bench_left": left,
         "bench_rows": bench_rows(inputs.bench) if len(inputs.bench) else [],
         "plots": plots(inputs), "table2_study": table2_report(inputs.bench), "samples": sample_rows(inputs.conversions),
         "clips": clip_rows(inputs.conversions),

@@ -10,7 +10,7 @@ import numpy as np
 from vst.common.images import resize_cover, sample_photos
 from vst.common.records import precision, read_sample
 from vst.metrics.quality import psnr
-from vst.reports.figures import gif_data_uri, png_data_uri
+from vst.reports.figures import png_data_uri, video_data_uri
 
 SAMPLE_PHOTO = "chelsea"
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2, "int8-dynamic": 3, "int8-temporal": 4}
@@ -51,8 +51,7 @@ def sample_rows(conversions: list[tuple[Path, dict]], photo: str = SAMPLE_PHOTO)
 def clip_rows(conversions: list[tuple[Path, dict]],
               precisions: tuple[str, ...] = ("fp32", "int8", "int8-dynamic")) -> list[dict]:
     """One looping clip per (model, size, target) with a stored temporal clip: input | fp32 | int8 | int8-dynamic
-    side by side (those there are), as an embedded animated GIF (plays and loops in any browser, no video codec
-    needed)."""
+    side by side (those there are), as an embedded looping H.264 video no wider than the page."""
     groups: dict[tuple, dict[str, tuple[Path, dict]]] = defaultdict(dict)
     for path, rep in conversions:
         if (rep.get("temporal") or {}).get("clip") and precision(rep) in precisions:
@@ -74,5 +73,5 @@ def clip_rows(conversions: list[tuple[Path, dict]],
             continue
         frames = [np.concatenate([c[t] for c in columns], axis=1) for t in range(n)]
         rows.append({"title": f"{Path(name).name} at {w}x{h} ({target})", "caption": " | ".join(labels),
-                     "uri": gif_data_uri(frames)})
+                     "uri": video_data_uri(frames)})
     return rows

@@ -80,8 +80,13 @@ def test_input_layout_and_size_come_from_the_artifact(swept):
 
 def test_host_sweep_yields_valid_results(swept):
     df, out = swept["df"], swept["out"]
-    from vst.bench.store import TRUST_COLUMNS
-    assert list(df.columns) == COLUMNS + TRUST_COLUMNS
+    from vst.bench.store import MEMORY_COLUMNS, TRUST_COLUMNS
+    assert list(df.columns) == COLUMNS + TRUST_COLUMNS + ["harness", *MEMORY_COLUMNS]
+    # every cell says what ran it and how much memory its process held: a peak at least the resident size
+    # before load, and as much as after load
+    assert df["harness"].str.startswith("vst.bench.host").all()
+    assert (df["memory_peak_mb"] >= df["memory_after_load_mb"]).all()
+    assert (df["memory_after_load_mb"] > 0).all() and (df["memory_baseline_mb"] > 0).all()
     # onnx and zoo at two sizes; the fixed-size tflite only at its own, once per LiteRT delegate
     assert len(df) == 2 + 2 + 2
     assert df["cell_id"].is_unique
