@@ -40,22 +40,17 @@ class Artifact:
 
 
 def resolve_artifact(spec: str, bind: dict[str, Any] | None = None) -> Artifact:
-    """A file path (.tflite, .onnx, .safetensors/.pt, .mlpackage) or a zoo name such as kunster-t2-04; `bind`
-    gives an ONNX model's extra inputs (a style vector, say) their values."""
-    from vst.models import list_models
-    path = Path(spec)
-    if path.exists():
-        suffix = path.suffix.lower()
-        if suffix not in FORMATS:
-            raise VstError(f"{spec}: unknown artifact type {suffix or '(none)'}; give one of "
-                           f"{', '.join(sorted(FORMATS))} or a zoo name from `vst-zoo list`")
-        fmt, runtime = FORMATS[suffix]
-        art = Artifact(spec, fmt, runtime, sha256_of(path), path=path.resolve())
-    elif spec in list_models():
+    """Any model name vst.models.resolver resolves: a zoo name such as kunster-t2-04 (random weights: speed does
+    not depend on them), a shipped tag, or a file (.tflite, .onnx, .pte, .mlpackage, a checkpoint, TorchScript,
+    .pt2); `bind` gives an ONNX model's extra inputs (a style vector, say) their values."""
+    from vst.models.resolver import TORCH_FORMS, resolve_model
+    handle = resolve_model(spec).require("vst-bench")
+    if handle.form == "zoo":
         art = Artifact(spec, "pytorch", "pytorch", hashlib.sha256(f"zoo:{spec}".encode()).hexdigest(), zoo_name=spec)
     else:
-        raise VstError(f"{spec} is neither a file nor a zoo model name; give a .tflite/.onnx/.safetensors/"
-                       f".mlpackage path or a name from `vst-zoo list`")
+        fmt = "pytorch" if handle.form in TORCH_FORMS else handle.form
+        runtime = next(rt for f, rt in FORMATS.values() if f == fmt)
+        art = Artifact(spec, fmt, runtime, sha256_of(handle.path), path=handle.path.resolve())
     art.info = model_info(art)
     if art.format == "onnx":
         art.bind = check_bind(art.path, bind or {})
@@ -86,10 +81,11 @@ def model_info(art: Artifact) -> dict[str, Any]:
     info: dict[str, Any] = {"model_name": None, "arch": None, "params": None, "precision": None, "report": None,
                             "named_config": None}
     if art.zoo_name:
-        from vst.models import count_params, create_model, resolve
-        arch, _ = resolve(art.zoo_name)
-        info.update(model_name=art.zoo_name, arch=arch, params=count_params(create_model(art.zoo_name)),
-                    precision="fp32", named_config=art.zoo_name)
+        from vst.models import count_params, named_config_of
+        from vst.models.resolver import resolve_model
+        handle = resolve_model(art.zoo_name)
+        info.update(model_name=art.zoo_name, arch=handle.arch, params=count_params(handle.module()),
+                    precision="fp32", named_config=named_config_of(handle.arch, handle.config))
         return info
     report = read_conversion_report(art.path)
     if report:
@@ -97,11 +93,13 @@ def model_info(art: Artifact) -> dict[str, Any]:
         info.update(report=str(report_path(art.path)), model_name=model.get("name"), arch=model.get("arch"),
                     params=model.get("params"), precision=precision(report), named_config=model.get("zoo_name"))
     if art.format == "pytorch" and info["params"] is None:
-        from vst.models import count_params, load_model, named_config_of
-        model = load_model(art.path)
-        info.update(model_name=info["model_name"] or art.path.stem, arch=model.arch,
+        from vst.models import count_params, named_config_of
+        from vst.models.resolver import resolve_model
+        model = resolve_model(str(art.path)).module()
+        arch = getattr(model, "arch", None)     # TorchScript and .pt2 carry no vst architecture
+        info.update(model_name=info["model_name"] or art.path.stem, arch=arch,
                     params=count_params(model), precision=info["precision"] or "fp32",
-                    named_config=named_config_of(model.arch, model.config))
+                    named_config=named_config_of(arch, getattr(model, "config", None)))
     elif art.format == "onnx" and info["params"] is None:
         params, precision = onnx_weights(_onnx_graph(art.path))
         info["params"] = params

@@ -1,15 +1,9 @@
-"""Resolve MODEL (vst checkpoint, zoo name, TorchScript, ExportedProgram, ONNX) and export it to static ONNX.
-
-Security: torch files load with weights_only=True; a pickle that carries code is refused unless trust_pickle.
-ExportedProgram archives are scanned for pickled payloads and loaded with every unpickling path torch uses
-closed (vst.common.torchload); TorchScript archives are read by torch.jit.load, whose unpickler only builds
-TorchScript types.
-"""
+"""MODEL (vst checkpoint, zoo name, TorchScript, ExportedProgram, ONNX) as a conversion source, exported to
+static ONNX. What a name is and how its file loads (safely) is vst.models.resolver's one answer."""
 from __future__ import annotations
 
 import io
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,68 +58,29 @@ class Source:
 
 def resolve_source(model: Any, random_weights: bool = False, trust_pickle: bool = False) -> Source:
     import torch
-    from vst.models import Stylizer, create_model, load_model, resolve
+    from vst.models import Stylizer
+    from vst.models.resolver import resolve_model
     if isinstance(model, Stylizer):
         return Source("module", type(model).__name__, model.arch, dict(model.config), random_weights,
                       module=model.eval())
     if isinstance(model, torch.nn.Module):
         return Source("module", type(model).__name__, module=model.eval(), random_weights=random_weights)
-    from vst.models.names import parse_model_name
-    ref = parse_model_name(str(model))
-    if ref.kind == "teacher":
-        from vst.runtimes.stylizer import multistyle26_path
-        ref.path = multistyle26_path()
-        if ref.style is None:
-            raise VstError(f"name the teacher's style, e.g. {ref.name}:7, or give --bind style_weights=7")
-    if ref.kind in ("zoo",):
-        name, config = ref.name, ref.config
-        arch, full = resolve(name, **config)
+    handle = resolve_model(str(model), trust_pickle=trust_pickle).require("vst-convert")
+    if handle.form == "teacher" and handle.style is None:
+        raise VstError(f"name the teacher's style, e.g. {handle.text}:7, or give --bind style_weights=7")
+    if handle.form == "zoo":
         if not random_weights:
             raise VstError(f"{model!r} is a zoo name with no trained weights; pass a checkpoint, or add "
                            "--random-weights to convert random weights (ops and speed only)")
-        torch.manual_seed(0)
-        return Source("zoo", str(model), arch, full, True, module=create_model(name, **config).eval())
-    if ref.kind == "shipped":
-        m = load_model(ref.path)
-        return Source("checkpoint", str(ref.path), m.arch, dict(m.config), False, module=m)
-    path = ref.path
-    if ref.style is not None and ref.kind == "file" and path.suffix.lower() != ".onnx":
-        raise VstError(f"{path.name} has no style input; drop ':{ref.style}'")
-    if path.is_dir():
-        raise VstError(f"{path} is a folder; give a model file (.safetensors, .pt, .pt2, .onnx) or a zoo name")
-    head = path.read_bytes()[:16]
-    if not head:
-        raise VstError(f"{path} is empty")
-    if head[:2] == b"PK":
-        try:
-            names = zipfile.ZipFile(path).namelist()
-        except zipfile.BadZipFile:
-            raise VstError(f"{path} is a truncated or damaged zip archive (torch file)") from None
-        if any(n.endswith("models/model.json") for n in names):
-            return _exported_program(path, trust_pickle)
-        if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
-            return _torchscript(path)
-    if head[:2] == b"PK" or head[:1] == b"\x80" or path.suffix == ".safetensors" or head[8:9] == b"{":
-        m = load_model(path, allow_pickle=trust_pickle)
-        return Source("checkpoint", str(path), m.arch, dict(m.config), False, module=m)
-    src = _onnx(path)
-    src.style = ref.style
+        return Source("zoo", str(model), handle.arch, handle.config, True, module=handle.module())
+    if handle.form in ("shipped", "checkpoint"):
+        m = handle.module()
+        return Source("checkpoint", str(handle.path), m.arch, dict(m.config), False, module=m)
+    if handle.form in ("torchscript", "exported_program"):
+        return Source(handle.form, str(handle.path), module=handle.module())
+    src = _onnx(handle.path)
+    src.style = handle.style
     return src
-
-
-def _torchscript(path: Path) -> Source:
-    import torch
-    try:
-        m = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:  # torch raises RuntimeError variants for damaged archives
-        raise VstError(f"{path} is a damaged TorchScript archive ({first_line(exc, 160)})") from None
-    return Source("torchscript", str(path), module=m.eval())
-
-
-def _exported_program(path: Path, trust_pickle: bool) -> Source:
-    from vst.common.torchload import load_exported_program
-    ep = load_exported_program(path, trust_pickle=trust_pickle)
-    return Source("exported_program", str(path), module=ep.module())
 
 
 def _onnx(path: Path) -> Source:

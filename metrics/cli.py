@@ -17,8 +17,9 @@ from vst.video.flow import FLOW_BACKENDS
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vst-eval-temporal", description=__doc__)
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="any model name: vst checkpoint, shipped weights (kunster.a025-s05-stage2), "
-                        "model.onnx[:STYLE], multistyle26:STYLE, or a converted .tflite artifact (at its own size)")
+                   help="any model name: vst checkpoint, shipped weights (kunster.a025-s05-stage2), TorchScript, "
+                        ".pt2, model.onnx[:STYLE], multistyle26:STYLE, or a converted .tflite/.pte artifact (at its "
+                        "own size)")
     p.add_argument("--videos", help="folder of videos (flow by OpenCV Farneback, cached); default: synthetic "
                                     "clips over held-out photos with exact flow")
     p.add_argument("--sintel", metavar="DIR",
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise VstError("give --sintel or --videos, not both")
     if (args.scenes or args.flow != "gt") and not args.sintel:
         raise VstError("--scenes and --flow apply to --sintel DIR only")
-    runners = {spec: load_runner(spec) for spec in args.models}
+    runners = {spec: load_runner(spec, command="vst-eval-temporal") for spec in args.models}
     fixed = {r.size for r in runners.values() if r.size}
     if args.sintel:
         return _sintel(args, runners, fixed)
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     clips = (video_eval_clips(args.videos, size, args.frames, args.per_video) if args.videos
              else synthetic_eval_clips(size, args.frames))
-    reference = load_runner(args.reference) if args.reference else None
+    reference = load_runner(args.reference, command="vst-eval-temporal") if args.reference else None
     results = evaluate(runners, clips, reference)
     print(f"{len(clips)} clips x {args.frames} frames at {size[0]}x{size[1]} "
           f"({'videos in ' + args.videos if args.videos else 'synthetic, held-out photos'})")

@@ -1,5 +1,5 @@
-"""One model-name grammar for every command (vst-convert, vst-bench, vst-run jobs, vst-train --teacher,
-vst-eval-temporal), after timm's `architecture.tag`:
+"""One model-name grammar for every command, after timm's `architecture.tag` (vst.models.resolver turns a name
+into what the command runs, and says which commands take which form):
 
     kunster-t2-04                     a named configuration (random weights)
     kunster:alpha=0.25,beta=1         an architecture or named configuration with overrides
@@ -82,8 +82,12 @@ def parse_model_name(text: str) -> ModelName:
         if config:
             raise VstError(f"{text!r}: shipped weights fix their configuration; drop ':{opts}'")
         return ModelName("shipped", text, stem, style=style, path=found[stem])
-    from vst.models.registry import resolve
-    resolve(arch, **config)   # unknown names and options raise here, listing what exists
+    from vst.models.registry import ARCHITECTURES, NAMED_CONFIGS, resolve
+    if arch not in NAMED_CONFIGS and arch not in ARCHITECTURES:
+        raise VstError(f"unknown model {head!r}: neither a file nor a zoo model name; give a name from `vst-zoo "
+                       f"list`, an architecture ({', '.join(sorted(ARCHITECTURES))}), a shipped tag (ARCH.TAG) "
+                       "or a model file")
+    resolve(arch, **config)   # unknown options raise here, listing what exists
     return ModelName("zoo", text, arch, config=config, style=style)
 
 

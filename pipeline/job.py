@@ -99,16 +99,17 @@ def artifact_intact(target: Path) -> bool:
 
 
 def resolve_model(spec: str) -> tuple[str, bool]:
-    """A job's model entry (any model name, see vst.models.names) -> (what vst-convert takes, random weights?)."""
-    from vst.models.names import parse_model_name
+    """A job's model entry (any model name vst-convert takes, see vst.models.resolver) -> (what vst-convert takes,
+    random weights?)."""
+    from vst.models.resolver import resolve_model as resolve_name
     if spec.startswith("trained:"):
         raise VstError(f"job model {spec!r}: shipped models are named ARCH.TAG now, e.g. "
                        f"{spec[len('trained:'):].replace('-', '.', 1)}")
-    ref = parse_model_name(spec)
-    if ref.kind == "zoo" and ref.config:
+    handle = resolve_name(spec).require("vst-convert")
+    if handle.form == "zoo" and ":" in spec:
         raise VstError(f"job model {spec!r}: give a named configuration from `vst-zoo list` (overrides are "
                        "for vst-convert)")
-    return (str(ref.path), False) if ref.kind == "shipped" else (spec, ref.kind == "zoo")
+    return (str(handle.path), False) if handle.form == "shipped" else (spec, handle.form == "zoo")
 
 
 def run_job(job: dict, out: Path, progress: bool = True, command: str | None = None) -> Path:

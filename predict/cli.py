@@ -12,10 +12,11 @@ from vst.common.errors import VstError
 
 def _parser() -> argparse.ArgumentParser:
     from vst.predict.device import PHONES
-    p = argparse.ArgumentParser(prog="vst-predict", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    p = argparse.ArgumentParser(prog="vst-predict", description=" ".join(__doc__.split("\n\n")[0].split()).split(": ", 1)[1])
     p.add_argument("model", nargs="?", metavar="MODEL_OR_ARTIFACT",
-                   help="zoo name, vst checkpoint, conversion report (*.report.json), or an artifact with its "
-                        ".report.json beside it")
+                   help="zoo name (kunster-t2-04, kunster:alpha=0.5), shipped tag (kunster.a025-s05-stage2), vst "
+                        "checkpoint, TorchScript or .pt2 of a zoo layout, conversion report (*.report.json), or an "
+                        "artifact (.onnx, .tflite, .pte, .mlpackage) with its .report.json beside it")
     p.add_argument("--device", help=f"phone: {', '.join(PHONES)} (with --loo: default both)")
     p.add_argument("--size", action="append", metavar="WxH",
                    help="input size, repeatable (default: the artifact's size, else 480x320 and 320x240)")
@@ -54,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         points, skipped = dev.measured_points(results, args.device)
         print(f"calibration: {len(points)} measured {args.device} row(s) from {args.results} join Table II"
               + (f"; skipped (not a zoo configuration): {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
-    for p in dev.predict(args.model, args.device, sizes or None, results):
+    predictions = dev.predict(args.model, args.device, sizes or None, results)
+    for note in dict.fromkeys(p.note for p in predictions if p.note):
+        print(f"note: {note}", file=sys.stderr)
+    for p in predictions:
         print(p.line())
         for note in p.extrapolation:
             print(f"  extrapolation: {note}")

@@ -167,6 +167,7 @@ class Prediction:
     n_points: int
     extrapolation: list[str]
     published_fps: float | None
+    note: str | None = None        # what the count stands on, when not the model's own modules
 
     def line(self) -> str:
         pub = f"; Table II published {self.published_fps:.2f}" if self.published_fps is not None else ""
@@ -195,5 +196,5 @@ def predict(spec: str, device: str, sizes: list[tuple[int, int]] | None = None,
                    None)
         lat = model.latency_ms(f)
         out.append(Prediction(src.label, device, w, h, 1000.0 / lat, lat, err, model.n_points, model.extrapolation(f),
-                              published.get((key, f"{w}x{h}")) if key else None))
+                              published.get((key, f"{w}x{h}")) if key else None, src.note))
     return out

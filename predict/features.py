@@ -1,5 +1,6 @@
 """What the device predictor knows about a model at one input size, counted from the PyTorch module, and how
-a user's MODEL_OR_ARTIFACT (zoo name, vst checkpoint, converted artifact with its report) becomes that module."""
+a user's MODEL_OR_ARTIFACT (any model name vst.models.resolver resolves, or a conversion report) becomes that
+module."""
 from __future__ import annotations
 
 import copy
@@ -98,10 +99,17 @@ def zoo_names(rows) -> list[str | None]:
 
 @dataclass(frozen=True)
 class Source:
-    """A model the predictor can count: its module, a label, and the input size its artifact fixes (if any)."""
+    """A model the predictor can count: its module, a label, the input size its artifact fixes (if any), and a
+    note for the console when the module stands in for the model given (a graph counted as its zoo layout)."""
     label: str
     model: nn.Module
     size: tuple[int, int] | None
+    note: str | None = None
+
+
+# what the predictor lacks for a model that is not a vst architecture (it counts a vst network's modules)
+NO_GRAPH_COUNT = ("vst-predict counts MACs, activations and layers from a vst architecture's modules and cannot "
+                  "count them from a graph yet")
 
 
 def _from_report(report_path: Path, label: str) -> Source:
@@ -120,27 +128,38 @@ def _from_report(report_path: Path, label: str) -> Source:
             return Source(label, create_model(src["name"]), (w, h))
     except VstError as exc:  # the zoo's own check of the architecture and its configuration
         raise VstError(f"{report_path}: {exc}") from None
-    raise VstError(f"{report_path} names no vst architecture for its source ({src['kind']} "
-                   f"{src['name']}); predict from the source checkpoint or zoo name instead")
+    raise VstError(f"{label}: its source ({src['kind']} {Path(str(src['name'])).name}) is not a vst architecture "
+                   f"and {NO_GRAPH_COUNT}; predict from the vst checkpoint or zoo name it was made from")
 
 
 def resolve_source(spec: str) -> Source:
-    """Zoo name, vst checkpoint (.safetensors/.pt/.pth), conversion report (*.report.json), or an artifact
-    (.tflite/.onnx/.mlpackage) with vst-convert's `<artifact>.report.json` beside it."""
-    from vst.models import ARCHITECTURES, create_model, list_models, load_model
+    """Any model name vst.models.resolver resolves, or a conversion report (*.report.json): a vst architecture
+    (zoo name, shipped tag, checkpoint) is counted from its modules; TorchScript or a .pt2 whose weights have
+    exactly a named zoo configuration's names and shapes counts as that configuration; an artifact (.onnx,
+    .tflite, .pte, .mlpackage) through vst-convert's `<artifact>.report.json` beside it."""
+    from vst.models import create_model
+    from vst.models.resolver import VST_FORMS, resolve_model, same_layout_config
     path = Path(spec)
-    if not path.exists():
-        if spec in list_models() or spec in ARCHITECTURES:  # an architecture name: its default configuration
-            return Source(spec, create_model(spec), None)
-        raise VstError(f"{spec} is neither a file nor a zoo model name; give a name from `vst-zoo list`, a vst "
-                       "checkpoint, or a converted artifact with its .report.json")
-    if path.name.endswith(CONVERSION_REPORT_SUFFIX):
+    if path.is_file() and path.name.endswith(CONVERSION_REPORT_SUFFIX):
         return _from_report(path, path.name[:-len(CONVERSION_REPORT_SUFFIX)])
-    if path.suffix.lower() in (".safetensors", ".pt", ".pth"):
-        return Source(path.stem, load_model(path), None)
+    handle = resolve_model(spec).require("vst-predict")
+    if handle.form in VST_FORMS:
+        return Source(handle.path.stem if handle.form == "checkpoint" else handle.label, handle.module(), None)
+    if handle.form in ("torchscript", "exported_program"):
+        same = same_layout_config(handle.module())
+        if same is None:
+            raise VstError(f"{handle.label} is {handle.what} whose weights match no vst zoo configuration, and "
+                           f"{NO_GRAPH_COUNT}; predict from the vst checkpoint or zoo name it was made from")
+        size = None
+        if handle.form == "exported_program":
+            from vst.runtimes.pytorch import exported_input_spec
+            size = exported_input_spec(handle).size
+        return Source(handle.label, create_model(same), size,
+                      f"{handle.label}: {handle.what}, counted as {same} (the same weight names and shapes; "
+                      f"{NO_GRAPH_COUNT})")
     report = report_path(path)
     if report.exists():
         return _from_report(report, path.name)
-    raise VstError(f"{path}: no {report.name} beside it, so its architecture is unknown; predict from the "
-                   "checkpoint or zoo name it was converted from (or keep vst-convert's report next to it)")
-
+    raise VstError(f"{path.name}: no {report.name} beside it, so its architecture is unknown and {NO_GRAPH_COUNT}; "
+                   "predict from the checkpoint or zoo name it was converted from (or keep vst-convert's report "
+                   "next to it)")

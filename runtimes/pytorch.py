@@ -1,12 +1,11 @@
-"""PyTorch (eager) on this machine: a module, a vst checkpoint, an ExportedProgram (.pt2) or a zoo name with
-random weights."""
+"""PyTorch (eager) on this machine: a module, or any torch form vst.models.resolver knows (vst checkpoint, shipped
+tag, TorchScript, ExportedProgram, zoo name with random weights)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from vst.common.errors import VstError
+from vst.models.resolver import TORCH_FORMS
 from vst.runtimes.delegation import Delegation
 from vst.runtimes.spec import TensorSpec, image_spec
 
@@ -16,22 +15,24 @@ class TorchSession:
 
     def __init__(self, model, threads: int | None = None, trust_pickle: bool = False):
         import torch
-        from vst.models import create_model, load_model
+        from vst.models.resolver import ModelHandle, resolve_model
         if threads:
             torch.set_num_threads(threads)
         self.input = TensorSpec("x", "NCHW", None, "float32")
         if isinstance(model, torch.nn.Module):
             self.model = model
-        elif str(model).endswith(".pt2"):
-            self.model, self.input = _exported(Path(model), trust_pickle)
-        elif isinstance(model, str) and not model.endswith((".safetensors", ".pt", ".pth")):
-            self.model = create_model(model)
+            try:
+                model.eval()
+            except NotImplementedError:
+                pass  # an ExportedProgram's module is fixed in inference form and refuses eval()
         else:
-            self.model = load_model(model, allow_pickle=trust_pickle)
-        try:
-            self.model.eval()
-        except NotImplementedError:
-            pass  # an ExportedProgram's module is fixed in inference form and refuses eval()
+            handle = model if isinstance(model, ModelHandle) else resolve_model(model, trust_pickle=trust_pickle)
+            if handle.form not in TORCH_FORMS:
+                raise VstError(f"{handle.label} is {handle.what}; PyTorch runs torch models (checkpoint, "
+                               "TorchScript, .pt2, zoo name)")
+            self.model = handle.module()
+            if handle.form == "exported_program":
+                self.input = exported_input_spec(handle)
         self.torch = torch
         self.output_quant = (0.0, 0)
         self.version = torch.__version__
@@ -55,14 +56,12 @@ class TorchSession:
         return np.concatenate([self.run(b[None]) for b in batch])
 
 
-def _exported(path: Path, trust_pickle: bool):
-    """An ExportedProgram archive (torch.export.save) as a module, loaded without running code from it, and its
-    image input's spec (layout, and size when exported at one)."""
-    from vst.common.torchload import load_exported_program
-    ep = load_exported_program(path, trust_pickle=trust_pickle)
+def exported_input_spec(handle) -> TensorSpec:
+    """An ExportedProgram's image input spec (layout, and size when exported at one)."""
+    ep, path = handle.exported_program(), handle.path
     user = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
     if len(user) != 1:
         raise VstError(f"{path} takes {len(user)} inputs; a stylizer takes one image batch")
     val = user[0].meta.get("val")
     shape = [d if isinstance(d, int) else None for d in getattr(val, "shape", ())]
-    return ep.module(), image_spec(user[0].name, shape, "float32", str(path))
+    return image_spec(user[0].name, shape, "float32", str(path))

@@ -7,7 +7,15 @@ from vst.common.errors import VstError
 from vst.runtimes.table import FORMATS
 
 
-def runtime_of(path: str | Path) -> str:
+def runtime_of(path) -> str:
+    """The runtime of an artifact path, or of a vst.models.resolver.ModelHandle (what its form needs)."""
+    from vst.models.resolver import ModelHandle, TORCH_FORMS
+    if isinstance(path, ModelHandle):
+        if path.form in TORCH_FORMS:
+            return "pytorch"
+        if path.form == "teacher":
+            return "onnxruntime"
+        return next(rt for fmt, rt in FORMATS.values() if fmt == path.form)
     suffix = Path(path).suffix.lower()
     if suffix == ".pt2":
         return "pytorch"     # an ExportedProgram runs eagerly here (it is a conversion source, not a target)
@@ -18,10 +26,16 @@ def runtime_of(path: str | Path) -> str:
 
 def open_session(model, runtime: str | None = None, threads: int | None = 2, delegate: str | None = None,
                  size: tuple[int, int] | None = None, trust_pickle: bool = False):
-    """A session for `model` (artifact path, bytes/ModelProto with `runtime`, torch module or zoo name).
-    Sessions share: .input (TensorSpec), .output_quant, .run(x), .version, .delegation, .runtime."""
+    """A session for `model` (a vst.models.resolver.ModelHandle, artifact path, bytes/ModelProto with `runtime`,
+    torch module or zoo name). Sessions share: .input (TensorSpec), .output_quant, .run(x), .version, .delegation,
+    .runtime."""
+    from vst.models.resolver import ModelHandle
     if hasattr(model, "parameters") and hasattr(model, "forward"):   # a torch module (torch is not imported
         runtime = "pytorch"                                        # for LiteRT or ONNX artifacts)
+    if isinstance(model, ModelHandle):
+        runtime = runtime or runtime_of(model)
+        if runtime != "pytorch":
+            model = model.path
     runtime = runtime or (runtime_of(model) if isinstance(model, (str, Path)) and Path(model).suffix else "pytorch")
     if runtime == "litert" and delegate == "gpu":
         from vst.runtimes.gpu import GpuSession

