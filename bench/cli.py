@@ -20,8 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "runners on this machine; a comma list measures them turn by turn and says whether they agree), "
                    "a registry name (iphone11pro, pixel7, ...) or an adb "
                    "serial / iOS device identifier (default: host)")
-    p.add_argument("--model", nargs="+", metavar="ARTIFACT", help=".tflite, .onnx, .safetensors, .mlpackage or a zoo "
-                   "name such as kunster-t2-04")
+    p.add_argument("--model", nargs="+", metavar="ARTIFACT", help="a zoo name (kunster-t2-04), shipped tag "
+                   "(kunster.a025-s05-stage2) or file: .tflite, .onnx, .pte, .mlpackage, checkpoint, TorchScript, .pt2")
     p.add_argument("--resolutions", default="480x320,320x240",
                    help="WxH list for artifacts whose input size is free (fixed-size artifacts run at their size)")
     p.add_argument("--out", default="bench_results", help="results folder (default: bench_results)")

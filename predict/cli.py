@@ -12,7 +12,9 @@ from vst.common.errors import VstError
 
 def _parser() -> argparse.ArgumentParser:
     from vst.predict.device import PHONES
-    p = argparse.ArgumentParser(prog="vst-predict", description=" ".join(__doc__.split("\n\n")[0].split()).split(": ", 1)[1])
+    # the docstring's whole first paragraph, after the command's name
+    about = " ".join(__doc__.split("\n\n")[0].split()).split(": ", 1)[1]
+    p = argparse.ArgumentParser(prog="vst-predict", description=about)
     p.add_argument("model", nargs="?", metavar="MODEL_OR_ARTIFACT",
                    help="zoo name (kunster-t2-04, kunster:alpha=0.5), shipped tag (kunster.a025-s05-stage2), vst "
                         "checkpoint, TorchScript or .pt2 of a zoo layout, conversion report (*.report.json), or an "

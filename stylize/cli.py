@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "frame by frame, or key frames plus optical-flow interpolation (002).")
     p.add_argument("input", help="video file (anything FFmpeg decodes)")
     p.add_argument("-m", "--model",
-                   help="checkpoint, shipped weights (kunster.a025-s05-stage2), model.onnx[:STYLE], multistyle26:N, "
-                        "or a converted .tflite/.onnx/.pte artifact (runs at its own size); with --edge, the local "
+                   help="checkpoint, shipped weights (kunster.a025-s05-stage2), TorchScript, .pt2 (at its own "
+                        "size), model.onnx[:STYLE], multistyle26:N, or a converted .tflite/.onnx/.pte artifact (runs "
+                        "at its own size); with --edge, the local "
                         "model the edge run is compared with (optional)")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (H.264, input's frame rate and audio)")
     p.add_argument("--style", metavar="IMAGE",
