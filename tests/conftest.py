@@ -72,3 +72,14 @@ def ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
     save_model(create_model("kunster", alpha=0.25, beta=0.25, variant="paper-text"), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def shipped_tflite(tmp_path_factory) -> Path:
+    """The shipped kunster.a025-s05-stage2 as vst-convert makes it, fp32 .tflite, NHWC, fixed 64x48: one conversion
+    for the suites of the harness runners (the speed-study checks: fidelity kept, QA extras and GPU run left out)."""
+    from vst.convert import convert
+    path = tmp_path_factory.mktemp("shipped-tflite") / "kunster-a025-s05-stage2-64x48-fp32.tflite"
+    convert("kunster.a025-s05-stage2", to="tflite", quant="fp32", size=(64, 48), out=path, checks="proofs",
+            gpu_check=False)
+    return path

@@ -14,6 +14,8 @@ interface FrameReader<F> : AutoCloseable {
  * The measurement protocol of vst/bench/host.py, free of Android classes so JVM unit tests run it: warm up, then
  * per repeat cool down, run the overlapped decode -> resize -> inference pipeline, then inference alone on the
  * same prepared frames. [maxPrepared] bounds the memory held for the inference-only phase (reused cyclically).
+ * [release] gets each end-to-end input back once inferred, so a runner can recycle its buffer (the prepared
+ * inputs of the inference-only phase are kept, never released).
  */
 class BenchRunner<F, I>(
     private val openVideo: () -> FrameReader<F>,
@@ -21,7 +23,8 @@ class BenchRunner<F, I>(
     private val infer: (I) -> Unit,
     private val maxPrepared: Int = 64,
     private val clock: () -> Double = { System.nanoTime() / 1e9 },
-    private val sleep: (Double) -> Unit = { Thread.sleep((it * 1000).toLong()) }
+    private val sleep: (Double) -> Unit = { Thread.sleep((it * 1000).toLong()) },
+    private val release: (I) -> Unit = {}
 ) {
     private val queueDepth = 4
 
@@ -102,6 +105,7 @@ class BenchRunner<F, I>(
                 val i0 = clock()
                 infer(item.input)
                 last = clock()
+                release(item.input)
                 dec.add((item.t1 - item.t0) * 1e3); res.add((item.t3 - item.t2) * 1e3)
                 inf.add((last - i0) * 1e3); e2e.add((last - item.t0) * 1e3)
                 if (seconds != null && last - first >= seconds) break

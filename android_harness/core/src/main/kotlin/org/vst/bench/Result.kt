@@ -19,14 +19,19 @@ data class Environment(
     val device: String, val hardware: String?, val chip: String?, val os: String, val runtimeVersion: String,
     val delegateRequested: String, val delegateUsed: String, val threads: Int?,
     val thermalStart: Thermal?, val thermalEnd: Thermal?, val batteryStart: Battery?, val batteryEnd: Battery?,
-    val harness: String?
+    val harness: String?,
+    val platform: String = "android"   // "host" for the JVM runner on a desktop machine
 )
+
+/** The runner process's resident memory around the cell (MiB), as the result's optional `memory` record. */
+data class Memory(val source: String, val baselineMb: Double, val afterLoadMb: Double, val peakMb: Double,
+                  val peakReset: Boolean, val arenaMb: Double? = null)
 
 /** A result in schema vst-bench-result/1. Python validates it and recomputes the summary from the samples. */
 data class BenchResult(
     val plan: Plan, val runId: String, val startedAt: String, val finishedAt: String, val env: Environment,
     val layout: String, val dtype: String, val loadMs: Double, val firstInferenceMs: Double,
-    val repeats: List<Repeat>
+    val repeats: List<Repeat>, val memory: Memory? = null
 ) {
     private fun arr(xs: List<Double>) = JSONArray().also { a -> xs.forEach { a.put(it) } }
     private fun nullable(v: Any?): Any = v ?: JSONObject.NULL
@@ -42,7 +47,7 @@ data class BenchResult(
 
     fun toJson(): JSONObject {
         val environment = JSONObject()
-            .put("device", env.device).put("platform", "android").put("hardware", nullable(env.hardware))
+            .put("device", env.device).put("platform", env.platform).put("hardware", nullable(env.hardware))
             .put("chip", nullable(env.chip)).put("os", env.os).put("runtime", "litert")
             .put("runtime_version", env.runtimeVersion).put("delegate_requested", env.delegateRequested)
             .put("delegate_used", env.delegateUsed).put("threads", nullable(env.threads))
@@ -63,7 +68,12 @@ data class BenchResult(
             .put("started_at", startedAt).put("finished_at", finishedAt).put("environment", environment)
             .put("input", JSONObject().put("width", plan.width).put("height", plan.height)
                 .put("layout", layout).put("dtype", dtype))
-            .put("load_ms", loadMs).put("first_inference_ms", firstInferenceMs).put("repeats", reps)
-            .put("summary", Summary.of(repeats).toJson())
+            .put("load_ms", loadMs).put("first_inference_ms", firstInferenceMs)
+            .put("memory", memory?.let {
+                JSONObject().put("source", it.source).put("baseline_mb", it.baselineMb)
+                    .put("after_load_mb", it.afterLoadMb).put("peak_mb", it.peakMb).put("peak_reset", it.peakReset)
+                    .put("arena_mb", nullable(it.arenaMb))
+            })
+            .put("repeats", reps).put("summary", Summary.of(repeats).toJson())
     }
 }

@@ -128,6 +128,22 @@ class ResultTest {
         System.getenv("VST_HARNESS_OUT")?.let { Job.writeAtomically(File(it, "result-litert.json"), text) }
     }
 
+    /** The JVM runner's additions: platform host and the memory record; a phone's result has neither. */
+    @Test fun memoryAndPlatform() {
+        val plan = Plan.parse(Vectors.text("plan-litert.json"))
+        val env = Environment(plan.device, null, null, "Linux", "2.3.0", plan.delegate, "xnnpack (cpu)", 1, null,
+                              null, null, null, "vst-runner kotlin", platform = "host")
+        val rep = Vectors.repeats(JSONObject(Vectors.text("result-litert.json")).getJSONArray("repeats"))
+        val mem = Memory("/proc/self/status (VmRSS, VmHWM)", 40.5, 52.25, 60.0, true)
+        val j = BenchResult(plan, "r", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", env, "NHWC", "int8", 1.0, 2.0,
+                            rep, mem).toJson()
+        assertEquals("host", j.getJSONObject("environment").getString("platform"))
+        val m = j.getJSONObject("memory")
+        assertEquals(listOf(40.5, 52.25, 60.0), listOf("baseline_mb", "after_load_mb", "peak_mb").map { m.getDouble(it) })
+        assertTrue(m.getBoolean("peak_reset") && m.isNull("arena_mb"))
+        assertFalse(BenchResult(plan, "r", "a", "b", env, "NHWC", "int8", 1.0, 2.0, rep).toJson().has("memory"))
+    }
+
     @Test fun inputFormat() {
         assertEquals("NHWC", InputFormat.layoutOf(intArrayOf(1, 240, 320, 3)))
         assertEquals("NCHW", InputFormat.layoutOf(intArrayOf(1, 3, 240, 320)))
@@ -223,5 +239,17 @@ class RunnerTest {
 
     @Test fun emptyClipIsAnError() {
         assertThrows(IllegalStateException::class.java) { runner(n = 0).pipeline(null, null) }
+    }
+
+    /** Each end-to-end input comes back once, after its own inference; the kept inference-only inputs never. */
+    @Test fun pipelineInputsAreReleasedAfterInference() {
+        val inferred = mutableListOf<Int>()
+        val released = mutableListOf<Int>()
+        val r = BenchRunner<Int, Int>({ counting(6) }, { it + 100 }, { inferred.add(it) }, maxPrepared = 3,
+                                      sleep = {}, release = { assertTrue(it in inferred); released.add(it) })
+        val e2e = r.pipeline(null, null)
+        assertEquals(listOf(100, 101, 102, 103, 104, 105), released)
+        r.inferenceOnly(r.prepared(3), e2e.frames)
+        assertEquals(6, released.size)
     }
 }
