@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate results measured elsewhere and add them to --out instead of measuring")
     p.add_argument("--plots", action="store_true", help="write OUT/fps_vs_params.png and OUT/latency.png")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="measure the cells as tasks of a Ray cluster: HOST:PORT of `ray start --head`, or 'local' "
+                        "for an embedded one (default: $RAY_ADDRESS, else no Ray); one cell at a time per node, "
+                        "each phone's on the node it is plugged into; results land in --out here (docs/cluster.md)")
+    p.add_argument("--node-resources", action="store_true",
+                   help="print this machine's resources for `ray start --resources` (its bench node and each "
+                        "attached phone) and exit")
     p.add_argument("--profile", metavar="ARTIFACT", help="per-op time of a .tflite on this machine (each op cut out "
                    "and timed alone through LiteRT + XNNPACK; --threads, default 2)")
     p.add_argument("--profile-runs", type=positive_int, default=10,
@@ -87,6 +94,13 @@ def _frames(text: str) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.node_resources:
+        import json
+        from vst.bench.cluster import node_resources
+        print(json.dumps(node_resources()))
+        return 0
+    if args.ray_address and not args.model:
+        raise VstError("--ray-address goes with --model: it spreads a sweep's cells over a cluster")
     out = Path(args.out)
     inputs = [*(args.model or ()), *(args.compare or ()), *(args.imports or ()), args.profile, args.video,
               args.devices_file]
@@ -153,13 +167,20 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
             if delegates and delegates != [args.accelerator]:
                 raise VstError("give --accelerator or --delegate, not both")
             delegates = ["gpu"] if args.accelerator == "gpu" else None
+        from vst.common.cluster import address
+        ray_address = address(args.ray_address)
         df = run_sweep(args.device, args.model, parse_resolutions(args.resolutions), out, proto, args.video,
                        delegates, args.devices_file, progress=not args.no_progress, bind=bind,
-                       interleave=not args.sequential)
+                       interleave=not args.sequential, ray_address=ray_address)
         cols = ["device", "artifact", "resolution", "delegate_used", "fps_e2e", "fps_inference",
                 "fps_inference_ci_low", "fps_inference_ci_high", "inference_ms_median", "e2e_over_inference",
                 "replicability", "drift", "load_ms", "first_inference_ms", "memory_peak_mb"]
+        if ray_address:
+            from vst.bench.cluster import nodes_caveat, with_nodes
+            df, cols = with_nodes(out, df), [*cols, "node"]
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        if ray_address and nodes_caveat(df):
+            print(nodes_caveat(df))
         from vst.bench.agreement import agreement, format_agreement
         names = [n.strip() for n in args.device.split(",") if n.strip()]
         if len(names) > 1:

@@ -127,17 +127,28 @@ def resolve_artifacts(specs: Sequence[str], bind: dict | None = None) -> list[Ar
 def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple[int, int]] = PAPER_RESOLUTIONS,
               out_dir: str | Path = "bench_results", protocol: Protocol | None = None, video: str | Path | None = None,
               delegates: Sequence[str] | None = None, devices_file: str | Path | None = None,
-              progress: bool = True, log=print, bind: dict | None = None, interleave: bool = True) -> pd.DataFrame:
+              progress: bool = True, log=print, bind: dict | None = None, interleave: bool = True,
+              ray_address: str | None = None) -> pd.DataFrame:
     """Measure every cell not already in `out_dir`; returns load_results(out_dir). Resumable after any kill.
     On the host the cells take turns repeat by repeat (interleave=False: each cell's repeats back to back);
-    phone drivers run a whole cell per launch of the app, so phone sweeps stay cell by cell."""
+    phone drivers run a whole cell per launch of the app, so phone sweeps stay cell by cell.
+    `ray_address`: measure the cells as tasks of that Ray cluster ("local": an embedded one; vst.bench.cluster),
+    their results stored in `out_dir` all the same."""
     protocol = protocol or Protocol()
     out_dir = Path(out_dir)
     registry = load_registry(devices_file)
     names = [n.strip() for n in device.split(",") if n.strip()] if isinstance(device, str) else list(device)
     if len(set(names)) != len(names) or not names:
         raise VstError(f"--device {device}: give each device once, e.g. --device host,swift-linux,kotlin-jvm")
-    devs = [resolve_device(n, registry) for n in names]
+    if ray_address:
+        from vst.bench.cluster import connect, resolve_on_cluster
+        if len(names) > 1:
+            raise VstError("--ray-address measures one --device per sweep (the host's nodes or one phone); run "
+                           "this machine's runners side by side without it")
+        connect(ray_address)
+        devs = [resolve_on_cluster(names[0], registry)]
+    else:
+        devs = [resolve_device(n, registry) for n in names]
     if len(devs) > 1 and any(d.platform != "host" for d in devs):
         raise VstError("several devices in one sweep are for this machine's runners (host, swift-linux, "
                        "kotlin-jvm), measured turn by turn; run each phone with its own --device")
@@ -156,7 +167,7 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
                 f"{', '.join(others)} (convert it at another --size for those)")
     # everything is validated: only now may --out be created
     with store_lock(out_dir):
-        return _measure(devs, cells, clip, out_dir, progress, log, interleave)
+        return _measure(devs, cells, clip, out_dir, progress, log, interleave, ray_address)
 
 
 def _say(write, row: dict) -> None:
@@ -171,7 +182,7 @@ def _say(write, row: dict) -> None:
 
 
 def _measure(devs: list[Device], cells: list[tuple[dict, Artifact]], clip: Path, out_dir: Path, progress: bool,
-             log, interleave: bool = True) -> pd.DataFrame:
+             log, interleave: bool = True, ray_address: str | None = None) -> pd.DataFrame:
     from vst.bench.interleave import measure_interleaved, partial_path
     done, damaged = scan_results(out_dir)
     for cell, why in damaged.items():
@@ -184,6 +195,14 @@ def _measure(devs: list[Device], cells: list[tuple[dict, Artifact]], clip: Path,
     for cell in done:  # repeats kept for a cell that has since been stored
         partial_path(out_dir, cell).unlink(missing_ok=True)
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    if ray_address:     # each node drives its own phones: nothing is prepared here
+        from vst.bench.cluster import measure_on_cluster
+
+        def store(result):
+            _say(tqdm.write, save_result(out_dir, result))
+            partial_path(out_dir, result["plan"]["cell_id"]).unlink(missing_ok=True)
+        measure_on_cluster(devs[0], todo, run_id, progress, log, store, _driver)
+        return load_results(out_dir)
     drivers = {d.name: _driver(d) for d in devs}
     needed = {p["device"] for p, _ in todo}
     for name, driver in drivers.items():

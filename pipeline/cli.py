@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from vst.common.cli import command_line, run_cli
+from vst.common.cli import command_line, positive_int, run_cli
 from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 from vst.common.errors import VstError
 from vst.pipeline.job import default_job, load_job, run_job
@@ -26,11 +26,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="vst-out", help="output folder (default: vst-out)")
     parser.add_argument("--print-default", action="store_true", help="print the embedded default job and exit")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="run the conversions and benchmark cells as tasks of a Ray cluster: HOST:PORT of "
+                        "`ray start --head`, or 'local' for an embedded one on this machine (default: $RAY_ADDRESS, "
+                        "else no Ray); everything lands in --out here, see docs/cluster.md")
+    parser.add_argument("--workers", type=positive_int, metavar="N",
+                        help="with --ray-address local: conversions at a time (default: one per CPU)")
     _speed_options(parser)
     args = parser.parse_args(argv)
     if args.print_default:
         print(json.dumps(default_job(), indent=2))
         return 0
+    if args.job in (*SPEED_JOBS, GPU_COVERAGE) and (args.ray_address or args.workers):
+        raise VstError(f"--ray-address and --workers spread a job's conversions and sweep over Ray; --job {args.job} "
+                       "times its artifacts side by side on this machine: drop them")
     if args.job in SPEED_JOBS:
         return _speed_study(args)
     if args.job == GPU_COVERAGE:
@@ -42,11 +51,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise VstError(f"{given[0]} goes with --job {' or --job '.join(SPEED_JOBS)}")
     check_not_input(args.out, [args.job], "--out")
     check_creatable_dir(Path(args.out))
+    job = load_job(args.job)
+    ray_address = _ray(args)
     with prune_on_failure(args.out):
-        report = run_job(load_job(args.job), Path(args.out), progress=not args.no_progress,
-                         command=command_line(parser, job=args.job, out=args.out))
+        report = run_job(job, Path(args.out), progress=not args.no_progress,
+                         command=command_line(parser, job=args.job, out=args.out), ray_address=ray_address)
     print(f"report: {report.resolve()}")
     return 0
+
+
+def _ray(args) -> str | None:
+    """The Ray cluster of the job (None: none, as without the option), joined and announced in one line."""
+    from vst.common import cluster
+    addr = cluster.address(args.ray_address)
+    if args.workers and addr != cluster.LOCAL:
+        raise VstError("--workers sets the CPUs of an embedded Ray (--ray-address local); a cluster's nodes give "
+                       "theirs with `ray start --num-cpus N`")
+    if addr:
+        from vst.bench.cluster import connect
+        got = connect(addr, args.workers)
+        print(f"ray: {got['nodes']} node(s), {got['cpus']} CPU(s) at {addr}", file=sys.stderr)
+    return addr
 
 
 TABLE2_SPEED = "table2-speed"

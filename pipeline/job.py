@@ -112,26 +112,25 @@ def resolve_model(spec: str) -> tuple[str, bool]:
     return (str(handle.path), False) if handle.form == "shipped" else (spec, handle.form == "zoo")
 
 
-def run_job(job: dict, out: Path, progress: bool = True, command: str | None = None) -> Path:
-    from vst.bench.sweep import Protocol, run_sweep
+def convert_job(job: dict, art_dir: Path, commands: list[str], progress: bool = True,
+                ray_address: str | None = None) -> list[str]:
+    """The job's conversion phase into `art_dir`: every artifact's path, its vst-convert command appended to
+    `commands`; finished artifacts are kept. `ray_address`: the conversions are tasks of that Ray cluster,
+    several at a time (vst.pipeline.cluster)."""
     from vst.convert import convert
-    from vst.reports import build_report
-
-    out = Path(out)
-    art_dir, bench_dir = out / "artifacts", out / "bench"
     models = [resolve_model(m) for m in job["models"]]
     sizes = [parse_size(r) for r in job["resolutions"]]
-    if job.get("study"):
-        from vst.training.study import load_study
-        load_study(job["study"])  # a missing study fails before any conversion, not after the benchmark
     ensure_writable_dir(art_dir)  # only once the job is known to be valid: a bad job leaves no folders
+    if ray_address:
+        from vst.bench.cluster import connect
+        connect(ray_address)
     cells = [(m, rw, size, c) for m, rw in models for size in sizes for c in job["conversions"]]
-    commands = [command or f"vst-run --out {shlex.quote(str(out))}"]
     # random weights are studied for speed: the job may verify them by proofs only (convert.api.CHECKS)
     rw_checks = job.get("convert", {}).get("random_weights_checks", "full")
-    artifacts = []
-    t0 = time.perf_counter()
-    for model, random_weights, (w, h), c in bar(cells, desc="convert", unit="artifact", progress=progress):
+    artifacts, pending = [], []
+    # with Ray the conversions run after this loop, as tasks with their own bar
+    for model, random_weights, (w, h), c in bar(cells, desc="convert", unit="artifact",
+                                                progress=progress and not ray_address):
         suffix = TARGETS[c["to"]]["suffix"]
         dynamic = c.get("dynamic", False)
         label = precision_name(c["quant"], "dynamic" if dynamic else None)
@@ -145,8 +144,34 @@ def run_job(job: dict, out: Path, progress: bool = True, command: str | None = N
             continue  # finished by an earlier run
         if target.exists():
             print(f"rebuilding {target}: it does not match its conversion report", file=sys.stderr)
-        convert(model, to=c["to"], quant=c["quant"], size=(w, h), out=target, random_weights=random_weights,
-                checks=checks, dynamic=dynamic)
+        options = dict(to=c["to"], quant=c["quant"], size=(w, h), random_weights=random_weights, checks=checks,
+                       dynamic=dynamic)
+        if ray_address:
+            pending.append((model, target, options))
+        else:
+            convert(model, out=target, **options)
+    if pending:
+        from vst.pipeline.cluster import convert_on_cluster
+        convert_on_cluster(pending, progress)
+    return artifacts
+
+
+def run_job(job: dict, out: Path, progress: bool = True, command: str | None = None,
+            ray_address: str | None = None) -> Path:
+    """The job into `out`; `ray_address`: its conversions and benchmark cells are tasks of that Ray cluster
+    ("local": an embedded one), everything still written into `out` by this process."""
+    from vst.bench.sweep import Protocol, run_sweep
+    from vst.reports import build_report
+
+    out = Path(out)
+    art_dir, bench_dir = out / "artifacts", out / "bench"
+    sizes = [parse_size(r) for r in job["resolutions"]]
+    if job.get("study"):
+        from vst.training.study import load_study
+        load_study(job["study"])  # a missing study fails before any conversion, not after the benchmark
+    commands = [command or f"vst-run --out {shlex.quote(str(out))}"]
+    t0 = time.perf_counter()
+    artifacts = convert_job(job, art_dir, commands, progress, ray_address)
     t_convert = time.perf_counter() - t0
 
     b = job["bench"]
@@ -161,7 +186,7 @@ def run_job(job: dict, out: Path, progress: bool = True, command: str | None = N
                                  threads=protocol.threads, video=b.get("video")))
     t1 = time.perf_counter()
     run_sweep(b.get("device", "host"), runnable, sizes, bench_dir, protocol=protocol, video=b.get("video"),
-              progress=progress, log=lambda msg: print(msg, file=sys.stderr))
+              progress=progress, log=lambda msg: print(msg, file=sys.stderr), ray_address=ray_address)
     t_bench = time.perf_counter() - t1
 
     report = out / "report.html"
