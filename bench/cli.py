@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vst.common.cli import nonneg_int, positive_int, positive_seconds, run_cli, seconds, size_arg, threads
+from vst.bench.plan import default_frames
 from vst.common.errors import VstError
 from vst.common.fsutil import check_creatable_dir, check_not_input, prune_on_failure
 
@@ -75,9 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs per op with --profile (best is kept)")
     p.add_argument("--top", type=positive_int, default=15, help="ops listed with --profile (largest first)")
     return p
-
-
-DEFAULT_FRAMES = 100
 
 
 def _frames(text: str) -> int | None:
@@ -151,11 +149,7 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
         print(f"imported {len(rows)} result(s) into {out / 'results.csv'}")
     elif args.model:
         from vst.bench.sweep import Protocol, parse_resolutions, run_sweep
-        frames = _frames(args.frames) if args.frames else DEFAULT_FRAMES
-        if not args.frames and args.video and Path(args.video).is_file():
-            from vst.video.codec import probe
-            # the default must not fail on a short clip of the user's: measure all of it instead
-            frames = None if probe(args.video).frames < DEFAULT_FRAMES else frames
+        frames = _frames(args.frames) if args.frames else default_frames(args.video)
         proto = Protocol(args.warmup_frames, args.warmup_seconds, frames, args.seconds, args.repeats,
                          args.cooldown, args.threads)
         delegates = [d.strip() for d in args.delegate.split(",") if d.strip()] if args.delegate else None

@@ -90,3 +90,17 @@ def frames_per_repeat(plan: dict) -> int | None:
     if measure.get("seconds") and not measure["frames"]:
         return None
     return measure["frames"] or plan["frame_source"].get("frames") or None
+
+
+# vst-bench's measured frames per repeat unless told: enough for a stable median, a few seconds a repeat
+DEFAULT_FRAMES = 100
+
+
+def default_frames(video: str | Path | None) -> int | None:
+    """Frames per repeat when none are asked for: DEFAULT_FRAMES, or the whole clip (None) for a user's clip
+    shorter than that, so that the default never fails on a short clip."""
+    if video and Path(video).is_file():
+        from vst.video.codec import probe
+        if probe(video).frames < DEFAULT_FRAMES:
+            return None
+    return DEFAULT_FRAMES

@@ -85,6 +85,15 @@ def _replaceable_mlpackage(path: Path) -> bool:
                            and report_path(path).is_file())
 
 
+def default_out(model: Any, to: str, quant: str, size: tuple[int, int], temporal: bool = False,
+                dynamic: bool = False) -> str:
+    """The artifact's file name when none is given: <model>-<W>x<H>-<precision>.<ext>, as vst-run names them."""
+    from vst.common.records import artifact_file, precision_name
+    from vst.models.names import artifact_stem
+    tag = precision_name(quant, "temporal" if temporal else "dynamic" if dynamic else None)
+    return artifact_file(artifact_stem(str(model)), size[0], size[1], tag, SUFFIX[to])
+
+
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
             out: str | os.PathLike | None = None, calib: str | os.PathLike | None = None, io_layout: str = "nhwc",
             random_weights: bool = False, trust_pickle: bool = False, bind: dict | None = None,

@@ -7,8 +7,7 @@ import sys
 from typing import Sequence
 
 from vst.common.cli import run_cli, size_arg
-from vst.common.records import artifact_file, precision, precision_name, report_path
-from vst.models.names import artifact_stem
+from vst.common.records import precision, report_path
 from vst.runtimes.onnxfile import parse_bind
 from vst.runtimes.table import TARGETS
 
@@ -54,10 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from vst.convert.api import SUFFIX, convert
+    from vst.convert.api import convert, default_out
     w, h = args.size
-    tag = precision_name(args.quant, "temporal" if args.temporal else "dynamic" if args.dynamic else None)
-    out = args.out or artifact_file(artifact_stem(args.model), w, h, tag, SUFFIX[args.to])
+    out = args.out or default_out(args.model, args.to, args.quant, (w, h), args.temporal, args.dynamic)
     bind = parse_bind(args.bind)
     rep = convert(args.model, to=args.to, quant=args.quant, size=(w, h), out=out, calib=args.calib,
                   io_layout=args.io_layout, random_weights=args.random_weights, trust_pickle=args.trust_pickle,

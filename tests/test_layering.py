@@ -7,7 +7,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # bottom to top; a package may import any package listed before it
 LAYERS = ["common", "models", "video", "runtimes", "metrics", "convert", "training", "edge", "bench", "predict",
-          "stylize", "reports", "pipeline"]
+          "stylize", "reports", "pipeline", "api"]
 
 
 def imports_of(package: str) -> set[str]:
