@@ -7,6 +7,7 @@ public struct Plan: Codable, Equatable {
         public var arch: String?
         public var params: Int?
         public var precision: String?
+        public var named_config: String?
 
         // Swift leaves nil out; the plan Python wrote has these keys (null allowed), so keep them
         public func encode(to encoder: Encoder) throws {
@@ -15,6 +16,7 @@ public struct Plan: Codable, Equatable {
             try c.encode(arch, forKey: .arch)
             try c.encode(params, forKey: .params)
             try c.encode(precision, forKey: .precision)
+            try c.encodeIfPresent(named_config, forKey: .named_config)  // newer plans only
         }
     }
     public struct Artifact: Codable, Equatable {
@@ -93,7 +95,8 @@ public struct Plan: Codable, Equatable {
 
     public static let schemaName = "vst-bench-plan/1"
 
-    /// The Core ML compute units the plan asks for; validate() has checked that the name is one of them.
+    /// The Core ML compute units the plan asks for; validate() has checked that the name is one of them (Core ML
+    /// plans only).
     public var computeUnit: ComputeUnit { ComputeUnit(rawValue: delegate)! }
 
     public enum CodingKeys: String, CodingKey {
@@ -118,20 +121,31 @@ public struct Plan: Codable, Equatable {
         try c.encode(delegate, forKey: .delegate)
     }
 
+    /// The runtimes a harness built on this package runs, with the delegates each takes: the iPhone app's Core ML
+    /// (compute units) and vst-runner's LiteRT (XNNPACK on the CPU, or the GPU accelerator).
+    public static let harnessDelegates: [String: [String]] = [
+        "coreml": ComputeUnit.allCases.map { $0.rawValue },
+        "litert": ["xnnpack", "gpu"],
+    ]
+    static let runtimeNames = ["coreml": "Core ML", "litert": "LiteRT"]
+
     /// Decode and check what the schema checks that the harness relies on; the message names the field.
-    public static func load(from data: Data) throws -> Plan {
+    /// `runtime`: the one the harness runs (the app: coreml; vst-runner: litert).
+    public static func load(from data: Data, runtime: String = "coreml") throws -> Plan {
         let plan = try JSONDecoder().decode(Plan.self, from: data)
-        try plan.validate()
+        try plan.validate(runtime: runtime)
         return plan
     }
 
-    public func validate() throws {
+    public func validate(runtime expected: String = "coreml") throws {
         func fail(_ msg: String) -> BenchError { BenchError.invalidPlan(msg) }
+        let name = Plan.runtimeNames[expected] ?? expected
         if schema != Plan.schemaName { throw fail("schema is \(schema), expected \(Plan.schemaName)") }
-        if runtime != "coreml" { throw fail("runtime \(runtime): this harness runs Core ML only") }
-        if ComputeUnit(rawValue: delegate) == nil {
-            let names = ComputeUnit.allCases.map { $0.rawValue }.joined(separator: ", ")
-            throw fail("delegate \(delegate) is not a Core ML compute unit (\(names))")
+        if runtime != expected { throw fail("runtime \(runtime): this harness runs \(name) only") }
+        let delegates = Plan.harnessDelegates[expected] ?? []
+        if !delegates.contains(delegate) {
+            let what = expected == "coreml" ? "a Core ML compute unit" : "a delegate \(name) takes here"
+            throw fail("delegate \(delegate) is not \(what) (\(delegates.joined(separator: ", ")))")
         }
         if input.width < 1 || input.height < 1 { throw fail("input size \(input.width)x\(input.height)") }
         if repeats < 1 { throw fail("repeats must be at least 1") }

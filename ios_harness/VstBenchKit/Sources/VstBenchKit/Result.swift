@@ -106,6 +106,20 @@ public struct BenchResult: Codable, Equatable {
         public var wall_s: Double
         public var inference_ms: [Double]
     }
+    /// The runner process's resident memory around the cell, MiB (schema: memory).
+    public struct Memory: Codable, Equatable {
+        public var source: String
+        public var baseline_mb: Double
+        public var after_load_mb: Double
+        public var peak_mb: Double
+        public var peak_reset: Bool
+        public var arena_mb: Double?
+        public init(source: String, baseline_mb: Double, after_load_mb: Double, peak_mb: Double, peak_reset: Bool,
+                    arena_mb: Double? = nil) {
+            self.source = source; self.baseline_mb = baseline_mb; self.after_load_mb = after_load_mb
+            self.peak_mb = peak_mb; self.peak_reset = peak_reset; self.arena_mb = arena_mb
+        }
+    }
     public struct Repeat: Codable, Equatable {
         public var index: Int
         public var e2e: EndToEnd
@@ -122,6 +136,7 @@ public struct BenchResult: Codable, Equatable {
     public var load_ms: Double
     public var first_inference_ms: Double
     public var repeats: [Repeat]
+    public var memory: Memory?      // left out of the JSON when the harness cannot read it
     public var summary: Summary?
 
     public init(plan: Plan, run_id: String, started_at: String, finished_at: String, environment: Environment,

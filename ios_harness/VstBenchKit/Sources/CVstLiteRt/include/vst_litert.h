@@ -2,7 +2,11 @@
 // (android_harness/jni, through JNI) and the phone apps. It runs a .tflite through LiteRT's C API
 // (libLiteRt.so: CompiledModel, the same API LiteRT's Swift and Kotlin bindings call on phones), turns RGB frames
 // into the model's input exactly as vst/runtimes/spec.py prepare() does, and reads the process's memory.
-// Every function that can fail returns 0 on success and writes one line naming the problem into err.
+// Every function that can fail returns 0 on success and writes one line naming the problem into err; the value is
+// -2 when the caller's input is at fault (a missing or unloadable model, one vst cannot feed, a frame it cannot
+// prepare) and -1 for everything else (LiteRT missing or failing), so that runners can exit 2 or 1.
+// Loading: LiteRT is opened at the first vst_open (dlopen of $VST_LITERT_LIB, else LiteRT linked into the
+// process, else "libLiteRt.so" on the loader's path), so builds need no LiteRT.
 #ifndef VST_LITERT_H
 #define VST_LITERT_H
 
@@ -33,7 +37,11 @@ int vst_open(const char* model_path, const char* accelerator, int threads, VstMo
 void vst_close(VstModel* m);
 void vst_input_info(const VstModel* m, VstTensorInfo* info);
 void vst_output_info(const VstModel* m, VstTensorInfo* info);
-// What ran the model, e.g. "xnnpack (cpu)" or "gpu (fully accelerated)"; and LiteRT's version.
+// The input image as vst_prepare fills it: width, height, and *nchw 1 for NCHW, 0 for NHWC (the 3-channel axis,
+// as vst/runtimes/spec.py image_spec() finds it).
+void vst_input_image(const VstModel* m, int* width, int* height, int* nchw);
+// What ran the model, e.g. "xnnpack (cpu, every op delegated)" or "gpu (fully accelerated)"; and LiteRT's version
+// ("2.3.0": -DVST_LITERT_VERSION at build time, $VST_LITERT_VERSION, or the Python install beside the library).
 const char* vst_delegate_used(const VstModel* m);
 const char* vst_runtime_version(void);
 
