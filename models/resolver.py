@@ -48,7 +48,6 @@ TAKES: dict[str, tuple[tuple[str, ...], str]] = {
     "vst-stylize": (RUNNERS, "give trained weights: a checkpoint, a shipped tag (e.g. kunster.a025-s05-stage2), "
                              "TorchScript, .pt2, ONNX, multistyle26:N or a .tflite/.pte artifact"),
     "vst-eval-temporal": (RUNNERS, "give trained weights or an artifact this machine runs (see vst-stylize)"),
-    "vst-train --teacher": (RUNNERS, "give the teacher's trained weights (multistyle26:N, ONNX, a checkpoint)"),
     "vst-train --init": (("shipped", "checkpoint"),
                          "vst-train fine-tunes a vst architecture's weights: give the vst checkpoint or shipped tag "
                          "the model came from"),
@@ -57,7 +56,8 @@ TAKES: dict[str, tuple[tuple[str, ...], str]] = {
     "vst-bench": (TORCH_FORMS + ("onnx", "tflite", "pte", "mlpackage", "mlmodelc"),
                   "give a zoo name, shipped tag or model file"),
 }
-TAKES["vst-live"] = TAKES["vst-edge"] = TAKES["vst-stylize"]
+# these run models through the same runner (vst.runtimes.stylizer.load_runner)
+TAKES["vst-live"] = TAKES["vst-edge"] = TAKES["vst-train --teacher"] = TAKES["vst-stylize"]
 
 
 def wheel_model(file: str, what: str) -> Path:

@@ -375,7 +375,7 @@ def train(recipe: Recipe, out: str | Path, run_dir: str | Path | None = None, th
     if out.is_file() and _finished(out, recipe, log):
         log(f"{out} already holds this recipe's result; nothing to do")
         return out
-    teacher = load_runner(recipe.teacher, command="vst-train --teacher") if recipe.teacher else None
+    teacher = load_runner(recipe.teacher) if recipe.teacher else None
     objective = Objective(recipe, teacher)
     t0 = time.time()
     data = build_dataset(recipe, teacher)
