@@ -28,13 +28,9 @@ def missing(what: str) -> None:
 
 
 def runner_env() -> dict:
-    """LiteRT's C API library, ffmpeg and the GPU's runtime folder from this Python install, as vst-bench hands
-    them to the runner."""
-    import ai_edge_litert
-    import imageio_ffmpeg
-    from vst.runtimes.gpu import _runtime_dir
-    return {**os.environ, "VST_LITERT_LIB": str(Path(ai_edge_litert.__file__).parent / "libLiteRt.so"),
-            "VST_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe(), "XDG_RUNTIME_DIR": _runtime_dir()}
+    """LiteRT's C API library, ffmpeg and the GPU's runtime folder, as vst-bench hands them to the runner."""
+    from vst.bench.drivers_native import runner_env as env
+    return env()
 
 
 def runner(*args, cwd=None) -> subprocess.CompletedProcess:

@@ -42,35 +42,15 @@ def runner() -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
+def env() -> dict:
     """What the Python driver gives the runner: LiteRT's library and ffmpeg of the Python install."""
-    import ai_edge_litert
-    try:
-        import imageio_ffmpeg
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as exc:
-        missing(f"imageio-ffmpeg gives no ffmpeg ({exc})")
-    xdg = tmp_path_factory.mktemp("xdg")
-    xdg.chmod(0o700)
-    return {**os.environ, "VST_LITERT_LIB": str(Path(ai_edge_litert.__file__).parent / "libLiteRt.so"),
-            "VST_FFMPEG": ffmpeg, "XDG_RUNTIME_DIR": str(xdg)}
+    from vst.bench.drivers_native import runner_env
+    return runner_env()
 
 
 @pytest.fixture(scope="module")
-def shipped(request, tmp_path_factory) -> Path:
-    """The shipped stylizer as vst-convert makes it at 64x48 (its proofs only: these tests check the runner, not
-    the converter). Kept in pytest's cache, keyed by the checkpoint and the conversion stack: converting takes half
-    a minute and more on two busy cores, and any faithful conversion serves here."""
-    from vst.common.fsutil import sha256_of
-    from vst.convert import convert
-    from vst.models.names import parse_model_name
-    key = "-".join([sha256_of(parse_model_name(SHIPPED).path)[:16]] +
-                   [version(p) for p in ("ai-edge-litert", "tensorflow", "torch")])
-    cache = request.config.cache.mkdir("vst-swift-runner") if request.config.cache else None
-    out = (cache or tmp_path_factory.mktemp("shipped")) / f"{SHIPPED}-{W}x{H}-{key}.tflite"
-    if not out.exists():
-        convert(SHIPPED, to="tflite", quant="fp32", size=(W, H), out=out, checks="proofs", gpu_check=False)
-    return out
+def shipped(shipped_tflite) -> Path:
+    return shipped_tflite
 
 
 @pytest.fixture(scope="module")
