@@ -39,6 +39,8 @@ def connect(addr: str, workers: int | None = None, resources: dict | None = None
     verbose = logging.getLogger("ray").getEffectiveLevel() < logging.ERROR
     import ray
     if not ray.is_initialized():
+        if addr != LOCAL:
+            _reachable(addr)
         kw = {"logging_level": logging.INFO if verbose else logging.ERROR, "log_to_driver": verbose}
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")   # no usage report leaves the machine
         try:
@@ -54,6 +56,22 @@ def connect(addr: str, workers: int | None = None, resources: dict | None = None
             _hide_raylet_messages()
     alive = [n for n in ray.nodes() if n["Alive"]]
     return {"nodes": len(alive), "cpus": int(sum(n["Resources"].get("CPU", 0) for n in alive))}
+
+
+def _reachable(addr: str, timeout_s: float = 10.0) -> None:
+    """Refuse an address whose head does not answer: Ray itself retries an unreachable head for minutes."""
+    if "://" in addr or ":" not in addr:     # ray:// (Ray Client) and "auto": Ray's own lookups, which fail fast
+        return
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except ValueError:
+        raise VstError(f"--ray-address {addr}: give HOST:PORT of the cluster's head (as `ray start --head` "
+                       "prints it), or 'local'") from None
+    except OSError as exc:
+        raise VstError(f"no Ray cluster answers at {addr} ({exc.strerror or exc}); start its head with `ray start "
+                       "--head --port PORT`, or give --ray-address local for one on this machine") from None
 
 
 def _hide_raylet_messages() -> None:

@@ -388,8 +388,8 @@ def build_context(inputs: Inputs, title: str = "vst report", studies: tuple = ()
         inputs.bench = pd.concat([with_nodes(store, g) for store, g in inputs.bench.groupby("store", sort=False)])
         if inputs.bench["node"].astype(bool).any():
             columns, left = [*BENCH_COLUMNS[:2], "node", *BENCH_COLUMNS[2:]], LEFT_COLUMNS + 1
-        if nodes_caveat(inputs.bench):
-            notices.append(nodes_caveat(inputs.bench).capitalize() + ". The picks below rank cells of one device "
+        if caveat := nodes_caveat(inputs.bench):
+            notices.append(caveat[0].upper() + caveat[1:] + ". The picks below rank cells of one device "
                            "and size whatever node measured them.")
     zoo, measured_cols = zoo_rows(inputs.bench)
     # Table II belongs in a report about its configurations: measured ones, or conversions of one

@@ -54,6 +54,20 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def test_cluster_options_refused_in_one_line(tmp_path, monkeypatch):
+    from vst.bench.cli import main as bench
+    from vst.pipeline.cli import main as run
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # an address nothing listens on fails at once, not after Ray's minutes of retries
+    with pytest.raises(VstError, match="no Ray cluster answers at 127.0.0.1:"):
+        bench(["--ray-address", f"127.0.0.1:{_free_port()}", "--model", "kunster-t2-05", "--out", str(tmp_path / "o")])
+    with pytest.raises(VstError, match="--workers sets the CPUs of an embedded Ray"):
+        run(["--workers", "2", "--out", str(tmp_path / "x")])
+    with pytest.raises(VstError, match="--ray-address goes with --model"):
+        bench(["--ray-address", "local", "--plots", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x").exists()
+
+
 @pytest.fixture(scope="module")
 def cluster():
     if not Path(RAY).exists():
@@ -164,3 +178,9 @@ def test_sweep_survives_a_node_killed_mid_sweep(cluster, tmp_path):
     assert "node" in output and "cells ran on 2 nodes" in output
     # said once in vst's words; Ray's own messages stay in its logs (-v shows them)
     assert "1 node(s) of the Ray cluster left (1 alive)" in output and "(raylet)" not in output
+    # the report too: a node column, and the caveat over FPS of different nodes
+    from vst.reports import build_report
+    html = Path(build_report([out], tmp_path / "report.html")).read_text()
+    assert "<th class=\"l\">node</th>" in html and "Cells ran on 2 nodes" in html
+    # each node named in the caveat and on its cells' rows
+    assert html.count(f"node {cluster['head'][:8]}") >= 2 and html.count(f"node {cluster['worker'][:8]}") >= 2
