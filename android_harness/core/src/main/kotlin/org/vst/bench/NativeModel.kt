@@ -1,5 +1,6 @@
 package org.vst.bench
 
+import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
@@ -92,6 +93,12 @@ class NativeModel private constructor(private var handle: Long) : AutoCloseable 
                 VstNative.close(handle)
                 throw t
             }
+        }
+
+        /** As [open], with a missing file refused as bad input before the backend is asked. */
+        fun openFile(file: File, accelerator: String, threads: Int = 0): NativeModel {
+            if (!file.isFile) throw NativeModelException("model $file does not exist; give a .tflite file", true)
+            return open(file.path, accelerator, threads)
         }
 
         val runtimeVersion: String get() = VstNative.runtimeVersion()

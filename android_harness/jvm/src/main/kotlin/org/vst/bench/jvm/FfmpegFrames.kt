@@ -1,11 +1,18 @@
 package org.vst.bench.jvm
 
 import org.vst.bench.FrameReader
+import org.vst.bench.RgbClip
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.channels.Channels
 import java.nio.channels.ReadableByteChannel
 import java.util.concurrent.TimeUnit
+
+/** The JVM's frame source for NativeBench: each open() starts an ffmpeg on the clip. */
+class FfmpegClip(private val ffmpeg: String, private val clip: File, override val width: Int,
+                 override val height: Int) : RgbClip {
+    override fun open(): FrameReader<ByteBuffer> = FfmpegFrames(ffmpeg, clip, width, height)
+}
 
 /**
  * The clip's frames, full size, as RGB bytes: `ffmpeg -v error -i CLIP -f rawvideo -pix_fmt rgb24 -` in a child

@@ -1,25 +1,18 @@
 package org.vst.bench.jvm
 
 import org.json.JSONException
-import org.vst.bench.BenchResult
-import org.vst.bench.BenchRunner
-import org.vst.bench.Environment
-import org.vst.bench.InputFormat
+import org.vst.bench.HostFacts
 import org.vst.bench.Job
-import org.vst.bench.Memory
+import org.vst.bench.NativeBench
 import org.vst.bench.NativeModel
 import org.vst.bench.NativeModelException
 import org.vst.bench.Plan
-import org.vst.bench.Repeat
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.channels.FileChannel
 import java.nio.file.Files
 import java.nio.file.StandardCopyOption
 import java.nio.file.StandardOpenOption
-import java.time.Instant
-import java.util.UUID
-import java.util.concurrent.ConcurrentLinkedQueue
 import kotlin.system.exitProcess
 
 /** Bad input (a plan, a file, an option): one line on stderr, exit 2. */
@@ -81,11 +74,6 @@ class Options(args: List<String>, allowed: Set<String>) {
     }
 }
 
-fun openModel(file: File, accelerator: String, threads: Int): NativeModel {
-    if (!file.isFile) throw UserError("model $file does not exist; give a .tflite file")
-    return NativeModel.open(file.path, accelerator, threads)
-}
-
 /** The ffmpeg that decodes clips: VST_FFMPEG, which the Python driver and run.sh set from imageio-ffmpeg. */
 fun ffmpegPath(): String {
     val path = System.getenv("VST_FFMPEG")
@@ -95,8 +83,18 @@ fun ffmpegPath(): String {
     return path
 }
 
-private fun mib(bytes: Long): Double = Math.round(bytes / 1048576.0 * 10) / 10.0
+/** The JVM as the result names it; thermal and battery are the driver's to read (as for every host runner). */
+object JvmHost : HostFacts {
+    private val osName: String = System.getProperty("os.name")
+    override val runner = "the JVM runner"
+    override val hardware = cpuName()
+    override val chip = machine()
+    override val os = "$osName ${System.getProperty("os.version")}"
+    override val harness = "vst-runner kotlin (JVM ${System.getProperty("java.specification.version")}, $osName)"
+    override val platform = "host"
+}
 
+/** `run`: the plan through the core's NativeBench, the one the app calls, over frames ffmpeg decodes. */
 fun runPlan(o: Options) {
     val planFile = File(o.need("--plan"))
     val resultFile = File(o.need("--result"))
@@ -108,77 +106,17 @@ fun runPlan(o: Options) {
     } catch (e: IllegalArgumentException) {
         throw UserError("$planFile: ${e.message}")
     }
-    val accelerator = when (plan.delegate) {
-        "xnnpack" -> "cpu"
-        "gpu" -> "gpu"
-        else -> throw UserError("delegate ${plan.delegate}: the JVM runner takes xnnpack (LiteRT's CPU) or gpu")
-    }
-    val source = plan.json.getJSONObject("frame_source")
-    if (!source.has("width") || !source.has("height")) {
-        throw UserError("$planFile: frame_source has no width and height; the runner decodes full-size frames " +
-                        "of that size (vst-bench writes them)")
-    }
-    val fw = source.getInt("width")
-    val fh = source.getInt("height")
-    val clip = File(plan.clipPath)
-    if (!clip.isFile) throw UserError("clip $clip does not exist; give the plan's frame_source an H.264 video")
-    val ffmpeg = ffmpegPath()
-
-    val started = Instant.now().toString()
-    // the high-water mark starts just before load, so the peak is this cell's and not the JVM's start-up
-    val peakReset = NativeModel.resetPeak()
-    val baseline = NativeModel.residentBytes()
-    val t0 = System.nanoTime()
-    openModel(File(plan.artifactPath), accelerator, plan.threads ?: 0).use { model ->
-        val loadMs = (System.nanoTime() - t0) / 1e6
-        val afterLoad = NativeModel.residentBytes()
-        val layout = model.layout
-        if (model.width != plan.width || model.height != plan.height) {
-            throw UserError("${plan.artifactPath} has a fixed ${model.width}x${model.height} input; the plan asks " +
-                            "for ${plan.width}x${plan.height}")
+    val result = NativeBench(JvmHost).run(plan, File(plan.artifactPath)) {
+        val source = plan.json.getJSONObject("frame_source")
+        if (!source.has("width") || !source.has("height")) {
+            throw UserError("$planFile: frame_source has no width and height; the runner decodes full-size " +
+                            "frames of that size (vst-bench writes them)")
         }
-        val output = model.newOutput()
-        // end-to-end inputs come back once inferred and are reused, so the JVM does not pile up direct buffers
-        // (freed only at a GC) and the peak counts what a frame needs, not the garbage collector's lag
-        val free = ConcurrentLinkedQueue<ByteBuffer>()
-        val runner = BenchRunner<ByteBuffer, ByteBuffer>(
-            openVideo = { FfmpegFrames(ffmpeg, clip, fw, fh) },
-            resize = { frame -> (free.poll() ?: model.newInput()).also { model.prepare(frame, fw, fh, it) } },
-            infer = { model.run(it, output) },
-            maxPrepared = InputFormat.preparedLimit(model.input.bytes),
-            release = { free.add(it) }
-        )
-        val firstMs = runner.warmup(plan)
-        val repeats = runner.measure(plan)
-        checkComplete(plan, repeats)
-        val peak = NativeModel.peakResidentBytes()
-        val memory = if (baseline < 0 || afterLoad < 0 || peak < 0) null
-                     else Memory("/proc/self/status (VmRSS, VmHWM)", mib(baseline), mib(afterLoad), mib(peak), peakReset)
-        val os = System.getProperty("os.name")
-        val env = Environment(
-            device = plan.device, hardware = cpuName(), chip = machine(), os = "$os ${System.getProperty("os.version")}",
-            runtimeVersion = NativeModel.runtimeVersion, delegateRequested = plan.delegate,
-            delegateUsed = model.delegateUsed, threads = plan.threads,
-            // thermal and battery are the driver's to read (vst reads them the same way for every host runner)
-            thermalStart = null, thermalEnd = null, batteryStart = null, batteryEnd = null,
-            harness = "vst-runner kotlin (JVM ${System.getProperty("java.specification.version")}, $os)",
-            platform = "host"
-        )
-        val result = BenchResult(plan, UUID.randomUUID().toString(), started, Instant.now().toString(), env, layout,
-                                 model.input.dtype, loadMs, firstMs, repeats, memory)
-        Job.writeAtomically(resultFile, result.toJson().toString(1))
+        val clip = File(plan.clipPath)
+        if (!clip.isFile) throw UserError("clip $clip does not exist; give the plan's frame_source an H.264 video")
+        FfmpegClip(ffmpegPath(), clip, source.getInt("width"), source.getInt("height"))
     }
-}
-
-/** As the host runner: a clip cut short must not pass for a complete measurement. */
-private fun checkComplete(plan: Plan, repeats: List<Repeat>) {
-    if (plan.measureSeconds != null) return
-    val expected = listOfNotNull(plan.measureFrames, plan.clipFrames).min() ?: return
-    val got = repeats.map { it.e2e.frames }.min() ?: return
-    if (got < expected) {
-        throw UserError("${plan.clipPath} decoded only $got of the $expected frames the plan announces; it is " +
-                        "truncated: give a complete video")
-    }
+    Job.writeAtomically(resultFile, result.toJson().toString(1))
 }
 
 private fun cpuName(): String? = try {
@@ -212,7 +150,7 @@ fun infer(o: Options) {
     }
     val inFile = File(raw ?: frames!!)
     if (!inFile.isFile) throw UserError("$inFile does not exist")
-    openModel(File(o.need("--model")), accelerator, threads).use { model ->
+    NativeModel.openFile(File(o.need("--model")), accelerator, threads).use { model ->
         val item = if (raw != null) model.input.bytes.toLong() else fw.toLong() * fh * 3
         val what = if (raw != null) "input tensors of ${model.input.bytes} bytes" else "${fw}x$fh RGB frames"
         val length = inFile.length()
