@@ -199,7 +199,9 @@ def field_name(path) -> str:
     """A schema error's location as a reader would write it: source.config, repeats[0].e2e.frames."""
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        # a key is the file's own text: a newline or a control character in it must not break the line
+        p = p if isinstance(p, int) else str(p)[:40].encode("unicode_escape").decode("ascii")
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
     return out or "the top level"
 
 
