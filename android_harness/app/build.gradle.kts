@@ -1,3 +1,6 @@
+// LiteRT 2.x (CompiledModel, the C API vst's native backend calls), the release vst's Python wheel pins
+val litertVersion = "2.3.0"
+
 plugins {
     id("com.android.application")
     id("org.jetbrains.kotlin.android")
@@ -11,8 +14,30 @@ android {
         applicationId = "org.vst.bench"
         minSdk = 29          // PowerManager.currentThermalStatus and MediaCodec Image output
         targetSdk = 34
-        versionCode = 1
-        versionName = "1"
+        versionCode = 2
+        versionName = "2"
+        ndk {
+            abiFilters += listOf("arm64-v8a")   // the phones vst measures; LiteRT ships other ABIs too
+        }
+        externalNativeBuild {
+            cmake {
+                arguments += listOf("-DVST_LITERT_VERSION=$litertVersion", "-DANDROID_STL=none")
+            }
+        }
+    }
+    // libvstjni: android_harness/jni/vst_jni.c + ios_harness/VstBenchKit/Sources/CVstLiteRt/vst_litert.c
+    externalNativeBuild {
+        cmake {
+            path = file("src/main/cpp/CMakeLists.txt")
+            version = "3.22.1"
+        }
+    }
+    packaging {
+        jniLibs {
+            // native libraries extracted to nativeLibraryDir as files: vst_litert.c hands LiteRT the folder of
+            // libLiteRt.so (dladdr) to find its GPU accelerator there, which a path inside the APK would not give
+            useLegacyPackaging = true
+        }
     }
 
     buildTypes {
@@ -36,8 +61,9 @@ android {
 }
 
 dependencies {
-    implementation("com.google.ai.edge.litert:litert:1.0.1")
-    implementation("com.google.ai.edge.litert:litert-gpu:1.0.1")
-    implementation("com.google.ai.edge.litert:litert-gpu-api:1.0.1")
+    // the AARs put libLiteRt.so (and, from 2.3.0 in the second artifact, the GPU accelerator) in the APK; the app
+    // calls no LiteRT class: libvstjni opens the library itself
+    implementation("com.google.ai.edge.litert:litert:$litertVersion")
+    implementation("com.google.ai.edge.litert:litert-gpu:$litertVersion")
     implementation(project(":core"))
 }

@@ -35,3 +35,15 @@ object DeviceInfo {
     val chip: String get() = if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else Build.HARDWARE
     val os: String get() = "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})"
 }
+
+/** The phone as NativeBench's results name it, thermal and battery read as the cell starts and ends. */
+class AndroidHost(private val ctx: Context) : HostFacts {
+    override val runner = "the Android app"
+    override val hardware = DeviceInfo.hardware
+    override val chip = DeviceInfo.chip
+    override val os = DeviceInfo.os
+    override val harness = "android_harness VstBench 2 (vst's native backend)"
+    override val platform = "android"
+    override fun thermal(): Thermal = DeviceInfo.thermal(ctx)
+    override fun battery(): Battery? = DeviceInfo.battery(ctx)
+}

@@ -1,28 +1,57 @@
 package org.vst.bench
 
-import android.media.Image
 import android.media.MediaCodec
 import android.media.MediaExtractor
 import android.media.MediaFormat
 import java.io.File
 import java.nio.ByteBuffer
 
-/** One decoded frame: the codec's output image, released back to the codec once resized. */
-class DecodedFrame(val codec: MediaCodec, val index: Int, val image: Image)
+/**
+ * The app's frame source for NativeBench: hardware H.264 decode with MediaCodec, each frame turned from the
+ * codec's YUV_420_888 image into full-size RGB (core's Yuv), which vst_prepare then scales and crops as on every
+ * runner. The size is the track's; a rotated clip is measured unrotated.
+ */
+class MediaCodecClip(private val file: File) : RgbClip {
+    override val width: Int
+    override val height: Int
 
-/** Hardware H.264 decode with MediaCodec (synchronous mode), frames as YUV_420_888 images. */
-class VideoReader(file: File) : FrameReader<DecodedFrame> {
+    init {
+        if (!file.isFile) {
+            throw NativeModelException("clip $file does not exist; push the plan's frame_source with the plan", true)
+        }
+        val extractor = MediaExtractor()
+        try {
+            extractor.setDataSource(file.path)
+            val format = extractor.getTrackFormat(videoTrack(extractor, file))
+            width = format.getInteger(MediaFormat.KEY_WIDTH)
+            height = format.getInteger(MediaFormat.KEY_HEIGHT)
+        } finally {
+            extractor.release()
+        }
+    }
+
+    override fun open(): FrameReader<ByteBuffer> = VideoReader(file, width, height)
+
+    companion object {
+        fun videoTrack(extractor: MediaExtractor, file: File): Int =
+            (0 until extractor.trackCount).firstOrNull {
+                extractor.getTrackFormat(it).getString(MediaFormat.KEY_MIME)?.startsWith("video/") == true
+            } ?: throw NativeModelException("${file.name} has no video track; give an H.264 video", true)
+    }
+}
+
+/** MediaCodec in synchronous mode; next() refills one RGB buffer, valid until the following call. */
+class VideoReader(file: File, private val width: Int, private val height: Int) : FrameReader<ByteBuffer> {
     private val extractor = MediaExtractor()
     private val codec: MediaCodec
+    private val rgb: ByteBuffer = ByteBuffer.allocateDirect(width * height * 3)
     private var inputDone = false
     private var outputDone = false
     private val info = MediaCodec.BufferInfo()
 
     init {
         extractor.setDataSource(file.path)
-        val track = (0 until extractor.trackCount).firstOrNull {
-            extractor.getTrackFormat(it).getString(MediaFormat.KEY_MIME)?.startsWith("video/") == true
-        } ?: throw IllegalArgumentException("${file.name} has no video track")
+        val track = MediaCodecClip.videoTrack(extractor, file)
         extractor.selectTrack(track)
         val format = extractor.getTrackFormat(track)
         codec = MediaCodec.createDecoderByType(format.getString(MediaFormat.KEY_MIME)!!)
@@ -30,7 +59,7 @@ class VideoReader(file: File) : FrameReader<DecodedFrame> {
         codec.start()
     }
 
-    override fun next(): DecodedFrame? {
+    override fun next(): ByteBuffer? {
         while (!outputDone) {
             if (!inputDone) {
                 val inIdx = codec.dequeueInputBuffer(10_000)
@@ -49,11 +78,21 @@ class VideoReader(file: File) : FrameReader<DecodedFrame> {
             val outIdx = codec.dequeueOutputBuffer(info, 10_000)
             if (outIdx >= 0) {
                 if (info.flags and MediaCodec.BUFFER_FLAG_END_OF_STREAM != 0) outputDone = true
-                if (info.size > 0) {
-                    val image = codec.getOutputImage(outIdx)
-                    if (image != null) return DecodedFrame(codec, outIdx, image)
+                try {
+                    val image = if (info.size > 0) codec.getOutputImage(outIdx) else null
+                    if (image != null) {
+                        image.use {
+                            val (y, u, v) = it.planes.map { p -> Plane(p.buffer, p.rowStride, p.pixelStride) }
+                            val crop = it.cropRect
+                            Yuv.toRgb(y, u, v, width, height, crop.left, crop.top, rgb)
+                        }
+                        rgb.rewind()
+                        return rgb
+                    }
+                } finally {
+                    // the codec's buffer goes back as soon as the frame is copied out, so decoding runs ahead
+                    codec.releaseOutputBuffer(outIdx, false)
                 }
-                codec.releaseOutputBuffer(outIdx, false)
             }
         }
         return null
@@ -64,40 +103,4 @@ class VideoReader(file: File) : FrameReader<DecodedFrame> {
         codec.release()
         extractor.release()
     }
-}
-
-/**
- * The resize step: YUV_420_888 -> RGB in the model's layout and type, scaled to cover the input size and
- * centre-cropped (like vst.common.images.resize_cover), sampling the nearest source pixel.
- */
-fun resizeInto(frame: DecodedFrame, model: LiteRtModel): ByteBuffer {
-    val img = frame.image
-    val out = model.newInput()
-    try {
-        val sw = img.width; val sh = img.height
-        val scale = maxOf(model.width.toDouble() / sw, model.height.toDouble() / sh)
-        val x0 = (sw - model.width / scale) / 2; val y0 = (sh - model.height / scale) / 2
-        val (yp, up, vp) = img.planes
-        val yBuf: ByteBuffer = yp.buffer; val uBuf: ByteBuffer = up.buffer; val vBuf: ByteBuffer = vp.buffer
-        for (y in 0 until model.height) {
-            val sy = minOf(sh - 1, (y0 + (y + 0.5) / scale).toInt())
-            for (x in 0 until model.width) {
-                val sx = minOf(sw - 1, (x0 + (x + 0.5) / scale).toInt())
-                val yy = (yBuf.get(sy * yp.rowStride + sx * yp.pixelStride).toInt() and 0xff) - 16
-                val cu = (sy / 2) * up.rowStride + (sx / 2) * up.pixelStride
-                val cv = (sy / 2) * vp.rowStride + (sx / 2) * vp.pixelStride
-                val u = (uBuf.get(cu).toInt() and 0xff) - 128
-                val v = (vBuf.get(cv).toInt() and 0xff) - 128
-                // BT.601 limited range, as H.264 encoders write by default
-                val r = (1.164f * yy + 1.596f * v).toInt().coerceIn(0, 255)
-                val g = (1.164f * yy - 0.392f * u - 0.813f * v).toInt().coerceIn(0, 255)
-                val b = (1.164f * yy + 2.017f * u).toInt().coerceIn(0, 255)
-                model.put(out, x, y, r, g, b)
-            }
-        }
-    } finally {
-        img.close()
-        frame.codec.releaseOutputBuffer(frame.index, false)
-    }
-    return out
 }
