@@ -2,6 +2,7 @@ import CoreML
 import CoreVideo
 import Foundation
 import VstBenchKit
+import VstRunnerCore
 
 /// Executes one plan with Core ML: compile the .mlpackage on the device, load it with the requested compute
 /// units, then run VstBenchKit's protocol over the clip (AVAssetReader decode, vImage resize).
@@ -27,6 +28,8 @@ struct CoreMLBench {
 
         // load time covers on-device compilation and loading, as an app's first launch pays it
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        // memory through vst's native backend (task_info), as for LiteRT plans: from just before load to the end
+        var memory = MemoryProbe.start()
         let t0 = clock()
         var compiled = source
         if source.pathExtension != "mlmodelc" {
@@ -34,6 +37,7 @@ struct CoreMLBench {
         }
         let model = try MLModel(contentsOf: compiled, configuration: config)
         let loadMs = (clock() - t0) * 1e3
+        memory.loaded()
 
         let input = try InputAdapter(model: model, width: plan.input.width, height: plan.input.height)
         let clip = documents.appendingPathComponent(plan.frame_source.path)
@@ -44,6 +48,7 @@ struct CoreMLBench {
             maxPrepared: Frames.preparedLimit(bytesPerFrame: plan.input.width * plan.input.height * 4))
         let firstMs = try runner.warmup(plan)
         let repeats = try runner.measure(plan)
+        let reading = memory.finish()
 
         var env = BenchResult.Environment(
             device: plan.device, hardware: DeviceInfo.hardware, chip: nil, os: DeviceInfo.os,
@@ -52,10 +57,12 @@ struct CoreMLBench {
             thermal_start: thermal0, battery_start: battery0, harness: "ios_harness VstBench 1")
         env.thermal_end = DeviceInfo.thermal()
         env.battery_end = DeviceInfo.battery()
-        return BenchResult(plan: plan, run_id: "device", started_at: started, finished_at: isoNow(), environment: env,
-                           input: .init(width: plan.input.width, height: plan.input.height,
-                                        layout: input.layout, dtype: input.dtype),
-                           load_ms: loadMs, first_inference_ms: firstMs, repeats: repeats)
+        var result = BenchResult(plan: plan, run_id: "device", started_at: started, finished_at: isoNow(),
+                                 environment: env, input: .init(width: plan.input.width, height: plan.input.height,
+                                                                layout: input.layout, dtype: input.dtype),
+                                 load_ms: loadMs, first_inference_ms: firstMs, repeats: repeats)
+        result.memory = reading.record
+        return result
     }
 
     /// Core ML picks a device per operation; iOS 17.4's MLComputePlan tells which one it prefers for each.

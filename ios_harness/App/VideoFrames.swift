@@ -3,8 +3,9 @@ import Accelerate
 import CoreVideo
 import VstBenchKit
 
-/// H.264 decode with AVAssetReader (VideoToolbox, hardware) to BGRA, and the resize step: scale to cover the
-/// input size and centre-crop, like vst.common.images.resize_cover on the host.
+/// H.264 decode with AVAssetReader (VideoToolbox, hardware) to BGRA: full-size RGB for LiteRT plans (vst_prepare
+/// scales and crops), and for Core ML the resize step, scale to cover the input size and centre-crop, like
+/// vst.common.images.resize_cover on the host.
 enum VideoFrames {
     static func open(_ url: URL) throws -> BenchRunner<CVPixelBuffer, CVPixelBuffer>.NextFrame {
         let asset = AVURLAsset(url: url)
@@ -24,6 +25,22 @@ enum VideoFrames {
             guard reader.status == .reading, let sample = output.copyNextSampleBuffer() else { return nil }
             return CMSampleBufferGetImageBuffer(sample)
         }
+    }
+
+    /// The size of the frames `open` gives (the track's natural size; a rotated clip is measured unrotated).
+    static func size(_ url: URL) throws -> (Int, Int) {
+        guard let track = AVURLAsset(url: url).tracks(withMediaType: .video).first else {
+            throw BenchError.noFrames("\(url.lastPathComponent) has no video track")
+        }
+        return (Int(track.naturalSize.width), Int(track.naturalSize.height))
+    }
+
+    /// A decoded BGRA frame as packed RGB for vst_prepare (VstBenchKit's Frames.rgb, tested on Linux).
+    static func rgb(_ pb: CVPixelBuffer) -> [UInt8] {
+        CVPixelBufferLockBaseAddress(pb, .readOnly)
+        defer { CVPixelBufferUnlockBaseAddress(pb, .readOnly) }
+        return Frames.rgb(fromBGRA: CVPixelBufferGetBaseAddress(pb)!, width: CVPixelBufferGetWidth(pb),
+                          height: CVPixelBufferGetHeight(pb), rowBytes: CVPixelBufferGetBytesPerRow(pb))
     }
 
     static func makeBuffer(width: Int, height: Int) throws -> CVPixelBuffer {

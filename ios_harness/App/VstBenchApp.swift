@@ -3,7 +3,8 @@ import UIKit
 import VstBenchKit
 
 /// Launched by `xcrun devicectl device process launch ... org.vst.bench --plan P --result R` (paths relative to
-/// Documents): runs the plan once, writes the result atomically, shows what it did.
+/// Documents): runs the plan once (Core ML, or LiteRT through vst's native backend), writes the result atomically,
+/// shows what it did.
 @main
 struct VstBenchApp: App {
     @StateObject private var job = BenchJob()
@@ -32,7 +33,10 @@ final class BenchJob: ObservableObject {
         UIApplication.shared.isIdleTimerDisabled = true
         defer { UIApplication.shared.isIdleTimerDisabled = false }
         let outcome = await Task.detached(priority: .userInitiated) {
-            await job.run(in: docs) { plan in try await CoreMLBench(plan: plan, documents: docs).run() }
+            await job.run(in: docs) { plan in
+                if plan.runtime == "litert" { return try LiteRtBench(plan: plan, documents: docs).run() }
+                return try await CoreMLBench(plan: plan, documents: docs).run()
+            }
         }.value
         status = outcome
         NSLog("VstBench: %@", outcome)

@@ -10,13 +10,15 @@ let package = Package(
     platforms: [.iOS(.v16), .macOS(.v13)],
     products: [
         .library(name: "VstBenchKit", targets: ["VstBenchKit"]),
+        // the iOS app's LiteRT path and memory readings (project.yml): LiteRtCell over CVstLiteRt
+        .library(name: "VstRunnerCore", targets: ["VstRunnerCore"]),
         .executable(name: "vst-runner", targets: ["VstRunner"]),
     ],
     targets: [
         .target(name: "VstBenchKit"),
         .target(name: "CVstLiteRt", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux])),
                                                      .linkedLibrary("m", .when(platforms: [.linux]))]),
-        .target(name: "VstRunnerCore", dependencies: ["VstBenchKit"]),
+        .target(name: "VstRunnerCore", dependencies: ["VstBenchKit", "CVstLiteRt"]),
         .executableTarget(name: "VstRunner", dependencies: ["VstRunnerCore", "CVstLiteRt"]),
         .testTarget(name: "VstBenchKitTests", dependencies: ["VstBenchKit"]),
         .testTarget(name: "VstRunnerTests", dependencies: ["VstRunnerCore"]),

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One launch of the app: `--plan P --result R` (paths relative to Documents). Reads and checks the plan, lets
+/// One launch of the app: `--plan P --result R` (paths relative to Documents). Reads and checks the plan (Core ML
+/// or LiteRT), lets
 /// the app measure it, and writes the result atomically (the driver polls for the file and must never read half
 /// of it) or, on failure, `R.error.txt` with the reason, which bench/drivers_ios.py reports.
 public struct Job: Equatable {
@@ -27,7 +28,8 @@ public struct Job: Equatable {
     public func run(in documents: URL, measure: (Plan) async throws -> BenchResult) async -> String {
         let resultURL = documents.appendingPathComponent(resultPath)
         do {
-            let plan = try Plan.load(from: Data(contentsOf: documents.appendingPathComponent(planPath)))
+            let data = try Data(contentsOf: documents.appendingPathComponent(planPath))
+            let plan = try Plan.load(from: data, runtime: Job.runtime(of: data))
             let result = try await measure(plan)
             try Job.writeAtomically(result.jsonData(), to: resultURL)
             return result.summary?.statusLine(plan: plan) ?? "done"
@@ -36,6 +38,13 @@ public struct Job: Equatable {
             try? Job.writeAtomically(Data(reason.utf8), to: URL(fileURLWithPath: resultURL.path + ".error.txt"))
             return "failed: \(reason)"
         }
+    }
+
+    /// The app runs Core ML plans and LiteRT plans (through vst's native backend); any other runtime is checked as
+    /// Core ML, whose check then names it.
+    static func runtime(of data: Data) -> String {
+        let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        return doc?["runtime"] as? String == "litert" ? "litert" : "coreml"
     }
 
     static func writeAtomically(_ data: Data, to url: URL) throws {
@@ -63,6 +72,25 @@ public enum Frames {
         let cw = Swift.min(sw, Int((Double(width) / scale).rounded()))
         let ch = Swift.min(sh, Int((Double(height) / scale).rounded()))
         return ((sw - cw) / 2, (sh - ch) / 2, cw, ch)
+    }
+
+    /// Packed RGB (height x width x 3) from 32-bit BGRA rows `rowBytes` apart, as AVFoundation decodes: the iOS
+    /// app's frames for vst_prepare, which then scales and crops them as every runner does.
+    public static func rgb(fromBGRA base: UnsafeRawPointer, width: Int, height: Int, rowBytes: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        out.withUnsafeMutableBufferPointer { dst in
+            for y in 0..<height {
+                let row = base.advanced(by: y * rowBytes).assumingMemoryBound(to: UInt8.self)
+                var o = y * width * 3
+                for x in 0..<width {
+                    dst[o] = row[x * 4 + 2]
+                    dst[o + 1] = row[x * 4 + 1]
+                    dst[o + 2] = row[x * 4]
+                    o += 3
+                }
+            }
+        }
+        return out
     }
 
     /// How many prepared inputs the inference-only phase may keep so they fit in `budget` bytes (at least one).

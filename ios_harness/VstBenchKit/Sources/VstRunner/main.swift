@@ -11,8 +11,6 @@ let ownStderr = FileHandle(fileDescriptor: dup(2), closeOnDealloc: true)
 
 func say(_ line: String) { ownStderr.write(Data((line + "\n").utf8)) }
 
-func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
 /// Sends the process's stdout and stderr to $VST_LITERT_LOG, else nowhere, for the rest of its life: LiteRT,
 /// TFLite and the GPU stack print INFO lines on both while loading and running (and TFLite its own error beside
 /// the one vst_open gives), which the runner's terminal should not show; its own lines go to `ownStderr`.
@@ -25,90 +23,6 @@ func silenceNativeLogs() {
     close(fd)
 }
 
-func nativeError(_ rc: Int32, _ err: [CChar]) -> RunnerError {
-    let msg = String(cString: err)
-    return rc == -2 ? .badInput(msg) : .failure(msg)
-}
-
-/// One model opened through vst_litert.h; `run` keeps the last output.
-final class NativeModel {
-    let handle: OpaquePointer
-    let input: VstTensorInfo
-    let output: VstTensorInfo
-    let width: Int
-    let height: Int
-    let layout: String
-    let loadMs: Double
-    private(set) var result: [UInt8]
-
-    init(path: String, accelerator: String, threads: Int) throws {
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            throw RunnerError.badInput("\(path): no such model; give a .tflite file")
-        }
-        var h: OpaquePointer?
-        var err = [CChar](repeating: 0, count: 512)
-        let t0 = seconds()
-        let rc = vst_open(path, accelerator, Int32(threads), &h, &err, err.count)
-        let ms = (seconds() - t0) * 1e3
-        guard rc == 0, let opened = h else { throw nativeError(rc, err) }
-        handle = opened
-        loadMs = ms
-        var i = VstTensorInfo(), o = VstTensorInfo()
-        vst_input_info(opened, &i)
-        vst_output_info(opened, &o)
-        input = i
-        output = o
-        var w: Int32 = 0, hh: Int32 = 0, nchw: Int32 = 0
-        vst_input_image(opened, &w, &hh, &nchw)
-        width = Int(w)
-        height = Int(hh)
-        layout = nchw == 1 ? "NCHW" : "NHWC"
-        result = [UInt8](repeating: 0, count: o.bytes)
-    }
-
-    deinit { vst_close(handle) }
-
-    var delegateUsed: String { String(cString: vst_delegate_used(handle)) }
-
-    static func dtype(_ d: VstDType) -> String {
-        switch d {
-        case VST_FLOAT16: return "float16"
-        case VST_UINT8: return "uint8"
-        case VST_INT8: return "int8"
-        default: return "float32"
-        }
-    }
-
-    /// An RGB frame of any size -> the model's input bytes (cover-scale, centre crop, the input's dtype/layout).
-    func prepare(_ rgb: [UInt8], width w: Int, height h: Int) throws -> [UInt8] {
-        var x = [UInt8](repeating: 0, count: input.bytes)
-        var err = [CChar](repeating: 0, count: 512)
-        let rc = rgb.withUnsafeBufferPointer { src in
-            x.withUnsafeMutableBytes { dst in
-                vst_prepare(handle, src.baseAddress, Int32(w), Int32(h), dst.baseAddress, &err, err.count)
-            }
-        }
-        if rc != 0 { throw nativeError(rc, err) }
-        return x
-    }
-
-    func run(_ x: [UInt8]) throws {
-        var err = [CChar](repeating: 0, count: 512)
-        let rc = x.withUnsafeBytes { src in
-            result.withUnsafeMutableBytes { dst in
-                vst_run(handle, src.baseAddress, dst.baseAddress, &err, err.count)
-            }
-        }
-        if rc != 0 { throw nativeError(rc, err) }
-    }
-}
-
-#if canImport(Darwin)
-let memorySource = "task_info (phys_footprint, its peak)"
-#else
-let memorySource = "/proc/self/status (VmRSS, VmHWM)"
-#endif
-
 func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
     do {
@@ -119,51 +33,24 @@ func writeAtomically(_ data: Data, to path: String) throws {
     }
 }
 
-/// `run`: one plan, measured as vst/bench/host.py measures it, the result written as the phone apps write it.
+/// `run`: one plan through VstRunnerCore's LiteRtCell (what the iOS app calls too), frames decoded by ffmpeg.
 func runPlan(planPath: String, resultPath: String) throws {
     guard let data = FileManager.default.contents(atPath: planPath) else {
         throw RunnerError.badInput("\(planPath): no such plan; give the plan file vst-bench wrote")
     }
     let plan = try LinuxRunner.plan(from: data, path: planPath)
-    let accelerator = try LinuxRunner.accelerator(delegate: plan.delegate)
-    if plan.artifact.format != "tflite" {
-        throw RunnerError.badInput("\(plan.artifact.path) is a \(plan.artifact.format) artifact; vst-runner runs .tflite")
-    }
-    let clip = plan.frame_source.path
-    let (cw, ch) = try FFmpegFrames.probe(clip: clip)
     let host = HostInfo.current()
     let started = isoNow()
-
-    // memory: the mark is reset just before load, so the peak covers this cell from load to its last frame
-    let baseline = vst_resident_bytes()
-    let reset = vst_reset_peak() == 0
-    let model = try NativeModel(path: plan.artifact.path, accelerator: accelerator, threads: plan.threads ?? 0)
-    let afterLoad = vst_resident_bytes()
-    if (model.width, model.height) != (plan.input.width, plan.input.height) {
-        throw RunnerError.badInput("\(plan.artifact.path) has a fixed \(model.width)x\(model.height) input; the plan "
-                                   + "asks for \(plan.input.width)x\(plan.input.height)")
-    }
-    let runner = BenchRunner<[UInt8], [UInt8]>(
-        openVideo: {
-            let frames = try FFmpegFrames(clip: clip, width: cw, height: ch)
+    let cell = try LiteRtCell.measure(plan: plan, modelPath: plan.artifact.path) {
+        let clip = plan.frame_source.path
+        let (w, h) = try FFmpegFrames.probe(clip: clip)
+        return RGBClip(width: w, height: h) {
+            let frames = try FFmpegFrames(clip: clip, width: w, height: h)
             return { try frames.next() }
-        },
-        resize: { try model.prepare($0, width: cw, height: ch) },
-        infer: { try model.run($0) },
-        maxPrepared: Frames.preparedLimit(bytesPerFrame: model.input.bytes))
-    let first = try runner.warmup(plan)
-    let repeats = try runner.measure(plan)
-    let peak = vst_peak_resident_bytes()
-    try LinuxRunner.checkComplete(plan, repeats)
-
-    let facts = ModelFacts(runtimeVersion: String(cString: vst_runtime_version()), delegateUsed: model.delegateUsed,
-                           width: model.width, height: model.height, layout: model.layout,
-                           dtype: NativeModel.dtype(model.input.dtype))
-    let memory = MemoryReading(source: memorySource, baseline: baseline, afterLoad: afterLoad, peak: peak,
-                               peakReset: reset)
-    let result = LinuxRunner.result(plan: plan, runId: LinuxRunner.runId(), started: started, finished: isoNow(),
-                                    host: host, facts: facts, loadMs: model.loadMs, firstMs: first,
-                                    repeats: repeats, memory: memory)
+        }
+    }
+    let result = cell.result(plan: plan, runId: LinuxRunner.runId(), started: started, finished: isoNow(),
+                             environment: LinuxRunner.environment(plan: plan, facts: cell.facts, host: host))
     try writeAtomically(try result.jsonData(), to: resultPath)
 }
 

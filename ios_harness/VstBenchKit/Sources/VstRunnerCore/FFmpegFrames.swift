@@ -1,5 +1,8 @@
 import Foundation
 
+// Process (a child ffmpeg) exists on macOS and Linux only; the iOS app decodes with AVFoundation instead
+#if os(macOS) || os(Linux)
+
 /// The clip's frames as RGB uint8 (height x width x 3), decoded by an ffmpeg process
 /// (`ffmpeg -v error -i CLIP -f rawvideo -pix_fmt rgb24 -`): on Linux the runner's stand-in for the platform
 /// decoder a phone app uses. Decoding runs in ffmpeg's own threads ahead of the reader, as a phone's hardware
@@ -124,3 +127,4 @@ public final class FFmpegFrames {
                                   + "wheel (python -c \"import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())\")")
     }
 }
+#endif

@@ -167,13 +167,9 @@ public enum LinuxRunner {
     public static func result(plan: Plan, runId: String, started: String, finished: String, host: HostInfo,
                               facts: ModelFacts, loadMs: Double, firstMs: Double, repeats: [BenchResult.Repeat],
                               memory: MemoryReading) -> BenchResult {
-        var r = BenchResult(plan: plan, run_id: runId, started_at: started, finished_at: finished,
-                            environment: environment(plan: plan, facts: facts, host: host),
-                            input: .init(width: facts.width, height: facts.height, layout: facts.layout,
-                                         dtype: facts.dtype),
-                            load_ms: loadMs, first_inference_ms: firstMs, repeats: repeats)
-        r.memory = memory.record
-        return r
+        CellMeasurement(facts: facts, loadMs: loadMs, firstMs: firstMs, repeats: repeats, memory: memory)
+            .result(plan: plan, runId: runId, started: started, finished: finished,
+                    environment: environment(plan: plan, facts: facts, host: host))
     }
 
     /// A run id in vst-bench's form (UTC time and six hex digits).

@@ -134,6 +134,14 @@ final class ResultTests: XCTestCase {
         XCTAssertEqual(Frames.preparedLimit(bytesPerFrame: 480 * 320 * 4), 436)
         XCTAssertEqual(Frames.preparedLimit(bytesPerFrame: 1 << 30), 1)
     }
+
+    func testBGRARowsBecomePackedRGB() {
+        // 2x2 BGRA with rows padded to 12 bytes, as CVPixelBuffer aligns them; padding bytes must not leak in
+        let bgra: [UInt8] = [1, 2, 3, 255, 4, 5, 6, 255, 99, 99, 99, 99,
+                             7, 8, 9, 255, 10, 11, 12, 255, 99, 99, 99, 99]
+        let rgb = bgra.withUnsafeBytes { Frames.rgb(fromBGRA: $0.baseAddress!, width: 2, height: 2, rowBytes: 12) }
+        XCTAssertEqual(rgb, [3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10])
+    }
 }
 
 final class JobTests: XCTestCase {
@@ -174,6 +182,17 @@ final class JobTests: XCTestCase {
         let written = try JSONDecoder().decode(BenchResult.self, from: Data(contentsOf: docs.appendingPathComponent("results/r.json")))
         XCTAssertEqual(written.repeats.count, 2)
         XCTAssertEqual(written.repeats.map { $0.e2e.frames }, [12, 12])
+    }
+
+    func testLiteRTPlansReachTheApp() async throws {
+        try vector("plan-litert.json").write(to: docs.appendingPathComponent("plans/l.json"))
+        var seen: String?
+        let line = await Job(planPath: "plans/l.json", resultPath: "results/l.json").run(in: docs) { plan in
+            seen = "\(plan.runtime) \(plan.delegate)"
+            throw BenchError.runtime("stop here")
+        }
+        XCTAssertEqual(seen, "litert gpu")
+        XCTAssertTrue(line.contains("stop here"), line)
     }
 
     func testFailureLeavesOneReasonForTheDriver() async throws {
