@@ -1,8 +1,9 @@
 package org.vst.bench
 
 /**
- * The LiteRT delegates a plan may name, and what the result's `delegate_used` says of each. LiteRtModel creates
- * the delegate itself; one that cannot be created fails the cell rather than silently running on the CPU.
+ * The LiteRT delegates a plan may name, with the `delegate_used` wording of the app's former Interpreter path
+ * (kept for results written by it). NativeBench runs xnnpack and gpu through vst's native backend, which says
+ * itself what ran; nnapi and none it refuses.
  */
 enum class Delegate(val key: String, val used: String) {
     XNNPACK("xnnpack", "xnnpack (Interpreter.Options.setUseXNNPACK)"),
