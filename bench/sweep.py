@@ -148,10 +148,11 @@ def run_sweep(device: str, artifacts: Sequence[str], resolutions: Sequence[tuple
         connect(ray_address)
         devs = [resolve_on_cluster(names[0], registry)]
     else:
-        devs = [resolve_device(n, registry) for n in names]
-    if len(devs) > 1 and any(d.platform != "host" for d in devs):
-        raise VstError("several devices in one sweep are for this machine's runners (host, swift-linux, "
-                       "kotlin-jvm), measured turn by turn; run each phone with its own --device")
+        local = [n for n, e in registry.items() if e["platform"] == "host"]
+    if len(names) > 1 and any(n not in local for n in names):
+        raise VstError(f"several devices in one sweep are for this machine's runners ({', '.join(local)}), "
+                       "measured turn by turn; run each phone with its own --device")
+    devs = [resolve_device(n, registry) for n in names]
     arts = resolve_artifacts(artifacts, bind)
     clip = Path(video) if video else paper_clip()
     if not clip.exists():
