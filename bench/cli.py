@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="WxH list for artifacts whose input size is free (fixed-size artifacts run at their size)")
     p.add_argument("--out", default="bench_results", help="results folder (default: bench_results)")
     p.add_argument("--video", help="H.264 clip to use instead of the generated 1920x1080 21 s 25 fps one")
-    p.add_argument("--delegate", help="comma list: host LiteRT xnnpack,none; Android xnnpack,gpu,nnapi,none; "
-                   "iOS all,cpuAndGPU,cpuOnly,cpuAndNeuralEngine")
+    p.add_argument("--delegate", help="comma list: host LiteRT xnnpack,none,gpu; Android and iOS LiteRT xnnpack,gpu; "
+                   "iOS Core ML all,cpuAndGPU,cpuOnly,cpuAndNeuralEngine")
     p.add_argument("--accelerator", choices=("cpu", "gpu"),
                    help="host: gpu runs .tflite artifacts on LiteRT's GPU accelerator (the same as --delegate gpu; "
                         "without a GPU a software one, labelled so: its speed is not a phone's)")
@@ -157,7 +157,7 @@ def _measure_or_import(args, out: Path, bind: dict) -> None:
             from vst.bench.devices import load_registry
             local = {n for n, e in load_registry(args.devices_file).items() if e["platform"] == "host"}
             if any(n.strip() not in local for n in args.device.split(",")):
-                raise VstError(f"--accelerator is for the host; on {args.device} give --delegate (gpu, nnapi, ...)")
+                raise VstError(f"--accelerator is for the host; on {args.device} give --delegate (gpu, ...)")
             if delegates and delegates != [args.accelerator]:
                 raise VstError("give --accelerator or --delegate, not both")
             delegates = ["gpu"] if args.accelerator == "gpu" else None

@@ -27,8 +27,11 @@ DELEGATES = {
     ("host", "onnxruntime"): ("cpu",),
     ("host", "pytorch"): ("eager",),
     ("host", "executorch"): ("xnnpack",),
-    ("android", "litert"): ("xnnpack", "gpu", "nnapi", "none"),
+    # the apps run .tflite through vst's C backend on LiteRT 2.x's CompiledModel (the Linux runners' code),
+    # which has CPU (XNNPACK) and GPU accelerators; NNAPI is not among them (and deprecated since Android 15)
+    ("android", "litert"): ("xnnpack", "gpu"),
     ("ios", "coreml"): ("all", "cpuAndGPU", "cpuOnly", "cpuAndNeuralEngine"),
+    ("ios", "litert"): ("xnnpack", "gpu"),
 }
 
 

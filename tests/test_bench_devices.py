@@ -213,7 +213,7 @@ def test_ios_plans_from_a_core_ml_package(tmp_path):
     with pytest.raises(VstError, match="iphone11pro runs coreml"):
         plan_cells(phone, [resolve_artifact("kunster-t2-05")], [(64, 48)], clip, Protocol())
     with pytest.raises(VstError, match="delegates"):
-        plan_cells(phone, [art], [(64, 48)], clip, Protocol(), ["gpu"])
+        plan_cells(phone, [art], [(64, 48)], clip, Protocol(), ["nnapi"])
 
 
 def test_real_adb_without_the_phone_says_so_in_one_line(tmp_path):
