@@ -96,8 +96,9 @@ class IOSDriver:
         return p
 
     def run_cell(self, plan: dict, artifact_path: Path, clip: Path, workdir: Path) -> dict:
-        if plan["delegate"] not in COMPUTE_UNITS:
-            raise VstError(f"Core ML compute units are {', '.join(COMPUTE_UNITS)}, not {plan['delegate']}")
+        allowed = COMPUTE_UNITS if plan["runtime"] == "coreml" else DELEGATES[("ios", plan["runtime"])]
+        if plan["delegate"] not in allowed:
+            raise VstError(f"{plan['runtime']} on iOS takes {', '.join(allowed)}, not {plan['delegate']}")
         rel = self.remote_paths(plan, artifact_path, clip)
         for key, local in (("artifact", artifact_path), ("clip", clip)):
             if rel[key] not in self._copied:
