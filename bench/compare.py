@@ -171,6 +171,7 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
         per_round = np.array([np.median(b) for b in t])
         pooled = [x for b in t for x in b]
         e = {"artifact": a.label, "runtime": m.runtime, "precision": a.info.get("precision"),
+             "checks_failed": _failed_checks(a),
              "delegate_used": m.delegate_used, "latency_ms_median": float(np.median(pooled)),
              "latency_ms_best": float(np.min(pooled)), "latency_ms_ci": list(bootstrap_ci(per_round)),
              "macs": _macs(a, w, h), "round_ms": per_round.tolist()}   # for ratios between any two entries
@@ -190,6 +191,20 @@ def compare(specs: Sequence[str], size: tuple[int, int] | None = None, seconds: 
             "threads": threads, "entries": entries, **({"gemm_peak": peak} if peak else {}),
             "drift": float(ref_after / ref_before - 1.0),
             "frames": {"video": str(clip), "count": len(rgb)}}
+
+
+def _failed_checks(art) -> list[str]:
+    """What the artifact's conversion report says it failed (fidelity, temporal): a speed-up of a file that
+    does not pass is no reason to ship it, and the comparison says so beside the ratio."""
+    from vst.common.records import read_conversion_report
+    rep = read_conversion_report(art.path) if art.path is not None and art.format != "pytorch" else None
+    out = []
+    fid, tmp = (rep or {}).get("fidelity") or {}, (rep or {}).get("temporal") or {}
+    if fid.get("passed") is False:
+        out.append(f"fidelity (PSNR {fid.get('psnr_db')} dB < {fid.get('threshold_psnr_db')} dB)")
+    if tmp.get("passed") is False:
+        out.append(f"temporal ({tmp.get('ratio')}x its source's temporal error > {tmp.get('threshold_ratio')}x)")
+    return out
 
 
 def format_comparison(res: dict) -> str:
@@ -216,6 +231,10 @@ def format_comparison(res: dict) -> str:
             lines.append(f"{e['artifact']} vs {first}: cannot resolve the ratio to +-{100 * TARGET:.0f}% on this "
                          f"machine now (+-{100 * e['ratio_halfwidth']:.1f}%): it is busy; run with a longer "
                          "--seconds or when it is quieter")
+    for e in res["entries"]:
+        if e.get("checks_failed"):
+            lines.append(f"note: {e['artifact']} failed its conversion's {' and '.join(e['checks_failed'])} "
+                         "check: its speed is no reason to ship it")
     peak = res.get("gemm_peak")
     if peak:
         lines.append(f"GEMM peak ({peak['n']}x{peak['n']} torch matmul in the same rounds): {peak['gflops']:.1f} "

@@ -82,3 +82,21 @@ def test_bad_input_is_the_commands_one_line(tmp_path):
         vst.convert(tmp_path / "missing.pt", size=(64, 48))
     with pytest.raises(VstError, match=r"\.tflite or \.pte"):
         vst.profile(tmp_path / "x.onnx")
+
+
+def test_compare_says_when_a_faster_file_failed_its_checks(shipped_tflite, tmp_path):
+    """A speed-up is printed beside the verdict of the file's own conversion: one that failed its temporal check
+    is no candidate, whatever its ratio."""
+    import shutil
+    from vst.bench.compare import format_comparison
+    from vst.common.records import report_path
+    flick = tmp_path / "flickers.tflite"
+    shutil.copy(shipped_tflite, flick)
+    rep = json.loads(report_path(shipped_tflite).read_text())
+    rep["temporal"] = {"measured": True, "passed": False, "ratio": 1.71, "error_artifact": 0.012,
+                       "error_source": 0.007, "threshold_ratio": 1.25, "clips": 2, "frames": 8}
+    report_path(flick).write_text(json.dumps(rep))
+    res = vst.compare([shipped_tflite, flick], seconds=0.5)
+    text = format_comparison(res.record)
+    assert "note: flickers.tflite failed its conversion's temporal (1.71x its source's temporal error > 1.25x)" in text
+    assert "note: " + shipped_tflite.name not in text
