@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: headless Chromium renders the HTML report in the tests; kotlin (kotlinc 1.3), junit4 and
 # libandroid-json-java (Android's org.json) build and test the Android harness core; adb drives real phones
-# (android-sdk-platform-tools only recommends it, and recommends are not installed here).
-PKGS="chromium fonts-dejavu-core kotlin junit4 libandroid-json-java android-sdk-platform-tools adb"
+# (android-sdk-platform-tools only recommends it, and recommends are not installed here); the JDK's headers and gcc
+# build the Kotlin runner's JNI bridge to vst's C backend.
+PKGS="chromium fonts-dejavu-core kotlin junit4 libandroid-json-java android-sdk-platform-tools adb openjdk-17-jdk-headless gcc"
 MISSING=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"; done
 if [ -n "$MISSING" ]; then
