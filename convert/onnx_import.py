@@ -206,6 +206,8 @@ def to_ir(model: onnx.ModelProto, target: str, kept: dict[str, np.ndarray] | Non
     ctx = ImportContext(model, target, consts, alias, perm, n_uses)
     for node in g.node:       # each ONNX op type has its importer in vst.convert.ops
         ctx.at(node)
+        if node.output and all(o in ctx.done for o in node.output if o):
+            continue        # computed already by the importer of a pattern it belongs to (a group norm's reshapes)
         importer = IMPORTERS.get(node.op_type)
         if importer is None:
             ctx.unsupported()
@@ -260,6 +262,8 @@ class ImportContext:
         self.model, self.target, self.consts, self.alias, self.perm, self.n_uses = \
             model, target, consts, alias, perm, n_uses
         self.nodes: list[Node] = []
+        self.marks: dict = {}          # what one importer leaves for a later one of the same pattern
+        self.done: set[str] = set()    # ONNX outputs an importer of a whole pattern has produced already
 
     def at(self, node: onnx.NodeProto) -> None:
         self.node, self.op, self.a = node, node.op_type, _attrs(node)
@@ -296,6 +300,15 @@ class ImportContext:
         out = f"{t}__perm{''.join(map(str, q))}"
         self.consts[out] = v.transpose(np.argsort(q))
         return out
+
+    def producer(self, t: str) -> Node | None:
+        """The IR node computing tensor `t` (after aliases), None for inputs and constants."""
+        t = self.alias.get(t, t)
+        return next((n for n in reversed(self.nodes) if n.output == t), None)
+
+    def users(self, t: str) -> list[onnx.NodeProto]:
+        """The ONNX nodes reading tensor `t`."""
+        return [n for n in self.model.graph.node if t in n.input]
 
     def shape_of(self, t: str) -> list[int]:
         return list(self.consts[t].shape) if t in self.consts else model_shape(self.model, t)

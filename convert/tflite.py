@@ -139,6 +139,8 @@ def statistics_nodes(graph: Graph) -> set[str]:
             out.add(n.output)
         elif n.op != "reduce_mean" and spatial == (1, 1):
             out.add(n.output)
+        elif n.op in ("add", "rsqrt") and n.inputs[0] in out:
+            out.add(n.output)      # var + eps and its rsqrt of a per-pixel norm (over channels): [1, 1, H, W]
     return out
 
 

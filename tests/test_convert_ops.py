@@ -174,3 +174,131 @@ def test_generators_build_core_ml_programs_without_transpose(tmp_path):
         assert rep["structure"]["transposes"] == 0 and rep["structure"]["io_ok"], name
         assert op in rep["op_histogram"], (name, rep["op_histogram"])
         assert float(rep["fidelity"]["note"].rsplit("PSNR ", 1)[1].split()[0]) >= 60
+
+
+# ------------------------------------------------ the layers of users' own image-to-image models (docs/convert.md)
+
+def _affine(m):
+    """Norm layers with non-trivial gamma and beta, so that the affine part is tested too."""
+    m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    return m
+
+
+def _ln_channels(x, m):
+    return m["ln"](x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _conv(ci=8, co=8):
+    return nn.Conv2d(ci, co, 3, padding=1)
+
+
+def _blocks():
+    """The added layers in three small blocks, as users' generators stack them: name -> (module, IR ops and
+    TFLite ops its fp32 file must hold, XNNPACK partitions of that file)."""
+    torch.manual_seed(2)
+    norm = nn.Sequential(
+        _affine(nn.GroupNorm(2, 8)), nn.SiLU(), _conv(), _affine(nn.GroupNorm(1, 8)),
+        Fn(_ln_channels, ln=_affine(nn.LayerNorm(8))), nn.GELU(),
+        nn.ReplicationPad2d((2, 1, 0, 3)), nn.Conv2d(8, 8, 4), Fn(lambda x, m: F.layer_norm(x, x.shape[1:])),
+        nn.ConstantPad2d((1, 2, 0, 3), 0.25), nn.Conv2d(8, 8, 4),
+        Fn(lambda x, m: (torch.tanh(x) * torch.linspace(0.5, 1.5, 8).view(1, 8, 1, 1) - 0.25) / 3.0))
+    acts = nn.Sequential(
+        nn.Mish(), _conv(), nn.Softplus(), _conv(), nn.Softplus(beta=2.0, threshold=15.0), _conv(), nn.ELU(),
+        _conv(), nn.ELU(0.5), _conv(8, 16), Fn(lambda x, m: F.glu(x, 1)), nn.SELU(),
+        Fn(lambda x, m: x * torch.sigmoid(m["c"](torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))),
+           c=nn.Conv2d(2, 1, 3, padding=1)),
+        Fn(lambda x, m: torch.softmax(x, 1) * x * x.mean(1, keepdim=True)), _conv(), nn.GELU(),
+        Fn(lambda x, m: torch.erf(x) + (x.abs() + 1).pow(1.5) - torch.sqrt(x.abs() + 1)))
+    resample = nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), nn.Conv2d(8, 8, 3, 2, 1),
+        nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.GELU("tanh"), nn.Conv2d(8, 8, 4, 2, 1),
+        nn.ReflectionPad2d((1, 2, 3, 0)), nn.Conv2d(8, 8, 4))
+    return {
+        # GroupNorm: means by a 1x1 conv over each group; LayerNorm: MEAN over channels; edge pad: slices
+        "norm": (Op(norm), {"reduce_mean", "rsqrt", "gelu", "pad"}, {"MEAN", "RSQRT", "GELU", "PAD", "SLICE"}, 1),
+        # erf alone is a polynomial whose SIGN XNNPACK leaves; the GELU's erf is fused into GELU
+        "activations": (Op(acts), {"softplus", "mish", "elu", "softmax", "reduce_max", "slice", "gelu", "erf"},
+                        {"LOG", "ELU", "SOFTMAX", "REDUCE_MAX", "GELU", "SIGN", "POW"}, None),
+        # the converter fuses the tanh GELU into GELU itself
+        "resample": (Op(resample), {"resize_bilinear", "conv_transpose"},
+                     {"RESIZE_BILINEAR", "TRANSPOSE_CONV", "GELU", "CONCATENATION"}, 1),
+    }
+
+
+BLOCKS = _blocks()
+
+
+@pytest.fixture(scope="module")
+def block_graphs():
+    """Each block exported, imported and rewritten for TFLite once: name -> (graph, PyTorch outputs)."""
+    out = {}
+    images = verify.eval_images(W, H)
+    for name, (module, *_) in BLOCKS.items():
+        src = sources.resolve_source(module.eval())
+        model, _ = onnx_import.bind_and_fix(sources.export_onnx(src, W, H), W, H)
+        graph = onnx_import.to_ir(onnx_import.slim(model), "tflite")
+        for p in passes.for_target("tflite"):
+            if passes.REGISTRY[p].precisions is None:
+                graph, _ = passes.prove_and_apply(graph, p, images)
+        with torch.no_grad():
+            out[name] = (graph, module(torch.from_numpy(images)).numpy())
+    return out, images
+
+
+@pytest.mark.parametrize("quant", ["fp32", "fp16", "int8", "int8-dynamic"])
+@pytest.mark.parametrize("block", sorted(BLOCKS))
+def test_added_layers_are_native_at_every_precision(block, quant, block_graphs):
+    """Each block's file at each precision: no TRANSPOSE, within the report's threshold of PyTorch on the photos
+    (fp32: >= 60 dB, the IR too, with the IR and TFLite ops the layers lower to)."""
+    graphs, images = block_graphs
+    graph, ref = graphs[block]
+    _, ir_ops, tfl_ops, partitions = BLOCKS[block]
+    calib = verify.calibration_images(None, W, H)[0]
+    data = tflite.to_tflite(graph, quant.split("-")[0], dynamic=quant.endswith("dynamic"),
+                            representative=lambda: ([verify.to_layout(b[None], "nhwc")] for b in calib))
+    hist = tflite.histogram(tflite.ops(data))
+    got = verify.from_layout(tflite.run(data, verify.to_layout(images, "nhwc")), "nhwc")
+    db = verify.compare(ref, got)["psnr_db"]
+    assert "TRANSPOSE" not in hist, hist
+    if quant != "fp32":
+        assert db >= verify.THRESHOLDS_DB[quant.split("-")[0]], db
+        return
+    assert ir_ops <= set(graph.histogram()) and tfl_ops <= set(hist), (graph.histogram(), hist)
+    assert db >= 60 and verify.compare(ref, run_numpy(graph, images))["psnr_db"] >= 60, db
+    if partitions is not None:
+        assert tflite.xnnpack_partitions(data)["partitions"] == partitions
+
+
+def test_added_layers_build_a_core_ml_program(tmp_path):
+    """Core ML builds a program of the added ops (structure only on Linux; the IR it is built from matches
+    PyTorch)."""
+    module = BLOCKS["activations"][0]
+    rep = convert(module, to="coreml", quant="fp32", size=(W, H), out=tmp_path / "a.mlpackage", checks="proofs")
+    assert rep["structure"]["transposes"] == 0 and rep["structure"]["io_ok"]
+    assert {"softplus", "elu", "softmax", "reduce_max", "gelu", "erf"} <= set(rep["op_histogram"]), rep["op_histogram"]
+    assert float(rep["fidelity"]["note"].rsplit("PSNR ", 1)[1].split()[0]) >= 60
+
+
+def test_nearest_resize_in_other_modes_picks_the_pixels_onnx_does():
+    """ONNX Resize(nearest) with align-corners coordinates (TF exports write it) and a non-integer asymmetric
+    scale: TFLite's RESIZE_NEAREST_NEIGHBOR in the matching mode, the same pixels as ONNX Runtime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    images = verify.eval_images(W, H)
+    for ctm, nmode, size in (("align_corners", "round_prefer_ceil", [1, 3, 2 * H - 1, 2 * W - 1]),
+                             ("asymmetric", "floor", [1, 3, H * 3 // 2, W * 3 // 2])):
+        g = helper.make_graph(
+            [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest", nearest_mode=nmode,
+                              coordinate_transformation_mode=ctm)],
+            "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, H, W])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, size)],
+            [numpy_helper.from_array(np.array(size, np.int64), "sizes")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+        graph = onnx_import.to_ir(onnx.shape_inference.infer_shapes(model), "tflite")
+        assert graph.histogram() == {"resize_nearest_to": 1}, (ctm, graph.histogram())
+        sess = ort.InferenceSession(model.SerializeToString())
+        ref = np.concatenate([sess.run(None, {"x": p[None]})[0] for p in images])
+        np.testing.assert_array_equal(run_numpy(graph, images), ref)
+        got = verify.from_layout(tflite.run(tflite.to_tflite(graph, "fp32"), verify.to_layout(images, "nhwc")), "nhwc")
+        np.testing.assert_array_equal(got, ref)

@@ -203,11 +203,11 @@ def test_magenta_transform_without_its_style_input_is_one_line(tmp_path, capsys)
     assert not list(tmp_path.iterdir())
 
 
-def _softmax_model(path: Path) -> Path:
+def _sin_model(path: Path) -> Path:
     w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(3, 3, 3, 3)).astype(np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
-         helper.make_node("Softmax", ["c"], ["y"], axis=1, name="the_softmax")],
+         helper.make_node("Sin", ["c"], ["y"], name="the_sin")],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
@@ -217,51 +217,51 @@ def _softmax_model(path: Path) -> Path:
 def test_graph_the_native_emitter_refuses_goes_to_onnx2tf_and_says_so(tmp_path):
     import sys
     cwd, limit = os.getcwd(), sys.getrecursionlimit()
-    rep = convert(str(_softmax_model(tmp_path / "soft.onnx")), to="tflite", size=(64, 48), out=tmp_path / "s.tflite")
+    rep = convert(str(_sin_model(tmp_path / "sin.onnx")), to="tflite", size=(64, 48), out=tmp_path / "s.tflite")
     assert os.getcwd() == cwd
     # onnx2tf's import sets the limit to 2**31 - 1: left so, a deep JSON parsed later crashes the process
     assert sys.getrecursionlimit() == limit
     path = rep["conversion_path"]
-    assert path["produced_by"] == "onnx2tf" and "Softmax" in path["why"] and "the_softmax" in path["why"]
+    assert path["produced_by"] == "onnx2tf" and "Sin" in path["why"] and "the_sin" in path["why"]
     assert path["cost"]["psnr_db"] >= 60 and path["cost"]["transposes"] == rep["transposes"]["after"]
     assert path["cost"]["xnnpack_partitions"] == rep["xnnpack"]["partitions"]
     assert rep["fidelity"]["passed"] and (tmp_path / "s.tflite").stat().st_size > 0
     assert not any(p["applied"] for p in rep["passes"] if p["name"] == "import")
     assert not (tmp_path / fallback.CALIBRATION_SAMPLE).exists()
-    rep16 = convert(str(tmp_path / "soft.onnx"), to="tflite", quant="fp16", size=(64, 48), out=tmp_path / "h.tflite")
+    rep16 = convert(str(tmp_path / "sin.onnx"), to="tflite", quant="fp16", size=(64, 48), out=tmp_path / "h.tflite")
     assert rep16["conversion_path"]["produced_by"] == "onnx2tf" and rep16["fidelity"]["passed"]
     assert "DEQUANTIZE" in rep16["op_histogram"]          # float16 weights
 
 
 def test_graph_the_ir_refuses_still_converts_to_onnx(tmp_path):
     # the ONNX writer takes the source graph itself (ONNX Runtime runs every op): the IR's refusal does not matter
-    rep = convert(str(_softmax_model(tmp_path / "soft.onnx")), to="onnx", size=(64, 48), out=tmp_path / "s.onnx")
+    rep = convert(str(_sin_model(tmp_path / "sin.onnx")), to="onnx", size=(64, 48), out=tmp_path / "s.onnx")
     imp = next(p for p in rep["passes"] if p["name"] == "import")
-    assert not imp["applied"] and "Softmax" in imp["detail"] and "not needed for onnx" in imp["detail"]
-    assert rep["conversion_path"]["produced_by"] == "native" and rep["op_histogram"]["Softmax"] == 1
+    assert not imp["applied"] and "Sin" in imp["detail"] and "not needed for onnx" in imp["detail"]
+    assert rep["conversion_path"]["produced_by"] == "native" and rep["op_histogram"]["Sin"] == 1
     assert rep["fidelity"]["passed"] and (tmp_path / "s.onnx").stat().st_size > 0
-    rep8 = convert(str(tmp_path / "soft.onnx"), to="onnx", quant="int8", size=(64, 48), out=tmp_path / "q.onnx")
+    rep8 = convert(str(tmp_path / "sin.onnx"), to="onnx", quant="int8", size=(64, 48), out=tmp_path / "q.onnx")
     assert rep8["op_histogram"].get("QuantizeLinear", 0) > 0 and rep8["fidelity"]["measured"]
 
 
-def _softmax_net():
+def _sin_net():
     import torch
 
-    class SoftmaxNet(torch.nn.Module):
+    class SinNet(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
 
         def forward(self, x):
-            return torch.softmax(self.conv(x), dim=1)
+            return torch.sin(self.conv(x))
     torch.manual_seed(0)
-    return SoftmaxNet()
+    return SinNet()
 
 
 def test_pytorch_graph_the_ir_refuses_goes_to_litert_torch_where_installed_else_onnx2tf(tmp_path):
-    rep = convert(_softmax_net(), to="tflite", size=(32, 24), out=tmp_path / "s.tflite")
+    rep = convert(_sin_net(), to="tflite", size=(32, 24), out=tmp_path / "s.tflite")
     path = rep["conversion_path"]
-    assert "Softmax" in path["why"] and rep["fidelity"]["passed"] and path["cost"]["psnr_db"] >= 60
+    assert "Sin" in path["why"] and rep["fidelity"]["passed"] and path["cost"]["psnr_db"] >= 60
     if fallback.litert_torch_available():
         assert path["produced_by"] == "litert-torch" and "others" not in path
         assert any(p["name"] == "layout" and "litert-torch" in p["detail"] for p in rep["passes"])
@@ -270,7 +270,7 @@ def test_pytorch_graph_the_ir_refuses_goes_to_litert_torch_where_installed_else_
         assert ".[litert-torch]" in path["others"]["litert-torch"]
     report.validate(rep)
     # fp16 is not litert-torch's default path: onnx2tf, and the report says why litert-torch was passed over
-    rep16 = convert(_softmax_net(), to="tflite", quant="fp16", size=(32, 24), out=tmp_path / "h.tflite")
+    rep16 = convert(_sin_net(), to="tflite", quant="fp16", size=(32, 24), out=tmp_path / "h.tflite")
     assert rep16["conversion_path"]["produced_by"] == "onnx2tf" and rep16["fidelity"]["passed"]
     assert "fp32 files with NHWC I/O only (asked: fp16, nhwc)" in rep16["conversion_path"]["others"]["litert-torch"]
 
@@ -278,28 +278,28 @@ def test_pytorch_graph_the_ir_refuses_goes_to_litert_torch_where_installed_else_
 def test_pytorch_graph_the_ir_refuses_goes_to_coremltools_for_core_ml(tmp_path):
     import platform
     out = tmp_path / "s.mlpackage"
-    rep = convert(_softmax_net(), to="coreml", quant="fp16", size=(32, 24), out=out)
+    rep = convert(_sin_net(), to="coreml", quant="fp16", size=(32, 24), out=out)
     path = rep["conversion_path"]
-    assert path["produced_by"] == "coremltools" and "Softmax" in path["why"] and "coreml" in path["why"]
+    assert path["produced_by"] == "coremltools" and "Sin" in path["why"] and "coreml" in path["why"]
     s = rep["structure"]
     assert s["io_ok"] and [i["type"] for i in s["inputs"]] == ["image"] and s["outputs"][0]["type"] == "multiarray"
     assert (s["inputs"][0]["width"], s["inputs"][0]["height"]) == (32, 24)
-    assert rep["op_histogram"]["softmax"] == 1 and rep["op_histogram"]["conv"] == 1 and out.is_dir()
+    assert rep["op_histogram"]["sin"] == 1 and rep["op_histogram"]["conv"] == 1 and out.is_dir()
     assert rep["fidelity"]["measured"] == (platform.system() == "Darwin")
     report.validate(rep)
 
 
 def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkeypatch, capsys):
-    model = _softmax_model(tmp_path / "soft.onnx")
+    model = _sin_model(tmp_path / "sin.onnx")
 
     def broken(*a, **k):
-        raise RuntimeError("onnx2tf could not convert Softmax")
+        raise RuntimeError("onnx2tf could not convert Sin")
     monkeypatch.setattr(fallback, "onnx2tf_convert", broken)
     out = tmp_path / "s.tflite"
     rc = run_cli(main, [str(model), "--size", "64x48", "-o", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
-    assert "Softmax" in err and "the_softmax" in err and "tflite" in err and "onnx2tf fallback failed" in err
+    assert "Sin" in err and "the_sin" in err and "tflite" in err and "onnx2tf fallback failed" in err
     assert not out.exists() and not Path(f"{out}.report.json").exists()
     with pytest.raises(VstError, match="only fp32/fp16"):
         convert(str(model), to="tflite", quant="int8", size=(64, 48), out=out)

@@ -10,8 +10,9 @@ torch come in through the context, so they load only when a walker runs.
 
 An ONNX op type is imported by one function registered with `@imports`, in the module of the IR op it makes.
 It reads the node through the import context (onnx_import.ImportContext: a, ins, out, nm, src_perm, consts,
-perm, alias, nodes; add, const, unsupported, plain, ir_const, shape_of, model_shape) and adds IR nodes with
-ctx.add. `keeps_layout`: the result keeps its input's layout permutation (see onnx_import.to_ir).
+perm, alias, nodes, marks, done; add, const, unsupported, plain, ir_const, producer, users, shape_of,
+model_shape) and adds IR nodes with ctx.add. An importer of a pattern of several ONNX nodes (torch's GroupNorm)
+adds their IR nodes at the first and puts the other nodes' outputs in ctx.done, and the walk passes them by. `keeps_layout`: the result keeps its input's layout permutation (see onnx_import.to_ir).
 
 The package imports nothing of vst.convert but delegates.py: ir.py runs graphs through the table, so the table
 sits below it, and each walker defines the context it hands over.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.convert.ops.base import imports
+from vst.convert.ops.norm import import_group_norm
 
 
 @imports("Constant")
@@ -23,6 +24,8 @@ def import_layout(ctx, node):
     if node.input[0] in ctx.consts:      # of a constant: onnxslim folds those; one left is refused
         ctx.unsupported()
     q = _layout_perm(node, ctx.a, ctx.shape_of(node.input[0]) if ctx.op == "Reshape" else [0] * 4, ctx.consts)
+    if q is None and ctx.op == "Reshape" and import_group_norm(ctx, node):
+        return
     if q is None:
         ctx.unsupported("it changes more than the layout")
     ctx.alias[ctx.out] = ctx.ins[0]

@@ -1,4 +1,5 @@
-"""Resizes and pixel moves: resize_nearest, repeat, interleave, resize_bilinear, depth_to_space, space_to_depth."""
+"""Resizes and pixel moves: resize_nearest (pixel repeats), resize_nearest_to (any size), repeat, interleave,
+resize_bilinear, depth_to_space, space_to_depth."""
 from __future__ import annotations
 
 import numpy as np
@@ -51,7 +52,8 @@ class ResizeBilinear(Op):
 
 @imports("Resize")
 def import_resize(ctx, node):
-    """Resize -> resize_nearest (integer pixel repeats) or resize_bilinear (half-pixel or align-corners)."""
+    """Resize -> resize_nearest (integer pixel repeats), resize_nearest_to (other nearest resizes TFLite's modes
+    compute) or resize_bilinear (half-pixel or align-corners)."""
     a, ins, out, nm = ctx.a, ctx.ins, ctx.out, ctx.nm
     ctx.plain(node.input[0])
     src = ctx.model_shape(node.input[0])
@@ -71,34 +73,72 @@ def import_resize(ctx, node):
         return
     if mode != "nearest":
         ctx.unsupported(f"mode {mode}")
-    if any(s != int(s) or s < 1 for s in sc[2:]):
-        ctx.unsupported(f"scales {sc}: only integer nearest scales")
-    sh, sw = int(sc[2]), int(sc[3])
     nmode = a.get("nearest_mode", "round_prefer_floor")
-    if not all(_nearest_is_repeat(ctm, nmode, s, n) for s, n in ((sh, src[2]), (sw, src[3]))):
-        ctx.unsupported(f"nearest mode {ctm}/{nmode} is not a pixel repeat")
-    ctx.add("resize_nearest", [ins[0]], out, {"scale": (sh, sw)}, nm)
+    if all(s == int(s) and s >= 1 for s in sc[2:]) and \
+            all(_nearest_is_repeat(ctm, nmode, int(s), n) for s, n in ((sc[2], src[2]), (sc[3], src[3]))):
+        ctx.add("resize_nearest", [ins[0]], out, {"scale": (int(sc[2]), int(sc[3]))}, nm)
+        return
+    # any other size and mode: TFLite's RESIZE_NEAREST_NEIGHBOR where one of its modes picks the same pixels
+    size = tuple(int(np.floor(n * s + 1e-6)) for n, s in zip(src[2:], sc[2:]))
+    want = [_onnx_nearest_index(ctm, nmode, s, n, o) for s, n, o in zip(sc[2:], src[2:], size)]
+    for corners, half in ((False, False), (True, False), (False, True)):
+        if all(w is not None and np.array_equal(w, tflite_nearest_index(n, o, corners, half))
+               for w, n, o in zip(want, src[2:], size)):
+            ctx.add("resize_nearest_to", [ins[0]], out, {"size": size, "align_corners": corners,
+                                                         "half_pixel": half}, nm)
+            return
+    ctx.unsupported(f"nearest mode {ctm}/{nmode} picks pixels no TFLite resize picks")
+
+
+def _onnx_nearest_index(mode: str, nearest_mode: str, scale: float, n_in: int, n_out: int) -> np.ndarray | None:
+    """The input pixel ONNX Resize(nearest) reads for each of `n_out` outputs (None: a mode not handled)."""
+    out = np.arange(n_out, dtype=np.float64)
+    if mode == "asymmetric":
+        src = out / scale
+    elif mode in ("half_pixel", "pytorch_half_pixel"):
+        src = (out + 0.5) / scale - 0.5 if not (mode == "pytorch_half_pixel" and n_out == 1) else out * 0
+    elif mode == "tf_half_pixel_for_nn":
+        src = (out + 0.5) / scale
+    elif mode == "align_corners":
+        src = out * (n_in - 1) / (n_out - 1) if n_out > 1 else out * 0
+    else:
+        return None
+    rnd = {"floor": np.floor, "ceil": np.ceil,
+           "round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5)}
+    if nearest_mode not in rnd:
+        return None
+    return np.clip(rnd[nearest_mode](src), 0, n_in - 1).astype(int)
 
 
 def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int, n_in: int) -> bool:
     """True when Resize(nearest) of `n_in` pixels at an integer scale maps output i to input i // scale."""
-    out = np.arange(n_in * scale, dtype=np.float64)
-    if mode == "asymmetric":
-        src = out / scale
-    elif mode in ("half_pixel", "pytorch_half_pixel"):
-        src = (out + 0.5) / scale - 0.5
-    elif mode == "tf_half_pixel_for_nn":
-        src = (out + 0.5) / scale
-    elif mode == "align_corners":
-        src = out * (n_in - 1) / (n_in * scale - 1)
-    else:
-        return False
-    rnd = {"floor": np.floor, "ceil": np.ceil,
-           "round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5)}
-    if nearest_mode not in rnd:
-        return False
-    idx = np.clip(rnd[nearest_mode](src), 0, n_in - 1).astype(int)
-    return bool(np.array_equal(idx, np.arange(n_in * scale) // scale))
+    idx = _onnx_nearest_index(mode, nearest_mode, scale, n_in, n_in * scale)
+    return idx is not None and bool(np.array_equal(idx, np.arange(n_in * scale) // scale))
+
+
+def tflite_nearest_index(n_in: int, n_out: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
+    """The input pixel TFLite's RESIZE_NEAREST_NEIGHBOR reads for each output (its reference kernel, in float32:
+    round half away from zero with align_corners, else floor; half_pixel adds 0.5 before scaling)."""
+    scale = np.float32((n_in - 1) / (n_out - 1)) if align_corners and n_out > 1 else np.float32(n_in / n_out)
+    v = (np.arange(n_out, dtype=np.float32) + np.float32(0.5 if half_pixel else 0.0)) * scale
+    idx = np.sign(v) * np.floor(np.abs(v) + 0.5) if align_corners else np.floor(v)
+    return np.clip(idx, 0, n_in - 1).astype(int)
+
+
+@register("resize_nearest_to")
+class ResizeNearestTo(Op):
+    """Nearest resize to any size, in one of TFLite's modes (the import checked it reads the pixels ONNX does)."""
+    def reference(self, ctx, node, ins):
+        a, x = node.attrs, ins[0]
+        for axis, n_out in ((2, a["size"][0]), (3, a["size"][1])):
+            idx = tflite_nearest_index(int(x.shape[axis]), n_out, a["align_corners"], a["half_pixel"])
+            x = x.index_select(axis, ctx.torch.from_numpy(idx).to(x.device))
+        return x
+
+    def tensorflow(self, ctx, node, x, nm):
+        a, tf = node.attrs, ctx.tf
+        return ctx.nhwc_op(x, lambda t: tf.compat.v1.image.resize_nearest_neighbor(
+            t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=a["half_pixel"], name=nm))
 
 
 @register("repeat")

@@ -1,4 +1,4 @@
-"""Ops that change a tensor's extent: pad, slice, concat, reshape and the spatial mean."""
+"""Ops that change a tensor's extent: pad, slice (and Split), concat, reshape, and means and maxima over axes."""
 from __future__ import annotations
 
 from vst.convert.delegates import MAX_CONCAT_INPUTS
@@ -49,15 +49,25 @@ def _pad(tf, node, x, ax, nm):
     paddings = [[0, 0]] * 4
     paddings[ax(2)], paddings[ax(3)] = [t, b], [l, r]
     if mode == "constant":
-        return tf.pad(x, paddings, constant_values=node.attrs.get("value", 0.0), name=nm)
+        value = float(node.attrs.get("value", 0.0))
+        if value == 0.0:
+            return tf.pad(x, paddings, name=nm)
+        # zero padding of x - v, plus v: XNNPACK takes PAD but not PADV2 (another constant), which splits the graph
+        return tf.add(tf.pad(x - value, paddings), value, name=nm)
     if mode == "reflect":
         return tf.pad(x, paddings, mode="REFLECT", name=nm)
-    # edge: repeat the border row/column (no TFLite builtin does this)
+    # edge: repeat the border row/column (no TFLite builtin does this) as one-row slices and concatenations,
+    # which XNNPACK takes (GATHER it does not)
     for axis, before, after in ((ax(2), t, b), (ax(3), l, r)):
-        n = int(x.shape[axis])
-        parts = [tf.gather(x, [0], axis=axis)] * before + [x] + [tf.gather(x, [n - 1], axis=axis)] * after
-        x = tf.concat(parts, axis) if len(parts) > 1 else x
-    return x
+        if not before and not after:
+            continue
+        n, size = int(x.shape[axis]), [int(s) for s in x.shape]
+        size[axis] = 1
+        first, last = ([0] * 4, [0] * 4)
+        last[axis] = n - 1
+        parts = [tf.slice(x, first, size)] * before + [x] + [tf.slice(x, last, size)] * after
+        x = concat_tree(tf, parts, axis, f"{nm}/{axis}")
+    return tf.identity(x, name=nm)
 
 
 @register("slice")
@@ -141,25 +151,58 @@ class Reshape(Op):
         return ins[0].reshape(node.attrs["shape"])
 
 
-@register("reduce_mean")
-class ReduceMean(Op):
+@register("reduce_mean", "reduce_max")
+class Reduce(Op):
     def reference(self, ctx, node, ins):
-        return ins[0].mean(dim=tuple(node.attrs["axes"]), keepdim=True)
+        axes = tuple(node.attrs["axes"])
+        if node.op == "reduce_max":
+            return ins[0].amax(dim=axes, keepdim=True)
+        return ins[0].mean(dim=axes, keepdim=True)
 
     def tensorflow(self, ctx, node, x, nm):
-        return ctx.tf.reduce_mean(x, [ctx.ax(i) for i in node.attrs["axes"]], keepdims=True, name=nm)
+        fn = ctx.tf.reduce_max if node.op == "reduce_max" else ctx.tf.reduce_mean
+        return fn(x, [ctx.ax(i) for i in node.attrs["axes"]], keepdims=True, name=nm)
 
     def mil(self, ctx, node, x, nm):
-        return ctx.mb.reduce_mean(x=x, axes=list(node.attrs["axes"]), keep_dims=True, name=nm)
+        fn = ctx.mb.reduce_max if node.op == "reduce_max" else ctx.mb.reduce_mean
+        return fn(x=x, axes=list(node.attrs["axes"]), keep_dims=True, name=nm)
 
 
-@imports("ReduceMean", "GlobalAveragePool", keeps_layout=True)
-def import_reduce_mean(ctx, node):
+@imports("ReduceMean", "GlobalAveragePool", "ReduceMax", "GlobalMaxPool", keeps_layout=True)
+def import_reduce(ctx, node):
+    """Means and maxima kept 4-D: over height and width (a global pool), over channels (a per-pixel statistic),
+    or over all three."""
     op, a, ins = ctx.op, ctx.a, ctx.ins
-    axes = a.get("axes") if op == "ReduceMean" else [2, 3]
-    if axes is None and len(ins) > 1:
+    axes = a.get("axes") if op.startswith("Reduce") else [2, 3]
+    if axes is None and len(ins) > 1 and ins[1]:
         axes = ctx.const(ins[1], "the axes").tolist()
-    axes = sorted(ctx.src_perm[int(x) % 4] for x in (axes or []))
-    if axes != [2, 3] or a.get("keepdims", 1) != 1:
-        ctx.unsupported(f"axes {axes}: only the spatial mean with keepdims")
-    ctx.add("reduce_mean", [ins[0]], ctx.out, {"axes": (2, 3)}, ctx.nm)
+    if axes is None or not len(axes):
+        axes = [0, 1, 2, 3] if not a.get("noop_with_empty_axes", 0) else ctx.unsupported("no axes")
+    axes = tuple(sorted({ctx.src_perm[int(x) % 4] for x in axes} - {0}))    # the batch is 1: nothing to reduce
+    if not axes or a.get("keepdims", 1) != 1:
+        ctx.unsupported(f"axes {list(axes)}: only over channels and/or height and width, with keepdims")
+    ctx.add("reduce_max" if "Max" in op else "reduce_mean", [ins[0]], ctx.out, {"axes": axes}, ctx.nm)
+
+
+@imports("Split")
+def import_split(ctx, node):
+    """Split along one axis: a slice per output (each keeps the input's layout permutation)."""
+    a, ins, q = ctx.a, ctx.ins, ctx.src_perm
+    ax = int(a.get("axis", 0)) % 4
+    n = ctx.shape_of(node.input[0])[ax]
+    if len(ins) > 1 and ins[1]:
+        sizes = ctx.const(ins[1], "the split sizes").astype(int).tolist()
+    elif "split" in a:
+        sizes = [int(v) for v in a["split"]]
+    else:
+        k = int(a.get("num_outputs", len(node.output)))
+        step = -(-n // k)
+        sizes = [min(step, n - i * step) for i in range(k)]
+    if sum(sizes) != n or len(sizes) != len(node.output) or min(sizes) < 1:
+        ctx.unsupported(f"split sizes {sizes} of an axis of {n}")
+    start = 0
+    for k, (size, out) in enumerate(zip(sizes, node.output)):
+        if out:
+            ctx.add("slice", [ins[0]], out, {"axis": q[ax], "start": start, "end": start + size}, f"{ctx.nm}/{k}")
+            ctx.perm[out] = q
+        start += size

@@ -3,10 +3,12 @@ on real images before it is kept.
 
 Why (000 section IV-A, and measured here): TFLite's MIRROR_PAD and RESIZE_NEAREST_NEIGHBOR are not taken by
 XNNPACK, which splits the graph into many partitions; sqrt+div instance norms need ops that NNAPI and int8 kernels
-lack, while mean/sub/mul/rsqrt are on every allow-list; the conv rewrites feed XNNPACK's GEMMs wider and fewer.
-The modules hold the rewrites by what they rewrite: pads, upsample, norms, convs. A new rewrite is a function
+lack, while mean/sub/mul/rsqrt are on every allow-list; the conv rewrites feed XNNPACK's GEMMs wider and fewer;
+TFLite has GELU but no ERF.
+The modules hold the rewrites by what they rewrite: pads, upsample, norms, convs, activations. A new rewrite is a function
 decorated with `@rewrite(...)` in one of them, and its name in ORDER.
 """
+from vst.convert.passes.activations import erf_gelu_as_gelu
 from vst.convert.passes.base import EXACT_PSNR_DB, REGISTRY, PassResult, Rewrite, prove, prove_and_apply, rewrite
 from vst.convert.passes.convs import (MAX_PARITY_COUT, conv_input_space_to_depth, conv_output_parities,
                                       fold_affine_into_conv, shift_as_depthwise, stride2_conv_on_parities)
@@ -18,7 +20,8 @@ from vst.convert.passes.upsample import nearest_as_repeat, nearest_conv_subpixel
 
 # The one order rewrites run in, for every target and precision (each takes the ones registered for it). Folds
 # first (they change what the later ones match), norms after the convs that feed them.
-ORDER = ("fold_affine_into_conv", "nearest_conv_subpixel", "conv_output_parities", "stride2_conv_on_parities",
+ORDER = ("fold_affine_into_conv", "erf_gelu_as_gelu", "nearest_conv_subpixel", "conv_output_parities",
+         "stride2_conv_on_parities",
          "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_moments",
          "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts", "spatial_mean_by_rows")
 if sorted(ORDER) != sorted(REGISTRY):
@@ -46,4 +49,5 @@ __all__ = ["EXACT_PSNR_DB", "ORDER", "STEPS", "in_step_order", "REGISTRY", "Pass
            "rewrite", "MAX_PARITY_COUT", "MEAN_BY_ROWS_BELOW_CHANNELS", "WIDEN_BELOW_CHANNELS", "mean_by_rows",
            "conv_input_space_to_depth", "conv_output_parities", "fold_affine_into_conv", "shift_as_depthwise",
            "stride2_conv_on_parities", "instance_norm_moments", "instance_norm_rsqrt", "spatial_mean_by_rows",
-           "widen_channel_broadcasts", "reflect_pad_as_slices", "nearest_as_repeat", "nearest_conv_subpixel"]
+           "widen_channel_broadcasts", "reflect_pad_as_slices", "nearest_as_repeat", "nearest_conv_subpixel",
+           "erf_gelu_as_gelu"]
