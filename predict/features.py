@@ -99,17 +99,29 @@ def zoo_names(rows) -> list[str | None]:
 
 @dataclass(frozen=True)
 class Source:
-    """A model the predictor can count: its module, a label, the input size its artifact fixes (if any), and a
-    note for the console when the module stands in for the model given (a graph counted as its zoo layout)."""
+    """A model the predictor can count: its module, or the .tflite/.onnx whose graph it counts (`artifact`); a
+    label, the input size its artifact fixes (if any), a note for the console when the module stands in for the
+    model given (a graph counted as its zoo layout), and the precision its conversion report names."""
     label: str
-    model: nn.Module
+    model: nn.Module | None
     size: tuple[int, int] | None
     note: str | None = None
+    artifact: Path | None = None
+    precision: str | None = None
 
 
-# what the predictor lacks for a model that is not a vst architecture (it counts a vst network's modules)
-NO_GRAPH_COUNT = ("vst-predict counts MACs, activations and layers from a vst architecture's modules and cannot "
-                  "count them from a graph yet")
+# artifacts whose own graph vst-predict counts (vst.predict.graph); other forms are counted from their modules
+GRAPH_FORMS = ("tflite", "onnx")
+GRAPH_SUFFIXES = tuple(f".{f}" for f in GRAPH_FORMS)
+# what the predictor lacks for a torch model that is not a vst architecture: a graph it can read
+NO_GRAPH_COUNT = ("vst-predict counts a torch model's modules only for vst architectures; convert it with "
+                  "vst-convert and give the .tflite or .onnx, whose graph it counts")
+
+
+def report_precision(rep: dict) -> str:
+    """fp32, fp16, int8 or int8-dynamic, as a conversion report records it."""
+    dynamic = isinstance(rep.get("quantization"), dict) and "dynamic" in rep["quantization"]
+    return "int8-dynamic" if rep.get("quant") == "int8" and dynamic else str(rep.get("quant"))
 
 
 def _from_report(report_path: Path, label: str) -> Source:
@@ -121,45 +133,54 @@ def _from_report(report_path: Path, label: str) -> Source:
     src, (w, h) = rep["source"], (rep["size"]["width"], rep["size"]["height"])
     if w < 1 or h < 1 or w * h > MAX_PIXELS:
         raise VstError(f"{report_path}: size {w}x{h} is not an image size vst converts; {fix}")
+    precision = report_precision(rep)
+    artifact = report_path.with_name(report_path.name[:-len(CONVERSION_REPORT_SUFFIX)])
+    if artifact.suffix.lower() in GRAPH_SUFFIXES and artifact.is_file():
+        return Source(label, None, (w, h), artifact=artifact, precision=precision)   # its own graph
     try:
         if src.get("arch"):
-            return Source(label, create_model(src["arch"], **src.get("config", {})), (w, h))
+            return Source(label, create_model(src["arch"], **src.get("config", {})), (w, h), precision=precision)
         if src["name"] in list_models():
-            return Source(label, create_model(src["name"]), (w, h))
+            return Source(label, create_model(src["name"]), (w, h), precision=precision)
     except VstError as exc:  # the zoo's own check of the architecture and its configuration
         raise VstError(f"{report_path}: {exc}") from None
     raise VstError(f"{label}: its source ({src['kind']} {Path(str(src['name'])).name}) is not a vst architecture "
-                   f"and {NO_GRAPH_COUNT}; predict from the vst checkpoint or zoo name it was made from")
+                   f"and {NO_GRAPH_COUNT}")
 
 
 def resolve_source(spec: str) -> Source:
     """Any model name vst.models.resolver resolves, or a conversion report (*.report.json): a vst architecture
     (zoo name, shipped tag, checkpoint) is counted from its modules; TorchScript or a .pt2 whose weights have
-    exactly a named zoo configuration's names and shapes counts as that configuration; an artifact (.onnx,
-    .tflite, .pte, .mlpackage) through vst-convert's `<artifact>.report.json` beside it."""
+    exactly a named zoo configuration's names and shapes counts as that configuration; a .tflite or .onnx from
+    its own graph (a report beside it, or given, adds its precision); another artifact (.pte, .mlpackage)
+    through vst-convert's `<artifact>.report.json` beside it."""
     from vst.models import create_model
     from vst.models.resolver import VST_FORMS, resolve_model, same_layout_config
     path = Path(spec)
     if path.is_file() and path.name.endswith(CONVERSION_REPORT_SUFFIX):
         return _from_report(path, path.name[:-len(CONVERSION_REPORT_SUFFIX)])
+    if path.suffix.lower() in GRAPH_SUFFIXES and report_path(path).exists():
+        return _from_report(report_path(path), path.name)   # the report first: a damaged one is named
     handle = resolve_model(spec).require("vst-predict")
+    if handle.form in GRAPH_FORMS:
+        return Source(handle.label, None, None, artifact=handle.path)
     if handle.form in VST_FORMS:
         return Source(handle.path.stem if handle.form == "checkpoint" else handle.label, handle.module(), None)
     if handle.form in ("torchscript", "exported_program"):
         same = same_layout_config(handle.module())
         if same is None:
-            raise VstError(f"{handle.label} is {handle.what} whose weights match no vst zoo configuration, and "
-                           f"{NO_GRAPH_COUNT}; predict from the vst checkpoint or zoo name it was made from")
+            raise VstError(f"{handle.label} is {handle.what} whose weights match no vst zoo configuration; "
+                           f"{NO_GRAPH_COUNT}")
         size = None
         if handle.form == "exported_program":
             from vst.runtimes.pytorch import exported_input_spec
             size = exported_input_spec(handle).size
         return Source(handle.label, create_model(same), size,
                       f"{handle.label}: {handle.what}, counted as {same} (the same weight names and shapes; "
-                      f"{NO_GRAPH_COUNT})")
+                      "its weights' names and shapes are all vst-predict reads from it)")
     report = report_path(path)
     if report.exists():
         return _from_report(report, path.name)
-    raise VstError(f"{path.name}: no {report.name} beside it, so its architecture is unknown and {NO_GRAPH_COUNT}; "
-                   "predict from the checkpoint or zoo name it was converted from (or keep vst-convert's report "
-                   "next to it)")
+    raise VstError(f"{path.name}: no {report.name} beside it, so its architecture is unknown and vst-predict "
+                   "counts graphs of .tflite and .onnx files only; give the .tflite or .onnx, or the checkpoint or "
+                   "zoo name it was converted from (or keep vst-convert's report next to it)")

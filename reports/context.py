@@ -222,20 +222,28 @@ def temporal_verdict(rep: dict) -> dict:
                                       f"{t['threshold_ratio']}x){verdict}"}
 
 
-def _predicted_fps(report_path: Path, w: int, h: int, cache: dict) -> list[str]:
-    """Predicted phone FPS (vst-predict's calibrated model) for a converted artifact; [] when it cannot say."""
+def _predicted_fps(report_path: Path, w: int, h: int, cache: dict) -> dict:
+    """Predicted phone FPS (vst-predict's calibrated model) for a converted artifact, what the model stands on,
+    and what it cannot vouch for (extrapolation, an int8 precision Table II has no point of); fps [] when it
+    cannot say."""
     from vst.common.errors import VstError
     from vst.predict.device import PHONES, predict
     key = (str(report_path), w, h)
     if key not in cache:
-        out = []
+        fps, caveats, basis = [], {}, ""
         for dev, name in PHONES.items():
             try:
                 p = predict(str(report_path), dev, [(w, h)])[0]
             except VstError:
                 continue
-            out.append(f"{name} {p.fps:.0f} FPS (predicted, ±{p.loo_mape:.0f}%)")
-        cache[key] = out
+            fps.append(f"{name} {p.fps:.0f} FPS (predicted, ±{p.loo_mape:.0f}% leave-one-out)")
+            basis = (f"{'its modules' if p.model == 'module' else 'the artifact’s graph'}, calibrated on Table II: "
+                     f"{p.n_points} points per phone, Core ML float")
+            for note in p.extrapolation:
+                # the precision caveat in a few words; other notes name what lies outside the calibration
+                caveats[("precision " + p.precision + " not calibrated: predicted at float speed per MAC")
+                        if note.startswith("precision ") else "extrapolation: " + note] = None
+        cache[key] = {"fps": fps, "basis": basis if fps else "", "caveats": list(caveats) if fps else []}
     return cache[key]
 
 
@@ -290,7 +298,8 @@ def summary_rows(inputs: Inputs) -> list[dict]:
                 "replicability": b.get("replicability") or "",
                 "tie": "the runner-up is inside this interval: measure the two with vst-bench --compare" if overlap
                 else "",
-                "predicted": _predicted_fps(rp, w, h, cache) if device == "host" else [],
+                "predicted": _predicted_fps(rp, w, h, cache) if device == "host" else
+                {"fps": [], "basis": "", "caveats": []},
                 "startup": _startup(b), "memory": _memory(b)}
         rows.append(row)
     return rows

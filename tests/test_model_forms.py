@@ -171,7 +171,7 @@ def test_command_takes_the_form(forms, reference, tmp_path, command, form, capsy
 
 
 REFUSED = [("vst-stylize", "zoo", "random weights"), ("vst-eval-temporal", "zoo", "random weights"),
-           ("vst-predict", "teacher", "multistyle26 teacher"), ("vst-predict", "onnx", "no net.onnx.report.json"),
+           ("vst-predict", "teacher", "multistyle26 teacher"), ("vst-predict", "onnx", "net.onnx is fixed at 64x48"),
            ("vst-bench", "teacher", "multistyle26 teacher"), ("vst-convert", "tflite", "TFLite artifact"),
            ("vst-train --init", "torchscript", "fine-tunes a vst architecture")]
 
@@ -185,7 +185,7 @@ def test_a_form_the_command_cannot_use_is_one_line_exit_2(forms, tmp_path, capsy
 
 
 def test_predict_says_what_it_cannot_count(forms, tmp_path, capsys):
-    """A TorchScript of no zoo layout is refused naming the missing graph count; one of a zoo layout is counted
+    """A TorchScript of no zoo layout is refused naming the fix (its graph); one of a zoo layout is counted
     as that configuration, and the console says so."""
     other = tmp_path / "other.ts.pt"
     with warnings.catch_warnings():
@@ -195,6 +195,6 @@ def test_predict_says_what_it_cannot_count(forms, tmp_path, capsys):
     from vst.predict.cli import main
     assert run_cli(main, [str(other), "--device", "iphone6s"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot count them from a graph yet" in err
+    assert err.count("\n") == 1 and "convert it with vst-convert and give the .tflite or .onnx" in err
     assert run_cli(main, [forms["torchscript"], "--device", "iphone6s", "--size", "320x240"]) == 0
     assert f"counted as {ZOO}" in capsys.readouterr().err
