@@ -159,8 +159,9 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     target = targets.get(to)
     passes: list[PassResult] = list(front.passes)
     graph, applied = _rewrite(front, target, "int8-dynamic" if dynamic else quant, passes)
-    # temporal and kept never both; ExecuTorch's module path quantizes dynamically itself
-    if graph is None and target.needs_ir and (temporal or kept or (dynamic and to != "executorch")):
+    # temporal and kept never both; ExecuTorch's module path quantizes dynamically itself, and a TFLite fallback's
+    # file is quantized by ai-edge-quantizer (targets/tflite.py)
+    if graph is None and target.needs_ir and (temporal or kept or (dynamic and to not in ("executorch", "tflite"))):
         flag = "--temporal" if temporal else "--dynamic" if dynamic else "--keep-input"
         raise VstError(f"{flag} needs the native converter, which refused this model ({front.refusal})")
     conversion = targets.Conversion(front, graph, quant, io_layout, (width, height), calib_batch, passes, applied,

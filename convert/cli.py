@@ -131,6 +131,8 @@ def summary(rep: dict) -> str:
     if rep.get("conversion_path"):
         c = rep["conversion_path"]
         lines.append(f"  path: {c['produced_by']}{' (' + c['why'] + ')' if c.get('why') else ''}")
+        if c.get("quantized_by"):
+            lines.append(f"  quantized by {c['quantized_by']}")
         lines += [f"  passed over: {k}, {why}" for k, why in c.get("others", {}).items()]
     if rep.get("profile"):
         from vst.runtimes.profile import format_table

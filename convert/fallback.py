@@ -9,7 +9,9 @@ partitions, fidelity).
   the latency on kunster).
 - Core ML from a PyTorch source: coremltools' own PyTorch frontend.
 
-The native path stays the first choice; these only run after it refused.
+The native path stays the first choice; these only run after it refused. They write float files; int8 of their
+fp32 file (static, calibrated on vst's calibration images, or dynamic-range) is ai-edge-quantizer's, which takes
+any .tflite (quantize_file), so no precision is refused because a fallback made the file.
 """
 from __future__ import annotations
 
@@ -126,3 +128,65 @@ def litert_torch_convert(module, w: int, h: int) -> tuple[bytes, str]:
         path = Path(d) / "m.tflite"
         edge.export(str(path))
         return path.read_bytes(), layout
+
+
+# ai-edge-quantizer's recipes for a fallback's fp32 file: static int8 (weights and activations, calibrated) with the
+# file's float input and output kept, as the native int8 files have them; dynamic-range int8 weights
+AEQ_STATIC = "static_wi8_ai8 (int8 per-channel weights and int8 activations, min/max calibrated; float I/O)"
+AEQ_DYNAMIC = "dynamic_wi8_afp32 (int8 per-channel weights, activations quantized per frame at run time)"
+
+
+def quantizer_version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("ai-edge-quantizer")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _with_signature(model: bytes) -> tuple[bytes, str, str]:
+    """The file with a serving signature (onnx2tf writes none; the quantizer's calibration runs signatures), its
+    key and its image input's name."""
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+    m = fu.convert_bytearray_to_object(bytearray(model))
+    if not m.signatureDefs:
+        sub = m.subgraphs[0]
+
+        def tensor_map(name, index):
+            t = fb.TensorMapT()
+            t.name, t.tensorIndex = name, int(index)
+            return t
+        sig = fb.SignatureDefT()
+        sig.signatureKey, sig.subgraphIndex = "serving_default", 0
+        sig.inputs = [tensor_map(f"input_{k}", i) for k, i in enumerate(sub.inputs)]
+        sig.outputs = [tensor_map(f"output_{k}", i) for k, i in enumerate(sub.outputs)]
+        m.signatureDefs = [sig]
+        model = bytes(fu.convert_object_to_bytearray(m))
+    sig = m.signatureDefs[0]
+    key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
+    name = sig.inputs[0].name
+    return model, key, name.decode() if isinstance(name, bytes) else name
+
+
+def quantize_file(model: bytes, calibration: list[np.ndarray] | None, dynamic: bool) -> bytes:
+    """A fallback's fp32 .tflite quantized by ai-edge-quantizer, which takes any .tflite: dynamic-range int8
+    (`dynamic`), or static int8 calibrated on `calibration` (batch-1 images in the file's input layout)."""
+    import logging
+    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe, recipe_manager
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    model, key, image = _with_signature(model)
+    if dynamic:
+        rp = recipe.dynamic_wi8_afp32()
+    else:
+        rm = recipe_manager.RecipeManager()
+        rm.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, activation_num_bits=8, weight_num_bits=8)
+        for end in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+            rm.add_quantization_config(".*", end, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+        rp = rm.get_quantization_recipe()
+    q = quantizer.Quantizer(bytearray(model), rp)
+    calibrated = None
+    if q.need_calibration:
+        calibrated = q.calibrate({key: [{image: np.asarray(x, np.float32)} for x in calibration]}, num_threads=2)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return bytes(q.quantize(calibrated, enable_progress_report=False).quantized_model)

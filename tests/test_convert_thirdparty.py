@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from vst.common.cli import run_cli
 from vst.common.errors import VstError
 from vst.common.images import resize_cover, sample_photos
-from vst.convert import convert, fallback, report
+from vst.convert import convert, fallback, report, tflite, verify
 from vst.convert.cli import main
 
 
@@ -204,7 +204,9 @@ def test_magenta_transform_without_its_style_input_is_one_line(tmp_path, capsys)
 
 
 def _sin_model(path: Path) -> Path:
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(3, 3, 3, 3)).astype(np.float32), "w")
+    # He-initialized (std sqrt(2 / fan-in)), the scale trained convolutions keep: int8 ranges fit what it computes
+    w = numpy_helper.from_array((np.random.default_rng(0).normal(size=(3, 3, 3, 3)) * np.sqrt(2 / 27))
+                                .astype(np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
          helper.make_node("Sin", ["c"], ["y"], name="the_sin")],
@@ -301,8 +303,10 @@ def test_graph_no_path_converts_is_refused_naming_op_and_target(tmp_path, monkey
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert "Sin" in err and "the_sin" in err and "tflite" in err and "onnx2tf fallback failed" in err
     assert not out.exists() and not Path(f"{out}.report.json").exists()
-    with pytest.raises(VstError, match="only fp32/fp16"):
+    with pytest.raises(VstError, match="onnx2tf fallback failed"):      # int8 needs its fp32 file first
         convert(str(model), to="tflite", quant="int8", size=(64, 48), out=out)
+    with pytest.raises(VstError, match="only files with NHWC I/O"):
+        convert(str(model), to="tflite", io_layout="nchw", size=(64, 48), out=out)
 
 
 def test_nhwc_input_with_a_leading_transpose_needs_no_transpose(tmp_path):
@@ -363,3 +367,28 @@ def test_bad_keep_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1 and needle in err, err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["int8", "int8-dynamic"])
+def test_int8_through_a_fallback_is_quantized_by_ai_edge_quantizer(dynamic, tmp_path):
+    """The native import refuses Sin; onnx2tf's fp32 file is quantized by ai-edge-quantizer (static: calibrated on
+    vst's calibration photos; dynamic-range), and the result passes the same fidelity and temporal checks."""
+    out = tmp_path / "q.tflite"
+    rep = convert(str(_sin_model(tmp_path / "sin.onnx")), quant="int8", dynamic=dynamic, size=(64, 48), out=out)
+    path = rep["conversion_path"]
+    assert path["produced_by"] == "onnx2tf" and "the_sin" in path["why"]
+    assert path["quantized_by"].startswith("ai-edge-quantizer ")
+    assert ("dynamic_wi8_afp32" if dynamic else "static_wi8_ai8") in path["quantized_by"]
+    quantize = next(p for p in rep["passes"] if p["name"] == "quantize")
+    assert quantize["applied"] and quantize["detail"] == path["quantized_by"]
+    assert rep["fidelity"]["passed"] and rep["fidelity"]["threshold_psnr_db"] == verify.THRESHOLDS_DB["int8"]
+    assert rep["temporal"]["measured"] and rep["temporal"]["passed"], rep["temporal"]
+    conv = next(o for o in tflite.ops(out.read_bytes()) if o["op"] == "CONV_2D")
+    assert "int8" in conv["dtypes"], conv             # int8 weights; static: int8 activations too
+    if dynamic:
+        assert rep["quantization"]["dynamic"]["int8_weight_ops"] >= 1
+        assert "QUANTIZE" not in rep["op_histogram"]
+    else:
+        assert rep["op_histogram"].get("QUANTIZE", 0) >= 1 and "float32" not in conv["dtypes"]
+        assert f"calibrated on {rep['calibration']['images']} real images" in path["quantized_by"]
+    report.validate(rep)

@@ -1,6 +1,7 @@
 """TFLite for LiteRT: activations emitted in NHWC from the IR, quantized in place (full int8, dynamic-range int8,
 or temporal-aware int8), checked on the host's XNNPACK. What the native import refuses goes to litert-torch
-(PyTorch sources, fp32 with NHWC I/O, where the extra is installed) or onnx2tf (convert/fallback.py)."""
+(PyTorch sources, fp32 with NHWC I/O, where the extra is installed) or onnx2tf (convert/fallback.py); their fp32
+file is quantized by ai-edge-quantizer for int8 and int8 --dynamic."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -109,7 +110,9 @@ class TFLiteTarget(Target):
     def emit_refused(self, c: Conversion) -> Emitted:
         """PyTorch sources: litert-torch where it can make the file; all else: onnx2tf."""
         src, refusal = c.front.src, c.front.refusal
-        passed_over = None if src.module is None else fallback.litert_torch_unusable(c.quant, c.io_layout)
+        # int8: the converter's fp32 file, quantized by ai-edge-quantizer (_quantized)
+        made = "fp32" if c.quant == "int8" else c.quant
+        passed_over = None if src.module is None else fallback.litert_torch_unusable(made, c.io_layout)
         if src.module is not None and passed_over is None:
             return _litert_torch(c, src.module, refusal)
         return _onnx2tf(c, refusal, {"litert-torch": passed_over} if passed_over else None)
@@ -158,16 +161,36 @@ def _litert_torch(c: Conversion, module, refusal: str) -> Emitted:
                         "float32 kept", refusal)
 
 
+def _quantized(c: Conversion, data: bytes) -> tuple[bytes, str | None, dict]:
+    """int8 of a fallback's fp32 file: ai-edge-quantizer's static recipe calibrated on the images the native
+    int8 path calibrates on, or its dynamic-range recipe. Returns the file, what the report's quantize step and
+    conversion_path say, and the dynamic record; other precisions pass through."""
+    if c.quant != "int8":
+        return data, None, {}
+    calib = None if c.dynamic else [verify.to_layout(b[None], c.io_layout) for b in c.calib_batch]
+    try:
+        data = fallback.quantize_file(data, calib, c.dynamic)
+    except Exception as exc:  # the quantizer raises assorted types; the refusal and its first line say enough
+        raise VstError(f"{c.front.refusal}, and ai-edge-quantizer could not quantize the fallback's fp32 file "
+                       f"({first_line(exc, 160)})") from None
+    how = fallback.AEQ_DYNAMIC if c.dynamic else f"{fallback.AEQ_STATIC}, calibrated on {len(calib)} real images"
+    extra = {}
+    if c.dynamic:
+        from vst.convert import temporal_quant
+        extra = {"quantization": {"dynamic": temporal_quant.dynamic_record(data)}}
+    return data, f"ai-edge-quantizer {fallback.quantizer_version()}: {how}", extra
+
+
 def _onnx2tf(c: Conversion, refusal: str, others: dict | None) -> Emitted:
     """A file made by onnx2tf from the exported ONNX; `others`: converters passed over, and why."""
-    if c.quant == "int8" or c.io_layout != "nhwc":
-        raise VstError(f"{refusal}; the onnx2tf fallback makes only fp32/fp16 files with NHWC I/O "
-                       f"(asked: {c.quant}, {c.io_layout})")
+    if c.io_layout != "nhwc":
+        raise VstError(f"{refusal}; the onnx2tf fallback makes only files with NHWC I/O (asked: {c.io_layout})")
     files = fallback.onnx2tf_files(c.front.ir_source, refusal)
-    if c.quant not in files:
-        raise VstError(f"{refusal}, and the onnx2tf fallback wrote no {c.quant} file")
-    emitted = _third_party(c, files[c.quant], "onnx2tf", "onnx2tf's own layout conversion",
-                           "float32 kept" if c.quant == "fp32" else "onnx2tf float16 weights", refusal)
+    made = "fp32" if c.quant == "int8" else c.quant
+    if made not in files:
+        raise VstError(f"{refusal}, and the onnx2tf fallback wrote no {made} file")
+    emitted = _third_party(c, files[made], "onnx2tf", "onnx2tf's own layout conversion",
+                           "float32 kept" if made == "fp32" else "onnx2tf float16 weights", refusal)
     if others:
         emitted.conversion_path["others"] = others
     return emitted
@@ -175,9 +198,11 @@ def _onnx2tf(c: Conversion, refusal: str, others: dict | None) -> Emitted:
 
 def _third_party(c: Conversion, data: bytes, producer: str, layout_detail: str, quant_detail: str,
                  refusal: str) -> Emitted:
-    """Check and describe a TFLite file another converter made: its ops, XNNPACK partitions, fidelity against the
-    reference, and the cost of the path."""
+    """Check and describe a TFLite file another converter made (int8: quantized by ai-edge-quantizer first): its
+    ops, XNNPACK partitions, fidelity against the reference, and the cost of the path."""
     tflite = _tflite()
+    data, quantized_by, extra = _quantized(c, data)
+    quant_detail = quantized_by or quant_detail
     ops = tflite.ops(data)
     hist = tflite.histogram(ops)
     xnn = tflite.xnnpack_partitions(data, THREADS)
@@ -187,8 +212,9 @@ def _third_party(c: Conversion, data: bytes, producer: str, layout_detail: str, 
     c.passes.append(PassResult("layout", False, f"{layout_detail}; TRANSPOSE {hist.get('TRANSPOSE', 0)}"))
     c.passes.append(PassResult("quantize", c.quant != "fp32", quant_detail))
     c.passes.append(_verify_pass(c, fid))
-    record = {"op_histogram": hist, "transposes": {"before": None, "after": hist.get("TRANSPOSE", 0)},
+    record = {**extra, "op_histogram": hist, "transposes": {"before": None, "after": hist.get("TRANSPOSE", 0)},
               **_checks(ops, fid, xnn)}
     cost = {"transposes": hist.get("TRANSPOSE", 0), "xnnpack_partitions": xnn["partitions"],
             "not_delegated": sorted({o["op"] for o in xnn["not_delegated"]}), "psnr_db": fid["psnr_db"]}
-    return Emitted(data, record, None, {"produced_by": producer, "why": refusal, "cost": cost})
+    path = {"produced_by": producer, "why": refusal, "cost": cost}
+    return Emitted(data, record, None, {**path, "quantized_by": quantized_by} if quantized_by else path)
