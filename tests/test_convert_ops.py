@@ -104,7 +104,7 @@ def test_op_is_native_nhwc_and_exact(name):
     assert ir_db >= 60 and db >= 60, (ir_db, db)
 
 
-def test_pooling_takes_every_precision_natively_and_padded_pooling_is_refused_by_name(tmp_path):
+def test_pooling_takes_every_precision_natively_and_ceil_mode_pooling_is_refused_by_name(tmp_path):
     from vst.convert.ops import UnsupportedOp
     pooled = Op(Fn(lambda x, m: F.interpolate(torch.cat([F.max_pool2d(x, 2), F.avg_pool2d(x, 2)], 1),
                                               scale_factor=2.0, mode="nearest")))     # a U-Net's down and up
@@ -113,8 +113,8 @@ def test_pooling_takes_every_precision_natively_and_padded_pooling_is_refused_by
         assert rep["conversion_path"]["produced_by"] == "native" and rep["fidelity"]["passed"], rep["fidelity"]
         assert "MAX_POOL_2D" in rep["op_histogram"] and rep["xnnpack"]["partitions"] == 1, rep["op_histogram"]
         assert rep["delegates"]["tflite_gpu"]["verdict"] == "full" and rep["delegates"]["nnapi"]["verdict"] == "full"
-    with pytest.raises(UnsupportedOp, match="only unpadded, floor-mode, undilated pooling"):
-        native(Op(nn.MaxPool2d(3, 2, padding=1)))
+    with pytest.raises(UnsupportedOp, match="only floor-mode, undilated pooling"):
+        native(Op(nn.MaxPool2d(3, 2, ceil_mode=True)))
 
 
 def test_batchnorm_after_conv_folds_into_it_exactly(photos_32x24):
@@ -210,7 +210,8 @@ def _blocks():
         Fn(lambda x, m: torch.softmax(x, 1) * x * x.mean(1, keepdim=True)), _conv(), nn.GELU(),
         Fn(lambda x, m: torch.erf(x) + (x.abs() + 1).pow(1.5) - torch.sqrt(x.abs() + 1)))
     resample = nn.Sequential(
-        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), nn.Conv2d(8, 8, 3, 2, 1),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), nn.MaxPool2d(3, 2, 1), _conv(),
+        nn.AvgPool2d(3, 1, 1), nn.MaxPool2d(3, 1, 1),
         nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.GELU("tanh"), nn.Conv2d(8, 8, 4, 2, 1),
         nn.ReflectionPad2d((1, 2, 3, 0)), nn.Conv2d(8, 8, 4))
     return {
@@ -220,8 +221,9 @@ def _blocks():
         "activations": (Op(acts), {"softplus", "mish", "elu", "softmax", "reduce_max", "slice", "gelu", "erf"},
                         {"LOG", "ELU", "SOFTMAX", "REDUCE_MAX", "GELU", "SIGN", "POW"}, None),
         # the converter fuses the tanh GELU into GELU itself
-        "resample": (Op(resample), {"resize_bilinear", "conv_transpose"},
-                     {"RESIZE_BILINEAR", "TRANSPOSE_CONV", "GELU", "CONCATENATION"}, 1),
+        # padded pools: a pad (edge for max, zeros for average) and the unpadded pool
+        "resample": (Op(resample), {"resize_bilinear", "conv_transpose", "max_pool", "avg_pool"},
+                     {"RESIZE_BILINEAR", "TRANSPOSE_CONV", "GELU", "CONCATENATION", "MAX_POOL_2D", "PAD"}, 1),
     }
 
 

@@ -1,5 +1,6 @@
-"""Pooling: max_pool and avg_pool over height and width, without padding (MaxPool2d(2) and AvgPool2d(2) of U-Nets
-and pix2pix encoders). Padded or ceil-mode pooling is refused here and goes to the fallback converters."""
+"""Pooling: max_pool and avg_pool over height and width (MaxPool2d(2) and AvgPool2d(2) of U-Nets and pix2pix
+encoders), padded through a pad op before them (MaxPool2d(3, 2, 1) of ResNet stems, AvgPool2d(3, 1, 1)). Ceil mode,
+dilation and averages that leave the padding out of the count are refused here and go to the fallback converters."""
 from __future__ import annotations
 
 from vst.convert.ops.base import Op, imports, register
@@ -59,9 +60,18 @@ def import_pool(ctx, node):
         ctx.unsupported("only 2-D pooling")
     if len(node.output) > 1 and node.output[1]:
         ctx.unsupported("its argmax indices are used")
-    if any(a.get("pads", ())) or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("ceil_mode", 0) \
-            or tuple(a.get("dilations", (1, 1))) != (1, 1):
-        ctx.unsupported("only unpadded, floor-mode, undilated pooling")
+    pads = [int(p) for p in a.get("pads", (0, 0, 0, 0))]
     op = "max_pool" if node.op_type == "MaxPool" else "avg_pool"
-    ctx.add(op, [ctx.ins[0]], ctx.out, {"kernel": kernel, "stride": tuple(int(s) for s in a.get("strides", (1, 1)))},
-            ctx.nm)
+    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("ceil_mode", 0) \
+            or tuple(a.get("dilations", (1, 1))) != (1, 1) or (any(pads) and op == "avg_pool"
+                                                                 and not a.get("count_include_pad", 0)) \
+            or any(p >= k for p, k in zip(pads, kernel * 2)):
+        ctx.unsupported("only floor-mode, undilated pooling, padded only as MaxPool or with count_include_pad")
+    x = ctx.ins[0]
+    if any(pads):
+        # average: zeros counted in the mean. max: the border repeated, exact since every window that reaches a
+        # padded row also holds the border row it repeats (pads < kernel), which -inf padding would leave to it
+        x = f"{ctx.out}__pad"
+        ctx.add("pad", [ctx.ins[0]], x, {"mode": "edge" if op == "max_pool" else "constant", "value": 0.0,
+                                         "pads": (pads[0], pads[1], pads[2], pads[3])}, ctx.nm + "/pad")
+    ctx.add(op, [x], ctx.out, {"kernel": kernel, "stride": tuple(int(s) for s in a.get("strides", (1, 1)))}, ctx.nm)
