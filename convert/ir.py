@@ -100,11 +100,12 @@ class Reference:
 
 
 def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, feeds: dict | None = None,
-              consts: dict | None = None):
+              consts: dict | None = None, post=None):
     """Reference executor (PyTorch, NCHW, float32). `record` gets shapes; with keep=True it gets the tensors.
     `feeds` gives kept inputs (graph.extra) by name; those not given take their sample value. `consts`: the
     graph's constants as tensors the caller holds (a module's buffers, which torch.export keeps as weights);
-    by default each is made from graph.consts on first use."""
+    by default each is made from graph.consts on first use. `post(node, y)`, if given, returns what is kept of
+    each node's output y (an exporter's hint on the same values, a memory format say)."""
     import torch
     import torch.nn.functional as F
     env = {graph.input: x, **(consts or {})}
@@ -128,6 +129,8 @@ def run_graph(graph: Graph, x, record: dict | None = None, keep: bool = False, f
         if op is None:
             raise InternalError(f"reference executor has no op {n.op!r}")
         y = op.reference(ctx, n, ins)
+        if post is not None:
+            y = post(n, y)
         env[n.output] = y
         if record is not None:
             record[n.output] = y if keep else tuple(y.shape)

@@ -45,7 +45,18 @@ class GraphModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from vst.convert.ir import run_graph
-        return run_graph(self.graph, x, consts={k: getattr(self, b) for k, b in self.names.items()})
+        return run_graph(self.graph, x, consts={k: getattr(self, b) for k, b in self.names.items()},
+                         post=self._channels_last_after_reshapes)
+
+    def _channels_last_after_reshapes(self, node, y: torch.Tensor) -> torch.Tensor:
+        """A depth-to-space's output asked for in channels-last order (the same values). XNNPACK's channels-last
+        pass in ExecuTorch runs every reshape in NCHW and leaves its output there, then transposes it back to NHWC
+        once for each consumer that needs it: three full-size transposes for the instance norm after an upsampling
+        (its mean, its square's mean, its scale), where this one serves them all. The graph's output is left as it
+        is: the NHWC I/O permute follows it."""
+        if node.op == "depth_to_space" and node.output != self.graph.output:
+            return y.to(memory_format=torch.channels_last)
+        return y
 
 
 @dataclass

@@ -186,3 +186,39 @@ def test_bad_requests_get_one_line(capsys, tmp_path, ckpt):
     from vst.common.errors import VstError
     with pytest.raises(VstError, match="not an ExecuTorch program"):
         open_session(tmp_path / "bad.pte")
+
+
+def _upsampling_graph():
+    """conv -> depth-to-space -> a consumer that needs NHWC (mean) and two that do not, twice over: the second
+    depth-to-space is the graph's output, as the thin last convolution's parities are in vst's networks."""
+    from vst.convert.ir import Graph, Node
+    rng = np.random.default_rng(0)
+    consts = {"w0": rng.standard_normal((12, 3, 3, 3)).astype(np.float32), "w1": rng.standard_normal(
+        (12, 3, 1, 1)).astype(np.float32)}
+    conv = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    nodes = [Node("conv", ["x", "w0"], "c0", conv), Node("depth_to_space", ["c0"], "d0", {"block": 2}),
+             Node("reduce_mean", ["d0"], "m", {"axes": (2, 3)}), Node("mul", ["d0", "d0"], "sq"),
+             Node("sub", ["sq", "m"], "e"), Node("mul", ["e", "d0"], "f"),
+             Node("conv", ["f", "w1"], "c1", conv), Node("depth_to_space", ["c1"], "y", {"block": 2})]
+    g = Graph("x", "y", (1, 3, 18, 34), nodes, consts)
+    g.infer_shapes()
+    return g
+
+
+def test_depth_to_space_is_handed_to_xnnpack_channels_last_and_stays_exact():
+    from vst.convert.ir import run_graph
+    g = _upsampling_graph()
+    module = pte.GraphModule(g)
+    x = torch.from_numpy(verify.eval_images(34, 18)[:1])
+    program = pte.export(module, x)
+    hints = [n for n in program.graph.nodes if n.op == "call_function" and
+             n.kwargs.get("memory_format") == torch.channels_last]
+    # the one inside the graph gets the hint; the output's does not (the NHWC I/O permute follows it)
+    assert len(hints) == 1 and tuple(hints[0].meta["val"].shape) == (1, 3, 32, 64)
+    with torch.no_grad():     # the same values; PyTorch's own kernels for a channels-last tensor round differently
+        assert verify.compare(run_graph(g, x).numpy(), module(x).numpy())["psnr_db"] >= EXACT_PSNR_DB
+    lowered = pte.lower(pte.export(pte.NHWCIO(module), x.permute(0, 2, 3, 1).contiguous()))
+    assert (lowered.delegation["subgraphs"], lowered.delegation["compute_nodes_outside"]) == (1, 0)
+    from vst.runtimes.executorch import ExecuTorchSession
+    got = ExecuTorchSession(lowered.data).run(x.permute(0, 2, 3, 1).numpy())
+    assert verify.compare(run_graph(g, x).permute(0, 2, 3, 1).numpy(), got)["psnr_db"] >= EXACT_PSNR_DB

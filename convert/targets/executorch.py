@@ -27,9 +27,9 @@ QUANT_DETAIL = {
 @register
 class ExecuTorchTarget(Target):
     name = "executorch"
-    rewrite_note = ("ExecuTorch's XNNPACK delegate takes mean over height and width and per-channel broadcasts as "
-                    "they are (TFLite's MEAN and broadcast workarounds), and its int8 adds were not measured to need "
-                    "the depthwise shift")
+    rewrite_note = ("ExecuTorch's XNNPACK delegate takes a mean over height and width as it is (TFLite's MEAN "
+                    "workaround: split by rows, a mean over one axis leaves the delegate), and its int8 adds were not "
+                    "measured to need the depthwise shift")
 
     def emit(self, c: Conversion) -> Emitted:
         """From the rewritten IR: the graph the rewrite proofs ran on, as a module. Dynamic int8 from the module:
