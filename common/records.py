@@ -195,6 +195,15 @@ def read_json(path: str | Path, what: str, fix: str, allow_nan: bool | tuple[str
     return doc
 
 
+def io_text(rep: dict) -> str:
+    """A conversion report's I/O in words. A Core ML program is NCHW inside whatever its I/O: its io_layout
+    "nhwc" means image (pixel buffer) I/O."""
+    layout = rep.get("io_layout", "?")
+    if rep.get("target") == "coreml":
+        return "images (pixel buffers), NCHW program" if layout == "nhwc" else "NCHW tensors"
+    return layout
+
+
 def field_name(path) -> str:
     """A schema error's location as a reader would write it: source.config, repeats[0].e2e.frames."""
     out = ""

@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from vst.common.cli import run_cli, size_arg
-from vst.common.records import precision, report_path
+from vst.common.records import io_text, precision, report_path
 from vst.runtimes.onnxfile import parse_bind
 from vst.runtimes.table import TARGETS
 
@@ -86,7 +86,7 @@ def summary(rep: dict) -> str:
     lines = [f"{rep['artifact']['path']} ({rep['artifact']['bytes'] / 2**20:.2f} MiB) from {rep['source']['kind']} "
              f"{rep['source']['name']}{' [RANDOM WEIGHTS]' if rep['source']['random_weights'] else ''}",
              f"  {rep['target']} {precision(rep)} {rep['size']['width']}x{rep['size']['height']} I/O "
-             f"{rep['io_layout']}; transposes {_count(rep['transposes']['before'])} -> {rep['transposes']['after']}"]
+             f"{io_text(rep)}; transposes {_count(rep['transposes']['before'])} -> {rep['transposes']['after']}"]
     if "xnnpack" in rep:
         x = rep["xnnpack"]
         lines.append(f"  XNNPACK: {x['delegated_nodes']}/{x['total_nodes']} nodes in {x['partitions']} partition(s)")

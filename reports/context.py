@@ -18,7 +18,7 @@ from vst.reports.figures import figure_data_uri
 from vst.reports.study import study_section
 from vst.reports.samples import clip_rows, is_trained, sample_rows
 from vst.bench.stats import DRIFT_LIMIT
-from vst.common.records import artifact_key, precision, table2_name
+from vst.common.records import artifact_key, io_text, precision, table2_name
 
 PAPER_FPS = {"iPhone 11 Pro 480x320": "fps_iphone11pro_480x320", "iPhone 11 Pro 320x240": "fps_iphone11pro_320x240",
              "iPhone 6s 480x320": "fps_iphone6s_480x320", "iPhone 6s 320x240": "fps_iphone6s_320x240"}
@@ -121,7 +121,7 @@ def conversion_card(path: Path, rep: dict) -> dict:
         "source": f"{src['kind']} {Path(src['name']).name}" + (f" ({src['arch']} {src.get('config', {})})"
                                                              if src.get("arch") else ""),
         "random_weights": bool(src.get("random_weights")), "target": rep["target"], "quant": precision(rep),
-        "size": f"{size['width']}x{size['height']}", "io_layout": rep.get("io_layout", "?"),
+        "size": f"{size['width']}x{size['height']}", "io_layout": io_text(rep),
         "artifact": Path(art.get("path", path.name)).name, "artifact_kb": f"{art.get('bytes', 0) / 1024:.1f}",
         "transposes_before": rep["transposes"]["before"], "transposes_after": rep["transposes"]["after"],
         "xnnpack": xnn_text, "fidelity": fid_text, "fidelity_passed": bool(fid.get("passed", False)),

@@ -165,3 +165,11 @@ def test_convert_summary_names_the_int8_method_and_says_what_was_not_counted_or_
     rep["delegates"] = {"coreml_ane": {"verdict": "none", "source": "s", "fallbacks": [
         {"op": op, "node": op, "reason": "the ANE computes in fp16 only", "source": "s"} for op in ("conv", "add")]}}
     assert "  coreml_ane: none (the ANE computes in fp16 only)" in summary(rep)
+    # a Core ML program is NCHW inside: its "nhwc" I/O is image I/O, said so on the console and in the report
+    from vst.reports.context import conversion_card
+    rep.update(target="coreml", quant="fp32", io_layout="nhwc", quantization=None)
+    assert " I/O images (pixel buffers), NCHW program;" in summary(rep)
+    assert conversion_card(__import__("pathlib").Path("m.mlpackage.report.json"), rep)["io_layout"] == \
+        "images (pixel buffers), NCHW program"
+    rep.update(io_layout="nchw")
+    assert " I/O NCHW tensors;" in summary(rep)
