@@ -188,6 +188,12 @@ def _ln_channels(x, m):
     return m["ln"](x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+def _convnext(x, m):
+    """ConvNeXt's block: depthwise 7x7, then LayerNorm and an MLP of Linear layers on channel-last activations."""
+    y = m["ln"](m["dw"](x).permute(0, 2, 3, 1))
+    return x + (m["down"](F.gelu(m["up"](y))) * torch.linspace(0.5, 1.0, 8)).permute(0, 3, 1, 2)
+
+
 def _conv(ci=8, co=8):
     return nn.Conv2d(ci, co, 3, padding=1)
 
@@ -198,6 +204,8 @@ def _blocks():
     torch.manual_seed(2)
     norm = nn.Sequential(
         _affine(nn.GroupNorm(2, 8)), nn.SiLU(), _conv(), _affine(nn.GroupNorm(1, 8)),
+        Fn(_convnext, dw=nn.Conv2d(8, 8, 7, padding=3, groups=8), ln=_affine(nn.LayerNorm(8)), up=nn.Linear(8, 32),
+           down=nn.Linear(32, 8)),
         Fn(_ln_channels, ln=_affine(nn.LayerNorm(8))), nn.GELU(),
         nn.ReplicationPad2d((2, 1, 0, 3)), nn.Conv2d(8, 8, 4), Fn(lambda x, m: F.layer_norm(x, x.shape[1:])),
         nn.ConstantPad2d((1, 2, 0, 3), 0.25), nn.Conv2d(8, 8, 4),
@@ -215,8 +223,10 @@ def _blocks():
         nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.GELU("tanh"), nn.Conv2d(8, 8, 4, 2, 1),
         nn.ReflectionPad2d((1, 2, 3, 0)), nn.Conv2d(8, 8, 4))
     return {
-        # GroupNorm: means by a 1x1 conv over each group; LayerNorm: MEAN over channels; edge pad: slices
-        "norm": (Op(norm), {"reduce_mean", "rsqrt", "gelu", "pad"}, {"MEAN", "RSQRT", "GELU", "PAD", "SLICE"}, 1),
+        # GroupNorm: means by a 1x1 conv over each group; LayerNorm: MEAN over channels; edge pad: slices;
+        # ConvNeXt's Linear layers on NHWC: 1x1 convs
+        "norm": (Op(norm), {"reduce_mean", "rsqrt", "gelu", "pad"}, {"MEAN", "RSQRT", "GELU", "PAD", "SLICE",
+                                                                    "DEPTHWISE_CONV_2D"}, 1),
         # erf alone is a polynomial whose SIGN XNNPACK leaves; the GELU's erf is fused into GELU
         "activations": (Op(acts), {"softplus", "mish", "elu", "softmax", "reduce_max", "slice", "gelu", "erf"},
                         {"LOG", "ELU", "SOFTMAX", "REDUCE_MAX", "GELU", "SIGN", "POW"}, None),

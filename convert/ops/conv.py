@@ -1,4 +1,5 @@
-"""Convolutions: conv (with its pads imported as a pad op before it) and conv_transpose."""
+"""Convolutions: conv (with its pads imported as a pad op before it), conv_transpose, and a Linear on channel-last
+activations as a 1x1 conv."""
 from __future__ import annotations
 
 import numpy as np
@@ -128,3 +129,62 @@ def _deconv(tf, graph, node, x, nm):
     if len(node.inputs) > 2:
         y = tf.nn.bias_add(y, tf.constant(graph.consts[node.inputs[2]].astype(np.float32)))
     return y
+
+
+def _linear(ctx, x: str, w: np.ndarray, bias: np.ndarray | None, out: str, q, nm: str) -> None:
+    """A Linear ([Cin, Cout] weight `w`) on the channels of IR tensor `x` as a 1x1 conv; the ONNX result `out` keeps
+    the layout permutation q of the channel-last tensor it was computed on."""
+    if q[3] != 1:
+        ctx.unsupported("a Linear on an axis other than the channels")
+    wname = f"{out}__conv_w"
+    ctx.consts[wname] = np.ascontiguousarray(np.asarray(w, np.float32).T.reshape(w.shape[1], w.shape[0], 1, 1))
+    inputs = [x, wname]
+    if bias is not None:
+        bname = f"{out}__conv_b"
+        ctx.consts[bname] = np.broadcast_to(np.asarray(bias, np.float32).reshape(-1), (w.shape[1],)).copy()
+        inputs.append(bname)
+    ctx.add("conv", inputs, out, {"stride": (1, 1), "dilation": (1, 1), "group": 1}, nm)
+    ctx.perm[out] = q
+
+
+@imports("MatMul")
+def import_matmul(ctx, node):
+    """A Linear layer on channel-last activations (ConvNeXt's blocks: permute to NHWC, Linear, permute back):
+    MatMul of a 4-D activation whose last ONNX axis is the IR's channel axis by a constant [Cin, Cout] weight is
+    a 1x1 convolution."""
+    if node.input[0] in ctx.consts or len(ctx.shape_of(node.input[0])) != 4:
+        ctx.unsupported("only a constant weight on the channel axis of a 4-D activation (a Linear on NHWC)")
+    w = np.asarray(ctx.const(ctx.ins[1], "the weight"), np.float32)
+    if w.ndim != 2:
+        ctx.unsupported(f"a rank-{w.ndim} weight")
+    _linear(ctx, ctx.ins[0], w, None, ctx.out, ctx.src_perm, ctx.nm)
+
+
+def import_linear(ctx, node) -> bool:
+    """torch's export of a Linear on a 4-D channel-last tensor: Reshape [1, H, W, C] -> [-1, C], Gemm by a
+    constant weight, Reshape back to [1, H, W, Cout]. Imported as one 1x1 conv (rank 4 throughout). False when
+    `node` (a Reshape) does not start that pattern."""
+    src = ctx.shape_of(node.input[0])
+    target = ctx.consts.get(node.input[1]) if len(node.input) > 1 else None
+    if len(src) != 4 or src[0] != 1 or target is None or target.size != 2 or int(target[-1]) != src[3]:
+        return False
+    users = ctx.users(node.output[0])
+    if len(users) != 1 or users[0].op_type != "Gemm" or users[0].input[0] != node.output[0]:
+        return False
+    from onnx.helper import get_attribute_value
+    gemm = users[0]
+    ga = {a.name: get_attribute_value(a) for a in gemm.attribute}
+    back = ctx.users(gemm.output[0])
+    if ga.get("transA", 0) or ga.get("alpha", 1.0) != 1.0 or gemm.input[1] not in ctx.consts or \
+            (len(gemm.input) > 2 and gemm.input[2] and gemm.input[2] not in ctx.consts) or \
+            len(back) != 1 or back[0].op_type != "Reshape" or back[0].input[1] not in ctx.consts:
+        return False
+    w = np.asarray(ctx.consts[gemm.input[1]], np.float32)
+    w = w.T if ga.get("transB", 0) else w
+    if [int(v) for v in ctx.consts[back[0].input[1]].tolist()] != list(src[:3]) + [w.shape[1]]:
+        return False
+    bias = np.asarray(ctx.consts[gemm.input[2]], np.float32) * ga.get("beta", 1.0) \
+        if len(gemm.input) > 2 and gemm.input[2] else None
+    ctx.done.update({gemm.output[0], back[0].output[0]})
+    _linear(ctx, ctx.ins[0], w, bias, back[0].output[0], ctx.src_perm, node.name or back[0].output[0])
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vst.convert.ops.base import imports
+from vst.convert.ops.conv import import_linear
 from vst.convert.ops.norm import import_group_norm
 
 
@@ -24,7 +25,7 @@ def import_layout(ctx, node):
     if node.input[0] in ctx.consts:      # of a constant: onnxslim folds those; one left is refused
         ctx.unsupported()
     q = _layout_perm(node, ctx.a, ctx.shape_of(node.input[0]) if ctx.op == "Reshape" else [0] * 4, ctx.consts)
-    if q is None and ctx.op == "Reshape" and import_group_norm(ctx, node):
+    if q is None and ctx.op == "Reshape" and (import_group_norm(ctx, node) or import_linear(ctx, node)):
         return
     if q is None:
         ctx.unsupported("it changes more than the layout")
