@@ -2,6 +2,7 @@
 program's own input spec, and what ran outside the delegate read from the program itself."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -97,7 +98,26 @@ class ExecuTorchSession:
         import torch
         if feeds:
             raise VstError(f"an ExecuTorch program here takes the image only, not {', '.join(feeds)}")
-        return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+        with one_torch_thread():
+            return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+
+
+@contextmanager
+def one_torch_thread():
+    """PyTorch's own thread pool held to one thread around a call into ExecuTorch's Python binding. The binding
+    copies the input and output tensors with PyTorch, which hands a frame-sized copy to its OpenMP threads; they
+    then spin-wait after it and take the cores from XNNPACK's pool: 20 multiply/add ops on a 320x240x3 frame cost
+    7.9 ms of CPU a call with PyTorch's two threads and 1.2 ms with one (the ops themselves 0.6 ms, ETDump), and
+    kunster-t2-15 320x240 16.7 ms against 10.6 ms. A phone's C++ runner makes no such copy."""
+    import torch
+    n = torch.get_num_threads()
+    if n != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n != 1:
+            torch.set_num_threads(n)
 
 
 def profile(model: str | Path | bytes, threads: int = 2, runs: int = 10) -> dict:
@@ -115,8 +135,9 @@ def profile(model: str | Path | bytes, threads: int = 2, runs: int = 10) -> dict
     session = ExecuTorchSession(data, threads=threads, profile=True)
     spec = session.input
     x = torch.rand(1, 3, *spec.size[::-1]) if spec.layout == "NCHW" else torch.rand(1, *spec.size[::-1], 3)
-    for _ in range(runs + 1):
-        session.method.execute([x])
+    with one_torch_thread():
+        for _ in range(runs + 1):
+            session.method.execute([x])
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         etdump, debug = f"{tmp}/run.etdp", f"{tmp}/run.bin"
