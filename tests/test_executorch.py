@@ -222,3 +222,18 @@ def test_depth_to_space_is_handed_to_xnnpack_channels_last_and_stays_exact():
     from vst.runtimes.executorch import ExecuTorchSession
     got = ExecuTorchSession(lowered.data).run(x.permute(0, 2, 3, 1).numpy())
     assert verify.compare(run_graph(g, x).permute(0, 2, 3, 1).numpy(), got)["psnr_db"] >= EXACT_PSNR_DB
+
+
+def test_session_holds_pytorch_to_one_thread_only_inside_the_call(fp32):
+    # the binding's tensor copies would otherwise wake PyTorch's OpenMP threads, which spin and take XNNPACK's cores
+    from vst.runtimes.executorch import ExecuTorchSession
+    s = ExecuTorchSession(fp32[0])
+    seen, real = [], s.method.execute
+    s.method = type("Spy", (), {"execute": lambda self, args: seen.append(torch.get_num_threads()) or real(args)})()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        y = s.run(verify.to_layout(verify.eval_images(*SIZE)[:1], "nhwc"))
+        assert seen == [1] and torch.get_num_threads() == 2 and y.shape == (1, SIZE[1], SIZE[0], 3)
+    finally:
+        torch.set_num_threads(before)
