@@ -44,8 +44,10 @@ func runPlan(planPath: String, resultPath: String) throws {
     let cell = try LiteRtCell.measure(plan: plan, modelPath: plan.artifact.path) {
         let clip = plan.frame_source.path
         let (w, h) = try FFmpegFrames.probe(clip: clip)
-        return RGBClip(width: w, height: h) {
-            let frames = try FFmpegFrames(clip: clip, width: w, height: h)
+        let (pw, ph) = (plan.input.width, plan.input.height)
+        let filter = FFmpegFrames.coverFilter(srcWidth: w, srcHeight: h, width: pw, height: ph)
+        return RGBClip(width: pw, height: ph) {
+            let frames = try FFmpegFrames(clip: clip, width: pw, height: ph, filter: filter)
             return { try frames.next() }
         }
     }

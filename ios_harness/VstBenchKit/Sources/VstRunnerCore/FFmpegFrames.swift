@@ -20,12 +20,15 @@ public final class FFmpegFrames {
     /// The ffmpeg to run: $VST_FFMPEG (the Python driver sets it from the imageio-ffmpeg wheel), else on PATH.
     public static var executable: String { ProcessInfo.processInfo.environment["VST_FFMPEG"] ?? "ffmpeg" }
 
-    public init(clip: String, width: Int, height: Int, ffmpeg: String = FFmpegFrames.executable) throws {
+    /// `filter`: an ffmpeg -vf chain whose output is width x height (coverFilter); nil: the clip's own frames.
+    public init(clip: String, width: Int, height: Int, filter: String? = nil,
+                ffmpeg: String = FFmpegFrames.executable) throws {
         self.clip = clip; self.width = width; self.height = height
         log = FileManager.default.temporaryDirectory.appendingPathComponent("vst-ffmpeg-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: try FFmpegFrames.resolve(ffmpeg))
-        process.arguments = ["-nostdin", "-v", "error", "-i", clip, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+        process.arguments = ["-nostdin", "-v", "error", "-i", clip] + (filter.map { ["-vf", $0] } ?? []) +
+            ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: log)
@@ -74,6 +77,18 @@ public final class FFmpegFrames {
             throw RunnerError.badInput("decoding \(clip) failed (ffmpeg: \(said)); give an H.264 MP4/MOV file")
         }
         return nil
+    }
+
+    /// The -vf chain that scales a srcWidth x srcHeight clip to cover width x height and centre-crops it, as
+    /// vst's host runner has swscale do while converting to RGB (vst.common.images.cover: area when shrinking,
+    /// bilinear when enlarging): the frame source hands frames at the model's size, a phone's scaler's job.
+    public static func coverFilter(srcWidth w: Int, srcHeight h: Int, width: Int, height: Int) -> String {
+        let scale = max(Double(width) / Double(w), Double(height) / Double(h))
+        // Python's round() rounds halves to even
+        let nw = max(width, Int((Double(w) * scale).rounded(.toNearestOrEven)))
+        let nh = max(height, Int((Double(h) * scale).rounded(.toNearestOrEven)))
+        let flags = scale < 1 ? "area" : "bilinear"
+        return "scale=\(nw):\(nh):flags=\(flags),crop=\(width):\(height):\((nw - width) / 2):\((nh - height) / 2)"
     }
 
     /// Width and height of the frames ffmpeg gives for `clip` (turned upright as it turns them), read from the

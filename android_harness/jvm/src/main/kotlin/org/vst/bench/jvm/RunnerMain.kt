@@ -114,7 +114,7 @@ fun runPlan(o: Options) {
         }
         val clip = File(plan.clipPath)
         if (!clip.isFile) throw UserError("clip $clip does not exist; give the plan's frame_source an H.264 video")
-        FfmpegClip(ffmpegPath(), clip, source.getInt("width"), source.getInt("height"))
+        FfmpegClip(ffmpegPath(), clip, source.getInt("width"), source.getInt("height"), plan.width, plan.height)
     }
     Job.writeAtomically(resultFile, result.toJson().toString(1))
 }
