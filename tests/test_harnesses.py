@@ -14,19 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from toolchains import missing
+
 from harness_vectors import RESULTS, VECTORS, differences, load
 
 REPO = Path(__file__).resolve().parents[1]
 SWIFT_PACKAGE = REPO / "ios_harness" / "VstBenchKit"
 KOTLIN_CORE = REPO / "android_harness" / "core"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def missing(what: str) -> None:
-    msg = f"{what}; run scripts/setup.sh"
-    if IN_CI:
-        pytest.fail(msg, pytrace=False)
-    pytest.skip(msg)
 
 
 def swift() -> str:

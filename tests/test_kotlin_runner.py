@@ -6,7 +6,6 @@ The toolchains come from scripts/setup.sh (kotlin, gcc, a JDK, libandroid-json-j
 one fails the run; elsewhere it skips with the reason. build.sh keeps its outputs, so reruns build nothing.
 """
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toolchains import missing
+
 REPO = Path(__file__).resolve().parents[1]
 JVM = REPO / "android_harness" / "jvm"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 W, H = 64, 48      # conftest's shipped_tflite
-
-
-def missing(what: str) -> None:
-    msg = f"{what}; run scripts/setup.sh"
-    if IN_CI:
-        pytest.fail(msg, pytrace=False)
-    pytest.skip(msg)
 
 
 def runner_env() -> dict:

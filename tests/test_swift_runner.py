@@ -7,7 +7,6 @@ Built with `swift build -c release` in the package, whose .build folder is kept,
 (CI=true) a missing toolchain fails the run; elsewhere the tests skip with the reason (scripts/setup.sh installs it).
 """
 import json
-import os
 import shutil
 import subprocess
 from importlib.metadata import version
@@ -16,18 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toolchains import IN_CI, missing
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ios_harness" / "VstBenchKit"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SHIPPED = "kunster.a025-s05-stage2"
 W, H = 64, 48
-
-
-def missing(what: str) -> None:
-    msg = f"{what}; run scripts/setup.sh"
-    if IN_CI:
-        pytest.fail(msg, pytrace=False)
-    pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
