@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from typing import Callable, Iterable
 
@@ -17,6 +18,8 @@ from vst.common.hostinfo import cpu_name
 
 ADDRESS_ENV = "RAY_ADDRESS"
 LOCAL = "local"
+# Ray's switch for multi-node clusters; off, a node keeps 127.0.0.1 and its servers listen on loopback only
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # a wait on tasks wakes this often to check that some node can still run them
 POLL_S = 10.0
 # a sweep gives up when no live node offers what its tasks need for this long (every node gone)
@@ -37,6 +40,8 @@ def connect(addr: str, workers: int | None = None, resources: dict | None = None
     # quiet_stderr lowers the "ray" logger to ERROR unless -v: Ray's own logs and its workers' output follow it.
     # Read before Ray is first imported, which sets the logger to INFO.
     verbose = logging.getLogger("ray").getEffectiveLevel() < logging.ERROR
+    if addr == LOCAL:
+        _loopback_only()
     import ray
     if not ray.is_initialized():
         if addr != LOCAL:
@@ -56,6 +61,18 @@ def connect(addr: str, workers: int | None = None, resources: dict | None = None
             _hide_raylet_messages()
     alive = [n for n in ray.nodes() if n["Alive"]]
     return {"nodes": len(alive), "cpus": int(sum(n["Resources"].get("CPU", 0) for n in alive))}
+
+
+def _loopback_only() -> None:
+    """An embedded Ray serves this process alone: its servers listen on 127.0.0.1, not on every interface.
+
+    On Linux Ray gives a node the machine's network address and its gRPC servers then listen on all interfaces;
+    with its switch for single-machine platforms off (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) the node's address is
+    127.0.0.1 and the GCS and raylet listen there only. Ray reads the switch when first imported; later, the
+    same module constant is what it consults."""
+    os.environ[LOOPBACK_ENV] = "0"
+    if "ray._private.ray_constants" in sys.modules:
+        sys.modules["ray._private.ray_constants"].ENABLE_RAY_CLUSTER = False
 
 
 def _reachable(addr: str, timeout_s: float = 10.0) -> None:

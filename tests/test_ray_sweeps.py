@@ -19,15 +19,23 @@ import pytest
 from vst.bench.cluster import NODE_RESOURCE, local_file, phone_resource, task_options
 from vst.bench.devices import Device
 from vst.bench.store import INDEX, load_results
-from vst.common.cluster import node_identity
+from vst.common.cluster import LOOPBACK_ENV, node_identity
 from vst.common.errors import VstError
 from vst.video.codec import make_clip
 
 RAY = str(Path(sys.executable).parent / "ray")
 FAKE_PHONE = "FAKE-SERIAL-0"   # declared by the second node for the scheduling test only; nothing measures it
 # nodes declared dead within a few seconds of their raylet going away (Ray's defaults take about 30 s)
+# Ray's switch for single-machine platforms off: every process of this cluster (nodes, drivers, workers) takes
+# 127.0.0.1 as its node's address, and Ray's servers then listen on loopback only
 ENV = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_health_check_period_ms="500",
-           RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3", PYTHONWARNINGS="ignore")
+           RAY_health_check_timeout_ms="1000", RAY_health_check_failure_threshold="3", PYTHONWARNINGS="ignore",
+           **{LOOPBACK_ENV: "0"})
+# That switch also refuses a second node; this one is let in with the loopback address it is given (Ray would
+# otherwise replace 127.0.0.1 by the machine's network address)
+SECOND_NODE = [sys.executable, "-c", "import ray._private.ray_constants as c, ray._private.services as s\n"
+               "c.ENABLE_RAY_CLUSTER = True\ns.resolve_ip_for_localhost = lambda host: host\n"
+               "from ray.scripts.scripts import main\nmain()"]
 
 
 def _free_port() -> int:
@@ -36,9 +44,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _node(args: list[str], log: Path) -> subprocess.Popen:
+def _node(args: list[str], log: Path, head: bool = True) -> subprocess.Popen:
     # its own session: the node's raylet and workers share its process group, which is what is killed
-    return subprocess.Popen([RAY, "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+    return subprocess.Popen([*([RAY] if head else SECOND_NODE), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
                              "--object-store-memory", str(80 * 2 ** 20), "--disable-usage-stats", *args],
                             stdout=log.open("w"), stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
 
@@ -52,6 +60,23 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def _listening(pids: set[int]) -> set[str]:
+    """The addresses on which these processes (and their children) accept connections."""
+    import psutil
+    tree = set(pids)
+    for pid in pids:
+        try:
+            tree |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
+        except psutil.NoSuchProcess:
+            pass
+    return {c.laddr.ip for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in tree}
+
+
+def _loopback(ips: set[str]) -> bool:
+    return all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip in ips)
 
 
 def test_cluster_options_refused_in_one_line(tmp_path, monkeypatch):
@@ -88,8 +113,11 @@ def cluster():
             assert time.monotonic() < deadline and procs[0].poll() is None, (temp / "head.log").read_text()[-2000:]
             time.sleep(1)
         procs.append(_node(["--address", addr, "--resources",
-                            json.dumps({NODE_RESOURCE: 1, phone_resource(FAKE_PHONE): 1})], temp / "worker.log"))
-        os.environ.update({k: ENV[k] for k in ("RAY_USAGE_STATS_ENABLED",)})
+                            json.dumps({NODE_RESOURCE: 1, phone_resource(FAKE_PHONE): 1})], temp / "worker.log",
+                           head=False))
+        os.environ.update({k: ENV[k] for k in ("RAY_USAGE_STATS_ENABLED", LOOPBACK_ENV)})
+        import ray._private.ray_constants as constants
+        constants.ENABLE_RAY_CLUSTER = False   # this process's driver too (ray may be imported already)
         ray.init(address=addr, logging_level="ERROR", log_to_driver=False)
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
             assert time.monotonic() < deadline and procs[1].poll() is None, (temp / "worker.log").read_text()[-2000:]
@@ -97,7 +125,8 @@ def cluster():
         nodes = [n for n in ray.nodes() if n["Alive"]]
         head = next(n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"])
         worker = next(n["NodeID"] for n in nodes if n["NodeID"] != head)
-        yield {"address": addr, "head": head, "worker": worker, "worker_proc": procs[1]}
+        yield {"address": addr, "head": head, "worker": worker, "worker_proc": procs[1],
+               "pids": {p.pid for p in procs} | {os.getpid()}}
     finally:
         ray.shutdown()
         for p in reversed(procs):
@@ -107,6 +136,10 @@ def cluster():
 
 def test_phone_cells_are_scheduled_on_the_node_their_phone_is_plugged_into(cluster):
     import ray
+    # nothing leaves loopback: both nodes registered at 127.0.0.1, and every server of the cluster listens there
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    ips = _listening(cluster["pids"])
+    assert ips and _loopback(ips), ips
     from vst.bench.cluster import resolve_on_cluster
     phone = Device("fake", "android", serial=FAKE_PHONE)
     assert task_options(phone)["resources"] == {phone_resource(FAKE_PHONE): 1.0}
@@ -184,3 +217,24 @@ def test_sweep_survives_a_node_killed_mid_sweep(cluster, tmp_path):
     assert "<th class=\"l\">node</th>" in html and "Cells ran on 2 nodes" in html
     # each node named in the caveat and on its cells' rows
     assert html.count(f"node {cluster['head'][:8]}") >= 2 and html.count(f"node {cluster['worker'][:8]}") >= 2
+
+
+def test_an_embedded_ray_listens_on_loopback_only():
+    """`--ray-address local` starts Ray for this process alone: none of its servers may face the network."""
+    code = ("import json, os, psutil\n"
+            "from vst.common.cluster import connect\n"
+            "print(json.dumps(connect('local', workers=1)))\n"
+            "import ray\n"
+            "print(json.dumps(sorted({n['NodeManagerAddress'] for n in ray.nodes()})))\n")
+    env = {k: v for k, v in ENV.items() if k != LOOPBACK_ENV}   # vst sets it itself
+    proc = subprocess.Popen([sys.executable, "-c", code + "import sys; sys.stdout.flush(); input()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            text=True, start_new_session=True)
+    try:
+        info, addrs = json.loads(proc.stdout.readline()), json.loads(proc.stdout.readline())
+        assert info["nodes"] == 1 and info["cpus"] == 1 and addrs == ["127.0.0.1"]
+        ips = _listening({proc.pid})
+        assert ips and _loopback(ips), ips
+        proc.communicate("\n", timeout=60)
+    finally:
+        _stop(proc)
