@@ -33,11 +33,13 @@ class NHWCIO(nn.Module):
 class GraphModule(nn.Module):
     """vst's IR graph (rewritten, proven) as a torch module: its reference executor (vst.convert.ir.run_graph),
     with the graph's constants held as buffers, so that torch.export keeps them as weights, which XNNPACK takes
-    only as such (as lifted tensor constants its convolutions stay on portable kernels)."""
+    only as such (as lifted tensor constants its convolutions stay on portable kernels). `channels_last_hint`: see
+    _channels_last_after_reshapes; off for lowerings that refuse a non-contiguous dim order (Core ML's)."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, channels_last_hint: bool = True):
         super().__init__()
         self.graph = graph
+        self.channels_last_hint = channels_last_hint
         self.names = {}
         for i, (name, value) in enumerate(graph.consts.items()):
             self.register_buffer(f"c{i}", torch.from_numpy(np.array(value, dtype=np.float32)))  # as run_graph makes them
@@ -46,7 +48,7 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from vst.convert.ir import run_graph
         return run_graph(self.graph, x, consts={k: getattr(self, b) for k, b in self.names.items()},
-                         post=self._channels_last_after_reshapes)
+                         post=self._channels_last_after_reshapes if self.channels_last_hint else None)
 
     def _channels_last_after_reshapes(self, node, y: torch.Tensor) -> torch.Tensor:
         """A depth-to-space's output asked for in channels-last order (the same values). XNNPACK's channels-last
@@ -119,12 +121,15 @@ def conv_precisions(program) -> list[dict]:
     return rows
 
 
-def lower(program) -> Lowered:
-    """The ExportedProgram lowered with the XNNPACK partitioner, serialized, with ExecuTorch's delegation summary."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+def lower(program, partitioner=None) -> Lowered:
+    """The ExportedProgram lowered with `partitioner` (XNNPACK's by default), serialized, with ExecuTorch's
+    delegation summary."""
     from executorch.exir import to_edge_transform_and_lower
+    if partitioner is None:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        partitioner = XnnpackPartitioner()
     try:
-        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
         delegation, hist = delegation_summary(edge.exported_program().graph_module)
         data = edge.to_executorch().buffer
     except VstError:
@@ -152,9 +157,10 @@ def delegation_summary(graph_module) -> tuple[dict, dict]:
             "source": SOURCE}, hist
 
 
-def xnnpack_verdict(delegation: dict) -> dict:
-    """The report's delegates entry: every compute op left outside XNNPACK is a fallback to portable kernels."""
-    fallbacks = [{"op": op, "node": f"{n} node(s)", "reason": "left outside the XNNPACK delegate: it runs on "
+def delegate_verdict(delegation: dict, backend: str = "XNNPACK") -> dict:
+    """The report's delegates entry: every compute op left outside the delegate is a fallback to portable
+    kernels."""
+    fallbacks = [{"op": op, "node": f"{n} node(s)", "reason": f"left outside the {backend} delegate: it runs on "
                   "ExecuTorch's portable kernels between delegated subgraphs", "source": SOURCE}
                  for op, n in delegation["ops_outside"].items() if op not in NON_COMPUTE]
     verdict = "full" if not fallbacks else "none" if not delegation["delegated_nodes"] else "partial"

@@ -106,7 +106,7 @@ def _emit(c: Conversion, module: torch.nn.Module, lowered_from: str, torch_rewri
             "int8_weight_ops": sum(r["precision"] == "int8-weights" for r in convs), "per_op": convs}}
     return Emitted(lowered.data, {**extra, "op_histogram": lowered.op_histogram,
                                   "transposes": {"before": None, "after": permutes},
-                                  "delegates": {"xnnpack": pte.xnnpack_verdict(d)}, "fidelity": fid,
+                                  "delegates": {"xnnpack": pte.delegate_verdict(d)}, "fidelity": fid,
                                   "executorch": record}, got)
 
 
