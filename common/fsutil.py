@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -159,6 +160,24 @@ def _temporary_beside(target: Path, suffix: str) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def write_folder(target: str | os.PathLike, write, suffix: str) -> None:
+    """A package folder (.mlpackage, .aimodel) written beside its final place by `write(tmp)`, then renamed in: no
+    partial package. `suffix`: the temporary's, which some writers insist on."""
+    target = Path(target)
+    ensure_writable_dir(target.parent)
+    tmp = target.with_name(f".{target.stem}.tmp{suffix}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        write(tmp)
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

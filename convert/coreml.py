@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vst.common.errors import InternalError, VstError
-from vst.common.fsutil import ensure_writable_dir
+from vst.common.fsutil import write_folder
 from vst.convert.ir import Graph, input_name
 from vst.convert.ops import REGISTRY
 
@@ -241,8 +240,7 @@ def fidelity(model, images: np.ndarray, io_layout: str, ref: np.ndarray, quant: 
     if coreml_runtime.can_predict():
         got = coreml_runtime.predict(model, images, io_layout)
         return got, verify.fidelity(ref, got, quant, ref_kind)
-    return None, {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": verify.THRESHOLDS_DB[quant],
-                  "passed": None, "images": len(images), "reference": ref_kind, "measured": False, "note": note()}
+    return None, verify.not_measured(len(images), quant, ref_kind, note())
 
 
 def histogram(ops: list[dict]) -> dict[str, int]:
@@ -252,16 +250,4 @@ def histogram(ops: list[dict]) -> dict[str, int]:
 
 def save(model, target: Path) -> None:
     """Write the .mlpackage folder beside its final place, then rename it in (no partial package)."""
-    target = Path(target)
-    ensure_writable_dir(target.parent)
-    tmp = target.with_name(f".{target.stem}.tmp.mlpackage")   # coremltools insists on the extension
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        model.save(str(tmp))
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    write_folder(target, lambda tmp: model.save(str(tmp)), ".mlpackage")   # coremltools insists on the extension

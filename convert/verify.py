@@ -80,6 +80,13 @@ def fidelity(ref_nchw: np.ndarray, got_nchw: np.ndarray, quant: str, reference: 
             "measured": True}
 
 
+def not_measured(images: int, quant: str, reference: str, note: str) -> dict:
+    """The fidelity record of an artifact this machine cannot run: nothing measured, `note` says why and what was
+    checked instead."""
+    return {"psnr_db": None, "max_abs_err": None, "threshold_psnr_db": THRESHOLDS_DB[quant], "passed": None,
+            "images": images, "reference": reference, "measured": False, "note": note}
+
+
 def _finite(v: float) -> float | None:
     # JSON has no infinity: a bit-identical result is reported as null with passed=true.
     return None if v == float("inf") else round(v, 3)
