@@ -19,7 +19,8 @@ CHATTER = re.compile(
     r"INFO: Created TensorFlow Lite|INFO: Initialized TensorFlow Lite|fully_quantize: |"
     r"WARNING:absl:|WARNING:tensorflow:|Saved artifact at|Output Type:|Captures:|"
     r"Failed to load \S*torchao/_C|"      # torchao (litert-torch's) probing its CUDA kernels
-    r"\[[\w.]+\.cpp:\d+\] )")                  # ExecuTorch's runtime (cpuinfo probes, thread pool resets)
+    r"\[[\w.]+\.cpp:\d+\] |"                  # ExecuTorch's runtime (cpuinfo probes, thread pool resets)
+    r"ODIE \[\w+\]: Loading function )")         # coreai-core's runtime, each time a function loads
 LOGGERS = ("torch", "torch.onnx", "torch.export", "onnxscript", "tensorflow", "absl", "coremltools", "onnx2tf",
            "onnxruntime", "h5py", "jax", "flwr", "ray", "uvicorn", "litert_torch", "torchao")
 

@@ -53,11 +53,12 @@ def _check_args(to, quant, size, io_layout, out) -> tuple[int, int, Path]:
     out = Path(out)
     if out.suffix != SUFFIX[to]:
         raise VstError(f"output {out} should end in {SUFFIX[to]} for --to {to}")
-    if out.is_dir() and to != "coreml":
+    package = targets.get(to).package
+    if out.is_dir() and package is None:
         raise VstError(f"output {out} is a folder; give a file path")
-    if out.is_dir() and not _replaceable_mlpackage(out):
+    if out.is_dir() and not _replaceable_package(out, package[1]):
         # replacing a package deletes the folder: only one vst wrote may go, never a user's folder of files
-        raise VstError(f"output {out} is an existing folder that is not a Core ML package written by vst-convert; "
+        raise VstError(f"output {out} is an existing folder that is not a {package[0]} written by vst-convert; "
                        "refusing to delete it: give another -o or move the folder away")
     if len(out.name.encode()) > 200:
         raise VstError(f"output name {out.name[:40]}... is {len(out.name.encode())} bytes long; file systems take "
@@ -77,11 +78,11 @@ def _check_not_input(model, calib, bind, out) -> None:
     check_not_input(report_path(out), read, "the report")
 
 
-def _replaceable_mlpackage(path: Path) -> bool:
+def _replaceable_package(path: Path, package_entries: tuple[str, ...]) -> bool:
     """An empty folder, or a package vst-convert wrote: its report lies beside it and it holds only package
-    entries."""
+    entries, the first of them among them."""
     entries = {p.name for p in path.iterdir()}
-    return not entries or ("Manifest.json" in entries and entries <= {"Manifest.json", "Data"}
+    return not entries or (package_entries[0] in entries and entries <= set(package_entries)
                            and report_path(path).is_file())
 
 
@@ -91,7 +92,7 @@ def default_out(model: Any, to: str, quant: str, size: tuple[int, int], temporal
     from vst.common.records import artifact_file, precision_name
     from vst.models.names import artifact_stem
     tag = precision_name(quant, "temporal" if temporal else "dynamic" if dynamic else None)
-    return artifact_file(artifact_stem(str(model)), size[0], size[1], tag, SUFFIX[to])
+    return artifact_file(artifact_stem(str(model)), size[0], size[1], tag, targets.get(to).file_tag + SUFFIX[to])
 
 
 def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int, int] = (480, 320),
@@ -181,7 +182,8 @@ def convert(model: Any, to: str = "tflite", quant: str = "fp32", size: tuple[int
     if checks == "full":
         result["temporal"] = temporal_qa.temporal_check(
             front.reference, out, width, height, runnable=target.runs_here, random_weights=src.random_weights,
-            feeds=target.temporal_feeds(conversion) if kept else None)
+            feeds=target.temporal_feeds(conversion) if kept else None,
+            runner=target.temporal_runner(conversion, out))
     else:
         result["temporal"] = temporal_qa.not_measured(f"left out: conversion checks {checks!r} ({CHECKS[checks]})")
     t_qa = time.perf_counter() - t_qa

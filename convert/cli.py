@@ -96,6 +96,9 @@ def summary(rep: dict) -> str:
                      f"{d['compute_nodes_outside']} compute node(s) outside")
         lines += [f"  [{'x' if r['applied'] else ' '}] torch: {r['name']}: {r['detail']}"
                   for r in rep["executorch"].get("torch_rewrites", ())]
+    if "coreai" in rep:
+        a = rep["coreai"]
+        lines.append(f"  Core AI: {a['minimum_os']} asset by {a['converted_by']}; checked with {a['runtime']}")
     for p in rep["passes"]:
         lines.append(f"  [{'x' if p['applied'] else ' '}] {p['name']}: {p['detail']}")
     for name, d in rep["delegates"].items():

@@ -9,7 +9,7 @@ from vst.common import records
 from vst.common.records import check_record, report_path, samples_dir
 
 TOOLS = ("torch", "onnx", "onnxruntime", "onnxslim", "tensorflow", "ai-edge-litert", "coremltools", "executorch",
-         "torchao", "numpy")
+         "torchao", "numpy", "coreai-torch", "coreai-core")
 
 
 def schema() -> dict:

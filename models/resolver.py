@@ -160,6 +160,9 @@ def file_form(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in ARTIFACT_SUFFIXES:
         return ARTIFACT_SUFFIXES[suffix]      # its runtime reads it (and names damage) when it opens
+    if suffix == ".aimodel":    # not a runnable form: coreai-core runs it here only inside vst-convert's checks
+        raise VstError(f"{path} is a Core AI asset: it runs on iOS 27 and macOS 27 devices; vst-convert checked it "
+                       "here on coreai-core's CPU path, which is no phone's speed: give a .tflite, .pte or model")
     if path.is_dir():
         raise VstError(f"{path} is a folder; give a model file (.safetensors, .pt, .pt2, .onnx, .tflite) or a name")
     with open(path, "rb") as fh:

@@ -76,6 +76,10 @@ class ExecuTorchSession:
         from executorch.runtime import Runtime
         data, what = _read(model)
         p = plan(data, what)
+        if any(d.id == "CoreMLBackend" for d in p.delegates):
+            raise VstError(f"{Path(what).name} is an ExecuTorch program with the Core ML delegate: it runs on macOS "
+                           "and iPhones only (ExecuTorch's Core ML backend); convert with --to executorch for "
+                           "the XNNPACK program this machine runs")
         if threads and portable_lib._threadpool_get_thread_count() != int(threads):
             # one pool for the process: ExecuTorch's XNNPACK delegate takes its threads from it. Reset only when
             # the count changes: a reset replaces the pool under every program already loaded

@@ -12,6 +12,10 @@ TARGETS = {
     "coreml": {"suffix": ".mlpackage", "runtime": "coreml"},
     "onnx": {"suffix": ".onnx", "runtime": "onnxruntime"},
     "executorch": {"suffix": ".pte", "runtime": "executorch"},
+    # ExecuTorch with its Core ML delegate: an ExecuTorch program that only Apple's OSes run
+    "executorch-coreml": {"suffix": ".pte", "runtime": "executorch"},
+    # Core AI (iOS 27): coreai-core runs it on this CPU for the conversion's checks (vst.runtimes.coreai)
+    "coreai": {"suffix": ".aimodel", "runtime": "coreai"},
 }
 
 # file suffix -> (artifact format, runtime); checkpoints run on PyTorch, compiled Core ML only on a device

@@ -72,7 +72,7 @@ def _value_ranges(g: Graph, names: list[str]) -> dict[str, float]:
     return {n: float(max(rec[n].max(), 0.0) - min(rec[n].min(), 0.0)) for n in names}
 
 
-@rewrite(targets=("tflite", "coreml", "executorch"))
+@rewrite(targets=("tflite", "coreml", "executorch", "executorch-coreml"))
 def fold_affine_into_conv(g: Graph) -> int:
     """conv -> mul(per-channel or scalar constant) / add(same)  ==>  one conv with scaled weights and shifted bias.
 

@@ -67,6 +67,9 @@ class Target:
     rewrite_note: ClassVar[str] = ""      # why it needs fewer rewrites than TFLite (none: it takes them all)
     runs_here: ClassVar[bool] = True      # this machine runs its files (the temporal QA needs that)
     needs_ir: ClassVar[bool] = True       # it emits from the IR (else from the source graph itself)
+    file_tag: ClassVar[str] = ""          # in the default file name, where targets share a suffix (.pte)
+    # a folder artifact: what it is called, and the entries a package vst wrote holds (the first always); None: a file
+    package: ClassVar[tuple[str, tuple[str, ...]] | None] = None
 
     @property
     def suffix(self) -> str:
@@ -90,6 +93,11 @@ class Target:
 
     def temporal_feeds(self, c: Conversion) -> dict | None:
         """The kept inputs' values the temporal QA feeds the artifact, by the artifact's input names."""
+        return None
+
+    def temporal_runner(self, c: Conversion, out: Path):
+        """What runs the written artifact for the temporal QA (an NCHW batch in, NCHW out) where vst's runtime
+        sessions do not open it; None: the session of its runtime."""
         return None
 
     def accelerator_checks(self, c: Conversion, out: Path, emitted: Emitted) -> dict:

@@ -23,6 +23,7 @@ class CoreMLTarget(Target):
                     "(rules/coreml.json); its fused instance_norm also avoids float16 overflow of a squared "
                     "deviation")
     runs_here = False
+    package = ("Core ML package", ("Manifest.json", "Data"))
 
     def emit(self, c: Conversion) -> Emitted:
         graph, quant, io_layout = c.graph, c.quant, c.io_layout
