@@ -38,7 +38,7 @@ class GraphModule(nn.Module):
 
     def __init__(self, graph, channels_last_hint: bool = True):
         super().__init__()
-        self.graph = graph
+        self.graph = graph = own_constants(graph)
         self.channels_last_hint = channels_last_hint
         self.names = {}
         for i, (name, value) in enumerate(graph.consts.items()):
@@ -59,6 +59,28 @@ class GraphModule(nn.Module):
         if node.op == "depth_to_space" and node.output != self.graph.output:
             return y.to(memory_format=torch.channels_last)
         return y
+
+
+def own_constants(graph):
+    """The graph with a constant that several nodes read copied for each of them (the same values). PT2E takes a
+    shared buffer as one node, and ExecuTorch's XNNPACKQuantizer annotates a conv only while its weight and bias are
+    unannotated: of the four parity convs of a wide sub-pixel upsampling (nearest_conv_subpixel), which share their
+    bias, it quantized the first and left three float, and the partitioner serialized the shared bias once, as the
+    first conv's int32. XNNPACK refuses a float conv with an int32 bias (invalid parameter), so kunster-t2-01's
+    int8 program did not load."""
+    uses = Counter(i for n in graph.nodes for i in n.inputs if i in graph.consts)
+    if all(n == 1 for n in uses.values()):
+        return graph
+    g, seen = graph.copy(), set()
+    for node in g.nodes:
+        for j, name in enumerate(node.inputs):
+            if uses.get(name, 0) < 2:
+                continue
+            if name in seen:
+                node.inputs[j] = g.fresh(name)
+                g.consts[node.inputs[j]] = g.consts[name]
+            seen.add(name)
+    return g
 
 
 @dataclass

@@ -237,3 +237,44 @@ def test_session_holds_pytorch_to_one_thread_only_inside_the_call(fp32):
         assert seen == [1] and torch.get_num_threads() == 2 and y.shape == (1, SIZE[1], SIZE[0], 3)
     finally:
         torch.set_num_threads(before)
+
+
+def _wide_subpixel_graph():
+    """conv -> nearest x2 -> reflect pad -> 3x3 conv with a bias to more channels than SUBPIXEL_ONE_CONV_COUT:
+    nearest_conv_subpixel writes the last as four parity convs that read one bias constant."""
+    from vst.convert.ir import Graph, Node
+    from vst.convert.passes.upsample import SUBPIXEL_ONE_CONV_COUT
+    rng = np.random.default_rng(0)
+    cout = SUBPIXEL_ONE_CONV_COUT + 4
+    consts = {"w0": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+              "w1": rng.standard_normal((cout, 8, 3, 3)).astype(np.float32) * 0.2,
+              "b1": rng.standard_normal(cout).astype(np.float32) * 0.1}
+    conv = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    nodes = [Node("conv", ["x", "w0"], "c0", conv), Node("relu", ["c0"], "r0"),
+             Node("resize_nearest", ["r0"], "u", {"scale": (2, 2)}),
+             Node("pad", ["u"], "p", {"mode": "reflect", "pads": (1, 1, 1, 1)}),
+             Node("conv", ["p", "w1", "b1"], "y", conv)]
+    g = Graph("x", "y", (1, 3, 24, 32), nodes, consts)
+    g.infer_shapes()
+    return g
+
+
+def test_static_int8_quantizes_every_conv_of_a_shared_bias_and_the_program_loads():
+    # the four parity convs share their bias in the IR: as one buffer, the quantizer took the first conv only and
+    # the program carried float convs with an int32 bias, which XNNPACK refuses at load (kunster-t2-01's int8)
+    from vst.convert import passes
+    from vst.convert.ir import run_graph
+    from vst.runtimes.executorch import ExecuTorchSession
+    images = verify.eval_images(32, 24)
+    g, res = passes.prove_and_apply(_wide_subpixel_graph(), "nearest_conv_subpixel", images)
+    assert res.applied and [n.inputs[2] for n in g.nodes if n.op == "conv" and len(n.inputs) > 2] == ["b1"] * 4
+    module = pte.GraphModule(g)
+    biases = [n.inputs[2] for n in module.graph.nodes if n.op == "conv" and len(n.inputs) > 2]
+    assert len(set(biases)) == 4 and all(np.array_equal(module.graph.consts[b], g.consts["b1"]) for b in biases)
+    feed = verify.to_layout(images, "nhwc")
+    program, convs = pte.quantize(pte.NHWCIO(module), torch.from_numpy(feed[:1]), feed, dynamic=False)
+    assert [r["precision"] for r in convs] == ["int8-weights"] * 5
+    got = ExecuTorchSession(pte.lower(program).data).run(feed[:1])
+    with torch.no_grad():
+        ref = run_graph(g, torch.from_numpy(images[:1])).permute(0, 2, 3, 1).numpy()
+    assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
