@@ -4,10 +4,12 @@ int8 --dynamic (full checks, the GPU check included), `vst-predict` on every art
 of fp32 against int8 --dynamic.
 
     .venv/bin/python scripts/heldout_battery.py [--out heldout-out] [--size 128x96] [--fresh] [--only NAME ...]
+                                                [--commit REV]
 
 Each family's record is written to OUT/<family>/result.json when the family is done, and OUT/battery.json
 gathers them with the commit and load they ran under; rerunning skips finished families (`--fresh` starts
-over). Prints one table at the end. Nothing here is tuned on: the battery exists to say what a user meets.
+over). `--commit REV` runs vst as committed at REV (its package folders written to OUT/tree by `git archive` and
+put first on PYTHONPATH), so that edits others have not committed yet in a shared tree do not enter the run. Prints one table at the end. Nothing here is tuned on: the battery exists to say what a user meets.
 """
 from __future__ import annotations
 
@@ -31,10 +33,13 @@ PRECISIONS = {"fp32": ["--quant", "fp32"], "int8": ["--quant", "int8"], "int8-dy
 PHONE = "iphone11pro"
 
 
+ENV: dict | None = None       # the commands' environment: PYTHONPATH to a pinned tree with --commit
+
+
 def _run(cmd: list[str], cwd: Path, timeout: float = 1800) -> tuple[int, str, str, float]:
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)
         return p.returncode, p.stdout, p.stderr, time.perf_counter() - t0
     except subprocess.TimeoutExpired as exc:
         return 124, exc.stdout or "", f"timed out after {timeout:.0f} s", time.perf_counter() - t0
@@ -53,14 +58,20 @@ def convert_one(src: Path, precision: str, size: str, fam_dir: Path) -> dict:
     rec: dict = {"precision": precision, "rc": rc, "seconds": round(secs, 1)}
     report = Path(f"{art}.report.json")
     if rc not in (0, 1) or not report.exists():
-        rec.update(status="refused", reason=_last_line(err) or _last_line(out))
+        # exit 2 is vst's one-line refusal; anything else is a crash, not an answer about the model
+        rec.update(status="refused" if rc == 2 else "crashed", reason=_last_line(err) or _last_line(out))
         return rec
+    rec.update(status="converted" if rc == 0 else "converted, fidelity failed", artifact=art.name)
+    rec.update(from_report(report))
+    return rec
+
+
+def from_report(report: Path) -> dict:
+    """What the battery keeps of a conversion report."""
     r = json.loads(report.read_text())
     path, fid, temp, gpu = r.get("conversion_path") or {}, r["fidelity"], r.get("temporal") or {}, r.get("gpu") or {}
-    gpu_del = r["delegates"].get("tflite_gpu", {})
-    rec.update(
-        status="converted" if rc == 0 else "converted, fidelity failed",
-        artifact=art.name,
+    gpu_del, gpu_fid = r["delegates"].get("tflite_gpu", {}), gpu.get("fidelity") or {}
+    return dict(
         path=path.get("produced_by"),
         quantized_by=path.get("quantized_by"),
         why_fallback=path.get("why"),
@@ -72,13 +83,12 @@ def convert_one(src: Path, precision: str, size: str, fam_dir: Path) -> dict:
         psnr_db=fid.get("psnr_db"), psnr_threshold_db=fid.get("threshold_psnr_db"), fidelity_passed=fid.get("passed"),
         temporal_ratio=temp.get("ratio"), temporal_passed=temp.get("passed"),
         gpu_verdict=gpu_del.get("verdict"), gpu_measured=gpu_del.get("measured"),
-        gpu_allow_list_verdict=gpu_del.get("allow_list_verdict"),
-        gpu_cpu_ops=gpu.get("cpu_ops"), gpu_psnr_db=(gpu.get("fidelity") or {}).get("psnr_db"),
-        gpu_temporal_ratio=(gpu.get("temporal") or {}).get("ratio"),
+        gpu_allow_list_verdict=gpu_del.get("allow_list_verdict"), gpu_cpu_ops=gpu.get("cpu_ops"),
+        gpu_psnr_db=gpu_fid.get("psnr_db"), gpu_psnr_threshold_db=gpu_fid.get("threshold_psnr_db"),
+        gpu_fidelity_passed=gpu_fid.get("passed"), gpu_temporal_ratio=(gpu.get("temporal") or {}).get("ratio"),
         gpu_note=gpu.get("error") or gpu.get("reason"),
         bytes=r["artifact"].get("bytes"),
     )
-    return rec
 
 
 _FPS = re.compile(r"([\d.]+) FPS \(([\d.]+) ms/frame\) predicted")
@@ -99,13 +109,15 @@ def compare(a: str, b: str, fam_dir: Path, seconds: int) -> dict:
     (fam_dir / "compare.log").write_text(out + err)
     if rc != 0:
         return {"rc": rc, "refused": _last_line(err) or _last_line(out)}
-    entries = json.loads((fam_dir / "compare.json").read_text())["entries"]
-    first, second = entries[0], entries[1]
-    ratio_line = next((ln for ln in out.splitlines() if ln.startswith(b)), "")
-    m = re.search(r"([\d.]+)x \[([\d.]+), ([\d.]+)\]", ratio_line)
-    return {"rc": 0, "fp32_ms": round(first["latency_ms_median"], 2), "int8_dynamic_ms": round(second["latency_ms_median"], 2),
-            "speed_vs_fp32": float(m.group(1)) if m else None,
-            "ci": [float(m.group(2)), float(m.group(3))] if m else None}
+    return from_compare(fam_dir / "compare.json")
+
+
+def from_compare(path: Path) -> dict:
+    """The two artifacts' medians and vst-bench's paired speed ratio, with whether it resolved to +-5%."""
+    fp32, dyn = json.loads(path.read_text())["entries"]
+    return {"rc": 0, "fp32_ms": round(fp32["latency_ms_median"], 2), "int8_dynamic_ms": round(dyn["latency_ms_median"], 2),
+            "speed_vs_fp32": round(dyn["speed_ratio"], 3), "ci": [round(v, 3) for v in dyn["speed_ratio_ci"]],
+            "resolved": dyn["resolved"]}
 
 
 def run_family(name: str, out: Path, size: str, seconds: int) -> dict:
@@ -131,12 +143,51 @@ def run_family(name: str, out: Path, size: str, seconds: int) -> dict:
     return rec
 
 
+def rescan(fam_dir: Path) -> None:
+    """Re-read a finished family's reports and comparison with this script's extraction."""
+    rec = json.loads((fam_dir / "result.json").read_text())
+    for c in rec["conversions"].values():
+        if "artifact" in c:
+            c.update(from_report(fam_dir / f"{c['artifact']}.report.json"))
+    if (fam_dir / "compare.json").exists():
+        rec["compare"] = from_compare(fam_dir / "compare.json")
+    (fam_dir / "result.json").write_text(json.dumps(rec, indent=1))
+
+
+def _git_out(*a) -> str:
+    return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+PINNED: str | None = None     # --commit's revision
+
+
 def _git() -> dict:
-    """The commit, and the tracked files edited but not committed (others work in this tree at the same time)."""
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
-    return {"commit": git("log", "-1", "--format=%h %s").strip()[:120],
-            "uncommitted": git("diff", "--name-only", "HEAD").split()}
+    """The commit vst ran as, and (on the working tree) the tracked files edited but not committed: others work
+    in this tree at the same time."""
+    if PINNED:
+        return {"commit": _git_out("log", "-1", "--format=%h %s", PINNED).strip()[:120], "uncommitted": "pinned"}
+    return {"commit": _git_out("log", "-1", "--format=%h %s").strip()[:120],
+            "uncommitted": _git_out("diff", "--name-only", "HEAD").split()}
+
+
+def pin_tree(rev: str, out: Path) -> dict:
+    """Write vst's package folders as committed at `rev` to OUT/tree/vst and return an environment that imports
+    vst from there (the path comes before the editable install's finder)."""
+    import tomllib
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
+    dest = out / "tree" / "vst"
+    if not dest.exists():
+        tmp = out / "tree" / "vst.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev, *dirs], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        tmp.replace(dest)
+    env = {**os.environ, "PYTHONPATH": str(dest.parent)}
+    where = subprocess.run([sys.executable, "-c", "import vst.convert; print(vst.convert.__file__)"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(dest)), f"vst still imports from {where}"
+    return env
 
 
 def _fmt(v, spec: str = "") -> str:
@@ -153,11 +204,12 @@ def table(results: list[dict]) -> str:
                 continue
             path = c["path"] + (f" + {c['quantized_by']}" if c.get("quantized_by") else "")
             gpu = f"{c['gpu_verdict']}" + (f", {c['gpu_psnr_db']} dB" if c.get("gpu_psnr_db") is not None else "")
+            gpu += " (below threshold)" if c.get("gpu_fidelity_passed") is False else ""
             pr = c.get("predict", {})
             pred = f"{pr['fps']} FPS" if "fps" in pr else f"refused: {pr.get('refused')}"
             cmp_ = r.get("compare", {})
             speed = (f"{cmp_['speed_vs_fp32']}x [{cmp_['ci'][0]}, {cmp_['ci'][1]}]"
-                     if p == "int8-dynamic" and cmp_.get("speed_vs_fp32") else "")
+                     + ("" if cmp_["resolved"] else ", unresolved") if p == "int8-dynamic" and cmp_.get("ci") else "")
             rows.append(f"| {r['family']} | {p} | {c['status']} | {path} | {c['transposes']} | {_fmt(c['psnr_db'])} "
                         f"| {_fmt(c['temporal_ratio'])} | {gpu} | {pred} | {speed} |")
     return "\n".join(rows)
@@ -170,24 +222,39 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", action="store_true", help="start over instead of skipping finished families")
     ap.add_argument("--only", nargs="+", choices=sorted(FAMILIES), help="these families only")
     ap.add_argument("--seconds", type=int, default=10, help="vst-bench --compare budget per family")
+    ap.add_argument("--commit", help="run vst as committed at this revision instead of the working tree")
+    ap.add_argument("--rescan", action="store_true",
+                    help="refresh finished families' records from their reports on disk (no conversion)")
     args = ap.parse_args(argv)
     out = args.out.resolve()
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    global ENV, PINNED
+    if args.commit:
+        PINNED = _git_out("rev-parse", args.commit).strip()
+        pinned = out / "tree" / "commit"
+        if pinned.exists() and pinned.read_text() != PINNED:
+            raise SystemExit(f"{out} holds a run of {pinned.read_text()[:9]}: give --fresh or another --out")
+        ENV = pin_tree(PINNED, out)
+        pinned.write_text(PINNED)
     results = []
     for name in args.only or FAMILIES:
         done = out / name / "result.json"
-        if done.exists():
+        crashed = done.exists() and any(c["status"] == "crashed"
+                                        for c in json.loads(done.read_text())["conversions"].values())
+        if done.exists() and not crashed:
             print(f"{name}: done earlier, kept", flush=True)
+            if args.rescan:
+                rescan(out / name)
         else:
             print(f"{name}: converting at {args.size}", flush=True)
             run_family(name, out, args.size, args.seconds)
         results.append(json.loads(done.read_text()))
-    summary = {**_git(), "cpu_cores": os.cpu_count(), "note": "timings taken under load on a shared machine",
-               "families": results}
+    summary = {"commits": sorted({r["commit"] for r in results}), "cpu_cores": os.cpu_count(),
+               "note": "timings taken under load on a shared machine", "families": results}
     (out / "battery.json").write_text(json.dumps(summary, indent=1))
-    print(f"commit {summary['commit']}")
+    print("vst at " + "; ".join(summary["commits"]))
     print(table(results))
     return 0
 

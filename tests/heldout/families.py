@@ -18,6 +18,7 @@ non-trivial statistics, and `export` writes the TorchScript a user would hand to
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -301,7 +302,11 @@ def _span_image_range(m: nn.Module, head: tuple[str, float]) -> None:
 def export(name: str, path: str | Path, size: tuple[int, int] = (128, 96), seed: int = 0) -> Path:
     """Trace the family at `size` (W, H) and save it as TorchScript, the form a user brings."""
     w, h = size
-    with torch.no_grad():
-        ts = torch.jit.trace(make(name, seed), torch.rand(1, 3, h, w))
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer warns that instance norm's size check becomes a constant: true, the size is fixed here
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # torch deprecates tracing, but TorchScript is still the form users' published checkpoints come in
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ts = torch.jit.trace(make(name, seed), torch.rand(1, 3, h, w), check_trace=False)
     ts.save(str(path))
     return Path(path)
