@@ -195,23 +195,27 @@ def _fmt(v, spec: str = "") -> str:
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| family | precision | result | path | TRANSPOSE | PSNR dB | temporal | GPU (measured) | "
-            "predicted iPhone 11 Pro | int8-dyn vs fp32 |", "|" + "---|" * 10]
+    """The markdown table docs/convert.md shows (times are whatever the machine gave: say if it was loaded)."""
+    rows = ["| family | precision | result | path | TRANSPOSE (naive -> file) | XNNPACK partitions | PSNR dB "
+            "(threshold) | temporal | GPU (measured): verdict, fp16 PSNR | vst-predict iPhone 11 Pro | "
+            "int8-dyn vs fp32 (host) | convert s |", "|" + "---|" * 12]
     for r in results:
         for p, c in r["conversions"].items():
-            if c["status"] == "refused":
-                rows.append(f"| {r['family']} | {p} | refused: {c['reason']} | | | | | | | |")
+            if "artifact" not in c:
+                rows.append(f"| {r['family']} | {p} | {c['status']}: {c['reason']} |" + " |" * 9)
                 continue
             path = c["path"] + (f" + {c['quantized_by']}" if c.get("quantized_by") else "")
             gpu = f"{c['gpu_verdict']}" + (f", {c['gpu_psnr_db']} dB" if c.get("gpu_psnr_db") is not None else "")
-            gpu += " (below threshold)" if c.get("gpu_fidelity_passed") is False else ""
+            gpu += f" (< {c['gpu_psnr_threshold_db']:g}: fails)" if c.get("gpu_fidelity_passed") is False else ""
             pr = c.get("predict", {})
             pred = f"{pr['fps']} FPS" if "fps" in pr else f"refused: {pr.get('refused')}"
             cmp_ = r.get("compare", {})
-            speed = (f"{cmp_['speed_vs_fp32']}x [{cmp_['ci'][0]}, {cmp_['ci'][1]}]"
-                     + ("" if cmp_["resolved"] else ", unresolved") if p == "int8-dynamic" and cmp_.get("ci") else "")
-            rows.append(f"| {r['family']} | {p} | {c['status']} | {path} | {c['transposes']} | {_fmt(c['psnr_db'])} "
-                        f"| {_fmt(c['temporal_ratio'])} | {gpu} | {pred} | {speed} |")
+            speed = (f"{cmp_['speed_vs_fp32']:.2f}x [{cmp_['ci'][0]:.2f}, {cmp_['ci'][1]:.2f}]"
+                     + ("" if cmp_["resolved"] else " (unresolved)") if p == "int8-dynamic" and cmp_.get("ci") else "")
+            rows.append(f"| {r['family']} | {p} | {c['status']} | {path} | {_fmt(c['transposes_layout_naive'])} -> "
+                        f"{c['transposes']} | {c['xnnpack_partitions']} | {_fmt(c['psnr_db'], '.1f')} "
+                        f"({c['psnr_threshold_db']:g}) | {_fmt(c['temporal_ratio'], '.3f')} | {gpu} | {pred} | {speed} "
+                        f"| {c['seconds']:.0f} |")
     return "\n".join(rows)
 
 
