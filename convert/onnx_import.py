@@ -313,5 +313,16 @@ class ImportContext:
     def shape_of(self, t: str) -> list[int]:
         return list(self.consts[t].shape) if t in self.consts else model_shape(self.model, t)
 
+    def ir_axis(self, axis: int, t: str | None = None) -> int:
+        """The IR axis of ONNX axis `axis` of tensor `t` (the node's first input): a tensor of rank r < 4 (the
+        [1, C] of a squeeze-excitation's Linear layers) is the rank-4 tensor with 1s before its axes, as ONNX
+        broadcasting aligns them, then permuted like any other."""
+        t = t or self.node.input[0]
+        try:
+            r = len(self.shape_of(t))
+        except VstError:
+            r = 4
+        return self.perm.get(t, IDENTITY)[int(axis) % r + 4 - r]
+
     def model_shape(self, t: str) -> list[int]:
         return model_shape(self.model, t)

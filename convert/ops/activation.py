@@ -140,7 +140,7 @@ class Softmax(Op):
 
 @imports("Softmax", keeps_layout=True)
 def import_softmax(ctx, node):
-    axis = ctx.src_perm[int(ctx.a.get("axis", -1)) % 4]
+    axis = ctx.ir_axis(ctx.a.get("axis", -1))
     if axis != 1:
         ctx.unsupported(f"softmax over axis {axis} of NCHW: only over channels")   # the one SOFTMAX axis NHWC keeps last
     ctx.add("softmax", [ctx.ins[0]], ctx.out, {"axis": 1}, ctx.nm)

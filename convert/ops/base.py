@@ -72,3 +72,18 @@ def imports(*onnx_types: str, keeps_layout: bool = False):
             IMPORTERS[t] = Importer(fn, keeps_layout)
         return fn
     return deco
+
+
+def unit_moves(src: list[int], dst: list[int]) -> tuple[int, ...] | None:
+    """The permutation (of rank-4 tensors, lower ranks with 1s before their axes) that a reshape from `src` to
+    `dst` amounts to when it only moves unit axes ([1, C, 1, 1] <-> [1, 1, 1, C] <-> [1, C]); None when it
+    does more."""
+    if len(src) > 4 or len(dst) > 4:
+        return None
+    src, dst = [1] * (4 - len(src)) + list(src), [1] * (4 - len(dst)) + list(dst)
+    big_src, big_dst = [k for k in range(4) if src[k] != 1], [k for k in range(4) if dst[k] != 1]
+    if [src[k] for k in big_src] != [dst[k] for k in big_dst]:
+        return None
+    units = iter(k for k in range(4) if src[k] == 1)
+    order = iter(big_src)
+    return tuple(next(order) if dst[k] != 1 else next(units) for k in range(4))

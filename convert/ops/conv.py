@@ -1,5 +1,5 @@
-"""Convolutions: conv (with its pads imported as a pad op before it), conv_transpose, and a Linear on channel-last
-activations as a 1x1 conv."""
+"""Convolutions: conv (with its pads imported as a pad op before it), conv_transpose, a Linear on channel-last
+activations or on a pooled [1, C] as a 1x1 conv, and PixelUnshuffle as a one-hot depthwise conv."""
 from __future__ import annotations
 
 import numpy as np
@@ -149,15 +149,31 @@ def _linear(ctx, x: str, w: np.ndarray, bias: np.ndarray | None, out: str, q, nm
 
 @imports("MatMul")
 def import_matmul(ctx, node):
-    """A Linear layer on channel-last activations (ConvNeXt's blocks: permute to NHWC, Linear, permute back):
-    MatMul of a 4-D activation whose last ONNX axis is the IR's channel axis by a constant [Cin, Cout] weight is
-    a 1x1 convolution."""
-    if node.input[0] in ctx.consts or len(ctx.shape_of(node.input[0])) != 4:
-        ctx.unsupported("only a constant weight on the channel axis of a 4-D activation (a Linear on NHWC)")
+    """A Linear layer on channel-last activations (ConvNeXt's blocks: permute to NHWC, Linear, permute back) or
+    on the [1, C] after a global pool: MatMul of an activation whose last ONNX axis is the IR's channel axis by a
+    constant [Cin, Cout] weight is a 1x1 convolution."""
+    if node.input[0] in ctx.consts or len(ctx.shape_of(node.input[0])) > 4:
+        ctx.unsupported("only a constant weight on the channel axis of an activation (a Linear on NHWC)")
     w = np.asarray(ctx.const(ctx.ins[1], "the weight"), np.float32)
     if w.ndim != 2:
         ctx.unsupported(f"a rank-{w.ndim} weight")
     _linear(ctx, ctx.ins[0], w, None, ctx.out, ctx.src_perm, ctx.nm)
+
+
+@imports("Gemm")
+def import_gemm(ctx, node):
+    """A Linear on [1, C] (a squeeze-excitation written with nn.Linear after a global pool and a flatten): the
+    [1, C] is the IR's [1, C, 1, 1] (see ops/layout.py), so the Linear is a 1x1 convolution on the 1x1 map."""
+    a = ctx.a
+    if node.input[0] in ctx.consts or a.get("transA", 0):
+        ctx.unsupported("only an activation times a constant weight")
+    w = np.asarray(ctx.const(ctx.ins[1], "the weight"), np.float32) * np.float32(a.get("alpha", 1.0))
+    w = w.T if a.get("transB", 0) else w
+    bias = np.asarray(ctx.const(ctx.ins[2], "the bias"), np.float32) * np.float32(a.get("beta", 1.0)) \
+        if len(ctx.ins) > 2 and ctx.ins[2] else None
+    if bias is not None and bias.size not in (1, w.shape[1]):
+        ctx.unsupported(f"a bias of shape {list(bias.shape)}")
+    _linear(ctx, ctx.ins[0], w, bias, ctx.out, ctx.src_perm, ctx.nm)
 
 
 def import_linear(ctx, node) -> bool:
@@ -187,4 +203,43 @@ def import_linear(ctx, node) -> bool:
         if len(gemm.input) > 2 and gemm.input[2] else None
     ctx.done.update({gemm.output[0], back[0].output[0]})
     _linear(ctx, ctx.ins[0], w, bias, back[0].output[0], ctx.src_perm, node.name or back[0].output[0])
+    return True
+
+
+def import_pixel_unshuffle(ctx, node) -> bool:
+    """torch's PixelUnshuffle(b) export: Reshape [1, C, H, W] -> [1, C, H/b, b, W/b, b], Transpose
+    [0, 1, 3, 5, 2, 4], Reshape to [1, C*b*b, H/b, W/b]: channel c*b*b + i*b + j holds pixel (i, j) of each b x b
+    block of channel c. Imported as a depthwise convolution with b*b one-hot b x b filters per channel, stride b:
+    a depthwise conv's output channel c*m + k is filter k of channel c, torch's order exactly (TFLite's
+    SPACE_TO_DEPTH puts the block position first, (i*b + j)*C + c), and one-hot sums are exact in float.
+    False when `node` (a Reshape) does not start that pattern."""
+    src = ctx.shape_of(node.input[0])
+    target = ctx.consts.get(node.input[1]) if len(node.input) > 1 else None
+    if len(src) != 4 or target is None or target.size != 6:
+        return False
+    n_, c, h, w = src
+    b = int(target[3])
+    if b < 2 or h % b or w % b or [int(v) for v in target.tolist()] != [n_, c, h // b, b, w // b, b]:
+        return False
+    users = ctx.users(node.output[0])
+    if len(users) != 1 or users[0].op_type != "Transpose" or \
+            [a.ints for a in users[0].attribute if a.name == "perm"] != [[0, 1, 3, 5, 2, 4]]:
+        return False
+    back = ctx.users(users[0].output[0])
+    if len(back) != 1 or back[0].op_type != "Reshape" or back[0].input[1] not in ctx.consts:
+        return False
+    shape = [int(v) for v in ctx.consts[back[0].input[1]].tolist()]
+    want = [n_, c * b * b, h // b, w // b]
+    if len(shape) != 4 or any(v not in (want[k], -1) for k, v in enumerate(shape)):
+        return False
+    ctx.plain(node.input[0])
+    out = back[0].output[0]
+    wname = f"{out}__unshuffle_w"
+    onehot = np.zeros((c * b * b, 1, b, b), np.float32)
+    for k in range(c * b * b):
+        onehot[k, 0, (k % (b * b)) // b, k % b] = 1.0
+    ctx.consts[wname] = onehot
+    ctx.done.update({users[0].output[0], out})
+    ctx.add("conv", [ctx.ins[0], wname], out, {"stride": (b, b), "dilation": (1, 1), "group": c},
+            node.name or out)
     return True

@@ -75,6 +75,20 @@ def import_binary(ctx, node):
     ctx.perm[ctx.out] = q
 
 
+@imports("Expand")
+def import_expand(ctx, node):
+    """An Expand read only by binary ops, whose other operand has the expanded shape (F.normalize's norm before
+    its Div): they broadcast it the same way, so it is the tensor itself."""
+    shape = [int(v) for v in ctx.const(ctx.ins[1], "the shape").tolist()]
+    users = ctx.users(ctx.out)
+    if node.input[0] in ctx.consts or not users or any(
+            u.op_type not in _BINARY or [ctx.shape_of(i) for i in u.input if i != ctx.out] != [shape]
+            for u in users):
+        ctx.unsupported("only a broadcast that the binary ops reading it would do themselves")
+    ctx.alias[ctx.out] = ctx.ins[0]
+    ctx.perm[ctx.out] = ctx.src_perm
+
+
 @register("clip")
 class Clip(Op):
     def reference(self, ctx, node, ins):

@@ -120,7 +120,8 @@ def import_group_norm(ctx, node) -> bool:
     k = c // g
     scale, bias = (np.repeat(np.asarray(ctx.consts[t], np.float32).reshape(-1), k) for t in inorm.input[1:3])
     eps = float(next((a.f for a in inorm.attribute if a.name == "epsilon"), 1e-5))
-    out, nm, x = back[0].output[0], node.name or out, ctx.ins[0]
+    out, x = back[0].output[0], ctx.ins[0]
+    nm = node.name or out
     ctx.done.update({inorm.output[0], out})
     if k == 1:     # a group per channel: an instance norm
         gname, bname = f"{out}__gamma", f"{out}__beta"
@@ -150,7 +151,8 @@ def import_layer_norm(ctx, node):
     a, ins, q = ctx.a, ctx.ins, ctx.src_perm
     if any(o for o in node.output[1:]):
         ctx.unsupported("its mean or inverse deviation outputs are used")
-    start = int(a.get("axis", -1)) % 4
+    r = len(ctx.shape_of(node.input[0]))
+    start = int(a.get("axis", -1)) % r + 4 - r       # a rank-r tensor is rank 4 with 1s before (ctx.ir_axis)
     axes = tuple(sorted(q[k] for k in range(start, 4)))
     if 0 in axes:
         ctx.unsupported("normalization over the batch axis")

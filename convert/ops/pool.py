@@ -1,7 +1,10 @@
 """Pooling: max_pool and avg_pool over height and width (MaxPool2d(2) and AvgPool2d(2) of U-Nets and pix2pix
-encoders), padded through a pad op before them (MaxPool2d(3, 2, 1) of ResNet stems, AvgPool2d(3, 1, 1)). Ceil mode,
-dilation and averages that leave the padding out of the count are refused here and go to the fallback converters."""
+encoders), padded through a pad op before them (MaxPool2d(3, 2, 1) of ResNet stems, AvgPool2d(3, 1, 1)); ceil mode
+pads the far edge further, and an average whose divisor changes at the edge (ceil mode, count_include_pad=False)
+is the padded mean times a constant map. Dilation is refused here and goes to the fallback converters."""
 from __future__ import annotations
+
+import numpy as np
 
 from vst.convert.ops.base import Op, imports, register
 
@@ -53,6 +56,8 @@ class AvgPool(_Pool):
 
 @imports("MaxPool", "AveragePool")
 def import_pool(ctx, node):
+    """A pool as a pad op and the unpadded, floor-mode pool (then, for an average whose divisor changes at the
+    edge, a multiplication by a constant map: torch's ceil mode and count_include_pad=False)."""
     a = ctx.a
     ctx.plain(node.input[0])
     kernel = tuple(int(k) for k in a.get("kernel_shape", ()))
@@ -61,17 +66,47 @@ def import_pool(ctx, node):
     if len(node.output) > 1 and node.output[1]:
         ctx.unsupported("its argmax indices are used")
     pads = [int(p) for p in a.get("pads", (0, 0, 0, 0))]
+    stride = tuple(int(s) for s in a.get("strides", (1, 1)))
     op = "max_pool" if node.op_type == "MaxPool" else "avg_pool"
-    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("ceil_mode", 0) \
-            or tuple(a.get("dilations", (1, 1))) != (1, 1) or (any(pads) and op == "avg_pool"
-                                                                 and not a.get("count_include_pad", 0)) \
+    if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or tuple(a.get("dilations", (1, 1))) != (1, 1) \
             or any(p >= k for p, k in zip(pads, kernel * 2)):
-        ctx.unsupported("only floor-mode, undilated pooling, padded only as MaxPool or with count_include_pad")
+        ctx.unsupported("only undilated pooling with pads smaller than the kernel")
+    src = ctx.shape_of(node.input[0])[2:]
+    counts, extra = [], []
+    for n, k, s, before, after in zip(src, kernel, stride, pads[:2], pads[2:]):
+        c, e = pool_counts(n, k, s, before, after, bool(a.get("ceil_mode", 0)),
+                           op == "max_pool" or bool(a.get("count_include_pad", 0)))
+        counts.append(c)
+        extra.append(e)
     x = ctx.ins[0]
-    if any(pads):
-        # average: zeros counted in the mean. max: the border repeated, exact since every window that reaches a
-        # padded row also holds the border row it repeats (pads < kernel), which -inf padding would leave to it
+    full = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
+    if any(full):
+        # average: zeros, summed. max: the border repeated, exact since every window that reaches a padded row
+        # also holds the border row it repeats (pads < kernel, and ceil mode's last window starts inside)
         x = f"{ctx.out}__pad"
         ctx.add("pad", [ctx.ins[0]], x, {"mode": "edge" if op == "max_pool" else "constant", "value": 0.0,
-                                         "pads": (pads[0], pads[1], pads[2], pads[3])}, ctx.nm + "/pad")
-    ctx.add(op, [x], ctx.out, {"kernel": kernel, "stride": tuple(int(s) for s in a.get("strides", (1, 1)))}, ctx.nm)
+                                         "pads": full}, ctx.nm + "/pad")
+    scale = kernel[0] * kernel[1] / np.outer(counts[0], counts[1])
+    plain = op == "max_pool" or np.all(scale == 1)
+    pooled = ctx.out if plain else f"{ctx.out}__sum"
+    ctx.add(op, [x], pooled, {"kernel": kernel, "stride": stride}, ctx.nm)
+    if not plain:
+        # the windows at the edge divide by fewer than kh*kw: the mean of kh*kw times kh*kw / count
+        m = f"{ctx.out}__divisor"
+        ctx.consts[m] = scale.reshape(1, 1, *scale.shape).astype(np.float32)
+        ctx.add("mul", [pooled, m], ctx.out, {}, ctx.nm + "/divisor")
+
+
+def pool_counts(n: int, k: int, s: int, before: int, after: int, ceil: bool,
+                include_pad: bool) -> tuple[np.ndarray, int]:
+    """torch's pooling along one axis of `n`: each output window's divisor for an average (the window clipped to
+    the padded input, and to the input itself unless `include_pad`), and the rows ceil mode reads past the
+    padding. Ceil mode keeps a last window only if it starts inside the input or its leading padding."""
+    span = n + before + after - k
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= n + before:
+        out -= 1
+    start = np.arange(out) * s - before
+    end = np.minimum(start + k, n + after)
+    counts = end - start if include_pad else np.minimum(end, n) - np.maximum(start, 0)
+    return counts.astype(np.float64), max(0, (out - 1) * s + k - (n + before + after))

@@ -1,10 +1,12 @@
-"""Resizes and pixel moves: resize_nearest (pixel repeats), resize_nearest_to (any size), repeat, interleave,
-resize_bilinear, depth_to_space, space_to_depth."""
+"""Resizes and pixel moves: resize_nearest (pixel repeats), resize_nearest_to (any size), gather (any other pixel
+map), repeat, interleave, resize_bilinear, cubic resizes by integer factors (as convolutions and interleaves),
+depth_to_space, space_to_depth."""
 from __future__ import annotations
 
 import numpy as np
 
 from vst.convert.ops.base import Op, UnsupportedOp, imports, register
+from vst.convert.ops.shape import concat_tree
 
 
 @register("resize_nearest")
@@ -52,8 +54,8 @@ class ResizeBilinear(Op):
 
 @imports("Resize")
 def import_resize(ctx, node):
-    """Resize -> resize_nearest (integer pixel repeats), resize_nearest_to (other nearest resizes TFLite's modes
-    compute) or resize_bilinear (half-pixel or align-corners)."""
+    """Resize -> resize_bilinear (half-pixel or align-corners), a nearest resize's pixel map (add_pixel_map), or
+    a cubic one at an integer scale (add_cubic)."""
     a, ins, out, nm = ctx.a, ctx.ins, ctx.out, ctx.nm
     ctx.plain(node.input[0])
     src = ctx.model_shape(node.input[0])
@@ -71,23 +73,69 @@ def import_resize(ctx, node):
             ctx.unsupported(f"linear mode with {ctm} coordinates")
         ctx.add("resize_bilinear", [ins[0]], out, {"size": size, "align_corners": ctm == "align_corners"}, nm)
         return
+    if mode == "cubic":
+        add_cubic(ctx, ins[0], out, sc[2:], ctm, float(a.get("cubic_coeff_a", -0.75)), nm)
+        return
     if mode != "nearest":
         ctx.unsupported(f"mode {mode}")
     nmode = a.get("nearest_mode", "round_prefer_floor")
-    if all(s == int(s) and s >= 1 for s in sc[2:]) and \
-            all(_nearest_is_repeat(ctm, nmode, int(s), n) for s, n in ((sc[2], src[2]), (sc[3], src[3]))):
-        ctx.add("resize_nearest", [ins[0]], out, {"scale": (int(sc[2]), int(sc[3]))}, nm)
-        return
-    # any other size and mode: TFLite's RESIZE_NEAREST_NEIGHBOR where one of its modes picks the same pixels
     size = tuple(int(np.floor(n * s + 1e-6)) for n, s in zip(src[2:], sc[2:]))
-    want = [_onnx_nearest_index(ctm, nmode, s, n, o) for s, n, o in zip(sc[2:], src[2:], size)]
-    for corners, half in ((False, False), (True, False), (False, True)):
-        if all(w is not None and np.array_equal(w, tflite_nearest_index(n, o, corners, half))
-               for w, n, o in zip(want, src[2:], size)):
-            ctx.add("resize_nearest_to", [ins[0]], out, {"size": size, "align_corners": corners,
-                                                         "half_pixel": half}, nm)
-            return
-    ctx.unsupported(f"nearest mode {ctm}/{nmode} picks pixels no TFLite resize picks")
+    maps = [_onnx_nearest_index(ctm, nmode, s, n, o) for s, n, o in zip(sc[2:], src[2:], size)]
+    if any(m is None for m in maps):
+        ctx.unsupported(f"nearest mode {ctm}/{nmode}")
+    add_pixel_map(ctx, ins[0], out, maps, tuple(src[2:]), nm)
+
+
+def add_cubic(ctx, x: str, out: str, scales, ctm: str, coeff: float, nm: str) -> None:
+    """A cubic resize by an integer factor s with half-pixel coordinates and the border repeated (torch's
+    bicubic, A = -0.75, align_corners=False): output row q*s + r reads input rows q-2..q+2 with weights fixed by
+    the phase r, so along each axis it is the input padded by 2 repeated rows, s depthwise convolutions of fixed
+    5-tap filters (one per phase) and an interleave of their outputs: the same sums as torch's, in another
+    order. Other factors and align-corners coordinates have no fixed filters: refused."""
+    node = ctx.node
+    if ctx.a.get("antialias", 0) or ctx.a.get("exclude_outside", 0) or \
+            ctm not in ("half_pixel", "pytorch_half_pixel") or any(s != int(s) or s < 1 for s in scales):
+        ctx.unsupported(f"cubic mode at scales {list(scales)} with {ctm} coordinates: only integer upscales with "
+                        "half-pixel coordinates")
+    c = ctx.shape_of(node.input[0])[1]
+    cur = x
+    for axis, s in ((2, int(scales[0])), (3, int(scales[1]))):
+        if s == 1:
+            continue
+        dst = out if axis == 3 or int(scales[1]) == 1 else f"{out}__rows"
+        pad = f"{dst}__pad"
+        ctx.add("pad", [cur], pad, {"mode": "edge", "value": 0.0, "pads": (2, 0, 2, 0) if axis == 2 else (0, 2, 0, 2)},
+                f"{nm}/pad{axis}")
+        phases = []
+        for r, taps in enumerate(cubic_phase_filters(s, coeff)):
+            w = f"{dst}__phase{r}"
+            shape = (c, 1, 5, 1) if axis == 2 else (c, 1, 1, 5)
+            ctx.consts[w] = np.broadcast_to(taps.reshape(1, 1, *shape[2:]), shape).astype(np.float32).copy()
+            ctx.add("conv", [pad, w], f"{w}__out", {"stride": (1, 1), "dilation": (1, 1), "group": c},
+                    f"{nm}/axis{axis}/phase{r}")
+            phases.append(f"{w}__out")
+        ctx.add("interleave", phases, dst, {"axis": axis}, f"{nm}/axis{axis}")
+        cur = dst
+    if cur == x:
+        ctx.alias[out] = x
+
+
+def cubic_phase_filters(s: int, a: float) -> list[np.ndarray]:
+    """For each phase r of an integer upscale by s with half-pixel coordinates: the weights of input rows
+    q-2..q+2 in output row q*s + r (Keys' cubic convolution with coefficient a; one of the five is 0)."""
+    def keys(d):
+        d = abs(d)
+        return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
+    out = []
+    for r in range(s):
+        src = (r + 0.5) / s - 0.5
+        x0 = int(np.floor(src))
+        t = src - x0
+        taps = np.zeros(5)
+        for m, d in enumerate((1 + t, t, 1 - t, 2 - t)):      # input rows q + x0 - 1 + m
+            taps[x0 + 1 + m] = keys(d)
+        out.append(taps)
+    return out
 
 
 def _onnx_nearest_index(mode: str, nearest_mode: str, scale: float, n_in: int, n_out: int) -> np.ndarray | None:
@@ -110,10 +158,16 @@ def _onnx_nearest_index(mode: str, nearest_mode: str, scale: float, n_in: int, n
     return np.clip(rnd[nearest_mode](src), 0, n_in - 1).astype(int)
 
 
+def _is_repeat(idx: np.ndarray, n_in: int) -> bool:
+    """True when pixel map `idx` of `n_in` pixels repeats each an integer number of times (output i <- i // s)."""
+    n_out = len(idx)
+    return n_out % n_in == 0 and bool(np.array_equal(idx, np.arange(n_out) // (n_out // n_in)))
+
+
 def _nearest_is_repeat(mode: str, nearest_mode: str, scale: int, n_in: int) -> bool:
     """True when Resize(nearest) of `n_in` pixels at an integer scale maps output i to input i // scale."""
     idx = _onnx_nearest_index(mode, nearest_mode, scale, n_in, n_in * scale)
-    return idx is not None and bool(np.array_equal(idx, np.arange(n_in * scale) // scale))
+    return idx is not None and _is_repeat(idx, n_in)
 
 
 def tflite_nearest_index(n_in: int, n_out: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
@@ -141,6 +195,58 @@ class ResizeNearestTo(Op):
             t, list(a["size"]), align_corners=a["align_corners"], half_pixel_centers=a["half_pixel"], name=nm))
 
 
+@imports("GatherND")
+def import_gather_nd(ctx, node):
+    """torch's export of a nearest resize it computes by index (`nearest-exact`, and `nearest` at non-integer
+    scales): Transpose to [H, W, N, C], GatherND with constant [Ho, Wo, 2] indices, Transpose back. Separable
+    indices are a pixel map per axis: integer repeats (resize_nearest), a map one of TFLite's nearest modes
+    computes (resize_nearest_to), else a gather per axis."""
+    q = ctx.src_perm
+    ind = np.asarray(ctx.const(ctx.ins[1], "the indices")).astype(np.int64)
+    if node.input[0] in ctx.consts or int(ctx.a.get("batch_dims", 0)) or ind.ndim != 3 or ind.shape[2] != 2 \
+            or q[:2] != (2, 3) or len(ctx.shape_of(node.input[0])) != 4:
+        ctx.unsupported("only [Ho, Wo, 2] indices into the height and width of an image")
+    n_h, n_w = ctx.shape_of(node.input[0])[:2]
+    rows, cols = ind[:, 0, 0] % n_h, ind[0, :, 1] % n_w
+    if not (np.array_equal(ind[:, :, 0] % n_h, np.broadcast_to(rows[:, None], ind.shape[:2]))
+            and np.array_equal(ind[:, :, 1] % n_w, np.broadcast_to(cols[None, :], ind.shape[:2]))):
+        ctx.unsupported("indices that are not one pixel map per axis")
+    add_pixel_map(ctx, ctx.ins[0], ctx.out, (rows, cols), (n_h, n_w), ctx.nm)
+    ctx.perm[ctx.out] = q
+
+
+def add_pixel_map(ctx, x: str, out: str, maps, src: tuple[int, int], nm: str) -> None:
+    """Output pixel (i, j) = input pixel (maps[0][i], maps[1][j]), in the IR op that computes it best."""
+    size = tuple(len(m) for m in maps)
+    if all(_is_repeat(m, n) for m, n in zip(maps, src)):
+        ctx.add("resize_nearest", [x], out, {"scale": (size[0] // src[0], size[1] // src[1])}, nm)
+        return
+    for corners, half in ((False, False), (True, False), (False, True)):
+        if all(np.array_equal(m, tflite_nearest_index(n, o, corners, half)) for m, n, o in zip(maps, src, size)):
+            ctx.add("resize_nearest_to", [x], out, {"size": size, "align_corners": corners, "half_pixel": half}, nm)
+            return
+    mid = f"{out}__rows"
+    ctx.add("gather", [x], mid, {"axis": 2, "indices": tuple(int(v) for v in maps[0])}, nm + "/rows")
+    ctx.add("gather", [mid], out, {"axis": 3, "indices": tuple(int(v) for v in maps[1])}, nm)
+
+
+@register("gather")
+class Gather(Op):
+    """Constant indices along one axis (a pixel map no resize computes): TFLite GATHER, which XNNPACK leaves to
+    the reference kernels."""
+    def reference(self, ctx, node, ins):
+        idx = ctx.torch.tensor(node.attrs["indices"], dtype=ctx.torch.int64, device=ins[0].device)
+        return ins[0].index_select(node.attrs["axis"], idx)
+
+    def tensorflow(self, ctx, node, x, nm):
+        idx = np.asarray(node.attrs["indices"], np.int32)
+        return ctx.tf.gather(x, idx, axis=ctx.ax(node.attrs["axis"]), name=nm)
+
+    def mil(self, ctx, node, x, nm):
+        return ctx.mb.gather(x=x, indices=np.asarray(node.attrs["indices"], np.int32), axis=node.attrs["axis"],
+                             name=nm)
+
+
 @register("repeat")
 class Repeat(Op):
     def reference(self, ctx, node, ins):
@@ -166,13 +272,21 @@ class Interleave(Op):
     def tensorflow(self, ctx, node, x, nm):
         return _interleave(ctx.tf, [ctx.val(i) for i in node.inputs], ctx.ax(node.attrs["axis"]), nm)
 
+    def mil(self, ctx, node, x, nm):
+        axis, mb = node.attrs["axis"], ctx.mb
+        shape = [int(v) for v in x.shape]
+        shape[axis] *= len(node.inputs)
+        y = mb.stack(values=[ctx.val(i) for i in node.inputs], axis=axis + 1, name=nm + "_stack")
+        return mb.reshape(x=y, shape=shape, name=nm)
+
 
 def _interleave(tf, xs: list, axis: int, nm: str):
     """Alternate the inputs' entries along `axis` (a repeat when they are all the same tensor): concat on the
-    next axis, then merge the two axes with a reshape. CONCATENATION and RESHAPE are XNNPACK ops."""
+    next axis, then merge the two axes with a reshape. CONCATENATION and RESHAPE are XNNPACK ops (a concat of
+    more than MAX_CONCAT_INPUTS in steps: a nearest x8 repeats 8 times)."""
     shape = [int(s) for s in xs[0].shape]
     if axis + 1 < len(shape):
-        y = tf.concat(xs, axis + 1)
+        y = concat_tree(tf, xs, axis + 1, None)
     else:
         y = tf.stack(xs, axis + 1)
     shape[axis] *= len(xs)

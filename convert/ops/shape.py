@@ -1,8 +1,11 @@
-"""Ops that change a tensor's extent: pad, slice (and Split), concat, reshape, and means and maxima over axes."""
+"""Ops that change a tensor's extent: pad, slice (and Split), concat, reshape, and means, maxima and L2 norms over
+axes."""
 from __future__ import annotations
 
+import numpy as np
+
 from vst.convert.delegates import MAX_CONCAT_INPUTS
-from vst.convert.ops.base import IDENTITY, Op, imports, register
+from vst.convert.ops.base import IDENTITY, Op, imports, register, unit_moves
 
 
 @register("pad")
@@ -92,7 +95,7 @@ class Slice(Op):
 
 @imports("Slice", keeps_layout=True)
 def import_slice(ctx, node):
-    ins, out, nm, src_perm = ctx.ins, ctx.out, ctx.nm, ctx.src_perm
+    ins, out, nm = ctx.ins, ctx.out, ctx.nm
     x = ins[0]
     starts, ends = (ctx.const(i, "the bounds").astype(int).tolist() for i in ins[1:3])
     axes = ctx.const(ins[3], "the axes").astype(int).tolist() if len(ins) > 3 and ins[3] else \
@@ -101,12 +104,12 @@ def import_slice(ctx, node):
     dims = ctx.shape_of(node.input[0])
     todo = []
     for s0, e0, ax, st in zip(starts, ends, axes, steps):
-        n_ = dims[ax % 4]
+        n_ = dims[ax % len(dims)]
         s0, e0 = (max(0, min(v + n_ if v < 0 else v, n_)) for v in (s0, e0))
         if st != 1 or e0 <= s0:
             ctx.unsupported("only unit steps")
         if (s0, e0) != (0, n_):
-            todo.append((src_perm[ax % 4], s0, e0))
+            todo.append((ctx.ir_axis(ax), s0, e0))
     for k, (ax, s0, e0) in enumerate(todo):
         y = out if k == len(todo) - 1 else f"{out}__slice{k}"
         ctx.add("slice", [x], y, {"axis": ax, "start": s0, "end": e0}, f"{nm}/{k}")
@@ -133,7 +136,7 @@ def import_concat(ctx, node):
     for i in node.input[1:]:
         if ctx.perm.get(i, IDENTITY) != src_perm or i in ctx.consts:
             ctx.unsupported("inputs in different layouts, or a constant input")
-    ctx.add("concat", ctx.ins, ctx.out, {"axis": src_perm[int(ctx.a["axis"]) % 4]}, ctx.nm)
+    ctx.add("concat", ctx.ins, ctx.out, {"axis": ctx.ir_axis(ctx.a["axis"])}, ctx.nm)
 
 
 def concat_tree(tf, xs: list, axis: int, nm: str):
@@ -168,28 +171,69 @@ class Reduce(Op):
         return fn(x=x, axes=list(node.attrs["axes"]), keep_dims=True, name=nm)
 
 
-@imports("ReduceMean", "GlobalAveragePool", "ReduceMax", "GlobalMaxPool", keeps_layout=True)
+@imports("ReduceMean", "GlobalAveragePool", "ReduceMax", "GlobalMaxPool")
 def import_reduce(ctx, node):
     """Means and maxima kept 4-D: over height and width (a global pool), over channels (a per-pixel statistic),
     or over all three."""
-    op, a, ins = ctx.op, ctx.a, ctx.ins
-    axes = a.get("axes") if op.startswith("Reduce") else [2, 3]
+    axes, q = _reduce_axes(ctx, node)
+    ctx.add("reduce_max" if "Max" in ctx.op else "reduce_mean", [ctx.ins[0]], ctx.out, {"axes": axes}, ctx.nm)
+    ctx.perm[ctx.out] = q
+
+
+@imports("ReduceL2")
+def import_reduce_l2(ctx, node):
+    """The L2 norm (F.normalize's ReduceL2 over channels): sqrt(mean(x * x) * n), n the values each mean
+    reduces; the square and its mean are statistics int8 files keep float (tflite.statistics_nodes)."""
+    axes, q = _reduce_axes(ctx, node)
+    x, out, nm = ctx.ins[0], ctx.out, ctx.nm
+    n = int(np.prod([ctx.shape_of(node.input[0])[k] for k in _onnx_axes(ctx, node)]))
+    sq, m, s, count = (f"{out}__{k}" for k in ("sq", "mean", "sum", "n"))
+    ctx.consts[count] = np.float32(n)
+    ctx.add("mul", [x, x], sq, {}, nm + "/square")
+    ctx.add("reduce_mean", [sq], m, {"axes": axes}, nm + "/mean")
+    ctx.add("mul", [m, count], s, {}, nm + "/sum")
+    ctx.add("sqrt", [s], out, {}, nm)
+    ctx.perm[out] = q
+
+
+def _onnx_axes(ctx, node) -> list[int]:
+    a, ins = ctx.a, ctx.ins
+    rank = len(ctx.shape_of(node.input[0]))
+    axes = a.get("axes") if ctx.op.startswith("Reduce") else [2, 3]
     if axes is None and len(ins) > 1 and ins[1]:
         axes = ctx.const(ins[1], "the axes").tolist()
     if axes is None or not len(axes):
-        axes = [0, 1, 2, 3] if not a.get("noop_with_empty_axes", 0) else ctx.unsupported("no axes")
-    axes = tuple(sorted({ctx.src_perm[int(x) % 4] for x in axes} - {0}))    # the batch is 1: nothing to reduce
-    if not axes or a.get("keepdims", 1) != 1:
-        ctx.unsupported(f"axes {list(axes)}: only over channels and/or height and width, with keepdims")
-    ctx.add("reduce_max" if "Max" in op else "reduce_mean", [ins[0]], ctx.out, {"axes": axes}, ctx.nm)
+        if a.get("noop_with_empty_axes", 0):
+            ctx.unsupported("no axes")
+        axes = range(rank)
+    return sorted({int(x) % rank for x in axes})
+
+
+def _reduce_axes(ctx, node) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A reduction's IR axes and its result's layout permutation. Without keepdims the ONNX result is the kept
+    one with the reduced axes dropped, which only moves unit axes (ops/layout.py): `x.mean((2, 3))` before a
+    squeeze-excitation's Linear layers."""
+    gone, q = _onnx_axes(ctx, node), ctx.src_perm
+    if not ctx.a.get("keepdims", 1):
+        src = ctx.shape_of(node.input[0])
+        moved = unit_moves([1 if k in gone else v for k, v in enumerate(src)],
+                           [v for k, v in enumerate(src) if k not in gone])
+        if moved is None:
+            ctx.unsupported(f"axes {gone} without keepdims")
+        q = tuple(q[k] for k in moved)
+    axes = tuple(sorted({ctx.ir_axis(x) for x in gone} - {0}))    # the batch is 1: nothing to reduce
+    if not axes:
+        ctx.unsupported(f"axes {gone}: only over channels and/or height and width")
+    return axes, q
 
 
 @imports("Split")
 def import_split(ctx, node):
     """Split along one axis: a slice per output (each keeps the input's layout permutation)."""
     a, ins, q = ctx.a, ctx.ins, ctx.src_perm
-    ax = int(a.get("axis", 0)) % 4
-    n = ctx.shape_of(node.input[0])[ax]
+    dims = ctx.shape_of(node.input[0])
+    ax = int(a.get("axis", 0)) % len(dims)
+    n = dims[ax]
     if len(ins) > 1 and ins[1]:
         sizes = ctx.const(ins[1], "the split sizes").astype(int).tolist()
     elif "split" in a:
@@ -203,6 +247,7 @@ def import_split(ctx, node):
     start = 0
     for k, (size, out) in enumerate(zip(sizes, node.output)):
         if out:
-            ctx.add("slice", [ins[0]], out, {"axis": q[ax], "start": start, "end": start + size}, f"{ctx.nm}/{k}")
+            ctx.add("slice", [ins[0]], out, {"axis": ctx.ir_axis(ax), "start": start, "end": start + size},
+                    f"{ctx.nm}/{k}")
             ctx.perm[out] = q
         start += size
