@@ -13,8 +13,8 @@ non-trivial statistics, and `export` writes the TorchScript a user would hand to
 - transformer_net: Johnson et al. 2016 as pytorch/examples fast_neural_style writes it (ReflectionPad convs,
   affine InstanceNorm, residual blocks, UpsampleConvLayer = nearest interpolate then conv), on 0-255 pixels.
 - animegan2: bryandlee/animegan2-pytorch Generator (ConvNormLReLU with GroupNorm(1, C), inverted residual
-  blocks with depthwise convs, asymmetric zero-ish pads for stride 2, bilinear resizes back to the encoder's
-  sizes with align_corners=True, Tanh).
+  blocks with depthwise convs, one-sided reflection pads before the stride-2 convs, bilinear resizes back to the
+  encoder's sizes with align_corners=True, Tanh).
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class _UnetBlock(nn.Module):
 
 
 class Pix2PixUnet(nn.Module):
-    """num_downs=5 (the original uses 7 or 8 for 128/256 squares): sizes must divide by 32."""
+    """num_downs=5 (the original uses 7 or 8 for 128/256 squares): sizes must divide by 32. The original puts its
+    dropout in the extra ngf*8 blocks, which 5 downsamplings do not have; the ngf*8 block here keeps one."""
 
     def __init__(self, ngf: int = 8, num_downs: int = 5):
         super().__init__()
