@@ -24,6 +24,15 @@ def op_name(code: int) -> str:
     return _OP_NAMES.get(code, f"CUSTOM_{code}")
 
 
+def custom_ops(data: bytes) -> list[str]:
+    """The custom op codes a model uses (TensorFlow select ops are `Flex...`), read from the flatbuffer: a model
+    with select ops cannot even be allocated by a LiteRT without the Flex delegate."""
+    _, fbu = _fb()
+    model = fbu.convert_bytearray_to_object(bytearray(data))
+    codes = {oc.customCode for oc in model.operatorCodes or [] if oc.customCode}
+    return sorted(c.decode() if isinstance(c, bytes) else str(c) for c in codes)
+
+
 @dataclass
 class OneOp:
     """One distinct op of a model: its name, the node indices that share it, and the one-op model's bytes."""

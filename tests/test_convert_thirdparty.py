@@ -392,3 +392,27 @@ def test_int8_through_a_fallback_is_quantized_by_ai_edge_quantizer(dynamic, tmp_
         assert rep["op_histogram"].get("QUANTIZE", 0) >= 1 and "float32" not in conv["dtypes"]
         assert f"calibrated on {rep['calibration']['images']} real images" in path["quantized_by"]
     report.validate(rep)
+
+
+def test_fallback_file_with_tensorflow_select_ops_is_refused_in_one_line(tmp_path, capsys):
+    """onnx2tf writes an align-corners bicubic upscale (no fixed filters, refused natively) as FlexResizeBicubic,
+    which no LiteRT without the Flex delegate can even allocate: one line, nothing written."""
+    import torch
+    import torch.nn.functional as F
+
+    class Cubic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            return F.interpolate(self.conv(x), scale_factor=2.0, mode="bicubic", align_corners=True)[:, :, ::2, ::2]
+    torch.manual_seed(0)
+    src = tmp_path / "cubic.onnx"
+    torch.onnx.export(Cubic().eval(), torch.rand(1, 3, 48, 64), str(src), dynamo=False)
+    out = tmp_path / "c.tflite"
+    rc = run_cli(main, [str(src), "--size", "64x48", "--checks", "proofs", "--no-gpu-check", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "cubic" in err and "TensorFlow select ops (FlexResizeBicubic)" in err and "--to onnx" in err
+    assert not out.exists() and not Path(f"{out}.report.json").exists()

@@ -11,6 +11,7 @@ from vst.convert import delegates, fallback, verify
 from vst.convert.passes import PassResult
 from vst.convert.targets.base import Conversion, Emitted, Target, register
 from vst.convert.verify import THREADS
+from vst.runtimes.litert_graph import custom_ops
 
 QUANT_DETAIL = {
     "fp32": "float32 kept",
@@ -201,6 +202,11 @@ def _third_party(c: Conversion, data: bytes, producer: str, layout_detail: str, 
     """Check and describe a TFLite file another converter made (int8: quantized by ai-edge-quantizer first): its
     ops, XNNPACK partitions, fidelity against the reference, and the cost of the path."""
     tflite = _tflite()
+    flex = [op for op in custom_ops(data) if op.startswith("Flex")]
+    if flex:
+        raise VstError(f"{refusal}, and {producer}'s file needs TensorFlow select ops ({', '.join(flex)}), which "
+                       "LiteRT runs only with the Flex delegate (not in vst's runners or the phone harnesses): "
+                       "replace that op in the model, or convert with --to onnx")
     data, quantized_by, extra = _quantized(c, data)
     quant_detail = quantized_by or quant_detail
     ops = tflite.ops(data)
