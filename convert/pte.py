@@ -51,12 +51,15 @@ class GraphModule(nn.Module):
                          post=self._channels_last_after_reshapes if self.channels_last_hint else None)
 
     def _channels_last_after_reshapes(self, node, y: torch.Tensor) -> torch.Tensor:
-        """A depth-to-space's output asked for in channels-last order (the same values). XNNPACK's channels-last
-        pass in ExecuTorch runs every reshape in NCHW and leaves its output there, then transposes it back to NHWC
-        once for each consumer that needs it: three full-size transposes for the instance norm after an upsampling
-        (its mean, its square's mean, its scale), where this one serves them all. The graph's output is left as it
-        is: the NHWC I/O permute follows it."""
-        if node.op == "depth_to_space" and node.output != self.graph.output:
+        """A depth-to-space's or space-to-depth's output asked for in channels-last order (the same values).
+        XNNPACK's channels-last pass in ExecuTorch runs every reshape in NCHW and leaves its output there, then
+        transposes it back to NHWC once for each consumer that needs it: three full-size transposes for the instance
+        norm after an upsampling (its mean, its square's mean, its scale), where this one serves them all. Before a
+        dynamically quantized conv, the pass (ExecuTorch 1.5.1) walks back from the conv's input past the reshape to
+        place its transpose, which leaves the conv an NCHW tensor (execute error 0x1); a tensor already in
+        channels-last order needs no transpose there. The graph's output is left as it is: the NHWC I/O permute
+        follows it."""
+        if node.op in ("depth_to_space", "space_to_depth") and node.output != self.graph.output:
             return y.to(memory_format=torch.channels_last)
         return y
 

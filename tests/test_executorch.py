@@ -282,3 +282,26 @@ def test_static_int8_quantizes_every_conv_of_a_shared_bias_and_the_program_loads
     with torch.no_grad():
         ref = run_graph(g, torch.from_numpy(images[:1])).permute(0, 2, 3, 1).numpy()
     assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
+
+
+def test_dynamic_int8_conv_after_a_space_to_depth_runs():
+    # ExecuTorch 1.5.1 placed the NHWC transpose of a dynamically quantized conv's input ahead of the space-to-depth
+    # reshape (execute error 0x1); handed over channels-last, the conv's input needs none
+    from vst.convert.ir import Graph, Node, run_graph
+    from vst.runtimes.executorch import ExecuTorchSession
+    rng = np.random.default_rng(0)
+    consts = {"w0": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3,
+              "w1": rng.standard_normal((8, 32, 3, 3)).astype(np.float32) * 0.1}
+    conv = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    g = Graph("x", "y", (1, 3, 24, 32), [Node("conv", ["x", "w0"], "c0", conv), Node("relu", ["c0"], "r0"),
+                                         Node("space_to_depth", ["r0"], "s", {"block": 2}),
+                                         Node("conv", ["s", "w1"], "y", conv)], consts)
+    g.infer_shapes()
+    images = verify.eval_images(32, 24)
+    feed = verify.to_layout(images, "nhwc")
+    program, convs = pte.quantize(pte.NHWCIO(pte.GraphModule(g)), torch.from_numpy(feed[:1]), feed, dynamic=True)
+    assert convs[-1]["precision"] == "int8-weights"        # the conv after the space-to-depth
+    got = ExecuTorchSession(pte.lower(program).data).run(feed[:1])
+    with torch.no_grad():
+        ref = run_graph(g, torch.from_numpy(images[:1])).permute(0, 2, 3, 1).numpy()
+    assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["int8"]

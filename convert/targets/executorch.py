@@ -32,11 +32,9 @@ class ExecuTorchTarget(Target):
                     "measured to need the depthwise shift")
 
     def emit(self, c: Conversion) -> Emitted:
-        """From the rewritten IR: the graph the rewrite proofs ran on, as a module. Dynamic int8 from the module:
-        ExecuTorch 1.5.1 lowers the IR's dynamic-int8 program but fails to run it (method execute error 0x1,
-        measured on kunster), while the module's runs."""
-        if c.dynamic:
-            return _from_module(c, "dynamic int8 is lowered from the module")
+        """From the rewritten IR: the graph the rewrite proofs ran on, as a module (int8 static and dynamic too:
+        pte.GraphModule hands each space-to-depth to ExecuTorch channels-last, without which 1.5.1's XNNPACK
+        lowering of a dynamically quantized conv after it fails to run)."""
         return _emit(c, pte.GraphModule(c.graph), "vst's rewritten IR (its PyTorch reference executor)", None)
 
     def refused_import_note(self, src, refusal: str) -> str | None:
@@ -56,7 +54,7 @@ def _from_module(c: Conversion, why: str) -> Emitted:
     src = c.front.src
     if src.module is None:
         raise VstError(f"{why}, and {src.name} is an ONNX file: --to executorch takes it from the IR only; convert "
-                       "the PyTorch model it was made from, or drop --dynamic")
+                       "the PyTorch model it was made from")
     if isinstance(src.module, torch.jit.ScriptModule):
         raise VstError(f"{why}, and {src.name} is TorchScript, which torch.export cannot trace: give the vst "
                        "checkpoint or an ExportedProgram (torch.export.save) of the model")
