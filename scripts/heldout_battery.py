@@ -3,7 +3,7 @@ as a user would take them: each family exported as TorchScript, then `vst-conver
 int8 --dynamic (full checks, the GPU check included), `vst-predict` on every artifact and `vst-bench --compare`
 of fp32 against int8 --dynamic.
 
-    .venv/bin/python scripts/heldout_battery.py [--out heldout-out] [--size 128x96] [--fresh] [--only NAME ...]
+    .venv/bin/python scripts/heldout_battery.py [--out out/heldout] [--size 128x96] [--fresh] [--only NAME ...]
                                                 [--commit REV]
 
 Each family's record is written to OUT/<family>/result.json when the family is done, and OUT/battery.json
@@ -221,7 +221,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="heldout-out", type=Path)
+    ap.add_argument("--out", default="out/heldout", type=Path)  # out/ is ignored by git
     ap.add_argument("--size", default="128x96", help="WxH (pix2pix's 5 downsamplings need multiples of 32)")
     ap.add_argument("--fresh", action="store_true", help="start over instead of skipping finished families")
     ap.add_argument("--only", nargs="+", choices=sorted(FAMILIES), help="these families only")
@@ -230,13 +230,18 @@ def main(argv=None) -> int:
     ap.add_argument("--rescan", action="store_true",
                     help="refresh finished families' records from their reports on disk (no conversion)")
     args = ap.parse_args(argv)
+    if not re.fullmatch(r"\d+x\d+", args.size):
+        ap.error(f"--size {args.size!r}: give WxH, e.g. 128x96")
     out = args.out.resolve()
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     global ENV, PINNED
     if args.commit:
-        PINNED = _git_out("rev-parse", args.commit).strip()
+        try:
+            PINNED = _git_out("rev-parse", "--verify", f"{args.commit}^{{commit}}").strip()
+        except subprocess.CalledProcessError:
+            ap.error(f"--commit {args.commit!r} is no commit of this repository (git log shows them)")
         pinned = out / "tree" / "commit"
         if pinned.exists() and pinned.read_text() != PINNED:
             raise SystemExit(f"{out} holds a run of {pinned.read_text()[:9]}: give --fresh or another --out")
