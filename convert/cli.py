@@ -118,7 +118,7 @@ def summary(rep: dict) -> str:
         lines.append(f"  fidelity: {fid.get('note')}")
     tmp = rep.get("temporal")
     if tmp and tmp["measured"]:
-        verdict = {True: "PASS", False: "FAIL", None: "not judged"}[tmp["passed"]]
+        verdict = _judged(tmp)
         lines.append(f"  temporal: error {tmp['error_artifact']} vs source {tmp['error_source']} = "
                      f"{tmp['ratio']}x (threshold {tmp['threshold_ratio']}x): {verdict}")
     elif tmp:
@@ -158,9 +158,10 @@ def gpu_line(g: dict) -> str:
         return f"GPU ({where}): compiled ({'whole graph' if g['fully_accelerated'] else 'partial'}), failed to run: {g.get('error')}"
     fid, tmp = g["fidelity"], g["temporal"]
     vs_cpu = f", {g['vs_cpu']['psnr_db']} dB vs the CPU run" if g.get("vs_cpu") else ""
-    ratio = f"; temporal {tmp['ratio']}x" if tmp.get("measured") else ""
+    ratio = (f"; temporal {tmp['ratio']}x (threshold {tmp['threshold_ratio']}x): {_judged(tmp)}"
+             if tmp.get("measured") else "")
     return (f"GPU ({where}): {took}; PSNR {fid['psnr_db']} dB vs {fid['reference']} (threshold "
-            f"{fid['threshold_psnr_db']}, float16){vs_cpu}{ratio}")
+            f"{fid['threshold_psnr_db']} dB, float16): {_verdict(fid)}{vs_cpu}{ratio}")
 
 
 def _count(n: int | None) -> str:
@@ -169,8 +170,12 @@ def _count(n: int | None) -> str:
 
 def _verdict(fid: dict) -> str:
     if fid["passed"] is None:
-        return f"not gated, {fid['note']}"
+        return f"not gated, {fid['note']}" if fid.get("note") else "not gated"
     return "PASS" if fid["passed"] else "FAIL"
+
+
+def _judged(temporal: dict) -> str:
+    return {True: "PASS", False: "FAIL", None: "not judged"}[temporal["passed"]]
 
 
 def entry() -> None:

@@ -149,16 +149,21 @@ def gpu_cell(rep: dict) -> dict:
                                                                f"({g.get('error')})"}
     fid, tmp = g["fidelity"], g["temporal"]
     cpu = ", ".join(f"{o['op']} ×{len(o['nodes'])}" for o in g.get("cpu_ops", []))
-    short = ("full" if g["fully_accelerated"] else "partial") + f", {fid['psnr_db']} dB"
+    # a graph the GPU takes whole but computes unfaithfully is no GPU pick: the cell says it failed, not just "full"
+    failed = [what for what, rec in (("fidelity", fid), ("temporal", tmp)) if rec.get("passed") is False]
+    short = ("full" if g["fully_accelerated"] else "partial") + f", {fid['psnr_db']} dB" \
+        + (f", fails {' and '.join(failed)}" if failed else "")
     text = (f"GPU on {where}{soft}: {'the whole graph' if g['fully_accelerated'] else 'partial; on the CPU: ' + cpu}; "
             f"PSNR {fid['psnr_db']} dB vs {fid['reference']} (threshold {fid['threshold_psnr_db']} dB, float16)"
+            + (": below it, the GPU's output is not faithful" if fid.get("passed") is False else "")
             + (f", {g['vs_cpu']['psnr_db']} dB vs the CPU run" if g.get("vs_cpu") else "")
-            + (f"; temporal error {tmp['ratio']}x the source's" if tmp.get("measured") else "")
+            + (f"; temporal error {tmp['ratio']}x the source's (threshold {tmp['threshold_ratio']}x"
+               + (": FAIL)" if tmp.get("passed") is False else ")") if tmp.get("measured") else "")
             + ("" if g.get("agrees_with_allow_list") else
                f"; the allow-list said {g['allow_list']['verdict']}"
                + (f" (falls back: {', '.join(g['allow_list']['falls_back'])})" if g['allow_list']['falls_back'] else "")))
-    ok = g["fully_accelerated"] and fid.get("passed") is not False
-    return {"short": short, "cls": "ok" if ok else "warn", "text": text}
+    ok = g["fully_accelerated"] and not failed
+    return {"short": short, "cls": "bad" if failed else "ok" if ok else "warn", "text": text}
 
 
 BENCH_COLUMNS = ["model", "device", "runtime", "precision", "resolution", "delegate used",

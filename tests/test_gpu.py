@@ -74,6 +74,21 @@ def test_console_and_html_report_show_the_measured_gpu(shipped, tmp_path):
     assert card["gpu"]["short"].startswith("full, ") and card["gpu"]["cls"] == "ok"
     assert "a software GPU" in card["gpu"]["text"]
     assert any(d["name"] == "tflite_gpu" and d["how"] == "measured here" for d in card["delegates"])
+    assert "float16): PASS" in text and "(threshold 1.25x): PASS" in text
+
+
+def test_a_gpu_output_under_its_threshold_is_said_to_fail_on_console_and_report(shipped):
+    """A graph the GPU takes whole can still compute it unfaithfully in float16: "full" alone would read as a pass."""
+    import copy
+    from vst.convert.cli import gpu_line
+    from vst.reports.context import gpu_cell
+    rep = copy.deepcopy(shipped[0])
+    fid = rep["gpu"]["fidelity"]
+    fid["threshold_psnr_db"], fid["passed"] = fid["psnr_db"] + 1, False
+    line = gpu_line(rep["gpu"])
+    assert "whole graph" in line and "float16): FAIL" in line
+    cell = gpu_cell(rep)
+    assert cell["cls"] == "bad" and cell["short"].endswith("fails fidelity") and "not faithful" in cell["text"]
 
 
 def test_an_op_the_gpu_refuses_is_found_by_cutting_the_graph(tmp_path):
