@@ -91,6 +91,7 @@ class ExecuTorchSession:
             raise VstError(f"{what}: ExecuTorch cannot load the program ({first_line(exc, 160)}); convert it "
                            "again with vst-convert --to executorch") from None
         self.input = _spec(p, what)
+        self.name = Path(what).name
         self.output_quant = (0.0, 0)       # vst's programs take and give float; int8 stays inside the delegate
         self.version = version("executorch")
         self.delegation = program_delegation(p)
@@ -103,7 +104,12 @@ class ExecuTorchSession:
         if feeds:
             raise VstError(f"an ExecuTorch program here takes the image only, not {', '.join(feeds)}")
         with one_torch_thread():
-            return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+            try:
+                return self.method.execute([torch.from_numpy(np.ascontiguousarray(x))])[0].numpy()
+            except RuntimeError as exc:   # loaded, but a kernel refused its inputs (ExecuTorch's error code)
+                raise VstError(f"{self.name}: ExecuTorch loaded the program but could not run it "
+                               f"({first_line(exc, 160)}); convert it again with vst-convert --to executorch") \
+                    from None
 
 
 @contextmanager

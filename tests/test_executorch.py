@@ -8,6 +8,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from vst.common.errors import VstError
 from vst.common.records import precision
 from vst.convert import api, front, onnx_import, pte, torch_rewrites, verify
 from vst.convert.cli import main as convert_main
@@ -96,6 +97,9 @@ def test_session_runs_the_program_and_reads_its_delegation(fp32, ckpt):
     assert isinstance(runner, ArtifactRunner) and runner.size == SIZE
     y = runner(torch.from_numpy(x))
     assert y.shape == (1, 3, SIZE[1], SIZE[0])
+    # a program that loads but whose kernels refuse the input: one line naming the file, no traceback
+    with pytest.raises(VstError, match=f"{out.name}: ExecuTorch loaded the program but could not run it"):
+        s.run(np.zeros((1, SIZE[1] + 8, SIZE[0], 3), np.float32))
 
 
 def test_host_sweep_times_the_program(fp32, tmp_path):
