@@ -19,7 +19,7 @@ def _other(node, name: str) -> str | None:
     return node.inputs[1] if node.inputs[0] == name else node.inputs[0]
 
 
-@rewrite(targets=TFLITE_ONLY)
+@rewrite(targets=TFLITE_ONLY, elsewhere="it stands in for an ERF kernel TFLite lacks; the other targets run erf")
 def erf_gelu_as_gelu(g: Graph) -> int:
     """x * 0.5 * (1 + erf(x / sqrt(2))), in the orders exporters write it  ==>  gelu(x): TFLite has no ERF kernel
     (the erf op is a polynomial of six ops), and GELU is one op. Exact up to float rounding."""

@@ -28,13 +28,16 @@ class Rewrite:
     """An exact rewrite of the IR, registered by `@rewrite`. Calling it returns a rewritten copy of the graph and
     the number of sites it changed; `edit` changes that copy in place. `targets`: the targets whose files it
     helps; `precisions`: those it runs for (None: every one; keys as in PRECISION_PIPELINES, dynamic-range int8
-    apart), `why_not` the reason the others leave it out; `prune`: drop what the edit left unused."""
+    apart), `why_not` the reason the others leave it out; `elsewhere`: why the other targets leave it out, where
+    that is this rewrite's own reason rather than the target's (its rewrite_note); `prune`: drop what the edit
+    left unused."""
     name: str
     edit: Callable[[Graph], int]
     targets: tuple[str, ...]
     precisions: tuple[str, ...] | None = None
     why_not: str | None = None
     prune: bool = True
+    elsewhere: str | None = None
 
     def __call__(self, graph: Graph) -> tuple[Graph, int]:
         g = graph.copy()
@@ -46,7 +49,7 @@ class Rewrite:
     def skip_reason(self, target: str, target_reason: str, precision: str) -> str | None:
         """Why this rewrite is not run for `target` at `precision` (None: it runs)."""
         if target not in self.targets:
-            return f"not needed for {target}: {target_reason}"
+            return f"not needed for {target}: {self.elsewhere or target_reason}"
         if self.precisions is not None and precision not in self.precisions:
             return f"not needed for {precision}: {self.why_not}"
         return None
@@ -60,7 +63,7 @@ XNNPACK_TARGETS = ("tflite", "executorch")
 
 
 def rewrite(*, targets: tuple[str, ...], precisions: tuple[str, ...] | None = None, why_not: str | None = None,
-            prune: bool = True) -> Callable[[Callable[[Graph], int]], Rewrite]:
+            prune: bool = True, elsewhere: str | None = None) -> Callable[[Callable[[Graph], int]], Rewrite]:
     """Register a function that edits a graph in place and returns how many sites it changed."""
     def register(edit: Callable[[Graph], int]) -> Rewrite:
         if edit.__name__ in REGISTRY:
@@ -68,7 +71,8 @@ def rewrite(*, targets: tuple[str, ...], precisions: tuple[str, ...] | None = No
         if (precisions is None) != (why_not is None):
             raise ValueError(f"rewrite {edit.__name__}: precisions and why_not go together")
         REGISTRY[edit.__name__] = r = Rewrite(edit.__name__, edit, tuple(targets),
-                                              tuple(precisions) if precisions else None, why_not, prune)
+                                              tuple(precisions) if precisions else None, why_not, prune,
+                                              elsewhere)
         return r
     return register
 

@@ -9,7 +9,8 @@ from vst.convert.passes.base import TFLITE_ONLY, XNNPACK_TARGETS, rewrite
 from vst.convert.passes.edit import concat_tree, parity_conv, replace_node, scalar, slice_one
 
 
-@rewrite(targets=TFLITE_ONLY, prune=False)
+@rewrite(targets=TFLITE_ONLY, prune=False, elsewhere="it replaces TFLite's RESIZE_NEAREST_NEIGHBOR, which "
+         "XNNPACK leaves out, by ops of TFLite's emitter; a nearest resize before a conv is nearest_conv_subpixel's")
 def nearest_as_repeat(g: Graph) -> int:
     """resize_nearest by integer factors -> a repeat along height, then along width.
 
