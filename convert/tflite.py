@@ -122,7 +122,7 @@ def feeds_for(graph: Graph, io_layout: str, values: dict | None = None) -> dict[
 
 
 def _is_square(node) -> bool:
-    return node.op == "mul" and node.inputs[0] == node.inputs[1]
+    return node.op == "squared_difference" or (node.op == "mul" and node.inputs[0] == node.inputs[1])
 
 
 def statistics_nodes(graph: Graph) -> set[str]:

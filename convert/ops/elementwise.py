@@ -41,10 +41,13 @@ def import_unary(ctx, node):
     ctx.add(_UNARY[ctx.op], [ctx.ins[0]], ctx.out, {}, ctx.nm)
 
 
-@register("add", "sub", "mul", "div", "pow", "max", "min")
+@register("add", "sub", "mul", "div", "pow", "max", "min", "squared_difference")
 class Binary(Op):
+    """squared_difference (a - b)^2 is no ONNX op: rewrites make it, for TFLite's one-pass SQUARED_DIFFERENCE."""
     def reference(self, ctx, node, ins):
         torch = ctx.torch
+        if node.op == "squared_difference":
+            return torch.square(ins[0] - ins[1])
         return {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
                 "max": torch.maximum, "min": torch.minimum}[node.op](ins[0], ins[1])
 
@@ -55,10 +58,14 @@ class Binary(Op):
                 and float(graph.consts[node.inputs[1]]) == 1.0:
             return tf.identity(l, name=nm)
         return {"add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "div": tf.divide, "pow": tf.pow,
-                "max": tf.maximum, "min": tf.minimum}[op](l, r, name=nm)
+                "max": tf.maximum, "min": tf.minimum,
+                "squared_difference": tf.math.squared_difference}[op](l, r, name=nm)
 
     def mil(self, ctx, node, x, nm):
         mb = ctx.mb
+        if node.op == "squared_difference":
+            d = mb.sub(x=x, y=ctx.val(node.inputs[1]), name=nm + "_d")
+            return mb.mul(x=d, y=d, name=nm)
         fn = {"add": mb.add, "sub": mb.sub, "mul": mb.mul, "div": mb.real_div, "pow": mb.pow,
               "max": mb.maximum, "min": mb.minimum}[node.op]
         return fn(x=x, y=ctx.val(node.inputs[1]), name=nm)

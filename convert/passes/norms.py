@@ -80,21 +80,24 @@ def instance_norm_rsqrt(g: Graph) -> int:
 
 
 MOMENTS_FLOAT_ONLY = ("int8 files keep the squares and variances float (tflite.STATS_PREFIX), which the "
-                      "full-size E[x^2] would turn into a full-size float island; fp16 runs on GPUs, where E[x^2] "
-                      "overflows float16 sooner than the squared deviation")
+                      "full-size squared deviations would turn into a full-size float island; fp16 files keep "
+                      "instance_norm_rsqrt, with which their speed and fidelity were measured")
 
 
 @rewrite(targets=XNNPACK_TARGETS, precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY)
 def instance_norm_moments(g: Graph) -> int:
-    """instance_norm  ==>  m = mean(x), v = max(mean(x * x) - m * m, 0), s = gamma * rsqrt(v + eps),
+    """instance_norm  ==>  m = mean(x), v = mean(squared_difference(x, m)), s = gamma * rsqrt(v + eps),
     y = x * s + (beta - m * s); the conv bias feeding it, if the norm is its only reader, set to zero.
 
     Why: the textbook decomposition (instance_norm_rsqrt) makes four passes over the full-size activation after
-    its mean (x - m, its square, the scale, the shift); this one makes three (x * x, the scale, the shift; the
-    shift fuses a following ReLU) and leaves x - m out. Exact up to float rounding: a bias b on every pixel of a
-    channel moves its mean by b and nothing else, and var = E[x^2] - E[x]^2; dropping the bias keeps E[x] near 0,
-    which is where that difference loses least. float only: in int8 files the full-size squares would be a float
-    island, and the shift a tensor int8 cannot scale across channels.
+    its mean (x - m, its square, the scale, the shift); this one makes three (the squared deviation in one op,
+    the scale, the shift; the shift fuses a following ReLU) and never writes x - m. The variance is taken from
+    centred values, not as E[x^2] - m^2: a GPU computes in float16 whatever the file's precision, where x * x
+    overflows (inf) once |x| > 255.9 and the difference cancels when |m| is large against the deviation (a
+    TransformerNet on 0-255 pixels: 23 dB on LiteRT's GPU against 47 dB centred, docs/gpu.md). Exact up to
+    float rounding: a bias b on every pixel of a channel moves its mean by b and nothing else; dropping it keeps
+    m near 0, so x * s and m * s cancel little in the shift. float only: in int8 files the full-size squares
+    would be a float island, and the shift a tensor int8 cannot scale across channels.
     """
     count = 0
     for node in [n for n in g.nodes if n.op == "instance_norm"]:
@@ -106,17 +109,14 @@ def instance_norm_moments(g: Graph) -> int:
             zero = g.fresh(f"{conv.output}__bias_cancelled")
             g.consts[zero] = np.zeros_like(np.asarray(g.consts[conv.inputs[2]], np.float32))
             conv.inputs = conv.inputs[:2] + [zero] + conv.inputs[3:]
-        mean, sq, msq, m2, var, vpos, ve, inv, scale, ms, shift, y = (g.fresh(f"{p}__{s}") for s in (
-            "mean", "sq", "msq", "m2", "var", "vpos", "ve", "inv", "scale", "ms", "shift", "y"))
+        mean, sq, var, ve, inv, scale, ms, shift, y = (g.fresh(f"{p}__{s}") for s in (
+            "mean", "sq", "var", "ve", "inv", "scale", "ms", "shift", "y"))
         gname, bname = _norm_affine(g, node, gamma, f"{p}__gamma"), _norm_affine(g, node, beta, f"{p}__beta")
         new = [
             *_norm_mean(g, node, x, mean, nm + "/mean"),
-            Node("mul", [x, x], sq, {}, nm + "/square"),
-            *_norm_mean(g, node, sq, msq, nm + "/mean_square"),
-            Node("mul", [mean, mean], m2, {}, nm + "/mean_squared"),
-            Node("sub", [msq, m2], var, {}, nm + "/var"),
-            Node("max", [var, scalar(g, 0.0)], vpos, {}, nm + "/var_nonneg"),
-            Node("add", [vpos, scalar(g, node.attrs["eps"])], ve, {}, nm + "/var_eps"),
+            Node("squared_difference", [x, mean], sq, {}, nm + "/square"),
+            *_norm_mean(g, node, sq, var, nm + "/var"),
+            Node("add", [var, scalar(g, node.attrs["eps"])], ve, {}, nm + "/var_eps"),
             Node("rsqrt", [ve], inv, {}, nm + "/rsqrt"),
             Node("mul", [inv, gname], scale, {}, nm + "/scale"),
             Node("mul", [mean, scale], ms, {}, nm + "/mean_scaled"),
@@ -142,14 +142,15 @@ WIDEN_BELOW_CHANNELS = 32
 
 @rewrite(targets=XNNPACK_TARGETS)
 def widen_channel_broadcasts(g: Graph) -> int:
-    """add/sub/mul of a full-size activation [1, C, H, W] (C < WIDEN_BELOW_CHANNELS) and a per-channel
-    [1, C, 1, 1] operand  ==>  the operand widened to [1, C, 1, W]: a constant is stored widened, a computed one
-    (an instance norm's mean or scale) is multiplied by ones. Exact: the same values, broadcast one axis earlier.
+    """add/sub/mul/squared_difference of a full-size activation [1, C, H, W] (C < WIDEN_BELOW_CHANNELS) and a
+    per-channel [1, C, 1, 1] operand  ==>  the operand widened to [1, C, 1, W]: a constant is stored widened, a
+    computed one (an instance norm's mean or scale) is multiplied by ones. Exact: the same values, broadcast one
+    axis earlier.
     """
     count = 0
     wide: dict[str, str] = {}
     for node in list(g.nodes):
-        if node.op not in ("add", "sub", "mul") or len(node.inputs) != 2:
+        if node.op not in ("add", "sub", "mul", "squared_difference") or len(node.inputs) != 2:
             continue
         shapes = [tuple(g.shapes.get(i, g.consts[i].shape if i in g.consts else ())) for i in node.inputs]
         for k in (0, 1):
