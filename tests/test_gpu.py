@@ -206,3 +206,43 @@ def test_without_a_vulkan_adapter_the_gpu_is_refused_in_one_line_naming_the_fix(
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and "is not usable here" in err[0] and "bookworm-backports mesa-vulkan-drivers" in err[0]
     assert not (tmp_path / "b").exists()
+
+
+def test_instance_norm_statistics_stay_finite_in_the_gpus_float16(tmp_path):
+    # A conv on 0-255 pixels (as fast-neural-style's TransformerNet takes them) before an instance norm: some
+    # activations pass 255.9, whose square overflows float16 (65504), while their deviations from the channel's
+    # mean stay under it. The GPU computes in float16 whatever the file's precision: instance_norm_moments must
+    # take the variance from centred values (as E[x^2] - m^2 it scored 29 dB here), and stay exact on the CPU.
+    import torch
+    from vst.convert import passes, tflite, verify
+    from vst.convert.ir import Graph, Node, run_graph, run_numpy
+    rng = np.random.default_rng(4)
+    w, h = 32, 24
+    consts = {"px": np.float32(255.0), "w": rng.uniform(-0.25, 0.25, (8, 3, 3, 3)).astype(np.float32),
+              "b": np.zeros(8, np.float32), "gamma": rng.uniform(0.6, 1.6, 8).astype(np.float32),
+              "beta": rng.normal(0, 0.3, 8).astype(np.float32),
+              "w2": rng.normal(0, 0.3, (3, 8, 1, 1)).astype(np.float32), "b2": np.zeros(3, np.float32)}
+    conv = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    g = Graph("x", "y", (1, 3, h, w), [
+        Node("mul", ["x", "px"], "p", {}, "pixels"), Node("conv", ["p", "w", "b"], "c", conv, "conv"),
+        Node("instance_norm", ["c", "gamma", "beta"], "n", {"eps": 1e-5}, "norm"), Node("relu", ["n"], "r"),
+        Node("conv", ["r", "w2", "b2"], "o", conv, "out"), Node("sigmoid", ["o"], "y")], consts)
+    g.infer_shapes()
+    images = verify.eval_images(w, h)
+    ref, acts = run_numpy(g, images), {}
+    run_graph(g, torch.from_numpy(images), record=acts, keep=True)
+    c = acts["c"].numpy()      # the norm's input
+    assert np.abs(c).max() ** 2 > 65504 > np.abs(c - c.mean((2, 3), keepdims=True)).max() ** 2
+    for name in passes.for_target("tflite"):
+        if passes.REGISTRY[name].skip_reason("tflite", "", "fp32") is None:
+            g, res = passes.prove_and_apply(g, name, images)
+            assert res.applied or name != "instance_norm_moments", res.detail
+    path = tmp_path / "norm.tflite"
+    path.write_bytes(tflite.to_tflite(g, "fp32"))
+    x = verify.to_layout(images, "nhwc")
+    cpu = verify.from_layout(tflite.run(path.read_bytes(), x), "nhwc")
+    session = gpu.GpuSession(path)
+    got = verify.from_layout(np.concatenate([session.run(x[i:i + 1]) for i in range(len(x))]), "nhwc")
+    session.close()
+    assert verify.compare(ref, cpu)["psnr_db"] >= passes.EXACT_PSNR_DB
+    assert np.isfinite(got).all() and verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["fp16"]
