@@ -105,8 +105,10 @@ def test_instance_norm_decomposes_to_rsqrt_within_60db(kunster9, photos):
     assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
 
 
-def test_instance_norm_moments_reads_the_full_activation_fewer_times(kunster9, photos):
-    g, res = passes.prove_and_apply(kunster9, "instance_norm_moments", photos)
+@pytest.mark.parametrize("form", ["instance_norm_moments", "instance_norm_raw_moments"])
+def test_instance_norm_moments_reads_the_full_activation_fewer_times(kunster9, photos, form):
+    # TFLite's form squares the deviation (one SQUARED_DIFFERENCE), ExecuTorch's the activation (E[x^2] - m^2)
+    g, res = passes.prove_and_apply(kunster9, form, photos)
     assert res.applied and res.detail.startswith(f"{kunster9.histogram()['instance_norm']} site(s)")
     assert "instance_norm" not in g.histogram()
     assert verify.psnr(run_numpy(kunster9, photos), run_numpy(g, photos)) >= passes.EXACT_PSNR_DB
@@ -115,7 +117,8 @@ def test_instance_norm_moments_reads_the_full_activation_fewer_times(kunster9, p
         if n.op == "instance_norm":
             conv = kunster9.producer(n.inputs[0])
             assert not np.any(g.consts[g.producer(n.inputs[0]).inputs[2]]) and np.any(kunster9.consts[conv.inputs[2]])
-    # ops writing a full-size tensor per norm: x*x, the scale, the shift; instance_norm_rsqrt writes four
+    assert ("squared_difference" in g.histogram()) == (form == "instance_norm_moments")
+    # ops writing a full-size tensor per norm: the square, the scale, the shift; instance_norm_rsqrt writes four
     rsq, _ = passes.prove_and_apply(kunster9, "instance_norm_rsqrt", photos)
 
     def full_size_writes(graph):
@@ -125,12 +128,12 @@ def test_instance_norm_moments_reads_the_full_activation_fewer_times(kunster9, p
     assert full_size_writes(g) == 3 * n_norms and full_size_writes(rsq) == 4 * n_norms
 
 
-@pytest.mark.parametrize("norm", ["instance_norm_moments", "instance_norm_rsqrt"])
+@pytest.mark.parametrize("norm", ["instance_norm_moments", "instance_norm_raw_moments", "instance_norm_rsqrt"])
 def test_narrow_per_channel_operands_are_widened_exactly(kunster9, photos, norm):
     g0, _ = passes.prove_and_apply(kunster9, norm, photos)
     g, res = passes.prove_and_apply(g0, "widen_channel_broadcasts", photos)
     assert res.applied and "bit-identical" in res.detail
-    narrow = [n for n in g.nodes if n.op in ("add", "sub", "mul") and len(g.shapes[n.output]) == 4
+    narrow = [n for n in g.nodes if n.op in ("add", "sub", "mul", "squared_difference") and len(g.shapes[n.output]) == 4
               and g.shapes[n.output][2] > 1 and g.shapes[n.output][1] < passes.WIDEN_BELOW_CHANNELS]
     assert narrow
     for n in narrow:       # no operand of a full-size op on < 32 channels is a [1, C, 1, 1] per-channel tensor

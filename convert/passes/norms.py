@@ -80,25 +80,44 @@ def instance_norm_rsqrt(g: Graph) -> int:
 
 
 MOMENTS_FLOAT_ONLY = ("int8 files keep the squares and variances float (tflite.STATS_PREFIX), which the "
-                      "full-size squared deviations would turn into a full-size float island; fp16 files keep "
+                      "full-size squares would turn into a full-size float island; fp16 files keep "
                       "instance_norm_rsqrt, with which their speed and fidelity were measured")
 
 
-@rewrite(targets=XNNPACK_TARGETS, precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY)
+@rewrite(targets=TFLITE_ONLY, precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY,
+         elsewhere="ExecuTorch's XNNPACK partitioner has no squared-difference op, which would cost it a full-size "
+                   "x - m: its programs take instance_norm_raw_moments")
 def instance_norm_moments(g: Graph) -> int:
     """instance_norm  ==>  m = mean(x), v = mean(squared_difference(x, m)), s = gamma * rsqrt(v + eps),
     y = x * s + (beta - m * s); the conv bias feeding it, if the norm is its only reader, set to zero.
 
     Why: the textbook decomposition (instance_norm_rsqrt) makes four passes over the full-size activation after
     its mean (x - m, its square, the scale, the shift); this one makes three (the squared deviation in one op,
-    the scale, the shift; the shift fuses a following ReLU) and never writes x - m. The variance is taken from
-    centred values, not as E[x^2] - m^2: a GPU computes in float16 whatever the file's precision, where x * x
-    overflows (inf) once |x| > 255.9 and the difference cancels when |m| is large against the deviation (a
-    TransformerNet on 0-255 pixels: 23 dB on LiteRT's GPU against 47 dB centred, docs/gpu.md). Exact up to
-    float rounding: a bias b on every pixel of a channel moves its mean by b and nothing else; dropping it keeps
-    m near 0, so x * s and m * s cancel little in the shift. float only: in int8 files the full-size squares
-    would be a float island, and the shift a tensor int8 cannot scale across channels.
+    TFLite's SQUARED_DIFFERENCE, the scale, the shift; the shift fuses a following ReLU) and never writes x - m.
+    The variance is taken from centred values, not as E[x^2] - m^2: a GPU computes a TFLite file in float16
+    whatever its precision, where x * x overflows (inf) once |x| > 255.9 (a TransformerNet on 0-255 pixels: 23 dB
+    on LiteRT's GPU against 47 dB centred, docs/gpu.md). Exact up to float rounding: a bias b on every pixel of a
+    channel moves its mean by b and nothing else; dropping it keeps m near 0, so x * s and m * s cancel little
+    in the shift. float only: in int8 files the full-size squares would be a float island, and the shift a tensor
+    int8 cannot scale across channels.
     """
+    return _moments(g, centred=True)
+
+
+@rewrite(targets=("executorch",), precisions=("fp32",), why_not=MOMENTS_FLOAT_ONLY,
+         elsewhere="TFLite files also run on GPUs, in float16, where x * x overflows: they take "
+                   "instance_norm_moments")
+def instance_norm_raw_moments(g: Graph) -> int:
+    """instance_norm_moments with the variance as E[x^2] - m^2 (clamped at 0): the same three full-size passes
+    for ExecuTorch's XNNPACK delegate, which has a square (x * x) but no squared difference, and runs on the CPU
+    in float32, where x * x overflows nowhere near an image's activations. Dropping the conv bias keeps m near 0,
+    where the difference loses least (>= 60 dB on the real photos, as every rewrite is proven)."""
+    return _moments(g, centred=False)
+
+
+def _moments(g: Graph, centred: bool) -> int:
+    """Both forms of instance_norm_moments: the variance from centred values (one squared_difference) or as
+    E[x^2] - m^2 (a square, its mean, the mean's square subtracted, clamped at 0)."""
     count = 0
     for node in [n for n in g.nodes if n.op == "instance_norm"]:
         x, gamma, beta = node.inputs
@@ -112,10 +131,19 @@ def instance_norm_moments(g: Graph) -> int:
         mean, sq, var, ve, inv, scale, ms, shift, y = (g.fresh(f"{p}__{s}") for s in (
             "mean", "sq", "var", "ve", "inv", "scale", "ms", "shift", "y"))
         gname, bname = _norm_affine(g, node, gamma, f"{p}__gamma"), _norm_affine(g, node, beta, f"{p}__beta")
+        if centred:
+            variance = [Node("squared_difference", [x, mean], sq, {}, nm + "/square"),
+                        *_norm_mean(g, node, sq, var, nm + "/var")]
+        else:
+            msq, m2, raw = (g.fresh(f"{p}__{s}") for s in ("msq", "m2", "raw_var"))
+            variance = [Node("mul", [x, x], sq, {}, nm + "/square"),
+                        *_norm_mean(g, node, sq, msq, nm + "/mean_square"),
+                        Node("mul", [mean, mean], m2, {}, nm + "/mean_squared"),
+                        Node("sub", [msq, m2], raw, {}, nm + "/raw_var"),
+                        Node("max", [raw, scalar(g, 0.0)], var, {}, nm + "/var")]
         new = [
             *_norm_mean(g, node, x, mean, nm + "/mean"),
-            Node("squared_difference", [x, mean], sq, {}, nm + "/square"),
-            *_norm_mean(g, node, sq, var, nm + "/var"),
+            *variance,
             Node("add", [var, scalar(g, node.attrs["eps"])], ve, {}, nm + "/var_eps"),
             Node("rsqrt", [ve], inv, {}, nm + "/rsqrt"),
             Node("mul", [inv, gname], scale, {}, nm + "/scale"),
