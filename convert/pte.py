@@ -120,13 +120,47 @@ def quantize(module: nn.Module, example: torch.Tensor, calib: np.ndarray, dynami
         # the ones-kernel upsampler copies pixels: int8 would only round them, and XNNPACK takes no per-channel
         # int8 transposed convolution with groups > 1 (dynamic int8 leaves depthwise convolutions float itself)
         quantizer.set_module_type(NearestUp2Deconv, None)
-    prepared = prepare_pt2e(graph, quantizer)
+    prepared = prepare_pt2e(graph, _ValueCopiesShared(quantizer))
     with torch.no_grad():
         # dynamic int8 needs no ranges: one run is enough for its observers
         for x in calib[:1] if dynamic else calib:
             prepared(torch.from_numpy(np.ascontiguousarray(x[None])))
     program = export(without_unread_tensors(convert_pt2e(prepared)), example)
     return program, conv_precisions(program)
+
+
+class _ValueCopiesShared:
+    """A quantizer whose annotations are `quantizer`'s, then every op that only moves values (torch.narrow, which
+    vst's IR slices are; GraphModule's channels-last copies; the views, permutes and slices XNNPACK's quantizer
+    itself shares) annotated to share its input's quantization, walked in graph order so that a chain carries it.
+
+    The XNNPACK quantizer shares through views and slices but not through narrow or a memory-format copy, so a
+    chain stopped there: a reflection pad's slices ran in float between a dequantize and a quantize, and the copy
+    after a depth-to-space or space-to-depth took an observer of its own. That observer could settle on another
+    scale than its input's (kunster-t2-08 320x240: 0.03338 in, 0.03328 out); the copy is an XNNPACK transpose,
+    which cannot requantize (xnn_define_static_transpose: invalid parameter), and the program did not load."""
+
+    def __init__(self, quantizer):
+        self.quantizer = quantizer
+
+    def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils import _is_share_obs_or_fq_op
+        from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+        model = self.quantizer.annotate(model)
+        for node in model.graph.nodes:
+            src = node.args[0] if node.args else None
+            moves_values = node.target == torch.ops.aten.narrow.default or _is_share_obs_or_fq_op(node.target) \
+                or node.kwargs.get("memory_format") == torch.channels_last
+            if node.op == "call_function" and moves_values and isinstance(src, torch.fx.Node) \
+                    and not node.meta.get("quantization_annotation") \
+                    and getattr(src.meta.get("quantization_annotation"), "output_qspec", None) is not None:
+                shared = SharedQuantizationSpec(src)
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={src: shared}, output_qspec=shared, _annotated=True)
+        return model
+
+    def __getattr__(self, name):       # validate, transform_for_annotation, ...: the wrapped quantizer's
+        return getattr(self.quantizer, name)
 
 
 def without_unread_tensors(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:

@@ -310,3 +310,34 @@ def test_dynamic_int8_conv_after_a_space_to_depth_runs():
     with torch.no_grad():
         ref = run_graph(g, torch.from_numpy(images[:1])).permute(0, 2, 3, 1).numpy()
     assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
+
+
+def test_static_int8_value_moving_ops_keep_their_inputs_quantization_and_the_program_loads():
+    # a slice (torch.narrow) of a concat, a space-to-depth and its channels-last copy only move values: each must
+    # carry its input's quantization. The quantizer's own sharing stopped at narrow (the chain ran in float) and
+    # at the copy, an XNNPACK transpose that cannot requantize: observed apart, its scale could differ from its
+    # input's and the program did not load (kunster-t2-03/08 at 320x240, t2-05/08/13 at 480x320, random weights)
+    from vst.convert.ir import Graph, Node, run_graph
+    from vst.runtimes.executorch import ExecuTorchSession
+    rng = np.random.default_rng(0)
+    consts = {"w0": rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, "three": np.float32(3.0),
+              "w1": rng.standard_normal((8, 32, 3, 3)).astype(np.float32) * 0.1}
+    conv = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
+    g = Graph("x", "y", (1, 3, 24, 32), [
+        Node("conv", ["x", "w0"], "c0", conv), Node("relu", ["c0"], "a"), Node("mul", ["a", "three"], "b"),
+        Node("concat", ["a", "b"], "ab", {"axis": 1}), Node("slice", ["ab"], "s0", {"axis": 1, "start": 0, "end": 8}),
+        Node("space_to_depth", ["s0"], "s", {"block": 2}), Node("conv", ["s", "w1"], "y", conv)], consts)
+    g.infer_shapes()
+    images = verify.eval_images(32, 24)
+    feed = verify.to_layout(images, "nhwc")
+    program, _ = pte.quantize(pte.NHWCIO(pte.GraphModule(g)), torch.from_numpy(feed[:1]), feed, dynamic=False)
+    moves = [n for n in program.graph.nodes if n.op == "call_function" and (
+        n.kwargs.get("memory_format") == torch.channels_last or n.target == torch.ops.aten.narrow.default)]
+    assert len(moves) == 2
+    for n in moves:
+        q = next(iter(n.users))
+        assert "quantize" in str(q.target) and tuple(n.args[0].args[1:3]) == tuple(q.args[1:3]), (n.args[0], q)
+    got = ExecuTorchSession(pte.lower(program).data).run(feed[:1])
+    with torch.no_grad():
+        ref = run_graph(g, torch.from_numpy(images[:1])).permute(0, 2, 3, 1).numpy()
+    assert verify.compare(ref, got)["psnr_db"] >= verify.THRESHOLDS_DB["int8"]
