@@ -39,10 +39,20 @@ def test_executorch_coreml_is_refused_by_the_host_runners_in_one_line(et_coreml,
              "macOS and iPhones", "--to executorch")
 
 
-def test_executorch_coreml_refuses_int8_in_one_line(capsys, tmp_path, ckpt):
-    one_line(capsys, convert_main, [ckpt, "--to", "executorch-coreml", "--quant", "int8", "--size",
-                                    f"{SIZE[0]}x{SIZE[1]}", "-o", tmp_path / "q.pte"], "fp32 or fp16")
-    assert not list(tmp_path.glob("*.pte"))
+def test_executorch_coreml_int8_holds_int8_weights_in_its_core_ml_model(tmp_path, ckpt):
+    # as --to coreml --quant int8: coremltools' linear_quantize_weights inside the delegate, float16 compute. The
+    # Core ML model sits in the program as the delegate's blob: its MIL program names the dequantizing constants
+    rep = {q: api.convert(str(ckpt), to="executorch-coreml", quant=q, size=SIZE, out=tmp_path / f"{q}.pte",
+                          checks="proofs") for q in ("fp16", "int8")}
+    blob = {q: (tmp_path / f"{q}.pte").read_bytes() for q in rep}
+    assert b"constexpr_affine_dequantize" in blob["int8"] or b"constexpr_blockwise_shift_scale" in blob["int8"]
+    assert b"constexpr_affine_dequantize" not in blob["fp16"] and b"constexpr_blockwise_shift_scale" not in blob["fp16"]
+    assert rep["int8"]["executorch"]["compute_precision"] == "float16"
+    assert (rep["int8"]["executorch"]["delegation"]["subgraphs"],
+            rep["int8"]["executorch"]["delegation"]["compute_nodes_outside"]) == (1, 0)
+    # the weights, stored as float16 in the fp16 program, are half as large in int8
+    assert len(blob["int8"]) < len(blob["fp16"])
+    assert "int8 weights" in next(p["detail"] for p in rep["int8"]["passes"] if p["name"] == "quantize")
 
 
 def test_default_names_of_the_two_executorch_programs_differ():

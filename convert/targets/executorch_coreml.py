@@ -16,6 +16,8 @@ from vst.convert.passes import PassResult
 from vst.convert.targets.base import Conversion, Emitted, Target, register
 
 BACKEND = "ExecuTorch's Core ML backend (CoreMLPartitioner, CoreMLBackend)"
+# coremltools' OpLinearQuantizerConfig, as --to coreml --quant int8 sets it
+WEIGHTS_INT8 = {"mode": "linear_symmetric", "dtype": "int8"}
 RUNS_ON = "structure only: runs on macOS/iOS (ExecuTorch's Core ML backend has no Linux runtime)"
 
 
@@ -28,9 +30,6 @@ class ExecuTorchCoreMLTarget(Target):
     runs_here = False
 
     def emit(self, c: Conversion) -> Emitted:
-        if c.quant == "int8":
-            raise VstError("--to executorch-coreml makes fp32 or fp16 programs (the Core ML quantizer is not wired "
-                           "here); use --quant fp32 or fp16, or --to executorch --quant int8 for XNNPACK")
         if c.front.kept_all:
             raise VstError("--keep-input is not done for --to executorch-coreml: bind the input (--bind NAME=VALUE)")
         import coremltools as ct
@@ -39,10 +38,12 @@ class ExecuTorchCoreMLTarget(Target):
         module = pte.GraphModule(c.graph, channels_last_hint=False)
         module = module if c.io_layout == "nchw" else pte.NHWCIO(module)
         example = torch.from_numpy(verify.to_layout(c.images[:1], c.io_layout))
-        # ExecuTorch's Core ML backend computes in float16 unless told otherwise: --quant says which
+        # ExecuTorch's Core ML backend computes in float16 unless told otherwise: --quant says which. int8 is
+        # what --to coreml makes of it: int8 weights by coremltools' linear_quantize_weights (the backend applies
+        # it to the Core ML model it builds), float16 compute
         precision = ct.precision.FLOAT32 if c.quant == "fp32" else ct.precision.FLOAT16
         partitioner = CoreMLPartitioner(compile_specs=CoreMLBackend.generate_compile_specs(
-            compute_precision=precision))
+            compute_precision=precision, op_linear_quantizer_config=WEIGHTS_INT8 if c.quant == "int8" else None))
         with coreml.quiet():        # coremltools' progress bars and the partitioner's INFO lines
             lowered = pte.lower(pte.export(module, example), partitioner)
         d = lowered.delegation
