@@ -87,6 +87,14 @@ def not_measured(images: int, quant: str, reference: str, note: str) -> dict:
             "images": images, "reference": reference, "measured": False, "note": note}
 
 
+def ir_agreement(ref_nchw: np.ndarray, graph, images: np.ndarray) -> str:
+    """How the IR an artifact was built from matches the reference ("bit for bit" or "at PSNR x dB"): what is
+    checked numerically where the artifact itself cannot run here (Core ML on Linux)."""
+    from vst.convert.ir import run_numpy
+    db = _finite(compare(ref_nchw, run_numpy(graph, images))["psnr_db"])
+    return "bit for bit" if db is None else f"at PSNR {db} dB"
+
+
 def _finite(v: float) -> float | None:
     # JSON has no infinity: a bit-identical result is reported as null with passed=true.
     return None if v == float("inf") else round(v, 3)
