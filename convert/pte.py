@@ -20,14 +20,21 @@ SOURCE = "ExecuTorch's get_delegation_info on the lowered program (executorch.de
 
 class NHWCIO(nn.Module):
     """The module with NHWC input and output, as vst's other artifacts take frames: the two permutes are taken by
-    XNNPACK, which runs channels-last inside."""
+    XNNPACK, which runs channels-last inside. `channels_last_hint`: the permuted input is asked for in channels-last
+    order (its own order), so that ExecuTorch's channels-last pass runs what follows it (a reflection pad's slices
+    and concats) in NHWC instead of transposing the frame to NCHW for them; the transpose pair this leaves cancels
+    in vst.convert.xnnpack_graph. Off for lowerings that refuse a non-contiguous dim order (Core ML's)."""
 
-    def __init__(self, inner: nn.Module):
+    def __init__(self, inner: nn.Module, channels_last_hint: bool = False):
         super().__init__()
         self.inner = inner
+        self.channels_last_hint = channels_last_hint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = x.permute(0, 3, 1, 2)
+        if self.channels_last_hint:     # an explicit copy: x.to() of a tensor already in that order traces to nothing
+            x = torch.ops.aten._to_copy.default(x, memory_format=torch.channels_last)
+        return self.inner(x).permute(0, 2, 3, 1)
 
 
 class GraphModule(nn.Module):
@@ -91,6 +98,7 @@ class Lowered:
     data: bytes
     delegation: dict
     op_histogram: dict
+    graph_passes: dict | None = None
 
 
 def export(module: nn.Module, example: torch.Tensor):
@@ -193,22 +201,27 @@ def conv_precisions(program) -> list[dict]:
     return rows
 
 
-def lower(program, partitioner=None) -> Lowered:
+def lower(program, partitioner=None, graph_passes: bool | tuple = False) -> Lowered:
     """The ExportedProgram lowered with `partitioner` (XNNPACK's by default), serialized, with ExecuTorch's
-    delegation summary."""
+    delegation summary. `graph_passes`: vst's passes on the XNNPACK graph the backend writes
+    (vst.convert.xnnpack_graph; True for all of them, or their names), whose counts the result carries."""
+    from contextlib import nullcontext
     from executorch.exir import to_edge_transform_and_lower
+    from vst.convert import xnnpack_graph
     if partitioner is None:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         partitioner = XnnpackPartitioner()
     try:
-        edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
+        names = tuple(xnnpack_graph.PASSES) if graph_passes is True else graph_passes
+        with xnnpack_graph.applied(names) if graph_passes else nullcontext() as stats:
+            edge = to_edge_transform_and_lower(program, partitioner=[partitioner])
         delegation, hist = delegation_summary(edge.exported_program().graph_module)
         data = edge.to_executorch().buffer
     except VstError:
         raise
     except Exception as exc:  # ExecuTorch's passes raise assorted types on graphs they cannot take
         raise VstError(f"ExecuTorch could not lower the model ({first_line(exc, 160)})") from None
-    return Lowered(bytes(data), delegation, hist)
+    return Lowered(bytes(data), delegation, hist, stats)
 
 
 def delegation_summary(graph_module) -> tuple[dict, dict]:

@@ -16,7 +16,7 @@ from vst.convert.passes.norms import (MEAN_BY_ROWS_BELOW_CHANNELS, WIDEN_BELOW_C
                                       instance_norm_moments, instance_norm_raw_moments, instance_norm_rsqrt,
                                       mean_by_rows, spatial_mean_by_rows, widen_channel_broadcasts)
 from vst.convert.passes.pads import reflect_pad_as_slices
-from vst.convert.passes.upsample import nearest_as_repeat, nearest_conv_subpixel
+from vst.convert.passes.upsample import interleaves_as_depth_to_space, nearest_as_repeat, nearest_conv_subpixel
 
 # The one order rewrites run in, for every target and precision (each takes the ones registered for it). Folds
 # first (they change what the later ones match), norms after the convs that feed them.
@@ -24,7 +24,7 @@ ORDER = ("fold_affine_into_conv", "erf_gelu_as_gelu", "nearest_conv_subpixel", "
          "stride2_conv_on_parities",
          "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_moments",
          "instance_norm_raw_moments", "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts",
-         "spatial_mean_by_rows")
+         "spatial_mean_by_rows", "interleaves_as_depth_to_space")
 if sorted(ORDER) != sorted(REGISTRY):
     raise ImportError(f"rewrites registered and ordered differ: {sorted(set(ORDER) ^ set(REGISTRY))}")
 
@@ -51,4 +51,5 @@ __all__ = ["EXACT_PSNR_DB", "ORDER", "STEPS", "in_step_order", "REGISTRY", "Pass
            "conv_input_space_to_depth", "conv_output_parities", "fold_affine_into_conv", "shift_as_depthwise",
            "stride2_conv_on_parities", "instance_norm_moments", "instance_norm_raw_moments", "instance_norm_rsqrt", "spatial_mean_by_rows",
            "widen_channel_broadcasts", "reflect_pad_as_slices", "nearest_as_repeat", "nearest_conv_subpixel",
+           "interleaves_as_depth_to_space",
            "erf_gelu_as_gelu"]

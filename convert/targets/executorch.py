@@ -65,7 +65,7 @@ def _from_module(c: Conversion, why: str) -> Emitted:
 def _emit(c: Conversion, module: torch.nn.Module, lowered_from: str, torch_rewrites_done: list | None) -> Emitted:
     quant, io_layout = c.quant, c.io_layout
     _check(c)
-    module = module if io_layout == "nchw" else pte.NHWCIO(module)
+    module = module if io_layout == "nchw" else pte.NHWCIO(module, channels_last_hint=True)
     feed = verify.to_layout(c.images, io_layout)
     example = torch.from_numpy(feed[:1])
     convs = None
@@ -73,7 +73,7 @@ def _emit(c: Conversion, module: torch.nn.Module, lowered_from: str, torch_rewri
         program, convs = pte.quantize(module, example, verify.to_layout(c.calib_batch, io_layout), c.dynamic)
     else:
         program = pte.export(module, example)
-    lowered = pte.lower(program)
+    lowered = pte.lower(program, graph_passes=True)
     d = lowered.delegation
     permutes = lowered.op_histogram.get("aten_permute_copy_default", 0)
     c.passes.append(PassResult("layout", io_layout == "nhwc",
@@ -91,7 +91,8 @@ def _emit(c: Conversion, module: torch.nn.Module, lowered_from: str, torch_rewri
     c.passes.append(PassResult("verify", True, f"ExecuTorch (XNNPACK, {THREADS} threads) vs {c.ref_kind} on "
                                                f"{len(c.images)} photos: PSNR {fid['psnr_db']} dB (threshold "
                                                f"{fid['threshold_psnr_db']})"))
-    record = {"lowered_from": lowered_from, "delegation": d, "runtime": f"executorch {session.version}"}
+    record = {"lowered_from": lowered_from, "delegation": d, "runtime": f"executorch {session.version}",
+              "xnnpack_graph_passes": lowered.graph_passes}
     if torch_rewrites_done is not None:
         record["torch_rewrites"] = torch_rewrites_done
     extra = {}
