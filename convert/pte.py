@@ -49,7 +49,13 @@ class GraphModule(nn.Module):
         self.channels_last_hint = channels_last_hint
         self.names = {}
         for i, (name, value) in enumerate(graph.consts.items()):
-            self.register_buffer(f"c{i}", torch.from_numpy(np.array(value, dtype=np.float32)))  # as run_graph makes them
+            t = torch.from_numpy(np.array(value, dtype=np.float32))  # as run_graph makes them
+            if channels_last_hint and t.dim() == 4 and t.shape[0] == 1 and t.shape[1] > 1 and t.shape[3] > 1 \
+                    and t.shape[2] == 1:
+                # a widened per-channel operand [1, C, 1, W] (widen_channel_broadcasts), stored channels-last:
+                # ExecuTorch's channels-last pass otherwise transposes it to NHWC on every run
+                t = t.contiguous(memory_format=torch.channels_last)
+            self.register_buffer(f"c{i}", t)
             self.names[name] = f"c{i}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
