@@ -267,7 +267,10 @@ def collapse_layout_chains(graph: _Graph) -> int:
         new = simplest(in_shape, steps)
         before = sum(k == "t" for k, _ in steps)
         after = sum(k == "t" for k, _ in new) if new is not None else before
-        if new is None or (after, len(new)) >= (before, len(steps)) or (not new and dst in graph.external):
+        producer = graph.producer.get(src)
+        into_output = not new and dst in graph.external   # the node before writes the output itself
+        if new is None or (after, len(new)) >= (before, len(steps)) or (into_output and (
+                producer is None or src in graph.external or len(graph.consumers.get(src, [])) != 1)):
             i += 1
             continue
         x = np.arange(int(np.prod(in_shape))).reshape(in_shape)
@@ -278,6 +281,14 @@ def collapse_layout_chains(graph: _Graph) -> int:
         for n in chain:
             nodes.remove(n)
         removed += before - after
+        if into_output:
+            u = producer.xnode_union
+            for f in fields(u):
+                if f.name.startswith("output") and f.name.endswith("_id") and getattr(u, f.name) == src:
+                    setattr(u, f.name, dst)
+            graph.index()
+            i = nodes.index(producer) + 1
+            continue
         if not new:         # the chain moves nothing: its readers read its input
             for n in graph.consumers.get(dst, []):
                 u = n.xnode_union

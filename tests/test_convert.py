@@ -44,12 +44,15 @@ def test_report_is_written_beside_and_matches_schema(fp32):
     assert on_disk == json.loads(json.dumps(rep))
     report.validate(on_disk)
     names = [p["name"] for p in rep["passes"]]
-    assert names[:16] == ["export", "import", "fold_affine_into_conv", "erf_gelu_as_gelu", "nearest_conv_subpixel",
+    assert names[:18] == ["export", "import", "fold_affine_into_conv", "erf_gelu_as_gelu", "nearest_conv_subpixel",
                           "conv_output_parities",
                           "stride2_conv_on_parities", "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat",
                           "instance_norm_moments", "instance_norm_raw_moments", "instance_norm_rsqrt",
-                          "shift_as_depthwise",
-                          "widen_channel_broadcasts", "spatial_mean_by_rows"]
+                          "shift_as_depthwise", "fold_identity_affines",
+                          "widen_channel_broadcasts", "spatial_mean_by_rows", "interleaves_as_depth_to_space"]
+    for name in ("fold_identity_affines", "interleaves_as_depth_to_space"):    # ExecuTorch's own: skipped, said why
+        p = next(p for p in rep["passes"] if p["name"] == name)
+        assert not p["applied"] and p["detail"].startswith("not needed for tflite")
     assert {"layout", "quantize", "verify"} <= set(names)
     shift = next(p for p in rep["passes"] if p["name"] == "shift_as_depthwise")
     assert not shift["applied"] and shift["detail"].startswith("not needed for fp32")

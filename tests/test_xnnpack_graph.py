@@ -124,3 +124,44 @@ def test_four_parities_interleaved_become_a_concat_and_a_depth_to_space_bit_for_
     x = torch.from_numpy(verify.eval_images(W, H))
     with torch.no_grad():
         assert torch.equal(run_graph(g, x), run_graph(new, x))
+
+
+def test_widened_constants_are_stored_channels_last_and_never_transposed_at_run_time(monkeypatch):
+    # a [1, C, 1, W] operand (widen_channel_broadcasts) held in NCHW order was transposed to NHWC on every run
+    seen = []
+    real = xnnpack_graph.run
+    monkeypatch.setattr(xnnpack_graph, "run", lambda g, stats, names: (real(g, stats, names), seen.append(g)))
+    rng = np.random.default_rng(2)
+    consts = {"w0": rng.standard_normal((6, 3, 3, 3)).astype(np.float32) * 0.3,
+              "shift": rng.standard_normal((1, 6, 1, W - 2)).astype(np.float32)}
+    g = Graph("x", "y", (1, 3, H, W), [Node("conv", ["x", "w0"], "c0", CONV), Node("add", ["c0", "shift"], "y")],
+              consts)
+    g.infer_shapes()
+    images = verify.eval_images(W, H)
+    feed = verify.to_layout(images, "nhwc")
+    module = pte.NHWCIO(pte.GraphModule(g), channels_last_hint=True)
+    lowered = pte.lower(pte.export(module, torch.from_numpy(feed[:1])), graph_passes=True)
+    kinds = [type(n.xnode_union).__name__ for n in seen[-1].xnodes]
+    assert "XNNStaticTranspose" not in kinds and kinds.count("XNNAdd") == 1
+    with torch.no_grad():
+        ref = run_graph(g, torch.from_numpy(images)).permute(0, 2, 3, 1).numpy()
+    assert verify.compare(ref, _run(lowered.data, feed))["psnr_db"] >= 100
+
+
+def test_an_untrained_norms_zero_shift_and_unit_scale_are_folded_and_a_real_one_is_kept():
+    rng = np.random.default_rng(3)
+    consts = {"w0": rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "zeros": np.zeros((1, 4, 1, 1), np.float32),
+              "ones": np.ones((1, 4, 1, 1), np.float32), "beta": np.full((1, 4, 1, 1), 0.5, np.float32),
+              "wide": np.zeros((1, 4, H - 2, W - 2), np.float32)}
+    g = Graph("x", "y", (1, 3, H, W), [
+        Node("conv", ["x", "w0"], "c0", CONV), Node("mul", ["ones", "c0"], "a"), Node("add", ["a", "zeros"], "b"),
+        Node("sub", ["b", "zeros"], "c"), Node("sub", ["zeros", "c"], "d"),         # 0 - x is not x
+        Node("add", ["d", "beta"], "e"), Node("add", ["zeros", "wide"], "f"),      # x + 0 that widens x stays
+        Node("add", ["e", "f"], "y")], consts)
+    g.infer_shapes()
+    new, count = REGISTRY["fold_identity_affines"](g)
+    assert count == 3
+    assert [n.op for n in new.nodes] == ["conv", "sub", "add", "add", "add"]
+    x = torch.from_numpy(verify.eval_images(W, H))
+    with torch.no_grad():
+        assert torch.equal(run_graph(g, x), run_graph(new, x))

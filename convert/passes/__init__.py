@@ -13,7 +13,7 @@ from vst.convert.passes.base import EXACT_PSNR_DB, REGISTRY, PassResult, Rewrite
 from vst.convert.passes.convs import (MAX_PARITY_COUT, conv_input_space_to_depth, conv_output_parities,
                                       fold_affine_into_conv, shift_as_depthwise, stride2_conv_on_parities)
 from vst.convert.passes.norms import (MEAN_BY_ROWS_BELOW_CHANNELS, WIDEN_BELOW_CHANNELS,
-                                      instance_norm_moments, instance_norm_raw_moments, instance_norm_rsqrt,
+                                      fold_identity_affines, instance_norm_moments, instance_norm_raw_moments, instance_norm_rsqrt,
                                       mean_by_rows, spatial_mean_by_rows, widen_channel_broadcasts)
 from vst.convert.passes.pads import reflect_pad_as_slices
 from vst.convert.passes.upsample import interleaves_as_depth_to_space, nearest_as_repeat, nearest_conv_subpixel
@@ -23,7 +23,8 @@ from vst.convert.passes.upsample import interleaves_as_depth_to_space, nearest_a
 ORDER = ("fold_affine_into_conv", "erf_gelu_as_gelu", "nearest_conv_subpixel", "conv_output_parities",
          "stride2_conv_on_parities",
          "conv_input_space_to_depth", "reflect_pad_as_slices", "nearest_as_repeat", "instance_norm_moments",
-         "instance_norm_raw_moments", "instance_norm_rsqrt", "shift_as_depthwise", "widen_channel_broadcasts",
+         "instance_norm_raw_moments", "instance_norm_rsqrt", "shift_as_depthwise", "fold_identity_affines",
+         "widen_channel_broadcasts",
          "spatial_mean_by_rows", "interleaves_as_depth_to_space")
 if sorted(ORDER) != sorted(REGISTRY):
     raise ImportError(f"rewrites registered and ordered differ: {sorted(set(ORDER) ^ set(REGISTRY))}")
@@ -49,7 +50,7 @@ def for_target(target: str) -> tuple[str, ...]:
 __all__ = ["EXACT_PSNR_DB", "ORDER", "STEPS", "in_step_order", "REGISTRY", "PassResult", "Rewrite", "for_target", "prove", "prove_and_apply",
            "rewrite", "MAX_PARITY_COUT", "MEAN_BY_ROWS_BELOW_CHANNELS", "WIDEN_BELOW_CHANNELS", "mean_by_rows",
            "conv_input_space_to_depth", "conv_output_parities", "fold_affine_into_conv", "shift_as_depthwise",
-           "stride2_conv_on_parities", "instance_norm_moments", "instance_norm_raw_moments", "instance_norm_rsqrt", "spatial_mean_by_rows",
+           "stride2_conv_on_parities", "instance_norm_moments", "instance_norm_raw_moments", "instance_norm_rsqrt", "spatial_mean_by_rows", "fold_identity_affines",
            "widen_channel_broadcasts", "reflect_pad_as_slices", "nearest_as_repeat", "nearest_conv_subpixel",
            "interleaves_as_depth_to_space",
            "erf_gelu_as_gelu"]

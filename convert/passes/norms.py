@@ -168,6 +168,32 @@ def _moments(g: Graph, centred: bool) -> int:
 WIDEN_BELOW_CHANNELS = 32
 
 
+@rewrite(targets=("executorch",), elsewhere="TFLite's converter folds them itself")
+def fold_identity_affines(g: Graph) -> int:
+    """add(x, 0) or sub(x, 0), and mul(x, 1), with a constant of zeros (ones) that does not widen x  ==>  x. An
+    untrained norm's beta (zeros) and gamma (ones): TFLite's converter folds them away, torch.export keeps them, and
+    in an ExecuTorch program each shift by zeros is a full-size add (in int8 a requantizing one). Exact."""
+    count = 0
+    for node in list(g.nodes):
+        if node.op not in ("add", "sub", "mul") or len(node.inputs) != 2 or node.output == g.output:
+            continue
+        neutral = 1.0 if node.op == "mul" else 0.0
+        sides = [1] if node.op == "sub" else [0, 1]
+        for k in sides:
+            c, x = node.inputs[k], node.inputs[1 - k]
+            if c not in g.consts or x in g.consts:
+                continue
+            value, shape = np.asarray(g.consts[c]), tuple(g.shapes.get(x, ()))
+            if not shape or np.broadcast_shapes(value.shape, shape) != shape or np.any(value != neutral):
+                continue
+            for n in g.nodes:
+                n.inputs = [x if i == node.output else i for i in n.inputs]
+            g.nodes.remove(node)
+            count += 1
+            break
+    return count
+
+
 @rewrite(targets=XNNPACK_TARGETS)
 def widen_channel_broadcasts(g: Graph) -> int:
     """add/sub/mul/squared_difference of a full-size activation [1, C, H, W] (C < WIDEN_BELOW_CHANNELS) and a
