@@ -61,6 +61,15 @@ class _Graph:
         t = self.tensor(self.values[vid])
         t.dims, t.num_dims = [int(d) for d in dims], len(dims)
 
+    def redirect(self, old: int, new: int) -> None:
+        """Every node that reads value `old` reads `new` instead."""
+        for n in self.consumers.get(old, []):
+            u = n.xnode_union
+            for f in fields(u):
+                if f.name.endswith("_id") and not f.name.startswith("output") and getattr(u, f.name) == old:
+                    setattr(u, f.name, new)
+        self.index()
+
     def new_value(self, like: int, dims) -> int:
         """A fresh internal value with `like`'s type (and quantization) and these dims."""
         v = copy.deepcopy(self.values[like])
@@ -137,11 +146,7 @@ def drop_requantize_pairs(graph: _Graph) -> int:
         if chain:
             chain[-1].xnode_union.output_id = q_out
         else:
-            for n in graph.consumers.get(q_out, []):
-                u = n.xnode_union
-                for fl in fields(u):
-                    if fl.name.endswith("_id") and not fl.name.startswith("output") and getattr(u, fl.name) == q_out:
-                        setattr(u, fl.name, q_in)
+            graph.redirect(q_out, q_in)
         graph.g.xnodes.remove(c1)
         graph.g.xnodes.remove(c2)
         graph.index()
@@ -290,12 +295,7 @@ def collapse_layout_chains(graph: _Graph) -> int:
             i = nodes.index(producer) + 1
             continue
         if not new:         # the chain moves nothing: its readers read its input
-            for n in graph.consumers.get(dst, []):
-                u = n.xnode_union
-                for f in fields(u):
-                    if f.name.endswith("_id") and not f.name.startswith("output") and getattr(u, f.name) == dst:
-                        setattr(u, f.name, src)
-            graph.index()
+            graph.redirect(dst, src)
             i = at
             continue
         # the chain's inner values carry the new steps' intermediates (same type and quantization)

@@ -14,10 +14,7 @@ CONV = {"stride": (1, 1), "dilation": (1, 1), "group": 1}
 
 
 def _apply(shape, steps):
-    x = np.arange(int(np.prod(shape))).reshape(shape)
-    for kind, arg in steps:
-        x = np.transpose(x, arg) if kind == "t" else x.reshape(arg)
-    return x
+    return xnnpack_graph._apply(np.arange(int(np.prod(shape))).reshape(shape), steps)
 
 
 def test_a_depth_to_space_below_the_channels_last_pass_is_one_transpose_with_a_block_of_pixels():
